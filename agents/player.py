@@ -1,0 +1,155 @@
+"""The player actor: owns one individual at a time and loops on its own, never waiting for others:
+train, save, publish, fight, breed. Decisions come from `arena/` and `genome/`; this only carries them out."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import ray
+import torch
+
+from arena.bout import duel, judged_real, train_bout
+from arena.datasets import load_dataset
+from arena.selection import choose_opponents, choose_parents
+from experiments.config import RunConfig
+from genome import Genome, build_pair, breed, inherit, make_optimizer, random_genome
+from storage.checkpoints import checkpoint_location, save_checkpoint
+from storage.records import Recorder, connect
+from storage.traces import TraceWriter
+
+
+def player_seed(run_seed: int, index: int) -> np.random.SeedSequence:
+    """Each player's seed derives from the run seed and its index: a run is reproducible player by player."""
+    return np.random.SeedSequence([run_seed, index])
+
+
+class Player:
+    def __init__(self, index: int, config: RunConfig, run_id: str, mongo_uri: str, registry,
+                 checkpoint_dir: str, trace_dir: str, threads: int):
+        torch.set_num_threads(threads)  # this actor's share of the node's cores, no more
+        self.index, self.name = index, f"player-{index}"
+        self.config, self.run_id, self.registry = config, run_id, registry
+        self.checkpoint_dir = checkpoint_dir
+        seed = player_seed(config.seed, index)
+        self.rng = np.random.default_rng(seed)
+        self.torch_rng = torch.Generator().manual_seed(int(seed.generate_state(1)[0]))
+        torch.manual_seed(int(seed.generate_state(2)[1]))  # module initialisation draws from the global generator
+        self.data = load_dataset(config.dataset)
+        self.recorder = Recorder(connect(mongo_uri, config.mongo_db))
+        self.traces = TraceWriter(trace_dir, run_id, self.name)
+        self.generation = 0
+        self.steps = 0
+        self.status = {"generation": 0, "steps": 0, "fitness": None, "phase": "starting", "loop_seconds": None}
+
+    def __repr__(self) -> str:  # what the Ray dashboard shows
+        return f"Player({self.name}, generation={self.generation}, steps={self.steps})"
+
+    def ready(self) -> str:
+        return self.name
+
+    def run(self, deadline: float) -> dict:
+        """Loop until the wall-clock `deadline` or until the registry says stop; returns a summary."""
+        cfg = self.config
+        genome = random_genome(self.rng, cfg.mutation, cfg.arena.batch_size, cfg.arena.steps)
+        pair, parents, ops, inherited = build_pair(genome, self.data.dim), [], [{"op": "random"}], None
+        loop_times = []
+        try:
+            while time.time() < deadline:
+                started = time.perf_counter()
+                individual = f"{self.run_id}/{self.name}/{self.generation}"
+                self._train(genome, pair, individual)
+                self._save(genome, pair, individual, parents, ops, inherited)
+                self._publish(genome, pair, individual)
+                fitness = self._fight(pair, individual)
+                self.recorder.update_individual(individual, fitness)
+                if time.time() >= deadline:
+                    loop_times.append(time.perf_counter() - started)
+                    break
+                genome, pair, parents, ops, inherited = self._breed(genome, pair, individual)
+                loop_times.append(time.perf_counter() - started)
+                self.generation += 1
+                self.status.update(generation=self.generation, steps=self.steps, fitness=fitness["fitness"],
+                                   phase="train", loop_seconds=loop_times[-1])
+                if ray.get(self.registry.heartbeat.remote(self.name, self.status)):
+                    break
+        finally:
+            self.recorder.close()
+            self.traces.close()
+        summary = {"player": self.name, "generations": self.generation + 1, "steps": self.steps,
+                   "mean_loop_seconds": float(np.mean(loop_times)) if loop_times else None,
+                   "trace_rows": self.traces.rows_written}
+        self.status.update(phase="done", generation=self.generation, steps=self.steps)
+        self.registry.heartbeat.remote(self.name, self.status)
+        return summary
+
+    def _train(self, genome: Genome, pair, individual: str) -> None:
+        # Optimizer state is not inherited: a child's optimizers start fresh with its genes.
+        self.optimizers = (make_optimizer(genome.g_optimizer, pair.generator.parameters()),
+                           make_optimizer(genome.d_optimizer, pair.discriminator.parameters()))
+        rows = train_bout(pair.generator, pair.discriminator, self.data, genome.steps, genome.batch_size,
+                          *self.optimizers, self.torch_rng, first_step=self.steps)
+        self.steps += genome.steps
+        self.traces.add(individual, self.generation, rows)
+
+    def _save(self, genome: Genome, pair, individual: str, parents: list[str], ops: list[dict],
+              inherited: dict | None) -> None:
+        location = checkpoint_location(self.checkpoint_dir, self.name, self.generation)
+        save_checkpoint(location, {
+            "genome": genome.to_dict(), **pair.state_dicts(),
+            "g_optimizer": self.optimizers[0].state_dict(), "d_optimizer": self.optimizers[1].state_dict(),
+            "step": self.steps})
+        self.recorder.individual({
+            "_id": individual, "run_id": self.run_id, "player": self.name, "generation": self.generation,
+            "dataset": self.config.dataset, "parents": parents, "genome": genome.to_dict(), "ops": ops,
+            "inherited": inherited, "parameters": pair.parameter_count(), "checkpoint": location,
+            "steps": self.steps, "fitness": None, "d_fitness": None})
+
+    def _publish(self, genome: Genome, pair, individual: str) -> None:
+        weights = ray.put(pair.state_dicts())
+        entry = {"id": individual, "player": self.name, "generation": self.generation, "genome": genome.to_dict()}
+        self.registry.publish.remote(entry, [weights])
+
+    def _opponent(self, entry: dict):
+        opponent = build_pair(Genome.from_dict(entry["genome"]), self.data.dim)
+        opponent.load_state_dicts(ray.get(entry["weights"][0]))
+        return opponent
+
+    def _fight(self, pair, individual: str) -> dict:
+        """Duel own generator against each opponent's discriminator and theirs against own."""
+        self.status["phase"] = "fight"
+        cfg = self.config.arena
+        candidates = ray.get(self.registry.candidates.remote())
+        matches = []
+        n = cfg.duel_samples
+        for entry in choose_opponents(candidates, self.name, cfg.opponents, self.rng):
+            opponent = self._opponent(entry)
+            real = self.data.sample(n, self.torch_rng)
+            for generator, discriminator, g_id, d_id in (
+                    (pair.generator, opponent.discriminator, individual, entry["id"]),
+                    (opponent.generator, pair.discriminator, entry["id"], individual)):
+                matches.append({
+                    "_id": f"{g_id}|{d_id}|{individual}", "run_id": self.run_id, "generator": g_id,
+                    "discriminator": d_id, "fooled": duel(generator, discriminator, n, self.torch_rng),
+                    "real_accepted": judged_real(discriminator, real), "samples": n, "by": individual})
+        for match in matches:
+            self.recorder.match(dict(match))
+        standings = ray.get(self.registry.report.remote(matches)) if matches else {}
+        mine = standings.get(individual, {})
+        return {"fitness": mine.get("fitness"), "d_fitness": mine.get("d_fitness")}
+
+    def _breed(self, genome: Genome, pair, individual: str):
+        """Choose parents by tournament over the published standings; build the child and let it inherit."""
+        self.status["phase"] = "breed"
+        candidates = ray.get(self.registry.candidates.remote())
+        if not any(c["id"] == individual for c in candidates):  # own publish not yet seen: still a candidate
+            candidates.append({"id": individual, "player": self.name, "genome": genome.to_dict(), "fitness": None})
+        chosen = choose_parents(candidates, self.config.arena.tournament_size, self.rng)
+        genomes, states = [], []
+        for parent in chosen:
+            genomes.append(Genome.from_dict(parent["genome"]))
+            states.append(pair.state_dicts() if parent["id"] == individual else ray.get(parent["weights"][0]))
+        child, ops = breed(genomes, self.rng, self.config.mutation)
+        child_pair = build_pair(child, self.data.dim)
+        inherited = inherit(child_pair, child, states)  # its per_parent counts follow the order of `parents`
+        return child, child_pair, [p["id"] for p in chosen], ops, inherited

@@ -1,0 +1,61 @@
+"""The registry actor: who is published now, and how each individual stands. Hot state only;
+MongoDB holds the record."""
+
+from __future__ import annotations
+
+import time
+
+from arena.fitness import Standing
+
+
+class Registry:
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.live: dict[str, dict] = {}  # player -> its published individual
+        self.standings: dict[str, Standing] = {}  # individual id -> standing, retired ones too
+        self.status: dict[str, dict] = {}  # player -> its latest heartbeat
+        self.stopping = False
+
+    def __repr__(self) -> str:  # what the Ray dashboard shows
+        return f"Registry(run={self.run_id}, published={len(self.live)}, individuals={len(self.standings)})"
+
+    def publish(self, entry: dict, weights: list) -> None:
+        """`weights` is a one-element list holding an ObjectRef, so Ray passes the reference, not the data."""
+        self.standings.setdefault(entry["id"], Standing())
+        self.live[entry["player"]] = {**entry, "weights": weights, "published_at": time.time()}
+
+    def candidates(self) -> list[dict]:
+        """Every published individual with its current fitness: the pool for opponents and parents."""
+        return [{**entry, "fitness": self.standings[entry["id"]].fitness} for entry in self.live.values()]
+
+    def report(self, matches: list[dict]) -> dict[str, dict]:
+        """Fold match results into the standings; returns the new standings of the individuals involved."""
+        touched = set()
+        for match in matches:
+            self.standings.setdefault(match["generator"], Standing()).as_generator(match["fooled"])
+            self.standings.setdefault(match["discriminator"], Standing()).as_discriminator(
+                match["fooled"], match["real_accepted"])
+            touched.update((match["generator"], match["discriminator"]))
+        return {_id: self._fitness(_id) for _id in touched}
+
+    def _fitness(self, _id: str) -> dict:
+        standing = self.standings[_id]
+        return {"fitness": standing.fitness, "d_fitness": standing.d_fitness,
+                "g_matches": standing.g_matches, "d_matches": standing.d_matches}
+
+    def fitness(self) -> dict[str, dict]:
+        return {_id: self._fitness(_id) for _id in self.standings}
+
+    def heartbeat(self, player: str, status: dict) -> bool:
+        """Record a player's progress; the answer says whether the run is stopping."""
+        self.status[player] = {**status, "at": time.time()}
+        return self.stopping
+
+    def players(self) -> dict[str, dict]:
+        return dict(self.status)
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def is_stopping(self) -> bool:
+        return self.stopping

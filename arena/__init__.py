@@ -1,0 +1,1 @@
+"""The game in pure torch: data sets, bouts, duels, standings, selection. No Ray, no MongoDB."""

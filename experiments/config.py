@@ -1,0 +1,125 @@
+"""The one typed configuration of a run: built once at the command line, passed down explicitly.
+
+Sources, later ones winning: the defaults below, a TOML file (`--config`), command-line flags.
+Unknown keys and out-of-range values are refused with a message that names them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from arena.config import ArenaConfig
+from arena.datasets import DATASETS
+from genome.operators import MutationConfig
+
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    players: int = 4
+    """Number of player actors, each owning one generator/discriminator pair at a time."""
+    dataset: str = "ring8"
+    """Data set every player trains on: ring8 or grid25."""
+    budget_seconds: float = 60.0
+    """Wall-clock seconds the players evolve for, counted once all are ready."""
+    seed: int = 0
+    """Run seed; each player's seed derives from it and the player's index."""
+    run_id: str | None = None
+    """Name of the run (letters, digits, - and _); generated when not given."""
+    out: str = "runs"
+    """Folder (or pyarrow.fs URI) holding <run_id>/checkpoints, <run_id>/traces and <run_id>/db."""
+    mongo_uri: str | None = None
+    """MongoDB server to record into; none starts an embedded one under <out>/<run_id>/db."""
+    mongo_db: str = "arena"
+    """Database name within the MongoDB server."""
+    address: str | None = None
+    """Ray cluster to attach to; none attaches to a running one or starts one; "local" always starts one."""
+    cpus_per_player: float | None = None
+    """Ray CPUs reserved by each player (fractions allowed); none shares the cluster's CPUs evenly, at most 1 each."""
+    arena: ArenaConfig = field(default_factory=ArenaConfig)
+    """How players train, fight and choose parents."""
+    mutation: MutationConfig = field(default_factory=MutationConfig)
+    """Probabilities and limits of variation."""
+
+    def __post_init__(self) -> None:
+        if self.players < 1:
+            raise ValueError(f"players must be at least 1; got {self.players!r}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose from {', '.join(DATASETS)}")
+        if not self.budget_seconds > 0:
+            raise ValueError(f"budget_seconds must be positive; got {self.budget_seconds!r}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be non-negative; got {self.seed!r}")
+        if self.run_id is not None and not RUN_ID.match(self.run_id):
+            raise ValueError(f"run_id must be 1-64 letters, digits, - or _, starting with a letter or digit; "
+                             f"got {self.run_id!r}")
+        if not self.out:
+            raise ValueError("out must name a folder")
+        if not self.mongo_db or re.search(r"[/\\. \"$]", self.mongo_db):
+            raise ValueError(f"mongo_db is not a valid database name: {self.mongo_db!r}")
+        if self.cpus_per_player is not None and not 0 < self.cpus_per_player <= 1024:
+            raise ValueError(f"cpus_per_player must be positive; got {self.cpus_per_player!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _check_type(name: str, value, kind) -> object:
+    """Value of a TOML or flag entry, checked against the field's annotation."""
+    allowed = typing.get_args(kind) if typing.get_origin(kind) in (typing.Union, types.UnionType) else (kind,)
+    if value is None and type(None) in allowed:
+        return None
+    for option in allowed:
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option in (str, bool) and isinstance(value, option):
+            return value
+    names = " or ".join(getattr(a, "__name__", str(a)) for a in allowed if a is not type(None))
+    raise ValueError(f"{name} must be {names}; got {value!r}")
+
+
+def _build(cls: type, data: dict, prefix: str = ""):
+    if not isinstance(data, dict):
+        raise ValueError(f"{prefix.rstrip('.') or 'configuration'} must be a table; got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown configuration key {prefix + unknown[0]!r}")
+    values = {}
+    for name, value in data.items():
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            values[name] = _build(kind, value, f"{prefix}{name}.")
+        else:
+            values[name] = _check_type(prefix + name, value, kind)
+    try:
+        return cls(**values)
+    except ValueError as err:
+        message = str(err)
+        if prefix and not message.startswith(prefix):
+            message = prefix + message
+        raise ValueError(message) from None
+
+
+def load_config(path: Path | None = None, overrides: dict | None = None) -> RunConfig:
+    """Defaults, then the TOML file at `path`, then `overrides` (flags, already without unset ones)."""
+    data: dict = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ValueError(f"configuration file not found: {str(path)!r}") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"configuration file {str(path)!r} is not valid TOML: {err}") from None
+    data.update(overrides or {})
+    return _build(RunConfig, data)

@@ -1,0 +1,193 @@
+"""`python -m experiments.run`: evolve a population of GAN players on a Ray cluster.
+
+With no flags it starts (or attaches to) a local Ray cluster and an embedded MongoDB-protocol
+server, so a fresh machine needs nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import secrets
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Optional
+
+import ray
+import typer
+from rich.console import Console
+
+from agents.player import Player
+from agents.registry import Registry
+from experiments.config import RunConfig, load_config
+from experiments.live import LiveView
+from storage import records
+from storage.embedded import EmbeddedMongo
+from storage.files import is_uri, join
+
+READY_SECONDS = 120
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+def new_run_id(dataset: str) -> str:
+    return f"{dataset}-{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def summarize_genome(genome: dict) -> str:
+    def net(layers: list[dict]) -> str:
+        return "-".join(str(layer["width"]) + ("a" if layer["kind"] == "adapter" else "") for layer in layers)
+
+    return (f"G {net(genome['generator'])} ({genome['g_optimizer']['name']} {genome['g_optimizer']['lr']:.1e}), "
+            f"D {net(genome['discriminator'])} ({genome['d_optimizer']['name']} {genome['d_optimizer']['lr']:.1e}), "
+            f"latent {genome['latent_dim']} {genome['latent_dist']}")
+
+
+def _connect_ray(cfg: RunConfig, run_id: str, console: Console) -> None:
+    # address None: Ray attaches to a cluster started with `ray start` on this machine, else starts one.
+    context = ray.init(address=cfg.address, namespace=run_id, log_to_driver=False,
+                       logging_level="WARNING")
+    dashboard = f", dashboard http://{context.dashboard_url}" if context.dashboard_url else ""
+    console.print(f"Ray: {context.address_info['address']}{dashboard}, namespace {run_id}")
+
+
+def _cpus_per_player(cfg: RunConfig) -> float:
+    total = ray.cluster_resources().get("CPU", 0.0)
+    # Rounded down: 3 × 0.6667 would ask for more than 2 CPUs and leave a player unplaced.
+    cpus = cfg.cpus_per_player if cfg.cpus_per_player is not None else math.floor(min(1.0, total / cfg.players) * 1e4) / 1e4
+    if cpus * cfg.players > total + 1e-9 or cpus <= 0:
+        raise ValueError(f"{cfg.players} players × {cpus:g} CPUs each need {cfg.players * cpus:g} CPUs, "
+                         f"but the Ray cluster has {total:g}; lower --cpus-per-player or --players")
+    return cpus
+
+
+def launch(cfg: RunConfig, console: Console) -> int:
+    """Run the experiment described by `cfg`; returns the process exit code."""
+    run_id = cfg.run_id or new_run_id(cfg.dataset)
+    run_dir = join(cfg.out, run_id)
+    with ExitStack() as stack:
+        if cfg.mongo_uri:
+            mongo_uri = cfg.mongo_uri
+        else:
+            if is_uri(cfg.out):
+                raise ValueError(f"the embedded database needs a local --out, not {cfg.out!r}; give --mongo-uri")
+            embedded = EmbeddedMongo(Path(run_dir) / "db", log_path=Path(run_dir) / "secantusd.log")
+            Path(run_dir).mkdir(parents=True, exist_ok=True)
+            mongo_uri = embedded.start()
+            stack.callback(embedded.stop)
+        db = records.connect(mongo_uri, cfg.mongo_db)
+        if db.runs.find_one({"_id": run_id}, projection={"_id": 1}):
+            raise ValueError(f"run {run_id!r} already exists in database {cfg.mongo_db!r}; choose another --run-id")
+        console.print(f"Run {run_id}: {cfg.players} players on {cfg.dataset} for {cfg.budget_seconds:g} s; "
+                      f"records in {records.redact(mongo_uri)}{cfg.mongo_db}")
+
+        _connect_ray(cfg, run_id, console)
+        stack.callback(ray.shutdown)
+        cpus = _cpus_per_player(cfg)
+        records.start_run(db, run_id, {**cfg.to_dict(), "run_id": run_id, "cpus_per_player": cpus})
+
+        registry = ray.remote(Registry).options(name="registry", num_cpus=0).remote(run_id)
+        players = [
+            ray.remote(Player).options(name=f"player-{i}", num_cpus=cpus).remote(
+                i, cfg, run_id, mongo_uri, registry, join(run_dir, "checkpoints"), join(run_dir, "traces"),
+                max(1, int(cpus)))
+            for i in range(cfg.players)]
+        status, summaries, error, runs = "failed", [], None, []
+        try:
+            try:
+                ray.get([p.ready.remote() for p in players], timeout=READY_SECONDS)
+            except ray.exceptions.GetTimeoutError:
+                raise RuntimeError(f"players were not placed within {READY_SECONDS} s: "
+                                   f"does the cluster have {cfg.players} × {cpus:g} free CPUs?") from None
+            started = time.time()
+            runs = [p.run.remote(started + cfg.budget_seconds) for p in players]
+            with LiveView(console, registry, cfg, started) as view:
+                pending = runs
+                while pending:
+                    _, pending = ray.wait(pending, num_returns=len(pending), timeout=1.0)
+                    view.refresh()
+            summaries = ray.get(runs)
+            status = "finished"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            console.print("Interrupted: players finish their current loop and stop; records so far are kept.")
+            registry.stop.remote()
+            try:
+                if runs:
+                    done, _ = ray.wait(runs, num_returns=len(runs), timeout=60)
+                    summaries = _results(done)
+            except KeyboardInterrupt:
+                pass  # a second Ctrl-C: stop waiting, still record what there is
+        except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError) as err:
+            error = str(err).strip().splitlines()[-1]
+        finally:
+            records.set_fitness(db, ray.get(registry.fitness.remote()))
+            summary = records.run_summary(db, run_id)
+            records.end_run(db, run_id, status, {
+                "individuals": summary["individuals"], "matches": summary["matches"],
+                "best": summary["best"]["_id"] if summary["best"] else None,
+                "players": summaries})
+        _report(console, run_id, status, summary, summaries, run_dir, mongo_uri, cfg)
+        if error:
+            console.print(f"[red]error[/red]: a player failed: {error}")
+        return {"finished": 0, "interrupted": 130, "failed": 1}[status]
+
+
+def _results(refs) -> list:
+    out = []
+    for ref in refs:
+        try:
+            out.append(ray.get(ref))
+        except ray.exceptions.RayError:
+            pass
+    return out
+
+
+def _report(console: Console, run_id: str, status: str, summary: dict, summaries: list[dict], run_dir: str,
+            mongo_uri: str, cfg: RunConfig) -> None:
+    console.print(f"\nRun {run_id} {status}: {summary['individuals']} individuals, {summary['matches']} matches.")
+    for s in sorted(summaries, key=lambda s: s["player"]):
+        loop = f"{s['mean_loop_seconds']:.2f} s/loop" if s["mean_loop_seconds"] else "no loop finished"
+        console.print(f"  {s['player']}: {s['generations']} generations, {s['steps']} steps, {loop}")
+    best = summary["best"]
+    if best:
+        console.print(f"Best individual: {best['_id']} (fitness {best['fitness']:.3f}, "
+                      f"generation {best['generation']}): {summarize_genome(best['genome'])}")
+        console.print(f"  weights: {best['checkpoint']}")
+    where = f"{records.redact(mongo_uri)}{cfg.mongo_db}" if cfg.mongo_uri else \
+        f"{join(run_dir, 'db')} (embedded; reopen with: secantusd-py --storage-path {join(run_dir, 'db')})"
+    console.print(f"Records: {where}\nCheckpoints: {join(run_dir, 'checkpoints')}\n"
+                  f"Traces: {join(run_dir, 'traces')}")
+
+
+@app.command()
+def main(
+    players: Optional[int] = typer.Option(None, help="Number of players [default: 4]."),
+    dataset: Optional[str] = typer.Option(None, help="Data set: ring8 or grid25 [default: ring8]."),
+    budget_seconds: Optional[float] = typer.Option(None, help="Wall-clock seconds of evolution [default: 60]."),
+    seed: Optional[int] = typer.Option(None, help="Run seed [default: 0]."),
+    run_id: Optional[str] = typer.Option(None, help="Name of the run [default: generated]."),
+    out: Optional[str] = typer.Option(None, help="Folder for checkpoints, traces and the embedded db [default: runs]."),
+    mongo_uri: Optional[str] = typer.Option(None, envvar="ARENA_MONGO_URI",
+                                            help="MongoDB server; none starts an embedded one."),
+    mongo_db: Optional[str] = typer.Option(None, help="Database name [default: arena]."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address; 'local' always starts a new one."),
+    cpus_per_player: Optional[float] = typer.Option(None, help="Ray CPUs per player [default: shared evenly]."),
+    config: Optional[Path] = typer.Option(None, help="TOML configuration file; flags override it."),
+) -> None:
+    """Evolve GAN pairs: every player trains, publishes, fights and breeds at its own pace."""
+    flags = {"players": players, "dataset": dataset, "budget_seconds": budget_seconds, "seed": seed,
+             "run_id": run_id, "out": out, "mongo_uri": mongo_uri, "mongo_db": mongo_db, "address": address,
+             "cpus_per_player": cpus_per_player}
+    console = Console()
+    try:
+        cfg = load_config(config, {k: v for k, v in flags.items() if v is not None})
+        code = launch(cfg, console)
+    except (ValueError, ConnectionError, RuntimeError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    raise typer.Exit(code)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,143 @@
+"""The genome: plain, frozen, tensor-free data describing one generator/discriminator pair.
+
+A genome never holds a module or a tensor; `genome.build` turns it into modules. Every value is
+checked on construction, so a genome read back from the store or a config is valid or refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "gelu", "silu")
+NORMS = ("none", "batch", "layer")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+LATENT_DISTS = ("normal", "uniform")
+# dense: linear + normalisation + activation. adapter: a bare linear map that makes a seam meet
+# after crossover, so the layer behind it keeps the input width it was trained with.
+LAYER_KINDS = ("dense", "adapter")
+NETS = ("generator", "discriminator")
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _positive_int(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One hidden layer gene."""
+
+    kind: str
+    width: int
+    activation: str = "relu"
+    norm: str = "none"
+    # (parent slot, layer index in that parent) whose weights this layer starts from; None = fresh.
+    # Operators carry it along as layers move, so inheritance needs no bookkeeping of its own.
+    origin: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        _choice("layer kind", self.kind, LAYER_KINDS)
+        _positive_int("layer width", self.width)
+        _choice("activation", self.activation, ACTIVATIONS)
+        _choice("norm", self.norm, NORMS)
+        if self.origin is not None:
+            origin = tuple(self.origin)
+            if len(origin) != 2 or not all(isinstance(v, int) and v >= 0 for v in origin):
+                raise ValueError(f"layer origin must be (parent slot, layer index); got {self.origin!r}")
+            object.__setattr__(self, "origin", origin)
+
+
+@dataclass(frozen=True)
+class OptimizerGene:
+    name: str
+    lr: float
+
+    def __post_init__(self) -> None:
+        _choice("optimizer", self.name, OPTIMIZERS)
+        if not isinstance(self.lr, (int, float)) or not 0 < self.lr < 1:
+            raise ValueError(f"learning rate must be in (0, 1); got {self.lr!r}")
+        object.__setattr__(self, "lr", float(self.lr))
+
+
+@dataclass(frozen=True)
+class Genome:
+    generator: tuple[Layer, ...]
+    discriminator: tuple[Layer, ...]
+    latent_dim: int
+    latent_dist: str
+    g_optimizer: OptimizerGene
+    d_optimizer: OptimizerGene
+    batch_size: int
+    steps: int  # training steps per round
+
+    def __post_init__(self) -> None:
+        for net in NETS:
+            layers = tuple(getattr(self, net))
+            if not layers:
+                raise ValueError(f"{net} needs at least one layer")
+            if not all(isinstance(layer, Layer) for layer in layers):
+                raise ValueError(f"{net} layers must be Layer genes")
+            object.__setattr__(self, net, layers)
+        _positive_int("latent_dim", self.latent_dim)
+        _choice("latent_dist", self.latent_dist, LATENT_DISTS)
+        _positive_int("batch_size", self.batch_size)
+        _positive_int("steps", self.steps)
+
+    def layers(self, net: str) -> tuple[Layer, ...]:
+        _choice("network", net, NETS)
+        return getattr(self, net)
+
+    def with_layers(self, net: str, layers: tuple[Layer, ...] | list[Layer]) -> Genome:
+        _choice("network", net, NETS)
+        return replace(self, **{net: tuple(layers)})
+
+    def stamped(self, slot: int) -> Genome:
+        """This genome as parent `slot` of a child: every layer inherits from itself."""
+        return replace(
+            self,
+            **{
+                net: tuple(replace(layer, origin=(slot, i)) for i, layer in enumerate(self.layers(net)))
+                for net in NETS
+            },
+        )
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for net in NETS:
+            for layer in out[net]:
+                layer["origin"] = list(layer["origin"]) if layer["origin"] is not None else None
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Genome:
+        data = dict(data)
+        _reject_unknown("genome", data, cls)
+        try:
+            for net in NETS:
+                data[net] = tuple(_build("layer", Layer, layer) for layer in data[net])
+            data["g_optimizer"] = _build("optimizer", OptimizerGene, data["g_optimizer"])
+            data["d_optimizer"] = _build("optimizer", OptimizerGene, data["d_optimizer"])
+            return cls(**data)
+        except KeyError as missing:
+            raise ValueError(f"genome is missing {missing.args[0]!r}") from None
+
+
+def _reject_unknown(what: str, data: dict, cls: type) -> None:
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} must be a mapping; got {data!r}")
+    unknown = sorted(set(data) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {what} key {unknown[0]!r}")
+
+
+def _build(what: str, cls: type, data: dict):
+    _reject_unknown(what, data, cls)
+    try:
+        return cls(**data)
+    except TypeError as err:
+        raise ValueError(f"bad {what} {data!r}: {err}") from None

@@ -1,0 +1,28 @@
+"""Checkpoints: one file per individual holding its genome beside its state dicts.
+
+Loadable by anyone with `torch.load(path, weights_only=True)`: no pickled classes, only
+tensors and plain containers.
+"""
+
+from __future__ import annotations
+
+import io
+
+import torch
+
+from storage.files import join, read_bytes, write_atomically
+
+
+def checkpoint_location(checkpoint_dir: str, player: str, generation: int) -> str:
+    return join(checkpoint_dir, player, f"{generation:06d}.pt")
+
+
+def save_checkpoint(location: str, payload: dict) -> str:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_atomically(location, buffer.getvalue())
+    return location
+
+
+def load_checkpoint(location: str, map_location: str | torch.device = "cpu") -> dict:
+    return torch.load(io.BytesIO(read_bytes(location)), map_location=map_location, weights_only=True)

@@ -1,0 +1,128 @@
+"""The record of a run in MongoDB: runs, individuals (genomes, lineage, checkpoint pointers), matches.
+
+All writes go through pymongo. Players write through a `Recorder`, which batches them: the store
+answers a few hundred single writes a second but thousands batched, and training must not wait.
+Every document has a deterministic `_id` and is written as an upsert, so writing twice is harmless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+
+import pymongo
+from pymongo import ReplaceOne, UpdateOne
+from pymongo.database import Database
+
+# Every query the code makes has its index: unindexed lookups are orders of magnitude slower.
+INDEXES = {
+    "runs": [[("status", 1)]],
+    "individuals": [[("run_id", 1), ("player", 1), ("generation", -1)], [("run_id", 1), ("fitness", -1)]],
+    "matches": [[("run_id", 1), ("generator", 1)], [("run_id", 1), ("discriminator", 1)]],
+}
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def redact(uri: str) -> str:
+    """The URI with any password removed, for messages and logs."""
+    return re.sub(r"(?<=://)([^:@/]+):([^@/]*)@", r"\1:***@", uri)
+
+
+def connect(uri: str, database: str, timeout_ms: int = 5000) -> Database:
+    """A checked connection: fails within `timeout_ms` with the (redacted) URI named if nobody answers."""
+    try:
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, tz_aware=True)
+    except (pymongo.errors.ConfigurationError, pymongo.errors.InvalidURI, ValueError) as err:
+        raise ValueError(f"bad MongoDB URI {redact(uri)!r}: {err}") from None
+    try:
+        client.admin.command("ping")
+    except pymongo.errors.PyMongoError:
+        client.close()
+        raise ConnectionError(f"no MongoDB server answered at {redact(uri)}") from None
+    db = client[database]
+    ensure_indexes(db)
+    return db
+
+
+def ensure_indexes(db: Database) -> None:
+    for collection, indexes in INDEXES.items():
+        for keys in indexes:
+            db[collection].create_index(keys)
+
+
+def start_run(db: Database, run_id: str, config: dict) -> None:
+    db.runs.update_one(
+        {"_id": run_id},
+        {"$set": {"config": config, "status": "running", "started_at": now(), "finished_at": None}},
+        upsert=True)
+
+
+def end_run(db: Database, run_id: str, status: str, summary: dict | None = None) -> None:
+    if status not in ("finished", "failed", "interrupted"):
+        raise ValueError(f"unknown run status {status!r}")
+    fields = {"status": status, "finished_at": now()}
+    if summary is not None:
+        fields["summary"] = summary
+    db.runs.update_one({"_id": run_id}, {"$set": fields})
+
+
+def set_fitness(db: Database, standings: dict[str, dict]) -> None:
+    """Write the final standing of every individual at once."""
+    requests = [UpdateOne({"_id": _id}, {"$set": fields}) for _id, fields in standings.items()]
+    if requests:
+        db.individuals.bulk_write(requests, ordered=False)
+
+
+class Recorder:
+    """Buffers a player's writes and sends them in bulk every `flush_ops` writes or
+    `flush_seconds` seconds, and on `close()`."""
+
+    def __init__(self, db: Database, flush_ops: int = 100, flush_seconds: float = 2.0):
+        self.db = db
+        self.flush_ops, self.flush_seconds = flush_ops, flush_seconds
+        self._pending: dict[str, list] = {"individuals": [], "matches": []}
+        self._last_flush = time.monotonic()
+        self.written = {"individuals": 0, "matches": 0}
+
+    def individual(self, doc: dict) -> None:
+        doc.setdefault("created_at", now())
+        self._add("individuals", ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
+
+    def update_individual(self, _id: str, fields: dict) -> None:
+        self._add("individuals", UpdateOne({"_id": _id}, {"$set": fields}))
+
+    def match(self, doc: dict) -> None:
+        doc.setdefault("at", now())
+        self._add("matches", ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
+
+    def _add(self, collection: str, request) -> None:
+        self._pending[collection].append(request)
+        pending = sum(len(v) for v in self._pending.values())
+        if pending >= self.flush_ops or time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        self._last_flush = time.monotonic()
+        for collection, requests in self._pending.items():
+            if requests:
+                # Ordered: an individual's later fitness update must land after its insert.
+                self.db[collection].bulk_write(requests, ordered=True)
+                self.written[collection] += sum(isinstance(r, ReplaceOne) for r in requests)
+                self._pending[collection] = []
+
+    def close(self) -> None:
+        self.flush()
+
+
+def run_summary(db: Database, run_id: str) -> dict:
+    """Counts and the best individual of a run, read back from the store."""
+    best = db.individuals.find_one({"run_id": run_id, "fitness": {"$ne": None}}, sort=[("fitness", -1)],
+                                   projection={"genome": 1, "fitness": 1, "d_fitness": 1, "player": 1,
+                                               "generation": 1, "checkpoint": 1})
+    return {"individuals": db.individuals.count_documents({"run_id": run_id}),
+            "matches": db.matches.count_documents({"run_id": run_id}),
+            "best": best}

@@ -1,0 +1,74 @@
+"""Training traces: each player appends its own Parquet files; readers stitch them with pyarrow.dataset."""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from storage.files import join, resolve, write_atomically
+
+TRACE_SCHEMA = pa.schema([
+    ("run_id", pa.string()),
+    ("player", pa.string()),
+    ("individual", pa.string()),
+    ("generation", pa.int32()),
+    ("step", pa.int64()),
+    ("g_loss", pa.float64()),
+    ("d_loss", pa.float64()),
+    ("time", pa.timestamp("us", tz="UTC")),
+])
+
+
+class TraceWriter:
+    """Buffers one player's rows and writes them as a new Parquet file every `flush_rows` rows or
+    `flush_seconds` seconds (fewer, larger files read faster), and on close."""
+
+    def __init__(self, directory: str, run_id: str, player: str, flush_rows: int = 5000, flush_seconds: float = 10.0):
+        self.directory, self.run_id, self.player = directory, run_id, player
+        self.flush_rows, self.flush_seconds = flush_rows, flush_seconds
+        filesystem, path = resolve(directory)
+        filesystem.create_dir(path, recursive=True)
+        self._columns: dict[str, list] = {name: [] for name in TRACE_SCHEMA.names}
+        self._last_flush = time.monotonic()
+        self.rows_written = 0
+
+    def add(self, individual: str, generation: int, rows: list[dict]) -> None:
+        for row in rows:
+            self._columns["run_id"].append(self.run_id)
+            self._columns["player"].append(self.player)
+            self._columns["individual"].append(individual)
+            self._columns["generation"].append(generation)
+            for name in ("step", "g_loss", "d_loss"):
+                self._columns[name].append(row[name])
+            self._columns["time"].append(int(row["time"] * 1_000_000))
+        if len(self._columns["step"]) >= self.flush_rows or time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        self._last_flush = time.monotonic()
+        count = len(self._columns["step"])
+        if not count:
+            return
+        table = pa.table({name: pa.array(values, type=TRACE_SCHEMA.field(name).type)
+                          for name, values in self._columns.items()}, schema=TRACE_SCHEMA)
+        # A unique name per file: a restarted player never overwrites what it wrote before.
+        name = f"{self.player}-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet"
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        write_atomically(join(self.directory, name), buffer.getvalue())
+        self.rows_written += count
+        self._columns = {name: [] for name in TRACE_SCHEMA.names}
+
+    def close(self) -> None:
+        self.flush()
+
+
+def read_traces(directory: str) -> pa.Table:
+    """All players' traces of a run as one table."""
+    filesystem, path = resolve(directory)
+    return ds.dataset(path, filesystem=filesystem, format="parquet", schema=TRACE_SCHEMA).to_table()
