@@ -38,7 +38,8 @@ class Player:
         self.data = load_dataset(config.dataset)
         self.recorder = Recorder(connect(mongo_uri, config.mongo_db))
         self.traces = TraceWriter(trace_dir, run_id, self.name)
-        self.generation = 0
+        self.generation = 0  # of the individual in hand
+        self.individuals = 0  # recorded so far
         self.steps = 0
         self.status = {"generation": 0, "steps": 0, "fitness": None, "phase": "starting", "loop_seconds": None}
 
@@ -55,49 +56,51 @@ class Player:
         pair, parents, ops, inherited = build_pair(genome, self.data.dim), [], [{"op": "random"}], None
         loop_times = []
         try:
-            while time.time() < deadline:
+            while True:
                 started = time.perf_counter()
                 individual = f"{self.run_id}/{self.name}/{self.generation}"
-                self._train(genome, pair, individual)
-                self._save(genome, pair, individual, parents, ops, inherited)
+                optimizers = self._train(genome, pair, individual)
+                self._save(genome, pair, optimizers, individual, parents, ops, inherited)
                 self._publish(genome, pair, individual)
                 fitness = self._fight(pair, individual)
                 self.recorder.update_individual(individual, fitness)
-                if time.time() >= deadline:
-                    loop_times.append(time.perf_counter() - started)
-                    break
-                genome, pair, parents, ops, inherited = self._breed(genome, pair, individual)
-                loop_times.append(time.perf_counter() - started)
-                self.generation += 1
+                self.individuals += 1
                 self.status.update(generation=self.generation, steps=self.steps, fitness=fitness["fitness"],
-                                   phase="train", loop_seconds=loop_times[-1])
-                if ray.get(self.registry.heartbeat.remote(self.name, self.status)):
+                                   phase="running", loop_seconds=time.perf_counter() - started)
+                stopping = ray.get(self.registry.heartbeat.remote(self.name, self.status))
+                done = stopping or time.time() >= deadline
+                if not done:
+                    genome, pair, parents, ops, inherited = self._breed(genome, pair, individual)
+                    self.generation += 1
+                loop_times.append(time.perf_counter() - started)
+                if done:
                     break
         finally:
             self.recorder.close()
             self.traces.close()
-        summary = {"player": self.name, "generations": self.generation + 1, "steps": self.steps,
+        summary = {"player": self.name, "generations": self.individuals, "steps": self.steps,
                    "mean_loop_seconds": float(np.mean(loop_times)) if loop_times else None,
                    "trace_rows": self.traces.rows_written}
-        self.status.update(phase="done", generation=self.generation, steps=self.steps)
+        self.status["phase"] = "done"
         self.registry.heartbeat.remote(self.name, self.status)
         return summary
 
-    def _train(self, genome: Genome, pair, individual: str) -> None:
+    def _train(self, genome: Genome, pair, individual: str) -> tuple:
         # Optimizer state is not inherited: a child's optimizers start fresh with its genes.
-        self.optimizers = (make_optimizer(genome.g_optimizer, pair.generator.parameters()),
-                           make_optimizer(genome.d_optimizer, pair.discriminator.parameters()))
+        optimizers = (make_optimizer(genome.g_optimizer, pair.generator.parameters()),
+                      make_optimizer(genome.d_optimizer, pair.discriminator.parameters()))
         rows = train_bout(pair.generator, pair.discriminator, self.data, genome.steps, genome.batch_size,
-                          *self.optimizers, self.torch_rng, first_step=self.steps)
+                          *optimizers, self.torch_rng, first_step=self.steps)
         self.steps += genome.steps
         self.traces.add(individual, self.generation, rows)
+        return optimizers
 
-    def _save(self, genome: Genome, pair, individual: str, parents: list[str], ops: list[dict],
-              inherited: dict | None) -> None:
+    def _save(self, genome: Genome, pair, optimizers: tuple, individual: str, parents: list[str],
+              ops: list[dict], inherited: dict | None) -> None:
         location = checkpoint_location(self.checkpoint_dir, self.name, self.generation)
         save_checkpoint(location, {
             "genome": genome.to_dict(), **pair.state_dicts(),
-            "g_optimizer": self.optimizers[0].state_dict(), "d_optimizer": self.optimizers[1].state_dict(),
+            "g_optimizer": optimizers[0].state_dict(), "d_optimizer": optimizers[1].state_dict(),
             "step": self.steps})
         self.recorder.individual({
             "_id": individual, "run_id": self.run_id, "player": self.name, "generation": self.generation,
@@ -117,7 +120,6 @@ class Player:
 
     def _fight(self, pair, individual: str) -> dict:
         """Duel own generator against each opponent's discriminator and theirs against own."""
-        self.status["phase"] = "fight"
         cfg = self.config.arena
         candidates = ray.get(self.registry.candidates.remote())
         matches = []
@@ -140,7 +142,6 @@ class Player:
 
     def _breed(self, genome: Genome, pair, individual: str):
         """Choose parents by tournament over the published standings; build the child and let it inherit."""
-        self.status["phase"] = "breed"
         candidates = ray.get(self.registry.candidates.remote())
         if not any(c["id"] == individual for c in candidates):  # own publish not yet seen: still a candidate
             candidates.append({"id": individual, "player": self.name, "genome": genome.to_dict(), "fitness": None})

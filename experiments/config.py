@@ -41,6 +41,8 @@ class RunConfig:
     """Database name within the MongoDB server."""
     address: str | None = None
     """Ray cluster to attach to; none attaches to a running one or starts one; "local" always starts one."""
+    num_cpus: int | None = None
+    """CPUs of a new local Ray cluster; implies address "local" (for tests and pinned benchmarks)."""
     cpus_per_player: float | None = None
     """Ray CPUs reserved by each player (fractions allowed); none shares the cluster's CPUs evenly, at most 1 each."""
     arena: ArenaConfig = field(default_factory=ArenaConfig)
@@ -64,6 +66,10 @@ class RunConfig:
             raise ValueError("out must name a folder")
         if not self.mongo_db or re.search(r"[/\\. \"$]", self.mongo_db):
             raise ValueError(f"mongo_db is not a valid database name: {self.mongo_db!r}")
+        if self.num_cpus is not None and self.num_cpus < 1:
+            raise ValueError(f"num_cpus must be at least 1; got {self.num_cpus!r}")
+        if self.num_cpus is not None and self.address not in (None, "local"):
+            raise ValueError(f"num_cpus sizes a new local cluster and cannot be combined with address {self.address!r}")
         if self.cpus_per_player is not None and not 0 < self.cpus_per_player <= 1024:
             raise ValueError(f"cpus_per_player must be positive; got {self.cpus_per_player!r}")
 

@@ -45,8 +45,8 @@ def summarize_genome(genome: dict) -> str:
 
 def _connect_ray(cfg: RunConfig, run_id: str, console: Console) -> None:
     # address None: Ray attaches to a cluster started with `ray start` on this machine, else starts one.
-    context = ray.init(address=cfg.address, namespace=run_id, log_to_driver=False,
-                       logging_level="WARNING")
+    sizing = {"address": "local", "num_cpus": cfg.num_cpus} if cfg.num_cpus else {"address": cfg.address}
+    context = ray.init(**sizing, namespace=run_id, log_to_driver=False, logging_level="WARNING")
     dashboard = f", dashboard http://{context.dashboard_url}" if context.dashboard_url else ""
     console.print(f"Ray: {context.address_info['address']}{dashboard}, namespace {run_id}")
 
@@ -173,12 +173,13 @@ def main(
     mongo_db: Optional[str] = typer.Option(None, help="Database name [default: arena]."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address; 'local' always starts a new one."),
     cpus_per_player: Optional[float] = typer.Option(None, help="Ray CPUs per player [default: shared evenly]."),
+    num_cpus: Optional[int] = typer.Option(None, help="Start a new local Ray cluster with this many CPUs."),
     config: Optional[Path] = typer.Option(None, help="TOML configuration file; flags override it."),
 ) -> None:
     """Evolve GAN pairs: every player trains, publishes, fights and breeds at its own pace."""
     flags = {"players": players, "dataset": dataset, "budget_seconds": budget_seconds, "seed": seed,
              "run_id": run_id, "out": out, "mongo_uri": mongo_uri, "mongo_db": mongo_db, "address": address,
-             "cpus_per_player": cpus_per_player}
+             "cpus_per_player": cpus_per_player, "num_cpus": num_cpus}
     console = Console()
     try:
         cfg = load_config(config, {k: v for k, v in flags.items() if v is not None})

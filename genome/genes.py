@@ -107,10 +107,11 @@ class Genome:
         )
 
     def to_dict(self) -> dict:
+        """JSON-shaped (lists, not tuples), so it reads back equal from MongoDB or a checkpoint."""
         out = asdict(self)
         for net in NETS:
-            for layer in out[net]:
-                layer["origin"] = list(layer["origin"]) if layer["origin"] is not None else None
+            out[net] = [{**layer, "origin": list(layer["origin"]) if layer["origin"] is not None else None}
+                        for layer in out[net]]
         return out
 
     @classmethod

@@ -1,0 +1,128 @@
+"""The command line end to end, on a local Ray cluster of 2 CPUs, checked through pymongo and
+pyarrow only (never through our own classes), as a user would read a run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pymongo
+import pytest
+import torch
+
+from storage.embedded import EmbeddedMongo
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def arena_run(*args: str, cwd: Path, **popen) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "ARENA_MONGO_URI")}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.Popen([sys.executable, "-m", "experiments.run", "--num-cpus", "2", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def finish(process: subprocess.Popen, timeout: float = 240) -> str:
+    output, _ = process.communicate(timeout=timeout)
+    return output
+
+
+def check_records(db, run_id: str, trace_dir: Path) -> list[dict]:
+    """What every run must leave, whatever its end: lineage, checkpoints, matches, traces."""
+    individuals = list(db.individuals.find({"run_id": run_id}))
+    ids = {i["_id"] for i in individuals}
+    assert individuals, "no individual recorded"
+    for individual in individuals:
+        if individual["generation"] == 0:
+            assert individual["parents"] == []
+        else:
+            assert 1 <= len(individual["parents"]) <= 2 and set(individual["parents"]) <= ids, individual["_id"]
+            assert individual["ops"], individual["_id"]
+        payload = torch.load(individual["checkpoint"], weights_only=True)
+        assert payload["genome"] == individual["genome"]
+        assert {"generator", "discriminator", "g_optimizer", "d_optimizer"} <= set(payload)
+    matches = list(db.matches.find({"run_id": run_id}))
+    assert matches, "no match recorded"
+    for match in matches:
+        assert {match["generator"], match["discriminator"]} <= ids and match["generator"] != match["discriminator"]
+        assert 0.0 <= match["fooled"] <= 1.0 and match["samples"] > 0
+    traces = ds.dataset(str(trace_dir), format="parquet").to_table()
+    assert {"run_id", "player", "individual", "step", "g_loss", "d_loss", "time"} <= set(traces.column_names)
+    rows_per_individual = Counter(traces.column("individual").to_pylist())
+    for individual in individuals:
+        assert rows_per_individual[individual["_id"]] == individual["genome"]["steps"], individual["_id"]
+    assert sum(rows_per_individual.values()) == traces.num_rows
+    return individuals
+
+
+def test_three_players_evolve_asynchronously_into_a_given_server(tmp_path, mongo_uri, db_name, raw_db):
+    run = arena_run("--players", "3", "--dataset", "ring8", "--budget-seconds", "20", "--seed", "3",
+                    "--run-id", "e2e", "--out", str(tmp_path), "--mongo-uri", mongo_uri, "--mongo-db", db_name,
+                    cwd=tmp_path)
+    output = finish(run)
+    assert run.returncode == 0, output
+    assert "Best individual: e2e/player-" in output and "Run e2e finished" in output
+
+    status = raw_db.runs.find_one({"_id": "e2e"})
+    assert status["status"] == "finished" and status["finished_at"] > status["started_at"]
+    assert status["config"]["players"] == 3
+    individuals = check_records(raw_db, "e2e", tmp_path / "e2e" / "traces")
+    generations = Counter(i["player"] for i in individuals)
+    assert set(generations) == {"player-0", "player-1", "player-2"}
+    assert len(set(generations.values())) > 1, f"every player made as many generations: {generations}"
+    for individual in individuals:  # fitness = mean share of opposing discriminators fooled
+        fooled = [m["fooled"] for m in raw_db.matches.find({"generator": individual["_id"]})]
+        if fooled:
+            assert individual["fitness"] == pytest.approx(sum(fooled) / len(fooled)), individual["_id"]
+        else:
+            assert individual["fitness"] is None, individual["_id"]
+    assert sum(i["fitness"] is not None for i in individuals) > len(individuals) / 2
+    assert not (tmp_path / "e2e" / "db").exists(), "an embedded database was started despite --mongo-uri"
+
+
+def test_no_flags_starts_and_stops_an_embedded_database(tmp_path):
+    run = arena_run("--players", "2", "--budget-seconds", "4", "--run-id", "local", cwd=tmp_path)
+    output = finish(run)
+    assert run.returncode == 0, output
+    run_dir = tmp_path / "runs" / "local"
+    assert (run_dir / "db").is_dir() and (run_dir / "checkpoints").is_dir()
+    with EmbeddedMongo(run_dir / "db") as server:  # the run stopped its server; its data stays
+        db = pymongo.MongoClient(server.uri)["arena"]
+        assert db.runs.find_one({"_id": "local"})["status"] == "finished"
+        check_records(db, "local", run_dir / "traces")
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_records(tmp_path, mongo_uri, db_name, raw_db):
+    run = arena_run("--players", "2", "--budget-seconds", "120", "--run-id", "stop", "--out", str(tmp_path),
+                    "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
+    deadline = time.time() + 120
+    while raw_db.individuals.count_documents({"run_id": "stop"}) < 4:
+        assert time.time() < deadline and run.poll() is None, "the run recorded nothing"
+        time.sleep(0.5)
+    run.send_signal(signal.SIGINT)
+    output = finish(run, timeout=120)
+    assert run.returncode == 130, output
+    assert "Run stop interrupted" in output
+    assert raw_db.runs.find_one({"_id": "stop"})["status"] == "interrupted"
+    check_records(raw_db, "stop", tmp_path / "stop" / "traces")
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--dataset", "mnist9"], "'mnist9'"),
+    (["--players", "0"], "players"),
+    (["--run-id", "a/b"], "'a/b'"),
+    (["--mongo-uri", "mongodb://u:secret@127.0.0.1:1/"], "127.0.0.1:1"),
+])
+def test_bad_input_gets_one_line_naming_it_and_exit_code_2(tmp_path, args, named):
+    run = arena_run(*args, "--budget-seconds", "1", cwd=tmp_path)
+    output = finish(run, timeout=120)
+    assert run.returncode == 2, output
+    assert output.strip().count("\n") == 0 and output.startswith("error: ") and named in output, output
+    assert "secret" not in output

@@ -1,0 +1,131 @@
+"""Storage against the real embedded server: records, indexes, batching, checkpoints, traces."""
+
+from __future__ import annotations
+
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from genome import build_pair
+from genome.genes import Genome, Layer, OptimizerGene
+from storage import records
+from storage.checkpoints import checkpoint_location, load_checkpoint, save_checkpoint
+from storage.embedded import EmbeddedMongo
+from storage.traces import TraceWriter, read_traces
+
+
+def small_genome() -> Genome:
+    layer = Layer(kind="dense", width=16, norm="batch")
+    return Genome(generator=(layer,), discriminator=(layer, layer), latent_dim=4, latent_dist="normal",
+                  g_optimizer=OptimizerGene("adam", 1e-3), d_optimizer=OptimizerGene("sgd", 1e-3),
+                  batch_size=8, steps=2)
+
+
+def test_connect_creates_the_indexes_the_queries_need(mongo_uri, db_name, raw_db):
+    records.connect(mongo_uri, db_name)
+    individuals = [list(ix["key"].items()) for ix in raw_db.individuals.list_indexes()]
+    matches = [list(ix["key"].items()) for ix in raw_db.matches.list_indexes()]
+    assert [("run_id", 1), ("player", 1), ("generation", -1)] in individuals
+    assert [("run_id", 1), ("fitness", -1)] in individuals
+    assert [("run_id", 1), ("generator", 1)] in matches
+    assert [("run_id", 1), ("discriminator", 1)] in matches
+
+
+def test_unreachable_and_malformed_uris_fail_with_the_uri_redacted():
+    with pytest.raises(ConnectionError, match=r"mongodb://user:\*\*\*@127.0.0.1:1"):
+        records.connect("mongodb://user:secret@127.0.0.1:1/", "x", timeout_ms=300)
+    with pytest.raises(ValueError, match="bad MongoDB URI"):
+        records.connect("notmongo://here", "x")
+
+
+def test_redact_hides_only_the_password():
+    assert records.redact("mongodb://ann:pw@h:1/db") == "mongodb://ann:***@h:1/db"
+    assert records.redact("mongodb://h:1/") == "mongodb://h:1/"
+
+
+def test_recorder_batches_until_its_threshold_and_flushes_on_close(mongo_uri, db_name, raw_db):
+    recorder = records.Recorder(records.connect(mongo_uri, db_name), flush_ops=5, flush_seconds=3600)
+    for i in range(4):
+        recorder.individual({"_id": f"r/p/{i}", "run_id": "r", "fitness": None})
+    assert raw_db.individuals.count_documents({}) == 0, "written before the batch was full"
+    recorder.match({"_id": "m0", "run_id": "r", "generator": "r/p/0", "discriminator": "r/p/1", "fooled": 0.5})
+    assert raw_db.individuals.count_documents({}) == 4 and raw_db.matches.count_documents({}) == 1
+    recorder.update_individual("r/p/0", {"fitness": 0.75})
+    recorder.individual({"_id": "r/p/9", "run_id": "r"})
+    assert raw_db.individuals.find_one({"_id": "r/p/0"})["fitness"] is None
+    recorder.close()
+    assert raw_db.individuals.find_one({"_id": "r/p/0"})["fitness"] == 0.75
+    assert raw_db.individuals.count_documents({}) == 5
+    assert recorder.written == {"individuals": 5, "matches": 1}
+
+
+def test_writing_the_same_records_twice_keeps_one_copy(mongo_uri, db_name, raw_db):
+    recorder = records.Recorder(records.connect(mongo_uri, db_name), flush_ops=1)
+    for _ in range(2):
+        recorder.individual({"_id": "r/p/0", "run_id": "r"})
+        recorder.match({"_id": "a|b|a", "run_id": "r"})
+    recorder.close()
+    assert raw_db.individuals.count_documents({}) == 1 and raw_db.matches.count_documents({}) == 1
+
+
+def test_run_lifecycle_and_summary(mongo_uri, db_name, raw_db):
+    db = records.connect(mongo_uri, db_name)
+    records.start_run(db, "r", {"players": 2})
+    assert raw_db.runs.find_one({"_id": "r"})["status"] == "running"
+    db.individuals.insert_many([{"_id": "r/p/0", "run_id": "r", "fitness": 0.2},
+                                {"_id": "r/p/1", "run_id": "r", "fitness": None}])
+    records.set_fitness(db, {"r/p/1": {"fitness": 0.9}})
+    summary = records.run_summary(db, "r")
+    assert summary["individuals"] == 2 and summary["best"]["_id"] == "r/p/1"
+    records.end_run(db, "r", "interrupted")
+    run = raw_db.runs.find_one({"_id": "r"})
+    assert run["status"] == "interrupted" and run["finished_at"] >= run["started_at"]
+    with pytest.raises(ValueError, match="'paused'"):
+        records.end_run(db, "r", "paused")
+
+
+def test_checkpoint_loads_with_weights_only_and_rebuilds_the_pair(tmp_path):
+    genome = small_genome()
+    pair = build_pair(genome, 2)
+    optimizer = torch.optim.Adam(pair.generator.parameters())
+    pair.generator.sample(8, torch.Generator().manual_seed(0)).sum().backward()
+    optimizer.step()
+    location = checkpoint_location(str(tmp_path), "player-0", 3)
+    save_checkpoint(location, {"genome": genome.to_dict(), **pair.state_dicts(),
+                               "g_optimizer": optimizer.state_dict(), "step": 7})
+    assert location.endswith("player-0/000003.pt")
+    payload = torch.load(location, weights_only=True)  # as a user would, without our code
+    assert payload["step"] == 7 and payload["genome"] == genome.to_dict()
+    rebuilt = build_pair(Genome.from_dict(load_checkpoint(location)["genome"]), 2)
+    rebuilt.load_state_dicts(payload)
+    for name, tensor in pair.generator.state_dict().items():
+        assert torch.equal(tensor, rebuilt.generator.state_dict()[name]), name
+    assert [p.name for p in tmp_path.rglob("*")] == ["player-0", "000003.pt"], "temporary files left behind"
+
+
+def test_traces_append_files_and_read_back_with_plain_pyarrow(tmp_path):
+    writer = TraceWriter(str(tmp_path / "traces"), "r", "player-1", flush_rows=3, flush_seconds=3600)
+    rows = [{"step": s, "g_loss": 0.5 + s, "d_loss": 1.0, "time": 1_700_000_000 + s} for s in range(5)]
+    writer.add("r/player-1/0", 0, rows[:2])
+    assert not list((tmp_path / "traces").glob("*.parquet")), "written before the threshold"
+    writer.add("r/player-1/1", 1, rows[2:4])
+    assert len(list((tmp_path / "traces").glob("*.parquet"))) == 1
+    writer.add("r/player-1/1", 1, rows[4:])
+    writer.close()
+    files = sorted((tmp_path / "traces").glob("*.parquet"))
+    assert len(files) == 2 and all(f.name.startswith("player-1-") for f in files)
+    table = ds.dataset(str(tmp_path / "traces"), format="parquet").to_table().sort_by("step")
+    assert table.column("step").to_pylist() == [0, 1, 2, 3, 4]
+    assert set(table.column_names) >= {"run_id", "player", "individual", "step", "g_loss", "d_loss", "time"}
+    assert table.column("individual").to_pylist()[2:] == ["r/player-1/1"] * 3
+    assert sorted(pq.read_table(f).num_rows for f in files) == [1, 4] and writer.rows_written == 5
+    assert read_traces(str(tmp_path / "traces")).num_rows == 5
+
+
+def test_embedded_server_keeps_its_data_across_a_restart(tmp_path):
+    with EmbeddedMongo(tmp_path / "db") as server:
+        records.connect(server.uri, "arena").runs.insert_one({"_id": "kept"})
+    with EmbeddedMongo(tmp_path / "db") as server:
+        assert records.connect(server.uri, "arena").runs.find_one({"_id": "kept"}) is not None
+    assert server.process.poll() is not None, "server still running after exit"
