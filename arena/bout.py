@@ -34,7 +34,7 @@ def train_bout(generator: Generator, discriminator: Discriminator, data, steps: 
         g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         g_optimizer.step()
-        rows.append({"step": step, "g_loss": float(g_loss), "d_loss": float(d_loss), "time": time.time()})
+        rows.append({"step": step, "g_loss": g_loss.item(), "d_loss": d_loss.item(), "time": time.time()})
     return rows
 
 

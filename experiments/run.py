@@ -122,7 +122,8 @@ def launch(cfg: RunConfig, console: Console) -> int:
             error = str(err).strip().splitlines()[-1]
         finally:
             records.set_fitness(db, ray.get(registry.fitness.remote()))
-            summary = records.run_summary(db, run_id)
+            population = [c["id"] for c in ray.get(registry.candidates.remote())]
+            summary = records.run_summary(db, run_id, among=population)
             records.end_run(db, run_id, status, {
                 "individuals": summary["individuals"], "matches": summary["matches"],
                 "best": summary["best"]["_id"] if summary["best"] else None,
@@ -151,7 +152,7 @@ def _report(console: Console, run_id: str, status: str, summary: dict, summaries
         console.print(f"  {s['player']}: {s['generations']} generations, {s['steps']} steps, {loop}")
     best = summary["best"]
     if best:
-        console.print(f"Best individual: {best['_id']} (fitness {best['fitness']:.3f}, "
+        console.print(f"Best individual of the final population: {best['_id']} (fitness {best['fitness']:.3f}, "
                       f"generation {best['generation']}): {summarize_genome(best['genome'])}")
         console.print(f"  weights: {best['checkpoint']}")
     where = f"{records.redact(mongo_uri)}{cfg.mongo_db}" if cfg.mongo_uri else \

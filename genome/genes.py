@@ -116,16 +116,16 @@ class Genome:
 
     @classmethod
     def from_dict(cls, data: dict) -> Genome:
-        data = dict(data)
         _reject_unknown("genome", data, cls)
-        try:
-            for net in NETS:
-                data[net] = tuple(_build("layer", Layer, layer) for layer in data[net])
-            data["g_optimizer"] = _build("optimizer", OptimizerGene, data["g_optimizer"])
-            data["d_optimizer"] = _build("optimizer", OptimizerGene, data["d_optimizer"])
-            return cls(**data)
-        except KeyError as missing:
-            raise ValueError(f"genome is missing {missing.args[0]!r}") from None
+        missing = [f.name for f in fields(cls) if f.name not in data]
+        if missing:
+            raise ValueError(f"genome is missing {missing[0]!r}")
+        data = dict(data)
+        for net in NETS:
+            data[net] = tuple(_build("layer", Layer, layer) for layer in data[net])
+        data["g_optimizer"] = _build("optimizer", OptimizerGene, data["g_optimizer"])
+        data["d_optimizer"] = _build("optimizer", OptimizerGene, data["d_optimizer"])
+        return cls(**data)
 
 
 def _reject_unknown(what: str, data: dict, cls: type) -> None:

@@ -2,7 +2,8 @@
 
 Each child layer gene names its origin (parent slot, layer index). Tensors are copied by name
 within the layer; where a width changed, the overlapping slice is kept; fresh layers, adapters and
-tensors with no counterpart (a new normalisation) keep their fresh initialisation.
+tensors with no counterpart of the same name in the parent layer keep their fresh initialisation
+(a normalisation switched between batch and layer keeps its affine scale and shift).
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ class MutationConfig:
                     f"got {getattr(self, low)!r} and {getattr(self, high)!r}")
         if not self.max_lr < 1:
             raise ValueError(f"mutation.max_lr must be below 1; got {self.max_lr!r}")
-        if self.small_sigma <= 0:
+        if not 0 < self.small_sigma < math.inf:
             raise ValueError(f"mutation.small_sigma must be positive; got {self.small_sigma!r}")
 
 
@@ -158,6 +158,8 @@ def change_optimizer(genome: Genome, net: str, what: str, rng: np.random.Generat
         op = {"op": "change_optimizer", "net": net, "from": gene.name, "to": new.name}
     elif what == "lr":
         new = replace(gene, lr=_new_lr(gene.lr, rng, cfg, large))
+        if new.lr == gene.lr:  # clipped back at a limit: no change, so no mutation
+            return genome, []
         op = {"op": "change_lr", "net": net, "from": gene.lr, "to": new.lr, "scale": "large" if large else "small"}
     else:
         raise ValueError(f"unknown optimizer parameter {what!r}")
@@ -254,15 +256,21 @@ def breed(parents: list[Genome], rng: np.random.Generator, cfg: MutationConfig) 
 def random_genome(rng: np.random.Generator, cfg: MutationConfig, batch_size: int, steps: int) -> Genome:
     """A first-generation genome drawn uniformly within the limits, so players start from diverse shapes."""
 
+    def log_uniform(low: float, high: float, preferred_low: float, preferred_high: float) -> float:
+        # Within the preferred range where it overlaps the limits, else anywhere within the limits.
+        a, b = max(low, preferred_low), min(high, preferred_high)
+        a, b = (a, b) if a <= b else (low, high)
+        return math.exp(rng.uniform(math.log(a), math.log(b)))
+
     def layers() -> tuple[Layer, ...]:
-        depth = int(rng.integers(cfg.min_layers, min(cfg.max_layers, 3) + 1))
-        width = int(round(math.exp(rng.uniform(math.log(max(cfg.min_width, 16)), math.log(cfg.max_width)))))
-        width = int(_clip(width, cfg.min_width, cfg.max_width))
+        depth = int(rng.integers(cfg.min_layers, max(cfg.min_layers, min(cfg.max_layers, 3)) + 1))
+        width = int(_clip(round(log_uniform(cfg.min_width, cfg.max_width, 16, cfg.max_width)),
+                          cfg.min_width, cfg.max_width))
         activation = str(rng.choice(["relu", "leaky_relu", "elu"]))
         return tuple(Layer(kind="dense", width=width, activation=activation) for _ in range(depth))
 
     def optimizer() -> OptimizerGene:
-        lr = math.exp(rng.uniform(math.log(max(cfg.min_lr, 1e-4)), math.log(min(cfg.max_lr, 2e-3))))
+        lr = _clip(log_uniform(cfg.min_lr, cfg.max_lr, 1e-4, 2e-3), cfg.min_lr, cfg.max_lr)
         return OptimizerGene(name="adam", lr=float(lr))
 
     latent = int(_clip(8, cfg.min_latent, cfg.max_latent))

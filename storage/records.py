@@ -118,9 +118,13 @@ class Recorder:
         self.flush()
 
 
-def run_summary(db: Database, run_id: str) -> dict:
-    """Counts and the best individual of a run, read back from the store."""
-    best = db.individuals.find_one({"run_id": run_id, "fitness": {"$ne": None}}, sort=[("fitness", -1)],
+def run_summary(db: Database, run_id: str, among: list[str] | None = None) -> dict:
+    """Counts and the best individual of a run, read back from the store; `among` limits the best to
+    those ids (the final population: early fitness was earned against untrained opponents)."""
+    query = {"run_id": run_id, "fitness": {"$ne": None}}
+    if among is not None:
+        query["_id"] = {"$in": among}
+    best = db.individuals.find_one(query, sort=[("fitness", -1)],
                                    projection={"genome": 1, "fitness": 1, "d_fitness": 1, "player": 1,
                                                "generation": 1, "checkpoint": 1})
     return {"individuals": db.individuals.count_documents({"run_id": run_id}),

@@ -1,0 +1,188 @@
+"""The run configuration: defaults, TOML file, flags, and refusals that name the culprit."""
+
+from __future__ import annotations
+
+import pytest
+
+from arena.config import ArenaConfig
+from experiments.config import RunConfig, load_config
+from genome.operators import MutationConfig
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults():
+    cfg = load_config()
+    assert cfg == RunConfig()
+    assert cfg.players == 4
+    assert cfg.dataset == "ring8"
+    assert cfg.budget_seconds == 60.0
+    assert cfg.seed == 0
+    assert cfg.run_id is None and cfg.mongo_uri is None and cfg.address is None
+    assert cfg.out == "runs" and cfg.mongo_db == "arena"
+    assert cfg.arena == ArenaConfig()
+    assert cfg.mutation == MutationConfig()
+    assert load_config(None, {}) == cfg
+
+
+def test_empty_file_gives_defaults(tmp_path):
+    assert load_config(write(tmp_path, "")) == RunConfig()
+
+
+def test_toml_overrides_defaults(tmp_path):
+    path = write(tmp_path, """
+players = 3
+dataset = "grid25"
+budget_seconds = 5
+run_id = "exp-1_a"
+
+[arena]
+opponents = 2
+steps = 10
+
+[mutation]
+p_add_layer = 0.5
+max_width = 64
+min_lr = 1e-4
+""")
+    cfg = load_config(path)
+    assert cfg.players == 3
+    assert cfg.dataset == "grid25"
+    assert cfg.budget_seconds == 5.0 and isinstance(cfg.budget_seconds, float)
+    assert cfg.run_id == "exp-1_a"
+    assert cfg.arena == ArenaConfig(opponents=2, steps=10)
+    assert cfg.mutation == MutationConfig(p_add_layer=0.5, max_width=64, min_lr=1e-4)
+    assert cfg.seed == 0 and cfg.out == "runs"  # untouched keys keep their defaults
+    assert cfg.arena.duel_samples == ArenaConfig().duel_samples
+    assert cfg.mutation.p_width == MutationConfig().p_width
+
+
+def test_flags_override_toml(tmp_path):
+    path = write(tmp_path, 'players = 3\nseed = 5\ndataset = "grid25"\n')
+    cfg = load_config(path, {"players": 7, "budget_seconds": 2.5})
+    assert cfg.players == 7  # flag beats file
+    assert cfg.seed == 5  # file beats default
+    assert cfg.dataset == "grid25"
+    assert cfg.budget_seconds == 2.5  # flag beats default
+
+
+def test_flags_alone():
+    cfg = load_config(None, {"dataset": "grid25", "run_id": "r1"})
+    assert cfg.dataset == "grid25" and cfg.run_id == "r1"
+
+
+def test_accepted_path_as_string(tmp_path):
+    path = write(tmp_path, "players = 2\n")
+    assert load_config(str(path)).players == 2
+
+
+@pytest.mark.parametrize("text, key", [
+    ("bogus = 1\n", "bogus"),
+    ("[mutation]\np_bogus = 0.1\n", "mutation.p_bogus"),
+    ("[arena]\nrounds = 3\n", "arena.rounds"),
+    ("[extra]\nx = 1\n", "extra"),
+])
+def test_unknown_keys_are_named(tmp_path, text, key):
+    with pytest.raises(ValueError, match="unknown") as err:
+        load_config(write(tmp_path, text))
+    assert repr(key) in str(err.value)
+
+
+def test_unknown_flag_is_named():
+    with pytest.raises(ValueError, match="'colour'"):
+        load_config(None, {"colour": "blue"})
+
+
+@pytest.mark.parametrize("text, field", [
+    ("players = 'four'\n", "players"),
+    ("players = 2.5\n", "players"),
+    ("players = true\n", "players"),
+    ("budget_seconds = 'long'\n", "budget_seconds"),
+    ("dataset = 3\n", "dataset"),
+    ("run_id = 12\n", "run_id"),
+    ("seed = 1.0\n", "seed"),
+    ("[mutation]\nmax_width = 'wide'\n", "mutation.max_width"),
+    ("[mutation]\np_width = true\n", "mutation.p_width"),
+    ("[mutation]\nmin_layers = 1.5\n", "mutation.min_layers"),
+    ("[arena]\nsteps = 1.5\n", "arena.steps"),
+    ("[arena]\nopponents = '3'\n", "arena.opponents"),
+    ("mutation = 3\n", "mutation"),
+])
+def test_wrong_types_are_named(tmp_path, text, field):
+    with pytest.raises(ValueError) as err:
+        load_config(write(tmp_path, text))
+    assert str(err.value).startswith(field), str(err.value)
+
+
+@pytest.mark.parametrize("text, field", [
+    ("players = 0\n", "players"),
+    ("players = -2\n", "players"),
+    ("budget_seconds = -1\n", "budget_seconds"),
+    ("budget_seconds = 0\n", "budget_seconds"),
+    ("seed = -1\n", "seed"),
+    ("run_id = 'a/b'\n", "run_id"),
+    ("run_id = '../up'\n", "run_id"),
+    ("run_id = ''\n", "run_id"),
+    ("dataset = 'nope'\n", "dataset 'nope'"),
+    ("mongo_db = 'a.b'\n", "mongo_db"),
+    ("out = ''\n", "out"),
+    ("cpus_per_player = 0\n", "cpus_per_player"),
+    ("[mutation]\np_add_layer = 2\n", "mutation.p_add_layer"),
+    ("[mutation]\np_crossover = -0.1\n", "mutation.p_crossover"),
+    ("[mutation]\nmin_width = 64\nmax_width = 32\n", "mutation.min_width"),
+    ("[mutation]\nmin_layers = 0\n", "mutation.min_layers"),
+    ("[mutation]\nmin_lr = 0.1\nmax_lr = 0.01\n", "mutation.min_lr"),
+    ("[mutation]\nmax_lr = 1.5\n", "mutation.max_lr"),
+    ("[mutation]\nsmall_sigma = 0\n", "mutation.small_sigma"),
+    ("[arena]\nopponents = 0\n", "arena.opponents"),
+    ("[arena]\ntournament_size = -1\n", "arena.tournament_size"),
+])
+def test_out_of_range_values_are_named(tmp_path, text, field):
+    with pytest.raises(ValueError) as err:
+        load_config(write(tmp_path, text))
+    assert field in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_non_finite_small_sigma_is_refused(tmp_path, value):
+    with pytest.raises(ValueError, match="mutation.small_sigma"):
+        load_config(write(tmp_path, f"[mutation]\nsmall_sigma = {value}\n"))
+
+
+def test_out_of_range_flag_is_named(tmp_path):
+    with pytest.raises(ValueError, match="players"):
+        load_config(write(tmp_path, "players = 3\n"), {"players": 0})
+
+
+def test_nested_error_names_section_once():
+    with pytest.raises(ValueError) as err:
+        load_config(None, {"mutation": {"p_add_layer": 2}})
+    message = str(err.value)
+    assert message.startswith("mutation.p_add_layer")
+    assert "mutation.mutation." not in message
+
+
+def test_invalid_toml(tmp_path):
+    path = write(tmp_path, "players = = 3\n[unclosed\n")
+    with pytest.raises(ValueError, match="TOML") as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "absent.toml"
+    with pytest.raises(ValueError, match="not found") as err:
+        load_config(path)
+    assert "absent.toml" in str(err.value)
+
+
+def test_to_dict_is_nested_plain_data(tmp_path):
+    cfg = load_config(write(tmp_path, "[mutation]\nmax_width = 64\n"))
+    data = cfg.to_dict()
+    assert data["mutation"]["max_width"] == 64
+    assert data["arena"]["opponents"] == ArenaConfig().opponents
+    assert data["players"] == 4
