@@ -90,7 +90,7 @@ class Player:
         optimizers = (make_optimizer(genome.g_optimizer, pair.generator.parameters()),
                       make_optimizer(genome.d_optimizer, pair.discriminator.parameters()))
         rows = train_bout(pair.generator, pair.discriminator, self.data, genome.steps, genome.batch_size,
-                          *optimizers, self.torch_rng, first_step=self.steps)
+                          *optimizers, self.torch_rng, first_step=self.steps, loss=genome.loss)
         self.steps += genome.steps
         self.traces.add(individual, self.generation, rows)
         return optimizers

@@ -10,27 +10,46 @@ from torch.nn import functional as F
 from genome.build import Discriminator, Generator
 
 
+def discriminator_loss(loss: str, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    if loss in ("minimax", "non_saturating"):  # they differ only on the generator's side
+        return F.softplus(-real_scores).mean() + F.softplus(fake_scores).mean()
+    if loss == "least_squares":
+        return 0.5 * ((real_scores - 1) ** 2).mean() + 0.5 * (fake_scores ** 2).mean()
+    if loss == "hinge":
+        return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+    raise ValueError(f"unknown loss {loss!r}")
+
+
+def generator_loss(loss: str, fake_scores: torch.Tensor) -> torch.Tensor:
+    if loss == "minimax":  # minimise log(1 - D(G(z)))
+        return -F.softplus(fake_scores).mean()
+    if loss == "non_saturating":  # maximise log D(G(z))
+        return F.softplus(-fake_scores).mean()
+    if loss == "least_squares":
+        return 0.5 * ((fake_scores - 1) ** 2).mean()
+    if loss == "hinge":
+        return -fake_scores.mean()
+    raise ValueError(f"unknown loss {loss!r}")
+
+
 def train_bout(generator: Generator, discriminator: Discriminator, data, steps: int, batch_size: int,
                g_optimizer: torch.optim.Optimizer, d_optimizer: torch.optim.Optimizer,
-               rng: torch.Generator, first_step: int = 0) -> list[dict]:
-    """Alternate one discriminator and one generator step, `steps` times, with the
-    non-saturating loss; returns one trace row per step."""
+               rng: torch.Generator, first_step: int = 0, loss: str = "non_saturating") -> list[dict]:
+    """Alternate one discriminator and one generator step, `steps` times, with the pair's
+    `loss`; returns one trace row per step."""
     generator.train()
     discriminator.train()
     device = generator.head.weight.device
-    ones = torch.ones(batch_size, device=device)
-    zeros = torch.zeros(batch_size, device=device)
     rows = []
     for step in range(first_step, first_step + steps):
         real = data.sample(batch_size, rng).to(device)
         fake = generator.sample(batch_size, rng)
-        d_loss = (F.binary_cross_entropy_with_logits(discriminator(real), ones)
-                  + F.binary_cross_entropy_with_logits(discriminator(fake.detach()), zeros))
+        d_loss = discriminator_loss(loss, discriminator(real), discriminator(fake.detach()))
         d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         d_optimizer.step()
 
-        g_loss = F.binary_cross_entropy_with_logits(discriminator(fake), ones)
+        g_loss = generator_loss(loss, discriminator(fake))
         g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         g_optimizer.step()
@@ -40,9 +59,9 @@ def train_bout(generator: Generator, discriminator: Discriminator, data, steps: 
 
 @torch.no_grad()
 def judged_real(discriminator: Discriminator, samples: torch.Tensor) -> float:
-    """Share of `samples` the discriminator scores as real (logit > 0)."""
+    """Share of `samples` the discriminator scores as real (above its threshold)."""
     discriminator.eval()
-    return float((discriminator(samples) > 0).float().mean())
+    return float(discriminator.judges_real(samples).float().mean())
 
 
 @torch.no_grad()

@@ -96,13 +96,18 @@ class Generator(Network):
 
 
 class Discriminator(Network):
-    """Outputs one logit per sample: positive means "real"."""
+    """Outputs one score per sample; above its loss's threshold means "real"."""
 
     def __init__(self, genome: Genome, data_dim: int):
         super().__init__(genome.discriminator, data_dim, 1)
+        # Least squares pulls real scores to 1 and fake to 0; the other losses split at 0.
+        self.threshold = 0.5 if genome.loss == "least_squares" else 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x).squeeze(-1)
+
+    def judges_real(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x) > self.threshold
 
 
 @dataclass
@@ -129,11 +134,11 @@ def build_pair(genome: Genome, data_dim: int, device: str | torch.device = "cpu"
 
 
 def make_optimizer(gene: OptimizerGene, params) -> torch.optim.Optimizer:
+    beta1, beta2 = gene.betas
     if gene.name == "adam":
-        # beta1 = 0.5 is the usual GAN setting (DCGAN); 0.9 oscillates more.
-        return torch.optim.Adam(params, lr=gene.lr, betas=(0.5, 0.999))
+        return torch.optim.Adam(params, lr=gene.lr, betas=(beta1, beta2))
     if gene.name == "sgd":
-        return torch.optim.SGD(params, lr=gene.lr, momentum=0.9)
+        return torch.optim.SGD(params, lr=gene.lr, momentum=beta1)
     if gene.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=gene.lr)
+        return torch.optim.RMSprop(params, lr=gene.lr, alpha=beta2)
     raise ValueError(f"unknown optimizer {gene.name!r}")

@@ -12,6 +12,8 @@ ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "gelu", "silu")
 NORMS = ("none", "batch", "layer")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LATENT_DISTS = ("normal", "uniform")
+# The pair's adversarial loss, evolved as E-GAN and Mustangs do.
+LOSSES = ("minimax", "non_saturating", "least_squares", "hinge")
 # dense: linear + normalisation + activation. adapter: a bare linear map that makes a seam meet
 # after crossover, so the layer behind it keeps the input width it was trained with.
 LAYER_KINDS = ("dense", "adapter")
@@ -56,12 +58,18 @@ class Layer:
 class OptimizerGene:
     name: str
     lr: float
+    # Adam's (beta1, beta2); SGD uses beta1 as momentum, RMSprop beta2 as its smoothing constant.
+    betas: tuple[float, float] = (0.5, 0.999)
 
     def __post_init__(self) -> None:
         _choice("optimizer", self.name, OPTIMIZERS)
         if not isinstance(self.lr, (int, float)) or not 0 < self.lr < 1:
             raise ValueError(f"learning rate must be in (0, 1); got {self.lr!r}")
         object.__setattr__(self, "lr", float(self.lr))
+        betas = tuple(self.betas) if isinstance(self.betas, (list, tuple)) else ()
+        if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
+            raise ValueError(f"optimizer betas must be two numbers in [0, 1); got {self.betas!r}")
+        object.__setattr__(self, "betas", tuple(float(b) for b in betas))
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class Genome:
     d_optimizer: OptimizerGene
     batch_size: int
     steps: int  # training steps per round
+    loss: str = "non_saturating"
 
     def __post_init__(self) -> None:
         for net in NETS:
@@ -87,6 +96,7 @@ class Genome:
         _choice("latent_dist", self.latent_dist, LATENT_DISTS)
         _positive_int("batch_size", self.batch_size)
         _positive_int("steps", self.steps)
+        _choice("loss", self.loss, LOSSES)
 
     def layers(self, net: str) -> tuple[Layer, ...]:
         _choice("network", net, NETS)
@@ -112,6 +122,8 @@ class Genome:
         for net in NETS:
             out[net] = [{**layer, "origin": list(layer["origin"]) if layer["origin"] is not None else None}
                         for layer in out[net]]
+        for optimizer in ("g_optimizer", "d_optimizer"):
+            out[optimizer]["betas"] = list(out[optimizer]["betas"])
         return out
 
     @classmethod

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from genome.genes import ACTIVATIONS, LATENT_DISTS, NETS, NORMS, OPTIMIZERS, Genome, Layer, OptimizerGene
+from genome.genes import ACTIVATIONS, LATENT_DISTS, LOSSES, NETS, NORMS, OPTIMIZERS, Genome, Layer, OptimizerGene
 
 Ops = list[dict]
 
@@ -35,8 +35,12 @@ class MutationConfig:
     """Chance of switching a network's optimizer (adam, sgd, rmsprop)."""
     p_lr: float = 0.25
     """Chance of changing a network's learning rate."""
+    p_betas: float = 0.05
+    """Chance of changing a network's optimizer betas (momentum terms)."""
     p_latent: float = 0.05
     """Chance of changing the latent noise: its size or distribution."""
+    p_loss: float = 0.03
+    """Chance of switching the pair's loss (minimax, non-saturating, least squares, hinge)."""
     p_large: float = 0.2
     """Share of parameter changes made at large scale (redrawn) rather than small (perturbed)."""
     p_crossover: float = 0.5
@@ -149,7 +153,7 @@ def change_layer(genome: Genome, net: str, what: str, rng: np.random.Generator,
 
 def change_optimizer(genome: Genome, net: str, what: str, rng: np.random.Generator,
                      cfg: MutationConfig) -> tuple[Genome, Ops]:
-    """Switch a network's optimizer (`name`) or change its learning rate (`lr`)."""
+    """Switch a network's optimizer (`name`), change its learning rate (`lr`) or its `betas`."""
     field = {"generator": "g_optimizer", "discriminator": "d_optimizer"}[net]
     gene: OptimizerGene = getattr(genome, field)
     large = bool(rng.random() < cfg.p_large)
@@ -161,9 +165,25 @@ def change_optimizer(genome: Genome, net: str, what: str, rng: np.random.Generat
         if new.lr == gene.lr:  # clipped back at a limit: no change, so no mutation
             return genome, []
         op = {"op": "change_lr", "net": net, "from": gene.lr, "to": new.lr, "scale": "large" if large else "small"}
+    elif what == "betas":
+        if large:  # the settings GAN practice uses: no, light or heavy momentum
+            betas = (float(rng.choice([0.0, 0.5, 0.9])), float(rng.choice([0.99, 0.999, 0.9999])))
+        else:  # perturb each beta's distance from 1 on a log scale
+            betas = tuple(float(_clip(1 - (1 - b) * math.exp(rng.normal(0, cfg.small_sigma)), 0.0, limit))
+                          for b, limit in zip(gene.betas, (0.99, 0.9999)))
+        if betas == gene.betas:
+            return genome, []
+        new = replace(gene, betas=betas)
+        op = {"op": "change_betas", "net": net, "from": list(gene.betas), "to": list(betas),
+              "scale": "large" if large else "small"}
     else:
         raise ValueError(f"unknown optimizer parameter {what!r}")
     return replace(genome, **{field: new}), [op]
+
+
+def change_loss(genome: Genome, rng: np.random.Generator, cfg: MutationConfig) -> tuple[Genome, Ops]:
+    new = _other(LOSSES, genome.loss, rng)
+    return replace(genome, loss=new), [{"op": "change_loss", "from": genome.loss, "to": new}]
 
 
 def change_latent(genome: Genome, rng: np.random.Generator, cfg: MutationConfig) -> tuple[Genome, Ops]:
@@ -195,8 +215,10 @@ def mutate(genome: Genome, rng: np.random.Generator, cfg: MutationConfig) -> tup
             (cfg.p_norm, lambda g, net=net: change_layer(g, net, "norm", rng, cfg)),
             (cfg.p_optimizer, lambda g, net=net: change_optimizer(g, net, "name", rng, cfg)),
             (cfg.p_lr, lambda g, net=net: change_optimizer(g, net, "lr", rng, cfg)),
+            (cfg.p_betas, lambda g, net=net: change_optimizer(g, net, "betas", rng, cfg)),
         ]
     candidates.append((cfg.p_latent, lambda g: change_latent(g, rng, cfg)))
+    candidates.append((cfg.p_loss, lambda g: change_loss(g, rng, cfg)))
     ops: Ops = []
     for p, op in candidates:
         if rng.random() < p:
@@ -225,7 +247,7 @@ def _splice(a: tuple[Layer, ...], b: tuple[Layer, ...], cut: int, cfg: MutationC
 def crossover(a: Genome, b: Genome, rng: np.random.Generator, cfg: MutationConfig) -> tuple[Genome, Ops]:
     """One-point crossover of each network's layer list, cut points drawn uniformly and independently.
 
-    The other genes (latent, optimizers, batch size, steps) are taken from either parent at random.
+    The other genes (latent, optimizers, batch size, steps, loss) are taken from either parent at random.
     """
     child = {}
     ops: Ops = []
@@ -234,7 +256,7 @@ def crossover(a: Genome, b: Genome, rng: np.random.Generator, cfg: MutationConfi
         cut = int(rng.integers(0, min(len(la), len(lb)) + 1))
         child[net], adapter = _splice(la, lb, cut, cfg)
         ops.append({"op": "crossover", "net": net, "cut": cut, "adapter": adapter})
-    for gene in ("latent_dim", "latent_dist", "g_optimizer", "d_optimizer", "batch_size", "steps"):
+    for gene in ("latent_dim", "latent_dist", "g_optimizer", "d_optimizer", "batch_size", "steps", "loss"):
         child[gene] = getattr(a if rng.random() < 0.5 else b, gene)
     return Genome(**child), ops
 

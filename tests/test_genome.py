@@ -148,7 +148,7 @@ def test_to_dict_is_plain_data():
     genome = make_genome([8], [8, 8])
     text = json.dumps(genome.to_dict())
     assert "Layer" not in text and "tensor" not in text.lower()
-    assert json.loads(text)["g_optimizer"] == {"name": "adam", "lr": 1e-3}
+    assert json.loads(text)["g_optimizer"] == {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999]}
 
 
 def test_from_dict_rejects_unknown_top_level_key():
