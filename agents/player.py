@@ -4,6 +4,7 @@ train, save, publish, fight, breed. Decisions come from `arena/` and `genome/`; 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import ray
@@ -13,7 +14,8 @@ from arena.bout import duel, judged_real, train_bout
 from arena.datasets import load_dataset
 from arena.selection import choose_opponents, choose_parents
 from experiments.config import RunConfig
-from genome import Genome, build_pair, breed, inherit, make_optimizer, random_genome
+from genome import Genome, Pair, build_pair, breed, inherit, make_optimizer, random_genome
+from genome.effects import adapted
 from storage.checkpoints import checkpoint_location, save_checkpoint
 from storage.records import Recorder, connect
 from storage.traces import TraceWriter
@@ -22,6 +24,18 @@ from storage.traces import TraceWriter
 def player_seed(run_seed: int, index: int) -> np.random.SeedSequence:
     """Each player's seed derives from the run seed and its index: a run is reproducible player by player."""
     return np.random.SeedSequence([run_seed, index])
+
+
+@dataclass
+class Offspring:
+    """The individual in hand before it is recorded: its genes, modules and where it came from."""
+
+    genome: Genome
+    pair: Pair
+    parents: list[str] = field(default_factory=list)
+    ops: list[dict] = field(default_factory=lambda: [{"op": "random"}])
+    inherited: dict | None = None
+    parent_fitness: float | None = None  # mean fitness of its parents when chosen, for the mutation record
 
 
 class Player:
@@ -53,16 +67,16 @@ class Player:
         """Loop until the wall-clock `deadline` or until the registry says stop; returns a summary."""
         cfg = self.config
         genome = random_genome(self.rng, cfg.mutation, cfg.arena.batch_size, cfg.arena.steps)
-        pair, parents, ops, inherited = build_pair(genome, self.data.dim), [], [{"op": "random"}], None
+        child = Offspring(genome, build_pair(genome, self.data.dim))
         loop_times = []
         try:
             while True:
                 started = time.perf_counter()
                 individual = f"{self.run_id}/{self.name}/{self.generation}"
-                optimizers = self._train(genome, pair, individual)
-                self._save(genome, pair, optimizers, individual, parents, ops, inherited)
-                self._publish(genome, pair, individual)
-                fitness = self._fight(pair, individual)
+                optimizers = self._train(child, individual)
+                self._save(child, optimizers, individual)
+                self._publish(child, individual)
+                fitness = self._fight(child.pair, individual)
                 self.recorder.update_individual(individual, fitness)
                 self.individuals += 1
                 self.status.update(generation=self.generation, steps=self.steps, fitness=fitness["fitness"],
@@ -70,7 +84,7 @@ class Player:
                 stopping = ray.get(self.registry.heartbeat.remote(self.name, self.status))
                 done = stopping or time.time() >= deadline
                 if not done:
-                    genome, pair, parents, ops, inherited = self._breed(genome, pair, individual)
+                    child = self._breed(child, individual)
                     self.generation += 1
                 loop_times.append(time.perf_counter() - started)
                 if done:
@@ -85,7 +99,8 @@ class Player:
         self.registry.heartbeat.remote(self.name, self.status)
         return summary
 
-    def _train(self, genome: Genome, pair, individual: str) -> tuple:
+    def _train(self, child: Offspring, individual: str) -> tuple:
+        genome, pair = child.genome, child.pair
         # Optimizer state is not inherited: a child's optimizers start fresh with its genes.
         optimizers = (make_optimizer(genome.g_optimizer, pair.generator.parameters()),
                       make_optimizer(genome.d_optimizer, pair.discriminator.parameters()))
@@ -95,22 +110,23 @@ class Player:
         self.traces.add(individual, self.generation, rows)
         return optimizers
 
-    def _save(self, genome: Genome, pair, optimizers: tuple, individual: str, parents: list[str],
-              ops: list[dict], inherited: dict | None) -> None:
+    def _save(self, child: Offspring, optimizers: tuple, individual: str) -> None:
         location = checkpoint_location(self.checkpoint_dir, self.name, self.generation)
         save_checkpoint(location, {
-            "genome": genome.to_dict(), **pair.state_dicts(),
+            "genome": child.genome.to_dict(), **child.pair.state_dicts(),
             "g_optimizer": optimizers[0].state_dict(), "d_optimizer": optimizers[1].state_dict(),
             "step": self.steps})
         self.recorder.individual({
             "_id": individual, "run_id": self.run_id, "player": self.name, "generation": self.generation,
-            "dataset": self.config.dataset, "parents": parents, "genome": genome.to_dict(), "ops": ops,
-            "inherited": inherited, "parameters": pair.parameter_count(), "checkpoint": location,
-            "steps": self.steps, "fitness": None, "d_fitness": None})
+            "dataset": self.config.dataset, "parents": child.parents, "genome": child.genome.to_dict(),
+            "ops": child.ops, "inherited": child.inherited, "parameters": child.pair.parameter_count(),
+            "checkpoint": location, "steps": self.steps, "parent_fitness": child.parent_fitness,
+            "fitness": None, "d_fitness": None, "fitness_change": None})
 
-    def _publish(self, genome: Genome, pair, individual: str) -> None:
-        weights = ray.put(pair.state_dicts())
-        entry = {"id": individual, "player": self.name, "generation": self.generation, "genome": genome.to_dict()}
+    def _publish(self, child: Offspring, individual: str) -> None:
+        weights = ray.put(child.pair.state_dicts())
+        entry = {"id": individual, "player": self.name, "generation": self.generation,
+                 "genome": child.genome.to_dict(), "ops": child.ops, "parent_fitness": child.parent_fitness}
         self.registry.publish.remote(entry, [weights])
 
     def _opponent(self, entry: dict):
@@ -138,19 +154,26 @@ class Player:
             self.recorder.match(dict(match))
         standings = ray.get(self.registry.report.remote(matches)) if matches else {}
         mine = standings.get(individual, {})
-        return {"fitness": mine.get("fitness"), "d_fitness": mine.get("d_fitness")}
+        return {key: mine.get(key) for key in ("fitness", "d_fitness", "fitness_change")}
 
-    def _breed(self, genome: Genome, pair, individual: str):
+    def _breed(self, current: Offspring, individual: str) -> Offspring:
         """Choose parents by tournament over the published standings; build the child and let it inherit."""
         candidates = ray.get(self.registry.candidates.remote())
         if not any(c["id"] == individual for c in candidates):  # own publish not yet seen: still a candidate
-            candidates.append({"id": individual, "player": self.name, "genome": genome.to_dict(), "fitness": None})
+            candidates.append({"id": individual, "player": self.name, "genome": current.genome.to_dict(),
+                               "fitness": None})
         chosen = choose_parents(candidates, self.config.arena.tournament_size, self.rng)
         genomes, states = [], []
         for parent in chosen:
             genomes.append(Genome.from_dict(parent["genome"]))
-            states.append(pair.state_dicts() if parent["id"] == individual else ray.get(parent["weights"][0]))
-        child, ops = breed(genomes, self.rng, self.config.mutation)
-        child_pair = build_pair(child, self.data.dim)
-        inherited = inherit(child_pair, child, states)  # its per_parent counts follow the order of `parents`
-        return child, child_pair, [p["id"] for p in chosen], ops, inherited
+            states.append(current.pair.state_dicts() if parent["id"] == individual
+                          else ray.get(parent["weights"][0]))
+        mutation = self.config.mutation
+        if mutation.adapt:
+            mutation = adapted(mutation, ray.get(self.registry.effects.remote()))
+        genome, ops = breed(genomes, self.rng, mutation)
+        pair = build_pair(genome, self.data.dim)
+        inherited = inherit(pair, genome, states)  # its per_parent counts follow the order of `parents`
+        known = [p["fitness"] for p in chosen if p.get("fitness") is not None]
+        return Offspring(genome, pair, [p["id"] for p in chosen], ops, inherited,
+                         sum(known) / len(known) if known else None)

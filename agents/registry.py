@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from arena.fitness import Standing
+from genome.effects import operator_effects
 
 
 class Registry:
@@ -13,6 +14,7 @@ class Registry:
         self.run_id = run_id
         self.live: dict[str, dict] = {}  # player -> its published individual
         self.standings: dict[str, Standing] = {}  # individual id -> standing, retired ones too
+        self.lineage: dict[str, dict] = {}  # individual id -> the ops that made it and its parents' fitness
         self.status: dict[str, dict] = {}  # player -> its latest heartbeat
         self.stopping = False
 
@@ -22,6 +24,7 @@ class Registry:
     def publish(self, entry: dict, weights: list) -> None:
         """`weights` is a one-element list holding an ObjectRef, so Ray passes the reference, not the data."""
         self.standings.setdefault(entry["id"], Standing())
+        self.lineage[entry["id"]] = {"ops": entry.get("ops", []), "parent_fitness": entry.get("parent_fitness")}
         self.live[entry["player"]] = {**entry, "weights": weights, "published_at": time.time()}
 
     def candidates(self) -> list[dict]:
@@ -40,8 +43,14 @@ class Registry:
 
     def _fitness(self, _id: str) -> dict:
         standing = self.standings[_id]
-        return {"fitness": standing.fitness, "d_fitness": standing.d_fitness,
+        before = self.lineage.get(_id, {}).get("parent_fitness")
+        change = standing.fitness - before if standing.fitness is not None and before is not None else None
+        return {"fitness": standing.fitness, "d_fitness": standing.d_fitness, "fitness_change": change,
                 "g_matches": standing.g_matches, "d_matches": standing.d_matches}
+
+    def effects(self) -> dict[str, dict]:
+        """Beneficial versus nefarious mutations so far, per operator."""
+        return operator_effects({"ops": self.lineage[_id]["ops"], **self._fitness(_id)} for _id in self.lineage)
 
     def fitness(self) -> dict[str, dict]:
         return {_id: self._fitness(_id) for _id in self.standings}

@@ -17,6 +17,7 @@ from typing import Optional
 import ray
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from agents.player import Player
 from agents.registry import Registry
@@ -124,11 +125,13 @@ def launch(cfg: RunConfig, console: Console) -> int:
             records.set_fitness(db, ray.get(registry.fitness.remote()))
             population = [c["id"] for c in ray.get(registry.candidates.remote())]
             summary = records.run_summary(db, run_id, among=population)
+            effects = ray.get(registry.effects.remote())
             records.end_run(db, run_id, status, {
                 "individuals": summary["individuals"], "matches": summary["matches"],
                 "best": summary["best"]["_id"] if summary["best"] else None,
-                "players": summaries})
+                "players": summaries, "operator_effects": effects})
         _report(console, run_id, status, summary, summaries, run_dir, mongo_uri, cfg)
+        _report_effects(console, effects)
         if error:
             console.print(f"[red]error[/red]: a player failed: {error}")
         return {"finished": 0, "interrupted": 130, "failed": 1}[status]
@@ -142,6 +145,18 @@ def _results(refs) -> list:
         except ray.exceptions.RayError:
             pass
     return out
+
+
+def _report_effects(console: Console, effects: dict[str, dict]) -> None:
+    if not effects:
+        return
+    table = Table(title="Mutations: fitness change of children from their parents")
+    for column in ("operator", "children", "helped", "hurt", "mean change", "mean gain", "mean loss"):
+        table.add_column(column, justify="left" if column == "operator" else "right", no_wrap=True)
+    for name, e in sorted(effects.items(), key=lambda kv: -kv[1]["count"]):
+        table.add_row(name, str(e["count"]), str(e["helped"]), str(e["hurt"]), f"{e['mean_change']:+.3f}",
+                      f"{e['mean_gain']:+.3f}", f"{e['mean_loss']:+.3f}")
+    console.print(table)
 
 
 def _report(console: Console, run_id: str, status: str, summary: dict, summaries: list[dict], run_dir: str,

@@ -59,6 +59,12 @@ class MutationConfig:
     """Smallest learning rate."""
     max_lr: float = 1e-2
     """Largest learning rate."""
+    adapt: bool = False
+    """Let operator probabilities follow how often each operator helped fitness (genome/effects.py)."""
+    adapt_rate: float = 0.5
+    """How strongly probabilities adapt: an operator that always helped has its probability × e^rate."""
+    adapt_min_count: int = 10
+    """Results an operator needs before its probability adapts."""
     min_latent: int = 2
     """Smallest latent size."""
     max_latent: int = 64
@@ -78,6 +84,10 @@ class MutationConfig:
                     f"got {getattr(self, low)!r} and {getattr(self, high)!r}")
         if not self.max_lr < 1:
             raise ValueError(f"mutation.max_lr must be below 1; got {self.max_lr!r}")
+        if not 0 <= self.adapt_rate < math.inf:
+            raise ValueError(f"mutation.adapt_rate must be non-negative; got {self.adapt_rate!r}")
+        if self.adapt_min_count < 1:
+            raise ValueError(f"mutation.adapt_min_count must be at least 1; got {self.adapt_min_count!r}")
         if not 0 < self.small_sigma < math.inf:
             raise ValueError(f"mutation.small_sigma must be positive; got {self.small_sigma!r}")
 

@@ -84,6 +84,13 @@ def test_three_players_evolve_asynchronously_into_a_given_server(tmp_path, mongo
         else:
             assert individual["fitness"] is None, individual["_id"]
     assert sum(i["fitness"] is not None for i in individuals) > len(individuals) / 2
+    for individual in individuals:  # the mutation record: change of fitness from the parents' mean
+        if individual["fitness"] is not None and individual["parent_fitness"] is not None:
+            assert individual["fitness_change"] == pytest.approx(individual["fitness"] - individual["parent_fitness"])
+        else:
+            assert individual["fitness_change"] is None
+    effects = status["summary"]["operator_effects"]
+    assert effects and all(e["count"] == e["helped"] + e["hurt"] + e["neutral"] for e in effects.values())
     assert not (tmp_path / "e2e" / "db").exists(), "an embedded database was started despite --mongo-uri"
 
 
@@ -100,7 +107,9 @@ def test_no_flags_starts_and_stops_an_embedded_database(tmp_path):
 
 
 def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_records(tmp_path, mongo_uri, db_name, raw_db):
-    run = arena_run("--players", "2", "--budget-seconds", "120", "--run-id", "stop", "--out", str(tmp_path),
+    config = tmp_path / "run.toml"  # flags override the file; adaptive operator probabilities on
+    config.write_text("players = 5\nbudget_seconds = 120\n[mutation]\nadapt = true\nadapt_min_count = 1\n")
+    run = arena_run("--config", str(config), "--players", "2", "--run-id", "stop", "--out", str(tmp_path),
                     "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
     deadline = time.time() + 120
     while raw_db.individuals.count_documents({"run_id": "stop"}) < 4:
@@ -110,7 +119,9 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_records(tmp_path, mongo_
     output = finish(run, timeout=120)
     assert run.returncode == 130, output
     assert "Run stop interrupted" in output
-    assert raw_db.runs.find_one({"_id": "stop"})["status"] == "interrupted"
+    run_record = raw_db.runs.find_one({"_id": "stop"})
+    assert run_record["status"] == "interrupted"
+    assert run_record["config"]["players"] == 2 and run_record["config"]["mutation"]["adapt"] is True
     check_records(raw_db, "stop", tmp_path / "stop" / "traces")
 
 
