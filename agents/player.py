@@ -21,6 +21,9 @@ from storage.records import Recorder, connect
 from storage.traces import TraceWriter
 
 
+BUILD_ATTEMPTS = 5
+
+
 def player_seed(run_seed: int, index: int) -> np.random.SeedSequence:
     """Each player's seed derives from the run seed and its index: a run is reproducible player by player."""
     return np.random.SeedSequence([run_seed, index])
@@ -66,15 +69,16 @@ class Player:
     def run(self, deadline: float) -> dict:
         """Loop until the wall-clock `deadline` or until the registry says stop; returns a summary."""
         cfg = self.config
-        genome = random_genome(self.rng, cfg.mutation, cfg.arena.batch_size, cfg.arena.steps)
-        child = Offspring(genome, build_pair(genome, self.data.dim))
+        genome = random_genome(self.rng, cfg.mutation, cfg.arena.batch_size, cfg.arena.steps, self.data.shape,
+                               cfg.arena.architecture)
+        child = Offspring(genome, build_pair(genome))
         loop_times = []
         try:
             while True:
                 started = time.perf_counter()
                 individual = f"{self.run_id}/{self.name}/{self.generation}"
-                optimizers = self._train(child, individual)
-                self._save(child, optimizers, individual)
+                optimizers, trained = self._train(child, individual, deadline)
+                self._save(child, optimizers, trained, individual)
                 self._publish(child, individual)
                 fitness = self._fight(child.pair, individual)
                 self.recorder.update_individual(individual, fitness)
@@ -99,18 +103,18 @@ class Player:
         self.registry.heartbeat.remote(self.name, self.status)
         return summary
 
-    def _train(self, child: Offspring, individual: str) -> tuple:
+    def _train(self, child: Offspring, individual: str, deadline: float) -> tuple[tuple, int]:
         genome, pair = child.genome, child.pair
         # Optimizer state is not inherited: a child's optimizers start fresh with its genes.
         optimizers = (make_optimizer(genome.g_optimizer, pair.generator.parameters()),
                       make_optimizer(genome.d_optimizer, pair.discriminator.parameters()))
         rows = train_bout(pair.generator, pair.discriminator, self.data, genome.steps, genome.batch_size,
-                          *optimizers, self.torch_rng, first_step=self.steps, loss=genome.loss)
-        self.steps += genome.steps
+                          *optimizers, self.torch_rng, first_step=self.steps, loss=genome.loss, deadline=deadline)
+        self.steps += len(rows)
         self.traces.add(individual, self.generation, rows)
-        return optimizers
+        return optimizers, len(rows)  # fewer steps than the genome's when the budget ran out mid-round
 
-    def _save(self, child: Offspring, optimizers: tuple, individual: str) -> None:
+    def _save(self, child: Offspring, optimizers: tuple, trained: int, individual: str) -> None:
         location = checkpoint_location(self.checkpoint_dir, self.name, self.generation)
         save_checkpoint(location, {
             "genome": child.genome.to_dict(), **child.pair.state_dicts(),
@@ -120,7 +124,8 @@ class Player:
             "_id": individual, "run_id": self.run_id, "player": self.name, "generation": self.generation,
             "dataset": self.config.dataset, "parents": child.parents, "genome": child.genome.to_dict(),
             "ops": child.ops, "inherited": child.inherited, "parameters": child.pair.parameter_count(),
-            "checkpoint": location, "steps": self.steps, "parent_fitness": child.parent_fitness,
+            "checkpoint": location, "steps": self.steps, "trained_steps": trained,
+            "parent_fitness": child.parent_fitness,
             "fitness": None, "d_fitness": None, "fitness_change": None})
 
     def _publish(self, child: Offspring, individual: str) -> None:
@@ -130,7 +135,7 @@ class Player:
         self.registry.publish.remote(entry, [weights])
 
     def _opponent(self, entry: dict):
-        opponent = build_pair(Genome.from_dict(entry["genome"]), self.data.dim)
+        opponent = build_pair(Genome.from_dict(entry["genome"]))
         opponent.load_state_dicts(ray.get(entry["weights"][0]))
         return opponent
 
@@ -171,9 +176,17 @@ class Player:
         mutation = self.config.mutation
         if mutation.adapt:
             mutation = adapted(mutation, ray.get(self.registry.effects.remote()))
-        genome, ops = breed(genomes, self.rng, mutation)
-        pair = build_pair(genome, self.data.dim)
-        inherited = inherit(pair, genome, states)  # its per_parent counts follow the order of `parents`
+        for attempt in range(1, BUILD_ATTEMPTS + 1):
+            genome, ops = breed(genomes, self.rng, mutation)
+            try:  # shape inference makes every child build; a failure here is a bug worth recording
+                pair = build_pair(genome)
+                inherited = inherit(pair, genome, states)  # per_parent counts follow the order of `parents`
+                break
+            except (RuntimeError, ValueError) as err:
+                if attempt == BUILD_ATTEMPTS:
+                    raise
+                print(f"{self.name}: child {genome.to_dict()} did not build ({err}); breeding again")
+        inherited["build_attempts"] = attempt
         known = [p["fitness"] for p in chosen if p.get("fitness") is not None]
         return Offspring(genome, pair, [p["id"] for p in chosen], ops, inherited,
                          sum(known) / len(known) if known else None)

@@ -34,14 +34,17 @@ def generator_loss(loss: str, fake_scores: torch.Tensor) -> torch.Tensor:
 
 def train_bout(generator: Generator, discriminator: Discriminator, data, steps: int, batch_size: int,
                g_optimizer: torch.optim.Optimizer, d_optimizer: torch.optim.Optimizer,
-               rng: torch.Generator, first_step: int = 0, loss: str = "non_saturating") -> list[dict]:
-    """Alternate one discriminator and one generator step, `steps` times, with the pair's
-    `loss`; returns one trace row per step."""
+               rng: torch.Generator, first_step: int = 0, loss: str = "non_saturating",
+               deadline: float | None = None) -> list[dict]:
+    """Alternate one discriminator and one generator step, `steps` times (fewer if the wall-clock
+    `deadline` passes first), with the pair's `loss`; returns one trace row per step taken."""
     generator.train()
     discriminator.train()
-    device = generator.head.weight.device
+    device = generator.device
     rows = []
     for step in range(first_step, first_step + steps):
+        if deadline is not None and rows and time.time() >= deadline:
+            break
         real = data.sample(batch_size, rng).to(device)
         fake = generator.sample(batch_size, rng)
         d_loss = discriminator_loss(loss, discriminator(real), discriminator(fake.detach()))

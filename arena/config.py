@@ -19,8 +19,12 @@ class ArenaConfig:
     """Batch size of first-generation genomes."""
     steps: int = 100
     """Training steps per loop of first-generation genomes."""
+    architecture: str = "auto"
+    """First-generation networks: dense, conv (images only), or auto (conv for images, else dense)."""
 
     def __post_init__(self) -> None:
+        if self.architecture not in ("auto", "dense", "conv"):
+            raise ValueError(f"arena.architecture must be auto, dense or conv; got {self.architecture!r}")
         for name in ("opponents", "duel_samples", "tournament_size", "batch_size", "steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

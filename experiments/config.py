@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from arena.config import ArenaConfig
-from arena.datasets import DATASETS
+from arena.datasets import DATASETS, IMAGE_DATASETS
 from genome.operators import MutationConfig
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -26,7 +26,7 @@ class RunConfig:
     players: int = 4
     """Number of player actors, each owning one generator/discriminator pair at a time."""
     dataset: str = "ring8"
-    """Data set every player trains on: ring8 or grid25."""
+    """Data set every player trains on: ring8, grid25 (2-D mixtures), mnist (28×28) or digits (8×8)."""
     budget_seconds: float = 60.0
     """Wall-clock seconds the players evolve for, counted once all are ready."""
     seed: int = 0
@@ -55,6 +55,9 @@ class RunConfig:
             raise ValueError(f"players must be at least 1; got {self.players!r}")
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose from {', '.join(DATASETS)}")
+        if self.arena.architecture == "conv" and self.dataset not in IMAGE_DATASETS:
+            raise ValueError(f"arena.architecture 'conv' needs an image dataset ({', '.join(IMAGE_DATASETS)}); "
+                             f"got {self.dataset!r}")
         if not self.budget_seconds > 0:
             raise ValueError(f"budget_seconds must be positive; got {self.budget_seconds!r}")
         if self.seed < 0:

@@ -48,7 +48,7 @@ class LiveView:
             self._last_log = now
             parts = [f"{name} g{s['generation']} f{_fmt(s['fitness'], '.2f')}" for name, s in sorted(
                 players.items(), key=lambda kv: int(kv[0].split("-")[1]))]
-            self.console.print(f"[{elapsed:5.0f}s] " + ", ".join(parts))
+            self.console.print(f"[{elapsed:5.0f}s] " + (", ".join(parts) or "no player has finished a loop yet"))
 
     def _table(self, players: dict[str, dict], elapsed: float) -> Table:
         table = Table(title=f"{self.cfg.dataset}: {elapsed:.0f} of {self.cfg.budget_seconds:g} s")

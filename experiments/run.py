@@ -35,9 +35,18 @@ def new_run_id(dataset: str) -> str:
     return f"{dataset}-{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
+LAYER_SYMBOL = {"dense": "", "conv": "c", "deconv": "d", "reshape": "r", "adapter": "a", "noise": "n", "upsample": "u"}
+
+
 def summarize_genome(genome: dict) -> str:
+    """Layers as `64` (dense), `c32` (conv), `d16` (deconv), `r32` (reshape), `a8` (adapter), `n`, `u`."""
+
+    def layer(gene: dict) -> str:
+        symbol = LAYER_SYMBOL[gene["kind"]]
+        return symbol if gene["kind"] in ("noise", "upsample") else f"{symbol}{gene['width']}"
+
     def net(layers: list[dict]) -> str:
-        return "-".join(str(layer["width"]) + ("a" if layer["kind"] == "adapter" else "") for layer in layers)
+        return "-".join(layer(gene) for gene in layers)
 
     return (f"G {net(genome['generator'])} ({genome['g_optimizer']['name']} {genome['g_optimizer']['lr']:.1e}), "
             f"D {net(genome['discriminator'])} ({genome['d_optimizer']['name']} {genome['d_optimizer']['lr']:.1e}), "
@@ -151,7 +160,7 @@ def _report_effects(console: Console, effects: dict[str, dict]) -> None:
     if not effects:
         return
     table = Table(title="Mutations: fitness change of children from their parents")
-    for column in ("operator", "children", "helped", "hurt", "mean change", "mean gain", "mean loss"):
+    for column in ("operator", "children", "helped", "hurt", "mean", "gain", "loss"):
         table.add_column(column, justify="left" if column == "operator" else "right", no_wrap=True)
     for name, e in sorted(effects.items(), key=lambda kv: -kv[1]["count"]):
         table.add_row(name, str(e["count"]), str(e["helped"]), str(e["hurt"]), f"{e['mean_change']:+.3f}",
@@ -179,7 +188,7 @@ def _report(console: Console, run_id: str, status: str, summary: dict, summaries
 @app.command()
 def main(
     players: Optional[int] = typer.Option(None, help="Number of players [default: 4]."),
-    dataset: Optional[str] = typer.Option(None, help="Data set: ring8 or grid25 [default: ring8]."),
+    dataset: Optional[str] = typer.Option(None, help="Data set: ring8, grid25, mnist or digits [default: ring8]."),
     budget_seconds: Optional[float] = typer.Option(None, help="Wall-clock seconds of evolution [default: 60]."),
     seed: Optional[int] = typer.Option(None, help="Run seed [default: 0]."),
     run_id: Optional[str] = typer.Option(None, help="Name of the run [default: generated]."),

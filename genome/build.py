@@ -6,8 +6,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils.parametrizations import spectral_norm
 
-from genome.genes import Genome, Layer, OptimizerGene
+from genome.genes import COMPUTING, Genome, OptimizerGene
+from genome.shapes import Plan, Shape, Step, numel, plan
 
 
 def _activation(name: str) -> nn.Module:
@@ -26,46 +29,142 @@ def _activation(name: str) -> nn.Module:
     raise ValueError(f"unknown activation {name!r}")
 
 
-def _norm(name: str, width: int) -> nn.Module:
-    if name == "none":
+def _norm(name: str, channels: int, image: bool) -> nn.Module:
+    if name in ("none", "spectral"):  # spectral normalisation re-parametrises the weight instead
         return nn.Identity()
     if name == "batch":
-        return nn.BatchNorm1d(width)
+        return nn.BatchNorm2d(channels) if image else nn.BatchNorm1d(channels)
     if name == "layer":
-        return nn.LayerNorm(width)
+        return nn.GroupNorm(1, channels) if image else nn.LayerNorm(channels)
     raise ValueError(f"unknown norm {name!r}")
 
 
-class Block(nn.Module):
-    """One layer gene as modules; parameter names are stable so inheritance can match them."""
+class Flatten(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
 
-    def __init__(self, gene: Layer, in_width: int):
+
+class ToImage(nn.Module):
+    """A linear map whose output is viewed as an image: vector to (channels, side, side)."""
+
+    def __init__(self, features: int, shape: Shape):
         super().__init__()
-        self.linear = nn.Linear(in_width, gene.width)
-        if gene.kind == "dense":
-            self.norm = _norm(gene.norm, gene.width)
-            self.act = _activation(gene.activation)
-        elif gene.kind == "adapter":
-            self.norm = nn.Identity()
-            self.act = nn.Identity()
-        else:
-            raise ValueError(f"unknown layer kind {gene.kind!r}")
+        self.shape = shape
+        self.linear = nn.Linear(features, numel(shape))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm(self.linear(x)))
+        return self.linear(x.flatten(1)).view(-1, *self.shape)
+
+
+class Resize(nn.Module):
+    def __init__(self, side: int):
+        super().__init__()
+        self.side = side
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] == self.side and x.shape[-2] == self.side:
+            return x
+        return F.interpolate(x, size=(self.side, self.side), mode="bilinear", align_corners=False)
+
+
+class Noise(nn.Module):
+    """The seed's random noise layer: adds Gaussian noise times a learned scale. A generator draws it
+    always (it is part of what it generates); a discriminator only while training (instance noise)."""
+
+    def __init__(self, scale: float, always: bool):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(float(scale)))
+        self.always = always
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.always or self.training:
+            return x + self.scale * torch.randn_like(x)
+        return x
+
+
+def _core(step: Step, always_noise: bool) -> nn.Module:
+    """The gene's own operation, on the shape the plan says it receives."""
+    gene, core = step.gene, step.core_shape
+    if gene.kind == "dense" or (gene.kind == "adapter" and gene.size == 0):
+        return nn.Linear(core[0], step.out_shape[0])
+    if gene.kind == "conv":
+        return nn.Conv2d(core[0], gene.width, gene.kernel, gene.stride, gene.padding)
+    if gene.kind == "deconv":
+        return nn.ConvTranspose2d(core[0], gene.width, gene.kernel, gene.stride, gene.padding)
+    if gene.kind == "upsample":
+        return nn.Upsample(scale_factor=gene.stride, mode="nearest")
+    if gene.kind == "reshape":
+        return ToImage(numel(core), step.out_shape)
+    if gene.kind == "noise":
+        return Noise(gene.scale, always_noise)
+    if gene.kind == "adapter":  # to an image of `width` channels and side `size`
+        if len(core) == 1:
+            return ToImage(core[0], step.out_shape)
+        channels = nn.Conv2d(core[0], gene.width, 1) if core[0] != gene.width else nn.Identity()
+        return nn.Sequential(channels, Resize(gene.size))
+    raise ValueError(f"unknown layer kind {gene.kind!r}")
+
+
+class Block(nn.Module):
+    """One gene as modules: `pre` (the plan's automatic adapter), `linear` (its operation), `norm`,
+    `act`, `drop`. Names are stable so inheritance can match them between parent and child."""
+
+    def __init__(self, step: Step, always_noise: bool = True):
+        super().__init__()
+        gene = step.gene
+        if step.pre == "flatten":
+            self.pre = Flatten()
+        elif step.pre == "to_image":
+            self.pre = ToImage(step.in_shape[0], step.core_shape)
+        elif step.pre == "resize":
+            self.pre = Resize(step.core_shape[1])
+        elif step.pre is None:
+            self.pre = nn.Identity()
+        else:
+            raise ValueError(f"unknown adapter {step.pre!r}")
+        self.linear = _core(step, always_noise)
+        computing = gene.kind in COMPUTING
+        if computing and gene.norm == "spectral":
+            self.linear = spectral_norm(self.linear)
+        image = len(step.out_shape) == 3
+        self.norm = _norm(gene.norm, step.out_shape[0], image) if computing else nn.Identity()
+        self.act = _activation(gene.activation) if computing else nn.Identity()
+        self.drop = (nn.Dropout2d(gene.dropout) if image else nn.Dropout(gene.dropout)) \
+            if computing and gene.dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.act(self.norm(self.linear(self.pre(x)))))
+
+
+class GeneratorHead(nn.Module):
+    """Yields exactly the data's shape: a linear map for vectors (viewed as an image when the data is
+    one); for an image, a 3×3 convolution to the data's channels and a resize to its side."""
+
+    def __init__(self, shape: Shape, data_shape: Shape):
+        super().__init__()
+        self.data_shape = data_shape
+        if len(data_shape) == 1 or len(shape) == 1:
+            self.linear = nn.Linear(numel(shape), numel(data_shape))
+            self.resize = nn.Identity()
+        else:
+            self.linear = nn.Conv2d(shape[0], data_shape[0], 3, padding=1)
+            self.resize = Resize(data_shape[1])
+        # Images are scaled to [-1, 1]; 2-D points are unbounded.
+        self.out = nn.Tanh() if len(data_shape) == 3 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.resize, nn.Identity):
+            return self.out(self.linear(x.flatten(1)).view(-1, *self.data_shape))
+        return self.out(self.resize(self.linear(x)))
 
 
 class Network(nn.Module):
-    """Hidden blocks then a linear head: `layers.<i>.*` and `head.*` in the state dict."""
+    """Blocks then a head: `layers.<i>.*` and `head.*` in the state dict."""
 
-    def __init__(self, genes: tuple[Layer, ...], in_width: int, out_width: int):
+    def __init__(self, steps: tuple[Step, ...], head: nn.Module, always_noise: bool):
         super().__init__()
-        blocks = []
-        for gene in genes:
-            blocks.append(Block(gene, in_width))
-            in_width = gene.width
-        self.layers = nn.ModuleList(blocks)
-        self.head = nn.Linear(in_width, out_width)
+        self.layers = nn.ModuleList(Block(step, always_noise) for step in steps)
+        self.head = head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.layers:
@@ -76,20 +175,24 @@ class Network(nn.Module):
 class Generator(Network):
     """Knows its own latent noise, so a duel needs nothing but the module."""
 
-    def __init__(self, genome: Genome, data_dim: int):
-        super().__init__(genome.generator, genome.latent_dim, data_dim)
+    def __init__(self, genome: Genome, layout: Plan):
+        super().__init__(layout.generator, GeneratorHead(*layout.g_head), always_noise=True)
         self.latent_dim = genome.latent_dim
         self.latent_dist = genome.latent_dist
+        self.register_buffer("_device_probe", torch.zeros(0), persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self._device_probe.device
 
     def noise(self, n: int, rng: torch.Generator) -> torch.Tensor:
-        device = self.head.weight.device
         if self.latent_dist == "normal":
             z = torch.randn(n, self.latent_dim, generator=rng)
         elif self.latent_dist == "uniform":
             z = torch.rand(n, self.latent_dim, generator=rng) * 2 - 1
         else:
             raise ValueError(f"unknown latent distribution {self.latent_dist!r}")
-        return z.to(device)
+        return z.to(self.device)
 
     def sample(self, n: int, rng: torch.Generator) -> torch.Tensor:
         return self(self.noise(n, rng))
@@ -98,8 +201,9 @@ class Generator(Network):
 class Discriminator(Network):
     """Outputs one score per sample; above its loss's threshold means "real"."""
 
-    def __init__(self, genome: Genome, data_dim: int):
-        super().__init__(genome.discriminator, data_dim, 1)
+    def __init__(self, genome: Genome, layout: Plan):
+        head = nn.Sequential(Flatten(), nn.Linear(numel(layout.d_head[0]), 1))
+        super().__init__(layout.discriminator, head, always_noise=False)
         # Least squares pulls real scores to 1 and fake to 0; the other losses split at 0.
         self.threshold = 0.5 if genome.loss == "least_squares" else 0.0
 
@@ -129,8 +233,9 @@ class Pair:
         return sum(p.numel() for net in (self.generator, self.discriminator) for p in net.parameters())
 
 
-def build_pair(genome: Genome, data_dim: int, device: str | torch.device = "cpu") -> Pair:
-    return Pair(Generator(genome, data_dim).to(device), Discriminator(genome, data_dim).to(device))
+def build_pair(genome: Genome, device: str | torch.device = "cpu") -> Pair:
+    layout = plan(genome)
+    return Pair(Generator(genome, layout).to(device), Discriminator(genome, layout).to(device))
 
 
 def make_optimizer(gene: OptimizerGene, params) -> torch.optim.Optimizer:

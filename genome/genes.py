@@ -9,14 +9,23 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "gelu", "silu")
-NORMS = ("none", "batch", "layer")
+NORMS = ("none", "batch", "layer", "spectral")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LATENT_DISTS = ("normal", "uniform")
 # The pair's adversarial loss, evolved as E-GAN and Mustangs do.
 LOSSES = ("minimax", "non_saturating", "least_squares", "hinge")
-# dense: linear + normalisation + activation. adapter: a bare linear map that makes a seam meet
-# after crossover, so the layer behind it keeps the input width it was trained with.
-LAYER_KINDS = ("dense", "adapter")
+# Computing layers (linear, conv, deconv) carry their normalisation, activation and dropout.
+#   dense    linear map to `width` units (flattens an image first)
+#   conv     2-D convolution to `width` channels: kernel, stride, padding
+#   deconv   transposed 2-D convolution to `width` channels: kernel, stride, padding
+#   upsample nearest-neighbour upsampling by `stride`
+#   reshape  linear map then view as `width` channels of `size`×`size` (vector to image)
+#   noise    adds Gaussian noise times a learned scale, initialised at `scale` (the seed's noise layer)
+#   adapter  makes a seam meet after crossover: to `width` units (size 0), or `width` channels of
+#            `size`×`size` by a 1×1 convolution and a resize, so the layer behind it sees what it was trained on
+LAYER_KINDS = ("dense", "conv", "deconv", "upsample", "reshape", "noise", "adapter")
+COMPUTING = ("dense", "conv", "deconv")
+SPATIAL = ("conv", "deconv", "upsample")
 NETS = ("generator", "discriminator")
 
 
@@ -32,21 +41,41 @@ def _positive_int(name: str, value: int) -> None:
 
 @dataclass(frozen=True)
 class Layer:
-    """One hidden layer gene."""
+    """One hidden layer gene; which fields matter depends on `kind` (see LAYER_KINDS)."""
 
     kind: str
-    width: int
+    width: int = 1  # units or channels
     activation: str = "relu"
     norm: str = "none"
     # (parent slot, layer index in that parent) whose weights this layer starts from; None = fresh.
     # Operators carry it along as layers move, so inheritance needs no bookkeeping of its own.
     origin: tuple[int, int] | None = None
+    kernel: int = 3
+    stride: int = 1
+    padding: int = 1
+    size: int = 0  # spatial side of a reshape or image adapter
+    dropout: float = 0.0
+    scale: float = 0.1  # initial noise scale of a noise layer
 
     def __post_init__(self) -> None:
         _choice("layer kind", self.kind, LAYER_KINDS)
         _positive_int("layer width", self.width)
         _choice("activation", self.activation, ACTIVATIONS)
         _choice("norm", self.norm, NORMS)
+        _positive_int("kernel", self.kernel)
+        _positive_int("stride", self.stride)
+        if isinstance(self.padding, bool) or not isinstance(self.padding, int) or not 0 <= self.padding < self.kernel:
+            raise ValueError(f"padding must be an integer in [0, kernel); got {self.padding!r}")
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 0:
+            raise ValueError(f"size must be a non-negative integer; got {self.size!r}")
+        if self.kind == "reshape" and self.size < 1:
+            raise ValueError(f"a reshape layer needs a positive size; got {self.size!r}")
+        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}")
+        if not isinstance(self.scale, (int, float)) or not 0 <= self.scale < 10:
+            raise ValueError(f"noise scale must be in [0, 10); got {self.scale!r}")
+        object.__setattr__(self, "dropout", float(self.dropout))
+        object.__setattr__(self, "scale", float(self.scale))
         if self.origin is not None:
             origin = tuple(self.origin)
             if len(origin) != 2 or not all(isinstance(v, int) and v >= 0 for v in origin):
@@ -83,6 +112,7 @@ class Genome:
     batch_size: int
     steps: int  # training steps per round
     loss: str = "non_saturating"
+    data_shape: tuple[int, ...] = (2,)  # (features,) or (channels, height, width): what the generator must yield
 
     def __post_init__(self) -> None:
         for net in NETS:
@@ -97,6 +127,10 @@ class Genome:
         _positive_int("batch_size", self.batch_size)
         _positive_int("steps", self.steps)
         _choice("loss", self.loss, LOSSES)
+        shape = tuple(self.data_shape) if isinstance(self.data_shape, (list, tuple)) else ()
+        if len(shape) not in (1, 3) or not all(isinstance(v, int) and v >= 1 for v in shape):
+            raise ValueError(f"data_shape must be (features,) or (channels, height, width); got {self.data_shape!r}")
+        object.__setattr__(self, "data_shape", shape)
 
     def layers(self, net: str) -> tuple[Layer, ...]:
         _choice("network", net, NETS)
@@ -124,6 +158,7 @@ class Genome:
                         for layer in out[net]]
         for optimizer in ("g_optimizer", "d_optimizer"):
             out[optimizer]["betas"] = list(out[optimizer]["betas"])
+        out["data_shape"] = list(self.data_shape)
         return out
 
     @classmethod

@@ -25,8 +25,14 @@ def _copy_overlap(dst: torch.Tensor, src: torch.Tensor) -> int:
     return int(dst[region].numel())
 
 
+def _canonical(name: str) -> str:
+    """A weight under spectral normalisation is stored as `parametrizations.weight.original`;
+    it is the same weight for inheritance."""
+    return name.replace("parametrizations.weight.original", "weight")
+
+
 def _sub_state(state: dict, prefix: str) -> dict:
-    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    return {_canonical(k[len(prefix):]): v for k, v in state.items() if k.startswith(prefix)}
 
 
 def _head_slot(genome: Genome, net: str) -> int:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from genome.genes import ACTIVATIONS, LATENT_DISTS, LOSSES, NETS, NORMS, OPTIMIZERS, Genome, Layer, OptimizerGene
+from genome.genes import ACTIVATIONS, COMPUTING, LATENT_DISTS, LOSSES, NETS, NORMS, OPTIMIZERS, Genome, OptimizerGene
+from genome.shapes import plan
 
 Ops = list[dict]
 
@@ -26,7 +27,15 @@ class MutationConfig:
     p_delete_layer: float = 0.1
     """Chance of deleting a layer."""
     p_width: float = 0.25
-    """Chance of changing one layer's width."""
+    """Chance of changing one layer's width (units or channels)."""
+    p_kernel: float = 0.05
+    """Chance of changing one convolution's kernel size."""
+    p_stride: float = 0.05
+    """Chance of changing one convolution's or upsampling's stride."""
+    p_dropout: float = 0.05
+    """Chance of changing one layer's dropout."""
+    p_noise: float = 0.05
+    """Chance of changing one noise layer's scale."""
     p_activation: float = 0.1
     """Chance of changing one layer's activation."""
     p_norm: float = 0.05
@@ -65,6 +74,10 @@ class MutationConfig:
     """How strongly probabilities adapt: an operator that always helped has its probability × e^rate."""
     adapt_min_count: int = 10
     """Results an operator needs before its probability adapts."""
+    max_parameters: int = 2_000_000
+    """Most parameters a pair may have, generator and discriminator together."""
+    max_side: int = 64
+    """Largest side of any feature map, so upsampling cannot run away."""
     min_latent: int = 2
     """Smallest latent size."""
     max_latent: int = 64
@@ -75,6 +88,10 @@ class MutationConfig:
             value = getattr(self, f.name)
             if f.name.startswith("p_") and not 0 <= value <= 1:
                 raise ValueError(f"mutation.{f.name} must be in [0, 1]; got {value!r}")
+        for name in ("max_parameters", "max_side", "min_layers", "min_width", "min_latent"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"mutation.{name} must be a positive integer; got {value!r}")
         pairs = [("min_layers", "max_layers"), ("min_width", "max_width"), ("min_lr", "max_lr"),
                  ("min_latent", "max_latent")]
         for low, high in pairs:
@@ -116,48 +133,91 @@ def _other(options: tuple[str, ...], current: str, rng: np.random.Generator) -> 
     return str(rng.choice([o for o in options if o != current]))
 
 
+def within_limits(genome: Genome, cfg: MutationConfig) -> bool:
+    """Depth, parameter count and feature-map sides within the configured limits, read from the plan."""
+    if not all(cfg.min_layers <= len(genome.layers(net)) <= cfg.max_layers for net in NETS):
+        return False
+    layout = plan(genome)
+    return layout.parameters <= cfg.max_parameters and layout.max_side <= cfg.max_side
+
+
+def auto_padding(kind: str, kernel: int, stride: int) -> int:
+    """Padding that keeps a convolution's side at in/stride and a transposed one's at in·stride."""
+    padding = (kernel - 1) // 2 if kind == "conv" else (kernel - stride) // 2
+    return int(_clip(padding, 0, kernel - 1))
+
+
 def add_layer(genome: Genome, net: str, rng: np.random.Generator, cfg: MutationConfig) -> tuple[Genome, Ops]:
-    """Duplicate a dense layer and place the twin right after it; the twin starts from its weights."""
+    """Duplicate a layer and place the twin right after it; the twin starts from its weights."""
     layers = list(genome.layers(net))
-    dense = [i for i, layer in enumerate(layers) if layer.kind == "dense"]
-    if len(layers) >= cfg.max_layers or not dense:
+    twins = [i for i, layer in enumerate(layers) if layer.kind in COMPUTING + ("noise", "upsample")]
+    if len(layers) >= cfg.max_layers or not twins:
         return genome, []
-    i = int(rng.choice(dense))
+    i = int(rng.choice(twins))
     layers.insert(i + 1, layers[i])
-    return genome.with_layers(net, layers), [{"op": "add_layer", "net": net, "index": i + 1, "copy_of": i}]
+    return genome.with_layers(net, layers), [{"op": "add_layer", "net": net, "index": i + 1, "copy_of": i,
+                                              "kind": layers[i].kind}]
 
 
 def delete_layer(genome: Genome, net: str, rng: np.random.Generator, cfg: MutationConfig) -> tuple[Genome, Ops]:
+    """Delete a layer; where the layers around it no longer meet, the plan's adapters make them."""
     layers = list(genome.layers(net))
     if len(layers) <= cfg.min_layers:
         return genome, []
     i = int(rng.integers(len(layers)))
-    del layers[i]
-    return genome.with_layers(net, layers), [{"op": "delete_layer", "net": net, "index": i}]
+    removed = layers.pop(i)
+    return genome.with_layers(net, layers), [{"op": "delete_layer", "net": net, "index": i, "kind": removed.kind}]
+
+
+# Which kinds each layer parameter applies to.
+LAYER_PARAMETERS = {
+    "width": ("dense", "conv", "deconv", "reshape"),
+    "kernel": ("conv", "deconv"),
+    "stride": ("conv", "deconv", "upsample"),
+    "activation": COMPUTING,
+    "norm": COMPUTING,
+    "dropout": COMPUTING,
+    "noise": ("noise",),
+}
 
 
 def change_layer(genome: Genome, net: str, what: str, rng: np.random.Generator,
                  cfg: MutationConfig) -> tuple[Genome, Ops]:
-    """Change one parameter (`width`, `activation` or `norm`) of one layer."""
+    """Change one parameter of one layer it applies to: `width`, `kernel`, `stride`, `activation`,
+    `norm`, `dropout` or `noise` (the noise scale), at small or large scale."""
+    if what not in LAYER_PARAMETERS:
+        raise ValueError(f"unknown layer parameter {what!r}")
     layers = list(genome.layers(net))
-    i = int(rng.integers(len(layers)))
+    fitting = [i for i, layer in enumerate(layers) if layer.kind in LAYER_PARAMETERS[what]]
+    if not fitting:
+        return genome, []
+    i = int(rng.choice(fitting))
     layer = layers[i]
     large = bool(rng.random() < cfg.p_large)
+    field = "scale" if what == "noise" else what
     if what == "width":
         value = _new_width(layer.width, rng, cfg, large)
+    elif what == "kernel":
+        value = int(rng.choice([1, 3, 4, 5]) if large else _clip(layer.kernel + rng.choice([-1, 1]), 1, 5))
+    elif what == "stride":
+        value = 1 if layer.stride > 1 else 2
     elif what == "activation":
         value = _other(ACTIVATIONS, layer.activation, rng)
     elif what == "norm":
         value = _other(NORMS, layer.norm, rng)
-    else:
-        raise ValueError(f"unknown layer parameter {what!r}")
-    if layer.kind != "dense" and what != "width":
-        return genome, []  # adapters are bare linear maps: nothing else to change
-    if value == getattr(layer, what):
+    elif what == "dropout":
+        value = float(rng.choice([0.0, 0.1, 0.25, 0.4])) if large else \
+            round(float(_clip(layer.dropout + rng.normal(0, 0.05), 0.0, 0.5)), 3)
+    else:  # noise scale
+        value = float(rng.uniform(0, 1)) if large else float(_clip(layer.scale * math.exp(rng.normal(0, 0.3)), 0, 5))
+    if value == getattr(layer, field):
         return genome, []
-    layers[i] = replace(layer, **{what: value})
-    op = {"op": f"change_{what}", "net": net, "index": i, "from": getattr(layer, what), "to": value,
-          "scale": "large" if large and what == "width" else "small"}
+    changed = replace(layer, **{field: value})
+    if what in ("kernel", "stride") and layer.kind != "upsample":
+        changed = replace(changed, padding=auto_padding(layer.kind, changed.kernel, changed.stride))
+    layers[i] = changed
+    op = {"op": f"change_{what}", "net": net, "index": i, "from": getattr(layer, field), "to": value,
+          "scale": "large" if large else "small"}
     return genome.with_layers(net, layers), [op]
 
 
@@ -214,97 +274,40 @@ def change_latent(genome: Genome, rng: np.random.Generator, cfg: MutationConfig)
 
 
 def mutate(genome: Genome, rng: np.random.Generator, cfg: MutationConfig) -> tuple[Genome, Ops]:
-    """Apply each operator with its probability; if none changed anything, force one so a child differs."""
+    """Apply each operator with its probability, undoing any that would break a limit; if none
+    changed anything, force one so a child differs from its parent."""
     candidates = []
     for net in NETS:
         candidates += [
             (cfg.p_add_layer, lambda g, net=net: add_layer(g, net, rng, cfg)),
             (cfg.p_delete_layer, lambda g, net=net: delete_layer(g, net, rng, cfg)),
-            (cfg.p_width, lambda g, net=net: change_layer(g, net, "width", rng, cfg)),
-            (cfg.p_activation, lambda g, net=net: change_layer(g, net, "activation", rng, cfg)),
-            (cfg.p_norm, lambda g, net=net: change_layer(g, net, "norm", rng, cfg)),
+        ]
+        for what in LAYER_PARAMETERS:
+            p = getattr(cfg, f"p_{what}")
+            candidates.append((p, lambda g, net=net, what=what: change_layer(g, net, what, rng, cfg)))
+        candidates += [
             (cfg.p_optimizer, lambda g, net=net: change_optimizer(g, net, "name", rng, cfg)),
             (cfg.p_lr, lambda g, net=net: change_optimizer(g, net, "lr", rng, cfg)),
             (cfg.p_betas, lambda g, net=net: change_optimizer(g, net, "betas", rng, cfg)),
         ]
     candidates.append((cfg.p_latent, lambda g: change_latent(g, rng, cfg)))
     candidates.append((cfg.p_loss, lambda g: change_loss(g, rng, cfg)))
+
+    def attempt(current: Genome, op) -> tuple[Genome, Ops]:
+        changed, done = op(current)
+        if done and not within_limits(changed, cfg):
+            return current, []
+        return changed, done
+
     ops: Ops = []
     for p, op in candidates:
         if rng.random() < p:
-            genome, done = op(genome)
+            genome, done = attempt(genome, op)
             ops += done
     weights = np.array([p for p, _ in candidates], dtype=float)
-    for _ in range(10):  # some draws are no-ops (a full network cannot grow); retry a few
+    for _ in range(20):  # some draws are no-ops (a full network cannot grow); retry a few
         if ops or weights.sum() == 0:
             break
         _, op = candidates[int(rng.choice(len(candidates), p=weights / weights.sum()))]
-        genome, ops = op(genome)
+        genome, ops = attempt(genome, op)
     return genome, ops
-
-
-def _splice(a: tuple[Layer, ...], b: tuple[Layer, ...], cut: int, cfg: MutationConfig) -> tuple[tuple[Layer, ...], bool]:
-    """`a` before the cut, `b` from it; an adapter at the seam where the widths differ."""
-    head, tail = list(a[:cut]), list(b[cut:])
-    adapter = False
-    if head and tail and head[-1].width != b[cut - 1].width and len(head) + len(tail) < cfg.max_layers:
-        # The first layer of the tail was trained on b[cut-1]'s width: map a's width onto it.
-        head.append(Layer(kind="adapter", width=b[cut - 1].width))
-        adapter = True
-    return tuple(head + tail), adapter
-
-
-def crossover(a: Genome, b: Genome, rng: np.random.Generator, cfg: MutationConfig) -> tuple[Genome, Ops]:
-    """One-point crossover of each network's layer list, cut points drawn uniformly and independently.
-
-    The other genes (latent, optimizers, batch size, steps, loss) are taken from either parent at random.
-    """
-    child = {}
-    ops: Ops = []
-    for net in NETS:
-        la, lb = a.layers(net), b.layers(net)
-        cut = int(rng.integers(0, min(len(la), len(lb)) + 1))
-        child[net], adapter = _splice(la, lb, cut, cfg)
-        ops.append({"op": "crossover", "net": net, "cut": cut, "adapter": adapter})
-    for gene in ("latent_dim", "latent_dist", "g_optimizer", "d_optimizer", "batch_size", "steps", "loss"):
-        child[gene] = getattr(a if rng.random() < 0.5 else b, gene)
-    return Genome(**child), ops
-
-
-def breed(parents: list[Genome], rng: np.random.Generator, cfg: MutationConfig) -> tuple[Genome, Ops]:
-    """The child of one or two parents: crossover (when two and drawn) then mutation.
-
-    Parents are stamped first, so every layer of the child records which parent layer it came from.
-    """
-    if not parents:
-        raise ValueError("breeding needs at least one parent")
-    child, ops = parents[0].stamped(0), []
-    if len(parents) > 1 and rng.random() < cfg.p_crossover:
-        child, ops = crossover(child, parents[1].stamped(1), rng, cfg)
-    child, more = mutate(child, rng, cfg)
-    return child, ops + more
-
-
-def random_genome(rng: np.random.Generator, cfg: MutationConfig, batch_size: int, steps: int) -> Genome:
-    """A first-generation genome drawn uniformly within the limits, so players start from diverse shapes."""
-
-    def log_uniform(low: float, high: float, preferred_low: float, preferred_high: float) -> float:
-        # Within the preferred range where it overlaps the limits, else anywhere within the limits.
-        a, b = max(low, preferred_low), min(high, preferred_high)
-        a, b = (a, b) if a <= b else (low, high)
-        return math.exp(rng.uniform(math.log(a), math.log(b)))
-
-    def layers() -> tuple[Layer, ...]:
-        depth = int(rng.integers(cfg.min_layers, max(cfg.min_layers, min(cfg.max_layers, 3)) + 1))
-        width = int(_clip(round(log_uniform(cfg.min_width, cfg.max_width, 16, cfg.max_width)),
-                          cfg.min_width, cfg.max_width))
-        activation = str(rng.choice(["relu", "leaky_relu", "elu"]))
-        return tuple(Layer(kind="dense", width=width, activation=activation) for _ in range(depth))
-
-    def optimizer() -> OptimizerGene:
-        lr = _clip(log_uniform(cfg.min_lr, cfg.max_lr, 1e-4, 2e-3), cfg.min_lr, cfg.max_lr)
-        return OptimizerGene(name="adam", lr=float(lr))
-
-    latent = int(_clip(8, cfg.min_latent, cfg.max_latent))
-    return Genome(generator=layers(), discriminator=layers(), latent_dim=latent, latent_dist="normal",
-                  g_optimizer=optimizer(), d_optimizer=optimizer(), batch_size=batch_size, steps=steps)

@@ -57,7 +57,8 @@ def check_records(db, run_id: str, trace_dir: Path) -> list[dict]:
     assert {"run_id", "player", "individual", "step", "g_loss", "d_loss", "time"} <= set(traces.column_names)
     rows_per_individual = Counter(traces.column("individual").to_pylist())
     for individual in individuals:
-        assert rows_per_individual[individual["_id"]] == individual["genome"]["steps"], individual["_id"]
+        assert rows_per_individual[individual["_id"]] == individual["trained_steps"], individual["_id"]
+        assert 1 <= individual["trained_steps"] <= individual["genome"]["steps"]
     assert sum(rows_per_individual.values()) == traces.num_rows
     return individuals
 

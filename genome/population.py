@@ -1,0 +1,87 @@
+"""First-generation genomes: drawn within the limits, so players start from diverse shapes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from genome.genes import Genome, Layer, OptimizerGene
+from genome.operators import MutationConfig, _clip, within_limits
+
+ARCHITECTURES = ("auto", "dense", "conv")
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float, preferred_low: float,
+                 preferred_high: float) -> float:
+    # Within the preferred range where it overlaps the limits, else anywhere within the limits.
+    a, b = max(low, preferred_low), min(high, preferred_high)
+    a, b = (a, b) if a <= b else (low, high)
+    return math.exp(rng.uniform(math.log(a), math.log(b)))
+
+
+def _width(rng: np.random.Generator, cfg: MutationConfig, low: int, high: int) -> int:
+    return int(_clip(round(_log_uniform(rng, cfg.min_width, cfg.max_width, low, high)), cfg.min_width, cfg.max_width))
+
+
+def _dense(rng: np.random.Generator, cfg: MutationConfig) -> tuple[Layer, ...]:
+    depth = int(rng.integers(cfg.min_layers, max(cfg.min_layers, min(cfg.max_layers, 3)) + 1))
+    width = _width(rng, cfg, 16, cfg.max_width)
+    activation = str(rng.choice(["relu", "leaky_relu", "elu"]))
+    return tuple(Layer(kind="dense", width=width, activation=activation) for _ in range(depth))
+
+
+def _doublings(side: int, cfg: MutationConfig) -> int:
+    """How many stride-2 steps lie between a small seed image and the data's side."""
+    steps = 0
+    while side % 2 == 0 and side // 2 >= 2 and steps < 3 and steps + 1 < cfg.max_layers:
+        side //= 2
+        steps += 1
+    return max(steps, 1) if side >= 2 else steps
+
+
+def _conv_generator(rng: np.random.Generator, cfg: MutationConfig, data_shape: tuple[int, ...]) -> tuple[Layer, ...]:
+    """DCGAN's shape: reshape the latent to a small image, then transposed convolutions up to the data's side."""
+    n = _doublings(data_shape[1], cfg)
+    channels = _width(rng, cfg, 16, 64)
+    layers = [Layer(kind="reshape", width=channels, size=max(1, data_shape[1] // 2 ** n))]
+    for i in range(n):
+        layers.append(Layer(kind="deconv", width=max(cfg.min_width, channels // 2 ** (i + 1)), kernel=4, stride=2,
+                            padding=1, norm="batch", activation="relu"))
+    if len(layers) < cfg.max_layers and rng.random() < 0.5:
+        layers.insert(1, Layer(kind="noise", scale=0.1))
+    return tuple(layers[:cfg.max_layers])
+
+
+def _conv_discriminator(rng: np.random.Generator, cfg: MutationConfig,
+                        data_shape: tuple[int, ...]) -> tuple[Layer, ...]:
+    n = min(_doublings(data_shape[1], cfg), cfg.max_layers)
+    channels = _width(rng, cfg, 16, 64)
+    return tuple(Layer(kind="conv", width=min(cfg.max_width, channels * 2 ** i), kernel=4, stride=2, padding=1,
+                       activation="leaky_relu", norm="none" if i == 0 else "layer") for i in range(max(n, 1)))
+
+
+def random_genome(rng: np.random.Generator, cfg: MutationConfig, batch_size: int, steps: int,
+                  data_shape: tuple[int, ...] = (2,), architecture: str = "auto") -> Genome:
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}; got {architecture!r}")
+    image = len(data_shape) == 3
+    if architecture == "conv" and not image:
+        raise ValueError(f"a conv architecture needs image data; the data shape is {tuple(data_shape)}")
+    conv = architecture == "conv" or (architecture == "auto" and image)
+
+    def optimizer() -> OptimizerGene:
+        lr = _clip(_log_uniform(rng, cfg.min_lr, cfg.max_lr, 1e-4, 2e-3), cfg.min_lr, cfg.max_lr)
+        return OptimizerGene(name="adam", lr=float(lr))
+
+    latent = int(_clip(32 if image else 8, cfg.min_latent, cfg.max_latent))
+    for _ in range(20):
+        generator = _conv_generator(rng, cfg, data_shape) if conv else _dense(rng, cfg)
+        discriminator = _conv_discriminator(rng, cfg, data_shape) if conv else _dense(rng, cfg)
+        genome = Genome(generator=generator, discriminator=discriminator, latent_dim=latent, latent_dist="normal",
+                        g_optimizer=optimizer(), d_optimizer=optimizer(), batch_size=batch_size, steps=steps,
+                        data_shape=tuple(data_shape))
+        if within_limits(genome, cfg):
+            return genome
+    raise ValueError(f"no first-generation genome fits the limits (mutation.max_parameters {cfg.max_parameters}, "
+                     f"mutation.max_side {cfg.max_side}, mutation.max_layers {cfg.max_layers})")
