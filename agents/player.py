@@ -180,13 +180,14 @@ class Player:
             genome, ops = breed(genomes, self.rng, mutation)
             try:  # shape inference makes every child build; a failure here is a bug worth recording
                 pair = build_pair(genome)
-                inherited = inherit(pair, genome, states)  # per_parent counts follow the order of `parents`
+                inherited = inherit(pair, genome, states)
                 break
             except (RuntimeError, ValueError) as err:
                 if attempt == BUILD_ATTEMPTS:
                     raise
                 print(f"{self.name}: child {genome.to_dict()} did not build ({err}); breeding again")
         inherited["build_attempts"] = attempt
+        inherited["from"] = [{"parent": p["id"], "parameters": n} for p, n in zip(chosen, inherited.pop("per_parent"))]
         known = [p["fitness"] for p in chosen if p.get("fitness") is not None]
         return Offspring(genome, pair, [p["id"] for p in chosen], ops, inherited,
                          sum(known) / len(known) if known else None)

@@ -134,13 +134,13 @@ def launch(cfg: RunConfig, console: Console) -> int:
             records.set_fitness(db, ray.get(registry.fitness.remote()))
             population = [c["id"] for c in ray.get(registry.candidates.remote())]
             summary = records.run_summary(db, run_id, among=population)
-            effects = ray.get(registry.effects.remote())
+            lineage = records.lineage_summary(db, run_id)
             records.end_run(db, run_id, status, {
                 "individuals": summary["individuals"], "matches": summary["matches"],
                 "best": summary["best"]["_id"] if summary["best"] else None,
-                "players": summaries, "operator_effects": effects})
+                "players": summaries, "lineage": lineage})
         _report(console, run_id, status, summary, summaries, run_dir, mongo_uri, cfg)
-        _report_effects(console, effects)
+        _report_lineage(console, lineage)
         if error:
             console.print(f"[red]error[/red]: a player failed: {error}")
         return {"finished": 0, "interrupted": 130, "failed": 1}[status]
@@ -156,7 +156,12 @@ def _results(refs) -> list:
     return out
 
 
-def _report_effects(console: Console, effects: dict[str, dict]) -> None:
+def _report_lineage(console: Console, lineage: dict) -> None:
+    if not lineage["children"]:
+        return
+    console.print(f"Children: {lineage['children']}, built on the first try: {lineage['built_first_try']}, "
+                  f"mean share of parameters inherited: {lineage['mean_inherited_share']:.1%}")
+    effects = lineage["effects"]
     if not effects:
         return
     table = Table(title="Mutations: fitness change of children from their parents")

@@ -82,10 +82,23 @@ class Noise(nn.Module):
         return x
 
 
+def _near_identity(module: nn.Module) -> nn.Module:
+    """An adapter starts by passing its input through (where the widths allow), as Net2Net does,
+    so the layers it joins start from what they learned rather than from noise."""
+    with torch.no_grad():
+        weight = module.weight
+        weight.zero_()
+        torch.nn.init.eye_(weight.view(weight.shape[0], -1) if weight.dim() == 4 else weight)
+        module.bias.zero_()
+    return module
+
+
 def _core(step: Step, always_noise: bool) -> nn.Module:
     """The gene's own operation, on the shape the plan says it receives."""
     gene, core = step.gene, step.core_shape
-    if gene.kind == "dense" or (gene.kind == "adapter" and gene.size == 0):
+    if gene.kind == "adapter" and gene.size == 0:
+        return _near_identity(nn.Linear(core[0], step.out_shape[0]))
+    if gene.kind == "dense":
         return nn.Linear(core[0], step.out_shape[0])
     if gene.kind == "conv":
         return nn.Conv2d(core[0], gene.width, gene.kernel, gene.stride, gene.padding)
@@ -100,7 +113,7 @@ def _core(step: Step, always_noise: bool) -> nn.Module:
     if gene.kind == "adapter":  # to an image of `width` channels and side `size`
         if len(core) == 1:
             return ToImage(core[0], step.out_shape)
-        channels = nn.Conv2d(core[0], gene.width, 1) if core[0] != gene.width else nn.Identity()
+        channels = _near_identity(nn.Conv2d(core[0], gene.width, 1)) if core[0] != gene.width else nn.Identity()
         return nn.Sequential(channels, Resize(gene.size))
     raise ValueError(f"unknown layer kind {gene.kind!r}")
 

@@ -15,6 +15,8 @@ import pymongo
 from pymongo import ReplaceOne, UpdateOne
 from pymongo.database import Database
 
+from genome.effects import operator_effects
+
 # Every query the code makes has its index: unindexed lookups are orders of magnitude slower.
 INDEXES = {
     "runs": [[("status", 1)]],
@@ -116,6 +118,24 @@ class Recorder:
 
     def close(self) -> None:
         self.flush()
+
+
+def lineage_summary(db: Database, run_id: str) -> dict:
+    """What breeding did in a run, from the records: how children built, what they inherited,
+    which operators made them and how each changed fitness."""
+    children = list(db.individuals.find({"run_id": run_id, "generation": {"$gt": 0}},
+                                        projection={"ops": 1, "inherited": 1, "fitness_change": 1}))
+    attempts = [c["inherited"]["build_attempts"] for c in children if c.get("inherited")]
+    shares = [c["inherited"]["share"] for c in children if c.get("inherited")]
+    ops: dict[str, int] = {}
+    for child in children:
+        for op in child.get("ops") or []:
+            ops[op["op"]] = ops.get(op["op"], 0) + 1
+    return {"children": len(children),
+            "built_first_try": sum(a == 1 for a in attempts),
+            "mean_inherited_share": sum(shares) / len(shares) if shares else None,
+            "operators": dict(sorted(ops.items())),
+            "effects": operator_effects(children)}
 
 
 def run_summary(db: Database, run_id: str, among: list[str] | None = None) -> dict:

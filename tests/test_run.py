@@ -90,7 +90,9 @@ def test_three_players_evolve_asynchronously_into_a_given_server(tmp_path, mongo
             assert individual["fitness_change"] == pytest.approx(individual["fitness"] - individual["parent_fitness"])
         else:
             assert individual["fitness_change"] is None
-    effects = status["summary"]["operator_effects"]
+    lineage = status["summary"]["lineage"]
+    assert lineage["children"] == sum(i["generation"] > 0 for i in individuals) == lineage["built_first_try"]
+    effects = lineage["effects"]
     assert effects and all(e["count"] == e["helped"] + e["hurt"] + e["neutral"] for e in effects.values())
     assert not (tmp_path / "e2e" / "db").exists(), "an embedded database was started despite --mongo-uri"
 
