@@ -12,6 +12,7 @@ import torch
 
 from arena.bout import duel, judged_real, train_bout
 from arena.datasets import load_dataset
+from arena.metrics import Judge
 from arena.selection import choose_opponents, choose_parents
 from experiments.config import RunConfig
 from genome import Genome, Pair, build_pair, breed, inherit, make_optimizer, random_genome
@@ -53,6 +54,7 @@ class Player:
         self.torch_rng = torch.Generator().manual_seed(int(seed.generate_state(1)[0]))
         torch.manual_seed(int(seed.generate_state(2)[1]))  # module initialisation draws from the global generator
         self.data = load_dataset(config.dataset)
+        self.judge = Judge(self.data) if config.arena.metrics_every else None
         self.recorder = Recorder(connect(mongo_uri, config.mongo_db))
         self.traces = TraceWriter(trace_dir, run_id, self.name)
         self.generation = 0  # of the individual in hand
@@ -82,6 +84,8 @@ class Player:
                 self._publish(child, individual)
                 fitness = self._fight(child.pair, individual)
                 self.recorder.update_individual(individual, fitness)
+                if self.judge and self.generation % self.config.arena.metrics_every == 0:
+                    self._measure(child, individual)
                 self.individuals += 1
                 self.status.update(generation=self.generation, steps=self.steps, fitness=fitness["fitness"],
                                    phase="running", loop_seconds=time.perf_counter() - started)
@@ -127,6 +131,14 @@ class Player:
             "checkpoint": location, "steps": self.steps, "trained_steps": trained,
             "parent_fitness": child.parent_fitness,
             "fitness": None, "d_fitness": None, "fitness_change": None})
+
+    def _measure(self, child: Offspring, individual: str) -> None:
+        """Quality of the own generator by the data set's protocol, into the `metrics` collection."""
+        with torch.no_grad():
+            samples = child.pair.generator.sample(self.judge.samples, self.torch_rng)
+        self.recorder.metric({"_id": f"{individual}|during", "run_id": self.run_id, "kind": "during",
+                              "individual": individual, "player": self.name, "generation": self.generation,
+                              **self.judge.quality(samples)})
 
     def _publish(self, child: Offspring, individual: str) -> None:
         weights = ray.put(child.pair.state_dicts())

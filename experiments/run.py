@@ -21,7 +21,10 @@ from rich.table import Table
 
 from agents.player import Player
 from agents.registry import Registry
+from arena.datasets import load_dataset
+from arena.metrics import Judge
 from experiments.config import RunConfig, load_config
+from experiments.evaluate import evaluate_final
 from experiments.live import LiveView
 from storage import records
 from storage.embedded import EmbeddedMongo
@@ -91,6 +94,8 @@ def launch(cfg: RunConfig, console: Console) -> int:
         console.print(f"Run {run_id}: {cfg.players} players on {cfg.dataset} for {cfg.budget_seconds:g} s; "
                       f"records in {records.redact(mongo_uri)}{cfg.mongo_db}")
 
+        data = load_dataset(cfg.dataset)
+        judge = Judge(data)  # for images this trains the FID classifier once, before the players need it
         _connect_ray(cfg, run_id, console)
         stack.callback(ray.shutdown)
         cpus = _cpus_per_player(cfg)
@@ -134,12 +139,14 @@ def launch(cfg: RunConfig, console: Console) -> int:
             records.set_fitness(db, ray.get(registry.fitness.remote()))
             population = [c["id"] for c in ray.get(registry.candidates.remote())]
             summary = records.run_summary(db, run_id, among=population)
+            quality = evaluate_final(db, run_id, judge, population, cfg.arena.ensemble, cfg.seed)
             lineage = records.lineage_summary(db, run_id)
             records.end_run(db, run_id, status, {
                 "individuals": summary["individuals"], "matches": summary["matches"],
                 "best": summary["best"]["_id"] if summary["best"] else None,
-                "players": summaries, "lineage": lineage})
+                "players": summaries, "lineage": lineage, "quality": quality, "population": population})
         _report(console, run_id, status, summary, summaries, run_dir, mongo_uri, cfg)
+        _report_quality(console, quality)
         _report_lineage(console, lineage)
         if error:
             console.print(f"[red]error[/red]: a player failed: {error}")
@@ -154,6 +161,22 @@ def _results(refs) -> list:
         except ray.exceptions.RayError:
             pass
     return out
+
+
+def _quality_line(metrics: dict) -> str:
+    if "fid" in metrics:
+        return f"FID {metrics['fid']:.2f}, TVD {metrics['tvd']:.3f}"
+    return f"{metrics['modes']} modes, {metrics['high_quality']:.1%} high quality, KL {metrics['kl']:.3f}"
+
+
+def _report_quality(console: Console, quality: dict) -> None:
+    if "best" in quality:
+        console.print(f"Quality, best of the final population ({quality['best']['individual']}): "
+                      f"{_quality_line(quality['best'])}")
+    if "ensemble" in quality:
+        weights = ", ".join(f"{w:.2f}" for w in quality["ensemble"]["weights"])
+        console.print(f"Quality, ensemble of the {len(quality['ensemble']['members'])} fittest (weights {weights}): "
+                      f"{_quality_line(quality['ensemble'])}")
 
 
 def _report_lineage(console: Console, lineage: dict) -> None:

@@ -22,6 +22,7 @@ INDEXES = {
     "runs": [[("status", 1)]],
     "individuals": [[("run_id", 1), ("player", 1), ("generation", -1)], [("run_id", 1), ("fitness", -1)]],
     "matches": [[("run_id", 1), ("generator", 1)], [("run_id", 1), ("discriminator", 1)]],
+    "metrics": [[("run_id", 1), ("kind", 1), ("at", 1)], [("run_id", 1), ("individual", 1)]],
 }
 
 
@@ -86,9 +87,9 @@ class Recorder:
     def __init__(self, db: Database, flush_ops: int = 100, flush_seconds: float = 2.0):
         self.db = db
         self.flush_ops, self.flush_seconds = flush_ops, flush_seconds
-        self._pending: dict[str, list] = {"individuals": [], "matches": []}
+        self._pending: dict[str, list] = {"individuals": [], "matches": [], "metrics": []}
         self._last_flush = time.monotonic()
-        self.written = {"individuals": 0, "matches": 0}
+        self.written = {"individuals": 0, "matches": 0, "metrics": 0}
 
     def individual(self, doc: dict) -> None:
         doc.setdefault("created_at", now())
@@ -100,6 +101,10 @@ class Recorder:
     def match(self, doc: dict) -> None:
         doc.setdefault("at", now())
         self._add("matches", ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
+
+    def metric(self, doc: dict) -> None:
+        doc.setdefault("at", now())
+        self._add("metrics", ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
 
     def _add(self, collection: str, request) -> None:
         self._pending[collection].append(request)

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pyarrow.dataset as ds
 import pymongo
 import pytest
@@ -105,8 +106,25 @@ def test_no_flags_starts_and_stops_an_embedded_database(tmp_path):
     assert (run_dir / "db").is_dir() and (run_dir / "checkpoints").is_dir()
     with EmbeddedMongo(run_dir / "db") as server:  # the run stopped its server; its data stays
         db = pymongo.MongoClient(server.uri)["arena"]
-        assert db.runs.find_one({"_id": "local"})["status"] == "finished"
+        run_record = db.runs.find_one({"_id": "local"})
+        assert run_record["status"] == "finished"
         check_records(db, "local", run_dir / "traces")
+        population = run_record["summary"]["population"]
+        assert sorted(i.split("/")[1] for i in population) == ["player-0", "player-1"]
+        final = {m["individual"]: m for m in db.metrics.find({"run_id": "local", "kind": "final"})}
+        assert set(final) == set(population)
+        assert all(0 <= m["modes"] <= 8 and 0 <= m["high_quality"] <= 1 and m["kl"] >= 0 for m in final.values())
+        assert db.metrics.count_documents({"run_id": "local", "kind": "during"}) >= 2  # generation 0 of each
+        ensemble = db.metrics.find_one({"_id": "local|ensemble"})
+        assert sorted(ensemble["members"]) == sorted(population) and sum(ensemble["weights"]) == pytest.approx(1)
+
+    env = {k: v for k, v in os.environ.items() if k != "ARENA_MONGO_URI"}
+    sample = subprocess.run([sys.executable, "-m", "experiments.sample", "local", "--n", "300", "--out", "s.npy",
+                             "--png", "s.png", "--ensemble", "2"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert sample.returncode == 0, sample.stderr
+    assert np.load(tmp_path / "s.npy").shape == (300, 2)
+    assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_records(tmp_path, mongo_uri, db_name, raw_db):

@@ -1,0 +1,105 @@
+"""`python -m experiments.sample RUN_ID`: export samples of a run's generators as .npy (and a picture)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+import typer
+
+from arena.datasets import GaussianMixture, load_dataset
+from arena.ensemble import Mixture
+from storage.checkpoints import load_pair
+from storage.store import open_run_store
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+def choose_source(db, run_id: str, individual: str | None, ensemble: int | None) -> tuple[list[str], list[float]]:
+    """The individuals to sample from and their weights: one named, the best of the final population,
+    or a mixture of its `ensemble` fittest (with the weights fitted at the end of the run when they match)."""
+    if individual:
+        if db.individuals.find_one({"_id": individual, "run_id": run_id}, projection={"_id": 1}) is None:
+            raise ValueError(f"individual {individual!r} not found in run {run_id!r}")
+        return [individual], [1.0]
+    run = db.runs.find_one({"_id": run_id})
+    population = (run.get("summary") or {}).get("population")
+    query = {"run_id": run_id, "_id": {"$in": population}} if population else {"run_id": run_id}
+    ranked = list(db.individuals.find({**query, "fitness": {"$ne": None}}, projection={"_id": 1},
+                                      sort=[("fitness", -1)], limit=ensemble or 1))
+    if not ranked:
+        raise ValueError(f"run {run_id!r} has no individual with a fitness yet")
+    ids = [d["_id"] for d in ranked]
+    if not ensemble:
+        return ids, [1.0]
+    fitted = db.metrics.find_one({"_id": f"{run_id}|ensemble"})
+    if fitted and fitted["members"] == ids:
+        return ids, fitted["weights"]
+    return ids, [1 / len(ids)] * len(ids)
+
+
+def save_picture(samples: np.ndarray, data, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    if isinstance(data, GaussianMixture):
+        figure, axes = plt.subplots(figsize=(5, 5))
+        axes.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, label="generated")
+        axes.scatter(data.means[:, 0], data.means[:, 1], s=40, c="red", marker="x", label="true modes")
+        axes.set_aspect("equal")
+        axes.legend(loc="upper right")
+    else:
+        count = min(64, len(samples))
+        side = int(np.ceil(np.sqrt(count)))
+        figure, grid = plt.subplots(side, side, figsize=(side, side))
+        for i, axes in enumerate(np.ravel(grid)):
+            axes.axis("off")
+            if i < count:
+                axes.imshow(samples[i, 0], cmap="gray", vmin=-1, vmax=1)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+
+
+@app.command()
+def main(
+    run_id: str = typer.Argument(..., help="The run to sample from."),
+    n: int = typer.Option(1000, help="Number of samples."),
+    out: Path = typer.Option(..., "--out", help="The .npy file to write."),
+    best: bool = typer.Option(False, help="The best individual of the final population (the default)."),
+    individual: Optional[str] = typer.Option(None, help="One individual, by id."),
+    ensemble: Optional[int] = typer.Option(None, help="A mixture of the K fittest of the final population."),
+    png: Optional[Path] = typer.Option(None, help="Also write an image grid, or a scatter against the true modes."),
+    runs: str = typer.Option("runs", help="The --out folder the run wrote to (for its embedded database)."),
+    mongo_uri: Optional[str] = typer.Option(None, envvar="ARENA_MONGO_URI", help="MongoDB server of the run."),
+    mongo_db: str = typer.Option("arena", help="Database name."),
+    seed: int = typer.Option(0, help="Seed of the latent noise."),
+) -> None:
+    """Write N samples of the chosen generator(s) to OUT as a float32 array of shape (N, *data shape)."""
+    try:
+        if sum([best, individual is not None, ensemble is not None]) > 1:
+            raise ValueError("choose one of --best, --individual and --ensemble")
+        if n < 1 or (ensemble is not None and ensemble < 1):
+            raise ValueError(f"--n and --ensemble must be positive; got {n} and {ensemble}")
+        with open_run_store(run_id, runs, mongo_uri, mongo_db) as db:
+            ids, weights = choose_source(db, run_id, individual, ensemble)
+            checkpoints = {d["_id"]: d["checkpoint"] for d in db.individuals.find({"_id": {"$in": ids}})}
+            dataset = db.runs.find_one({"_id": run_id})["config"]["dataset"]
+        generators = [load_pair(checkpoints[i])[1].generator for i in ids]
+        samples = Mixture(generators, np.asarray(weights)).sample(n, torch.Generator().manual_seed(seed)).numpy()
+    except (ValueError, ConnectionError, RuntimeError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, samples.astype(np.float32))
+    typer.echo(f"{n} samples of {', '.join(ids)} -> {out}")
+    if png:
+        save_picture(samples, load_dataset(dataset), png)
+        typer.echo(f"picture -> {png}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,94 @@
+"""Quality metrics on constructed samples with known answers, the classifier behind FID, ensembles."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from arena.datasets import digits, grid25, ring8
+from arena.ensemble import Mixture, fit_weights
+from arena.metrics import Judge, frechet_distance, load_classifier, mixture_quality
+
+
+@pytest.mark.parametrize("data", [ring8(), grid25()], ids=["ring8", "grid25"])
+def test_all_samples_on_one_mode_capture_one_mode(data):
+    samples = np.tile(data.means[3], (2500, 1)) + data.sigma * np.random.default_rng(0).normal(size=(2500, 2))
+    quality = mixture_quality(samples, data)
+    assert quality["modes"] == 1 and quality["high_quality"] > 0.98
+    assert quality["kl"] == pytest.approx(math.log(len(data.means)), abs=1e-9)
+
+
+@pytest.mark.parametrize("data", [ring8(), grid25()], ids=["ring8", "grid25"])
+def test_the_exact_mixture_captures_every_mode_with_kl_near_zero(data):
+    quality = mixture_quality(data.sample(2500, torch.Generator().manual_seed(0)).numpy(), data)
+    assert quality["modes"] == len(data.means)
+    assert quality["high_quality"] > 0.98 and quality["kl"] < 0.02
+
+
+def test_samples_far_from_every_mode_are_low_quality():
+    quality = mixture_quality(np.full((100, 2), 50.0), ring8())
+    assert quality == {"modes": 0, "high_quality": 0.0, "kl": pytest.approx(math.log(8))}
+
+
+def test_frechet_distance_of_a_set_against_itself_is_zero_and_grows_with_a_shift():
+    features = np.random.default_rng(0).normal(size=(2000, 10))
+    assert frechet_distance(features, features) == pytest.approx(0.0, abs=1e-4)
+    assert frechet_distance(features + 1.0, features) == pytest.approx(10.0, rel=1e-3)
+
+
+@pytest.fixture(scope="module")
+def digits_judge(tmp_path_factory):
+    import os
+
+    os.environ["ARENA_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield Judge(digits())
+    del os.environ["ARENA_CACHE"]
+
+
+def test_the_classifier_is_trained_once_cached_and_accurate(digits_judge):
+    assert digits_judge.images.test_accuracy > 0.9
+    model, accuracy = load_classifier(digits())  # from the cache: same weights, same accuracy
+    assert accuracy == digits_judge.images.test_accuracy
+    for a, b in zip(model.state_dict().values(), digits_judge.images.classifier.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_real_images_score_far_better_than_noise(digits_judge):
+    real, _ = digits().split("train")
+    good = digits_judge.quality(real[:1000])
+    noise = digits_judge.quality(torch.rand(1000, 1, 8, 8) * 2 - 1)
+    assert good["fid"] < noise["fid"] / 5 and good["tvd"] < 0.2 < noise["tvd"]
+    one_class = digits_judge.quality(real[digits().split("train")[1] == 3][:200])
+    assert one_class["tvd"] > 0.8  # every sample is a 3: the class distribution is far from real
+
+
+class Fixed:
+    """Stands in for a generator: draws from the data, or always one far-off point."""
+
+    def __init__(self, data=None):
+        self.data = data
+
+    def eval(self):
+        return self
+
+    def sample(self, n, rng):
+        return self.data.sample(n, rng) if self.data else torch.full((n, 2), 9.0)
+
+
+def test_a_mixture_draws_from_its_members_by_weight():
+    mixture = Mixture([Fixed(), Fixed(ring8())], np.array([0.25, 0.75]))
+    samples = mixture.sample(4000, torch.Generator().manual_seed(0))
+    assert samples.shape == (4000, 2)
+    assert (samples[:, 0] == 9.0).float().mean().item() == pytest.approx(0.25, abs=0.03)
+
+
+def test_fitted_weights_favour_the_better_generator():
+    data = ring8()
+    mixture = Mixture([Fixed(), Fixed(data)])
+    metrics = fit_weights(mixture, Judge(data), np.random.default_rng(0), torch.Generator().manual_seed(0),
+                          iterations=30)
+    assert mixture.weights[1] > 0.8 and metrics["high_quality"] > 0.8
+    assert mixture.weights.sum() == pytest.approx(1.0)
