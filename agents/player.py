@@ -10,7 +10,9 @@ import numpy as np
 import ray
 import torch
 
-from arena.bout import duel, judged_real, train_bout
+from arena.bout import bout, judged_real
+from arena.replay import ReplayBuffer
+from arena.rounds import match_records, round_pool
 from arena.datasets import load_dataset
 from arena.metrics import Judge
 from arena.selection import choose_opponents, choose_parents
@@ -55,6 +57,8 @@ class Player:
         torch.manual_seed(int(seed.generate_state(2)[1]))  # module initialisation draws from the global generator
         self.data = load_dataset(config.dataset)
         self.judge = Judge(self.data) if config.arena.metrics_every else None
+        self.replay = ReplayBuffer(config.arena.replay)
+        self.round_held = False  # the last fight held an all-versus-all round: choose discriminators on it
         self.recorder = Recorder(connect(mongo_uri, config.mongo_db))
         self.traces = TraceWriter(trace_dir, run_id, self.name)
         self.generation = 0  # of the individual in hand
@@ -82,7 +86,7 @@ class Player:
                 optimizers, trained = self._train(child, individual, deadline)
                 self._save(child, optimizers, trained, individual)
                 self._publish(child, individual)
-                fitness = self._fight(child.pair, individual)
+                fitness = self._fight(child, optimizers, individual)
                 self.recorder.update_individual(individual, fitness)
                 if self.judge and self.generation % self.config.arena.metrics_every == 0:
                     self._measure(child, individual)
@@ -112,8 +116,11 @@ class Player:
         # Optimizer state is not inherited: a child's optimizers start fresh with its genes.
         optimizers = (make_optimizer(genome.g_optimizer, pair.generator.parameters()),
                       make_optimizer(genome.d_optimizer, pair.discriminator.parameters()))
-        rows = train_bout(pair.generator, pair.discriminator, self.data, genome.steps, genome.batch_size,
-                          *optimizers, self.torch_rng, first_step=self.steps, loss=genome.loss, deadline=deadline)
+        rows = bout([pair.generator], [pair.discriminator], self.data, genome.steps, genome.batch_size,
+                    self.torch_rng, g_optimizer=optimizers[0], d_optimizer=optimizers[1], loss=genome.loss,
+                    generator_first=self.config.arena.generator_first, replay=self.replay,
+                    replay_share=self.config.arena.replay_share,
+                    first_step=self.steps, deadline=deadline).rows
         self.steps += len(rows)
         self.traces.add(individual, self.generation, rows)
         return optimizers, len(rows)  # fewer steps than the genome's when the budget ran out mid-round
@@ -142,7 +149,7 @@ class Player:
 
     def _publish(self, child: Offspring, individual: str) -> None:
         weights = ray.put(child.pair.state_dicts())
-        entry = {"id": individual, "player": self.name, "generation": self.generation,
+        entry = {"id": individual, "player": self.name, "generation": self.generation, "dataset": self.config.dataset,
                  "genome": child.genome.to_dict(), "ops": child.ops, "parent_fitness": child.parent_fitness}
         self.registry.publish.remote(entry, [weights])
 
@@ -151,45 +158,81 @@ class Player:
         opponent.load_state_dicts(ray.get(entry["weights"][0]))
         return opponent
 
-    def _fight(self, pair, individual: str) -> dict:
-        """Duel own generator against each opponent's discriminator and theirs against own."""
+    def _fight(self, child: Offspring, optimizers: tuple, individual: str) -> dict:
+        """One-to-one: own generator against each opponent's discriminator and theirs against own.
+        Then, as configured, cross-training against the same opponents, and every `round_every`
+        generations an all-versus-all round that the next child's discriminator is chosen on."""
         cfg = self.config.arena
-        candidates = ray.get(self.registry.candidates.remote())
+        pair, n = child.pair, cfg.duel_samples
+        candidates = ray.get(self.registry.candidates.remote(self.config.dataset))
+        chosen = choose_opponents(candidates, self.name, cfg.opponents, self.rng, cfg.matchmaking)
+        opponents = [self._opponent(entry) for entry in chosen]
+        ids = [entry["id"] for entry in chosen]
         matches = []
-        n = cfg.duel_samples
-        for entry in choose_opponents(candidates, self.name, cfg.opponents, self.rng):
-            opponent = self._opponent(entry)
+        if opponents:
             real = self.data.sample(n, self.torch_rng)
-            for generator, discriminator, g_id, d_id in (
-                    (pair.generator, opponent.discriminator, individual, entry["id"]),
-                    (opponent.generator, pair.discriminator, entry["id"], individual)):
-                matches.append({
-                    "_id": f"{g_id}|{d_id}|{individual}", "run_id": self.run_id, "generator": g_id,
-                    "discriminator": d_id, "fooled": duel(generator, discriminator, n, self.torch_rng),
-                    "real_accepted": judged_real(discriminator, real), "samples": n, "by": individual})
+            theirs = [o.discriminator for o in opponents]
+            attack = bout([pair.generator], theirs, None, 1, n, self.torch_rng)
+            matches += match_records(attack.fooled, [individual], ids, [judged_real(d, real) for d in theirs],
+                                     self.run_id, individual, "duel", n)
+            defence = bout([o.generator for o in opponents], [pair.discriminator], None, 1, n, self.torch_rng)
+            matches += match_records(defence.fooled, ids, [individual], [judged_real(pair.discriminator, real)],
+                                     self.run_id, individual, "duel", n)
+            self.replay.add(defence.fooling[0], self.torch_rng)  # fakes that fooled own discriminator
+            if cfg.cross_steps:
+                self._cross_train(child, optimizers, opponents, individual)
+        self.round_held = bool(cfg.round_every and self.generation % cfg.round_every == 0 and len(candidates) > 1)
+        if self.round_held:
+            pool = round_pool(candidates, individual, cfg.round_size, self.rng)
+            pairs = [pair] + [self._opponent(entry) for entry in pool]
+            ids_all = [individual] + [entry["id"] for entry in pool]
+            real = self.data.sample(n, self.torch_rng)
+            judged = bout([p.generator for p in pairs], [p.discriminator for p in pairs], None, 1, n, self.torch_rng)
+            matches += match_records(judged.fooled, ids_all, ids_all,
+                                     [judged_real(p.discriminator, real) for p in pairs], self.run_id, individual,
+                                     "round", n)
         for match in matches:
             self.recorder.match(dict(match))
         standings = ray.get(self.registry.report.remote(matches)) if matches else {}
         mine = standings.get(individual, {})
-        return {key: mine.get(key) for key in ("fitness", "d_fitness", "fitness_change")}
+        return {key: mine.get(key) for key in ("fitness", "d_fitness", "fitness_change", "mu", "sigma", "rating")}
+
+    def _cross_train(self, child: Offspring, optimizers: tuple, opponents: list, individual: str) -> None:
+        """Own generator against the opponents' discriminators, then own discriminator against their
+        generators; only the own side learns."""
+        cfg, genome = self.config.arena, child.genome
+        for net in opponents:
+            net.generator.requires_grad_(False)
+            net.discriminator.requires_grad_(False)
+        common = dict(loss=genome.loss, first_step=self.steps)
+        rows = bout([child.pair.generator], [o.discriminator for o in opponents], self.data, cfg.cross_steps,
+                    genome.batch_size, self.torch_rng, g_optimizer=optimizers[0], **common).rows
+        rows += bout([o.generator for o in opponents], [child.pair.discriminator], self.data, cfg.cross_steps,
+                     genome.batch_size, self.torch_rng, d_optimizer=optimizers[1], replay=self.replay,
+                     replay_share=cfg.replay_share, **common).rows
+        self.traces.add(individual, self.generation, rows, phase="cross")
 
     def _breed(self, current: Offspring, individual: str) -> Offspring:
         """Choose parents by tournament over the published standings; build the child and let it inherit."""
-        candidates = ray.get(self.registry.candidates.remote())
+        candidates = ray.get(self.registry.candidates.remote(self.config.dataset))
         if not any(c["id"] == individual for c in candidates):  # own publish not yet seen: still a candidate
             candidates.append({"id": individual, "player": self.name, "genome": current.genome.to_dict(),
                                "fitness": None})
-        chosen = choose_parents(candidates, self.config.arena.tournament_size, self.rng)
+        cfg = self.config.arena
+        chosen = choose_parents(candidates, cfg.tournament_size, self.rng, cfg.selection)
+        # After an all-versus-all round, the discriminator side comes from that round's best discriminators.
+        d_chosen = choose_parents(candidates, cfg.tournament_size, self.rng, "d_fitness") if self.round_held else []
         genomes, states = [], []
-        for parent in chosen:
+        for parent in chosen + d_chosen:
             genomes.append(Genome.from_dict(parent["genome"]))
             states.append(current.pair.state_dicts() if parent["id"] == individual
                           else ray.get(parent["weights"][0]))
+        g_genomes, d_genomes = genomes[:len(chosen)], genomes[len(chosen):]
         mutation = self.config.mutation
         if mutation.adapt:
             mutation = adapted(mutation, ray.get(self.registry.effects.remote()))
         for attempt in range(1, BUILD_ATTEMPTS + 1):
-            genome, ops = breed(genomes, self.rng, mutation)
+            genome, ops = breed(g_genomes, self.rng, mutation, d_genomes)
             try:  # shape inference makes every child build; a failure here is a bug worth recording
                 pair = build_pair(genome)
                 inherited = inherit(pair, genome, states)
@@ -199,7 +242,8 @@ class Player:
                     raise
                 print(f"{self.name}: child {genome.to_dict()} did not build ({err}); breeding again")
         inherited["build_attempts"] = attempt
-        inherited["from"] = [{"parent": p["id"], "parameters": n} for p, n in zip(chosen, inherited.pop("per_parent"))]
+        inherited["from"] = [{"parent": p["id"], "parameters": n}
+                             for p, n in zip(chosen + d_chosen, inherited.pop("per_parent")) if n]
         known = [p["fitness"] for p in chosen if p.get("fitness") is not None]
-        return Offspring(genome, pair, [p["id"] for p in chosen], ops, inherited,
+        return Offspring(genome, pair, sorted({p["id"] for p in chosen + d_chosen}), ops, inherited,
                          sum(known) / len(known) if known else None)

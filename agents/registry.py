@@ -6,12 +6,14 @@ from __future__ import annotations
 import time
 
 from arena.fitness import Standing
+from arena.ratings import Ratings
 from genome.effects import operator_effects
 
 
 class Registry:
-    def __init__(self, run_id: str):
-        self.run_id = run_id
+    def __init__(self, run_id: str, window: int = 16):
+        self.run_id, self.window = run_id, window
+        self.ratings = Ratings()
         self.live: dict[str, dict] = {}  # player -> its published individual
         self.standings: dict[str, Standing] = {}  # individual id -> standing, retired ones too
         self.lineage: dict[str, dict] = {}  # individual id -> the ops that made it and its parents' fitness
@@ -23,21 +25,24 @@ class Registry:
 
     def publish(self, entry: dict, weights: list) -> None:
         """`weights` is a one-element list holding an ObjectRef, so Ray passes the reference, not the data."""
-        self.standings.setdefault(entry["id"], Standing())
+        self.standings.setdefault(entry["id"], Standing(self.window))
         self.lineage[entry["id"]] = {"ops": entry.get("ops", []), "parent_fitness": entry.get("parent_fitness")}
         self.live[entry["player"]] = {**entry, "weights": weights, "published_at": time.time()}
 
-    def candidates(self) -> list[dict]:
-        """Every published individual with its current fitness: the pool for opponents and parents."""
-        return [{**entry, "fitness": self.standings[entry["id"]].fitness} for entry in self.live.values()]
+    def candidates(self, dataset: str | None = None) -> list[dict]:
+        """Every published individual of `dataset` (all when None) with its standing: the pool for
+        opponents and parents. Only like meets like: a 2-D generator never faces an image discriminator."""
+        return [{**entry, **self._fitness(entry["id"])} for entry in self.live.values()
+                if dataset is None or entry["dataset"] == dataset]
 
     def report(self, matches: list[dict]) -> dict[str, dict]:
         """Fold match results into the standings; returns the new standings of the individuals involved."""
         touched = set()
         for match in matches:
-            self.standings.setdefault(match["generator"], Standing()).as_generator(match["fooled"])
-            self.standings.setdefault(match["discriminator"], Standing()).as_discriminator(
+            self.standings.setdefault(match["generator"], Standing(self.window)).as_generator(match["fooled"])
+            self.standings.setdefault(match["discriminator"], Standing(self.window)).as_discriminator(
                 match["fooled"], match["real_accepted"])
+            self.ratings.record(match["generator"], match["discriminator"], match["fooled"])
             touched.update((match["generator"], match["discriminator"]))
         return {_id: self._fitness(_id) for _id in touched}
 
@@ -46,7 +51,7 @@ class Registry:
         before = self.lineage.get(_id, {}).get("parent_fitness")
         change = standing.fitness - before if standing.fitness is not None and before is not None else None
         return {"fitness": standing.fitness, "d_fitness": standing.d_fitness, "fitness_change": change,
-                "g_matches": standing.g_matches, "d_matches": standing.d_matches}
+                "g_matches": standing.g_matches, "d_matches": standing.d_matches, **self.ratings.standing(_id)}
 
     def effects(self) -> dict[str, dict]:
         """Beneficial versus nefarious mutations so far, per operator."""

@@ -1,12 +1,15 @@
-"""Bouts: a generator against a discriminator, trained (both optimizers) or only judged (a duel)."""
+"""Bouts: lists of generators against lists of discriminators, trained or only judged."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
+from arena.replay import ReplayBuffer
 from genome.build import Discriminator, Generator
 
 
@@ -32,32 +35,85 @@ def generator_loss(loss: str, fake_scores: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown loss {loss!r}")
 
 
-def train_bout(generator: Generator, discriminator: Discriminator, data, steps: int, batch_size: int,
-               g_optimizer: torch.optim.Optimizer, d_optimizer: torch.optim.Optimizer,
-               rng: torch.Generator, first_step: int = 0, loss: str = "non_saturating",
-               deadline: float | None = None) -> list[dict]:
-    """Alternate one discriminator and one generator step, `steps` times (fewer if the wall-clock
-    `deadline` passes first), with the pair's `loss`; returns one trace row per step taken."""
-    generator.train()
-    discriminator.train()
-    device = generator.device
+@dataclass
+class Bout:
+    rows: list[dict] = field(default_factory=list)  # one trace row per training step
+    fooled: np.ndarray | None = None  # judged bouts: share of generator i's fakes that discriminator j took for real
+    fooling: list[torch.Tensor] | None = None  # judged bouts: for each discriminator, the fakes that fooled it
+
+
+def bout(generators: list[Generator], discriminators: list[Discriminator], data, steps: int, batch_size: int,
+         rng: torch.Generator, *, g_optimizer: torch.optim.Optimizer | None = None,
+         d_optimizer: torch.optim.Optimizer | None = None, loss: str = "non_saturating", generator_first: int = 0,
+         replay: ReplayBuffer | None = None, replay_share: float = 0.0, first_step: int = 0,
+         deadline: float | None = None) -> Bout:
+    """The one function behind training, matches and cross-training: generators against discriminators.
+
+    - With an optimizer on either side it trains for `steps` steps (fewer if the wall-clock
+      `deadline` passes): each discriminator with `d_optimizer` learns from real data and every
+      generator's fakes (plus `replay_share` of a batch drawn from `replay`, fakes that fooled it
+      before, labelled fake); each generator with
+      `g_optimizer` learns to fool every discriminator. Training a pair is `bout([G], [D])` with both
+      optimizers; cross-training gives one side's optimizer only. For the first `generator_first`
+      steps only the generator learns (two-phase training: then the discriminator chases it).
+    - With no optimizer it is a match: each generator draws `batch_size` fakes, each discriminator
+      judges them all, and the result holds the fooled matrix and the fakes that fooled each one.
+    """
+    if g_optimizer is None and d_optimizer is None:
+        return _judge(generators, discriminators, batch_size, rng)
+    for net in generators:
+        net.train(g_optimizer is not None)
+    for net in discriminators:
+        net.train(d_optimizer is not None)
+    device = generators[0].device
+    share = max(1, batch_size // len(generators))
     rows = []
     for step in range(first_step, first_step + steps):
         if deadline is not None and rows and time.time() >= deadline:
             break
-        real = data.sample(batch_size, rng).to(device)
-        fake = generator.sample(batch_size, rng)
-        d_loss = discriminator_loss(loss, discriminator(real), discriminator(fake.detach()))
-        d_optimizer.zero_grad(set_to_none=True)
-        d_loss.backward()
-        d_optimizer.step()
-
-        g_loss = generator_loss(loss, discriminator(fake))
-        g_optimizer.zero_grad(set_to_none=True)
-        g_loss.backward()
-        g_optimizer.step()
+        fakes = torch.cat([g.sample(share, rng) for g in generators])
+        d_loss = torch.zeros((), device=device)
+        if d_optimizer is not None and step - first_step >= generator_first:
+            real = data.sample(batch_size, rng).to(device)
+            replayed = replay.sample(int(batch_size * replay_share), rng) if replay is not None else None
+            caught = fakes.detach() if replayed is None else torch.cat([fakes.detach(), replayed.to(device)])
+            d_loss = sum(discriminator_loss(loss, d(real), d(caught)) for d in discriminators) / len(discriminators)
+            d_optimizer.zero_grad(set_to_none=True)
+            d_loss.backward()
+            d_optimizer.step()
+        g_loss = torch.zeros((), device=device)
+        if g_optimizer is not None:
+            g_loss = sum(generator_loss(loss, d(fakes)) for d in discriminators) / len(discriminators)
+            g_optimizer.zero_grad(set_to_none=True)
+            g_loss.backward()
+            g_optimizer.step()
         rows.append({"step": step, "g_loss": g_loss.item(), "d_loss": d_loss.item(), "time": time.time()})
-    return rows
+    return Bout(rows=rows)
+
+
+@torch.no_grad()
+def _judge(generators: list[Generator], discriminators: list[Discriminator], n: int, rng: torch.Generator) -> Bout:
+    for net in [*generators, *discriminators]:
+        net.eval()
+    fakes = [g.sample(n, rng) for g in generators]
+    fooled = np.zeros((len(generators), len(discriminators)))
+    fooling = []
+    for j, d in enumerate(discriminators):
+        caught = []
+        for i, samples in enumerate(fakes):
+            judged = d.judges_real(samples)
+            fooled[i, j] = float(judged.float().mean())
+            caught.append(samples[judged])
+        fooling.append(torch.cat(caught))
+    return Bout(fooled=fooled, fooling=fooling)
+
+
+def train_bout(generator: Generator, discriminator: Discriminator, data, steps: int, batch_size: int,
+               g_optimizer: torch.optim.Optimizer, d_optimizer: torch.optim.Optimizer, rng: torch.Generator,
+               first_step: int = 0, loss: str = "non_saturating", deadline: float | None = None) -> list[dict]:
+    """A pair trained on its own: the bout of its generator and discriminator with both optimizers."""
+    return bout([generator], [discriminator], data, steps, batch_size, rng, g_optimizer=g_optimizer,
+                d_optimizer=d_optimizer, loss=loss, first_step=first_step, deadline=deadline).rows
 
 
 @torch.no_grad()
@@ -67,8 +123,6 @@ def judged_real(discriminator: Discriminator, samples: torch.Tensor) -> float:
     return float(discriminator.judges_real(samples).float().mean())
 
 
-@torch.no_grad()
 def duel(generator: Generator, discriminator: Discriminator, n: int, rng: torch.Generator) -> float:
     """How often `generator` fools `discriminator`: the share of n generated samples scored as real."""
-    generator.eval()
-    return judged_real(discriminator, generator.sample(n, rng))
+    return float(bout([generator], [discriminator], None, 1, n, rng).fooled[0, 0])

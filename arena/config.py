@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from arena.selection import MATCHMAKING
+
 
 @dataclass(frozen=True)
 class ArenaConfig:
@@ -19,6 +21,29 @@ class ArenaConfig:
     """Batch size of first-generation genomes."""
     steps: int = 100
     """Training steps per loop of first-generation genomes."""
+    matchmaking: str = "random"
+    """How a player picks its opponents: random, all, k_best (highest rated) or prioritized (even and
+    uncertain matches first, as AlphaStar's league)."""
+    selection: str = "fitness"
+    """The standing parents are chosen by: fitness (share of opposing discriminators fooled) or rating."""
+    fitness_window: int = 16
+    """Fitness is read over this many most recent matches, since opponents keep improving."""
+    round_every: int = 4
+    """Every this many generations a player holds an all-versus-all round over the published individuals,
+    and its next child's discriminator comes from the best discriminators of that round (0: never)."""
+    round_size: int = 6
+    """Most individuals in an all-versus-all round (every generator meets every discriminator)."""
+    cross_steps: int = 0
+    """Cross-training steps after each fight: own generator against the opponents' discriminators and
+    own discriminator against their generators (0: none)."""
+    generator_first: int = 0
+    """Two-phase training: the generator trains alone for this many steps of each round before the
+    discriminator chases it (0: both from the start)."""
+    replay: int = 512
+    """Capacity of the fake replay buffer: opponents' fakes that fooled the discriminator are kept and
+    shown to it again, labelled fake (0: off)."""
+    replay_share: float = 0.25
+    """Replayed fakes per training batch, as a share of the batch size."""
     metrics_every: int = 5
     """Each player records its generator's quality (modes, high quality, KL; or FID, TVD) every this many
     generations; 0 records it only for the final population."""
@@ -30,11 +55,20 @@ class ArenaConfig:
     def __post_init__(self) -> None:
         if self.architecture not in ("auto", "dense", "conv"):
             raise ValueError(f"arena.architecture must be auto, dense or conv; got {self.architecture!r}")
-        for name in ("metrics_every", "ensemble"):
+        if self.matchmaking not in MATCHMAKING:
+            raise ValueError(f"arena.matchmaking must be one of {', '.join(MATCHMAKING)}; got {self.matchmaking!r}")
+        if self.selection not in ("fitness", "rating"):
+            raise ValueError(f"arena.selection must be fitness or rating; got {self.selection!r}")
+        if not 0 <= self.replay_share <= 1:
+            raise ValueError(f"arena.replay_share must be in [0, 1]; got {self.replay_share!r}")
+        if self.round_size < 2:
+            raise ValueError(f"arena.round_size must be at least 2; got {self.round_size!r}")
+        for name in ("metrics_every", "ensemble", "round_every", "cross_steps", "generator_first", "replay"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"arena.{name} must be a non-negative integer; got {value!r}")
-        for name in ("opponents", "duel_samples", "tournament_size", "batch_size", "steps"):
+        for name in ("opponents", "duel_samples", "tournament_size", "batch_size", "steps", "fitness_window",
+                     "round_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"arena.{name} must be a positive integer; got {value!r}")

@@ -6,28 +6,59 @@ from typing import Sequence
 
 import numpy as np
 
+MATCHMAKING = ("random", "all", "k_best", "prioritized")
+STANDINGS = ("fitness", "rating", "d_fitness")
 
-def choose_opponents(candidates: Sequence[dict], player: str, k: int, rng: np.random.Generator) -> list[dict]:
-    """Up to k published individuals of other players, drawn uniformly without replacement."""
+
+def choose_opponents(candidates: Sequence[dict], player: str, k: int, rng: np.random.Generator,
+                     mode: str = "random") -> list[dict]:
+    """Published individuals of other players to fight:
+
+    - `random`: k drawn uniformly; `all`: every one;
+    - `k_best`: the k with the highest rating;
+    - `prioritized`: k drawn with weights favouring even matches and uncertain ratings, as
+      AlphaStar's league prioritises opponents: weight = p(1 − p)·σ, p the chance of winning.
+    """
     others = [c for c in candidates if c["player"] != player]
-    if len(others) <= k:
+    if mode == "all" or len(others) <= k:
         return list(others)
-    picks = rng.choice(len(others), size=k, replace=False)
+    if mode == "random":
+        picks = rng.choice(len(others), size=k, replace=False)
+    elif mode == "k_best":
+        picks = np.argsort([-(c.get("rating") or 0.0) for c in others], kind="stable")[:k]
+    elif mode == "prioritized":
+        me = next((c for c in candidates if c["player"] == player), None)
+        weights = np.array([_priority(me, c) for c in others])
+        picks = rng.choice(len(others), size=k, replace=False, p=weights / weights.sum())
+    else:
+        raise ValueError(f"unknown matchmaking {mode!r}; choose from {', '.join(MATCHMAKING)}")
     return [others[int(i)] for i in picks]
 
 
-def tournament(candidates: Sequence[dict], size: int, rng: np.random.Generator) -> dict:
-    """Draw `size` candidates uniformly and return the fittest; those not yet rated count as
-    fitness 0 so a fresh individual can still win a tournament of unrated ones."""
+def _priority(me: dict | None, other: dict) -> float:
+    sigma = other.get("sigma") or 1.0
+    if not me or me.get("mu") is None or other.get("mu") is None:
+        return sigma
+    # Win chance from the rating difference (a logistic on mu, scaled by both uncertainties).
+    scale = np.sqrt(me["sigma"] ** 2 + other["sigma"] ** 2) or 1.0
+    p = 1 / (1 + np.exp(-(me["mu"] - other["mu"]) / scale))
+    return float(p * (1 - p) * sigma) + 1e-9
+
+
+def tournament(candidates: Sequence[dict], size: int, rng: np.random.Generator, key: str = "fitness") -> dict:
+    """Draw `size` candidates uniformly and return the best by `key` (fitness, rating or d_fitness);
+    those not yet rated count as lowest so a fresh individual can still win a tournament of unrated ones."""
     if not candidates:
         raise ValueError("tournament needs at least one candidate")
+    if key not in STANDINGS:
+        raise ValueError(f"unknown standing {key!r}; choose from {', '.join(STANDINGS)}")
     picks = rng.choice(len(candidates), size=min(size, len(candidates)), replace=False)
     entrants = [candidates[int(i)] for i in picks]
-    return max(entrants, key=lambda c: c.get("fitness") or 0.0)
+    return max(entrants, key=lambda c: c[key] if c.get(key) is not None else -np.inf)
 
 
-def choose_parents(candidates: Sequence[dict], size: int, rng: np.random.Generator) -> list[dict]:
+def choose_parents(candidates: Sequence[dict], size: int, rng: np.random.Generator, key: str = "fitness") -> list[dict]:
     """Two tournament winners (distinct when there are two candidates or more)."""
-    first = tournament(candidates, size, rng)
+    first = tournament(candidates, size, rng, key)
     rest = [c for c in candidates if c["id"] != first["id"]]
-    return [first, tournament(rest, size, rng)] if rest else [first]
+    return [first, tournament(rest, size, rng, key)] if rest else [first]

@@ -101,7 +101,7 @@ def launch(cfg: RunConfig, console: Console) -> int:
         cpus = _cpus_per_player(cfg)
         records.start_run(db, run_id, {**cfg.to_dict(), "run_id": run_id, "cpus_per_player": cpus})
 
-        registry = ray.remote(Registry).options(name="registry", num_cpus=0).remote(run_id)
+        registry = ray.remote(Registry).options(name="registry", num_cpus=0).remote(run_id, cfg.arena.fitness_window)
         players = [
             ray.remote(Player).options(name=f"player-{i}", num_cpus=cpus).remote(
                 i, cfg, run_id, mongo_uri, registry, join(run_dir, "checkpoints"), join(run_dir, "traces"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from genome.genes import NETS, Genome, Layer
@@ -42,29 +44,49 @@ def crossover(a: Genome, b: Genome, rng: np.random.Generator, cfg: MutationConfi
     if a.data_shape != b.data_shape:
         raise ValueError(f"cannot cross genomes of different data shapes {a.data_shape} and {b.data_shape}")
     for _ in range(8):
+        cuts = [int(rng.integers(0, min(len(a.layers(net)), len(b.layers(net))) + 1)) for net in NETS]
         child: dict = {"data_shape": a.data_shape}
-        ops: Ops = []
-        for net in NETS:
-            cut = int(rng.integers(0, min(len(a.layers(net)), len(b.layers(net))) + 1))
-            child[net], adapter = splice(a, b, net, cut, cfg)
-            ops.append({"op": "crossover", "net": net, "cut": cut, "adapter": adapter})
         for gene in ("latent_dim", "latent_dist", "g_optimizer", "d_optimizer", "batch_size", "steps", "loss"):
             child[gene] = getattr(a if rng.random() < 0.5 else b, gene)
+        # a's layers before the cut run on the child's latent, which may be b's: the seam is judged on it.
+        front = replace(a, latent_dim=child["latent_dim"])
+        ops: Ops = []
+        for net, cut in zip(NETS, cuts):
+            child[net], adapter = splice(front, b, net, cut, cfg)
+            ops.append({"op": "crossover", "net": net, "cut": cut, "adapter": adapter})
         genome = Genome(**child)
         if within_limits(genome, cfg):
             return genome, ops
     return a, []
 
 
-def breed(parents: list[Genome], rng: np.random.Generator, cfg: MutationConfig) -> tuple[Genome, Ops]:
+def compose(g_side: Genome, d_side: Genome) -> Genome:
+    """The generator side of one genome (generator, latent, its optimizer, loss, training genes) with
+    the discriminator side of another (discriminator and its optimizer)."""
+    if g_side.data_shape != d_side.data_shape:
+        raise ValueError(f"cannot compose genomes of different data shapes {g_side.data_shape} and {d_side.data_shape}")
+    return replace(g_side, discriminator=d_side.discriminator, d_optimizer=d_side.d_optimizer)
+
+
+def breed(parents: list[Genome], rng: np.random.Generator, cfg: MutationConfig,
+          d_parents: list[Genome] | None = None) -> tuple[Genome, Ops]:
     """The child of one or two parents: crossover (when two and drawn) then mutation.
 
-    Parents are stamped first, so every layer of the child records which parent layer it came from.
+    With `d_parents` (discriminators chosen on an all-versus-all round, since a generator can hack its
+    own discriminator's reward), the child's discriminator side comes from them instead. Parents are
+    stamped first, so every layer of the child records which parent layer it came from: slots
+    0.. for `parents`, then `len(parents)`.. for `d_parents`, the order of the state dicts to inherit from.
     """
     if not parents:
         raise ValueError("breeding needs at least one parent")
-    child, ops = parents[0].stamped(0), []
-    if len(parents) > 1 and rng.random() < cfg.p_crossover:
-        child, ops = crossover(child, parents[1].stamped(1), rng, cfg)
+    sides = [parent.stamped(slot) for slot, parent in enumerate(parents[:2])]
+    if d_parents:
+        sides = [compose(side, d_parents[min(i, len(d_parents) - 1)].stamped(len(parents) + min(i, len(d_parents) - 1)))
+                 for i, side in enumerate(sides)]
+    child, ops = sides[0], []
+    if len(sides) > 1 and rng.random() < cfg.p_crossover:
+        child, ops = crossover(child, sides[1], rng, cfg)
+    if d_parents:
+        ops.append({"op": "choose_discriminator", "from_round": True})
     child, more = mutate(child, rng, cfg)
     return child, ops + more

@@ -15,6 +15,7 @@ import pymongo
 from pymongo import ReplaceOne, UpdateOne
 from pymongo.database import Database
 
+from arena.analysis import elimination_curve, lineage_prevalence
 from genome.effects import operator_effects
 
 # Every query the code makes has its index: unindexed lookups are orders of magnitude slower.
@@ -155,3 +156,16 @@ def run_summary(db: Database, run_id: str, among: list[str] | None = None) -> di
     return {"individuals": db.individuals.count_documents({"run_id": run_id}),
             "matches": db.matches.count_documents({"run_id": run_id}),
             "best": best}
+
+
+def generator_elimination(db: Database, generator: str) -> list[dict]:
+    """The elimination curve of one generator, from its matches."""
+    matches = db.matches.find({"generator": generator}, projection={"discriminator": 1, "fooled": 1, "at": 1})
+    return elimination_curve(matches)
+
+
+def population_prevalence(db: Database, run_id: str) -> list[dict]:
+    """Each founder's share of the live population over a run, from the lineage records."""
+    individuals = db.individuals.find({"run_id": run_id},
+                                      projection={"player": 1, "parents": 1, "created_at": 1})
+    return lineage_prevalence(list(individuals))

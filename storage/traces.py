@@ -21,6 +21,7 @@ TRACE_SCHEMA = pa.schema([
     ("g_loss", pa.float64()),
     ("d_loss", pa.float64()),
     ("time", pa.timestamp("us", tz="UTC")),
+    ("phase", pa.string()),  # train: the pair on its own; cross: against pulled opponents
 ])
 
 
@@ -37,8 +38,9 @@ class TraceWriter:
         self._last_flush = time.monotonic()
         self.rows_written = 0
 
-    def add(self, individual: str, generation: int, rows: list[dict]) -> None:
+    def add(self, individual: str, generation: int, rows: list[dict], phase: str = "train") -> None:
         for row in rows:
+            self._columns["phase"].append(phase)
             self._columns["run_id"].append(self.run_id)
             self._columns["player"].append(self.player)
             self._columns["individual"].append(individual)

@@ -44,7 +44,7 @@ def check_records(db, run_id: str, trace_dir: Path) -> list[dict]:
         if individual["generation"] == 0:
             assert individual["parents"] == []
         else:
-            assert 1 <= len(individual["parents"]) <= 2 and set(individual["parents"]) <= ids, individual["_id"]
+            assert 1 <= len(individual["parents"]) <= 4 and set(individual["parents"]) <= ids, individual["_id"]
             assert individual["ops"], individual["_id"]
         payload = torch.load(individual["checkpoint"], weights_only=True)
         assert payload["genome"] == individual["genome"]
