@@ -25,6 +25,7 @@ LOSSES = ("minimax", "non_saturating", "least_squares", "hinge")
 #            `size`×`size` by a 1×1 convolution and a resize, so the layer behind it sees what it was trained on
 LAYER_KINDS = ("dense", "conv", "deconv", "upsample", "reshape", "noise", "adapter")
 COMPUTING = ("dense", "conv", "deconv")
+WIDTH_KINDS = ("dense", "conv", "deconv", "reshape", "adapter")
 SPATIAL = ("conv", "deconv", "upsample")
 NETS = ("generator", "discriminator")
 
@@ -130,6 +131,8 @@ class Genome:
         shape = tuple(self.data_shape) if isinstance(self.data_shape, (list, tuple)) else ()
         if len(shape) not in (1, 3) or not all(isinstance(v, int) and v >= 1 for v in shape):
             raise ValueError(f"data_shape must be (features,) or (channels, height, width); got {self.data_shape!r}")
+        if len(shape) == 3 and shape[1] != shape[2]:  # the plan and the builder work on square images
+            raise ValueError(f"data_shape must be a square image (channels, side, side); got {self.data_shape!r}")
         object.__setattr__(self, "data_shape", shape)
 
     def layers(self, net: str) -> tuple[Layer, ...]:
@@ -169,6 +172,10 @@ class Genome:
             raise ValueError(f"genome is missing {missing[0]!r}")
         data = dict(data)
         for net in NETS:
+            for layer in data[net]:
+                # A stored layer that computes on a width must name it: the default 1 is for kinds that have none.
+                if isinstance(layer, dict) and layer.get("kind") in WIDTH_KINDS and "width" not in layer:
+                    raise ValueError(f"layer {layer!r} is missing 'width'")
             data[net] = tuple(_build("layer", Layer, layer) for layer in data[net])
         data["g_optimizer"] = _build("optimizer", OptimizerGene, data["g_optimizer"])
         data["d_optimizer"] = _build("optimizer", OptimizerGene, data["d_optimizer"])

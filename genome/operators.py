@@ -212,10 +212,11 @@ def change_layer(genome: Genome, net: str, what: str, rng: np.random.Generator,
         value = float(rng.uniform(0, 1)) if large else float(_clip(layer.scale * math.exp(rng.normal(0, 0.3)), 0, 5))
     if value == getattr(layer, field):
         return genome, []
-    changed = replace(layer, **{field: value})
-    if what in ("kernel", "stride") and layer.kind != "upsample":
-        changed = replace(changed, padding=auto_padding(layer.kind, changed.kernel, changed.stride))
-    layers[i] = changed
+    changes = {field: value}
+    if what in ("kernel", "stride") and layer.kind != "upsample":  # in one step: padding must stay below the kernel
+        kernel, stride = (value, layer.stride) if what == "kernel" else (layer.kernel, value)
+        changes["padding"] = auto_padding(layer.kind, kernel, stride)
+    layers[i] = replace(layer, **changes)
     op = {"op": f"change_{what}", "net": net, "index": i, "from": getattr(layer, field), "to": value,
           "scale": "large" if large else "small"}
     return genome.with_layers(net, layers), [op]

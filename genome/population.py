@@ -48,6 +48,8 @@ def _conv_generator(rng: np.random.Generator, cfg: MutationConfig, data_shape: t
     for i in range(n):
         layers.append(Layer(kind="deconv", width=max(cfg.min_width, channels // 2 ** (i + 1)), kernel=4, stride=2,
                             padding=1, norm="batch", activation="relu"))
+    while len(layers) < cfg.min_layers:  # deeper than the doublings need: side-keeping convolutions at the end
+        layers.append(Layer(kind="conv", width=layers[-1].width, kernel=3, stride=1, padding=1, norm="batch"))
     if len(layers) < cfg.max_layers and rng.random() < 0.5:
         layers.insert(1, Layer(kind="noise", scale=0.1))
     return tuple(layers[:cfg.max_layers])
@@ -57,8 +59,12 @@ def _conv_discriminator(rng: np.random.Generator, cfg: MutationConfig,
                         data_shape: tuple[int, ...]) -> tuple[Layer, ...]:
     n = min(_doublings(data_shape[1], cfg), cfg.max_layers)
     channels = _width(rng, cfg, 16, 64)
-    return tuple(Layer(kind="conv", width=min(cfg.max_width, channels * 2 ** i), kernel=4, stride=2, padding=1,
-                       activation="leaky_relu", norm="none" if i == 0 else "layer") for i in range(max(n, 1)))
+    layers = [Layer(kind="conv", width=min(cfg.max_width, channels * 2 ** i), kernel=4, stride=2, padding=1,
+                    activation="leaky_relu", norm="none" if i == 0 else "layer") for i in range(max(n, 1))]
+    while len(layers) < cfg.min_layers:  # deeper than the doublings need: side-keeping convolutions at the end
+        layers.append(Layer(kind="conv", width=layers[-1].width, kernel=3, stride=1, padding=1,
+                            activation="leaky_relu", norm="layer"))
+    return tuple(layers)
 
 
 def random_genome(rng: np.random.Generator, cfg: MutationConfig, batch_size: int, steps: int,

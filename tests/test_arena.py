@@ -9,33 +9,33 @@ import pytest
 import torch
 
 from arena.bout import duel, judged_real, train_bout
-from arena.datasets import DATASETS, GaussianMixture, grid25, load_dataset, ring8
+from arena.datasets import DATASETS, IMAGE_DATASETS, GaussianMixture, ImageDataset, grid25, load_dataset, ring8
 from arena.fitness import Standing
 from arena.selection import choose_opponents, choose_parents, tournament
 from genome.build import build_pair, make_optimizer
 from genome.genes import Genome, Layer, OptimizerGene
 
 
-def small_genome(norm="none", latent_dist="normal") -> Genome:
+def small_genome(norm="none", latent_dist="normal", data_dim=2) -> Genome:
     layers = (Layer("dense", 16, "relu", norm), Layer("dense", 8, "elu"))
     return Genome(generator=layers, discriminator=layers, latent_dim=4, latent_dist=latent_dist,
                   g_optimizer=OptimizerGene("adam", 1e-3), d_optimizer=OptimizerGene("adam", 1e-3),
-                  batch_size=16, steps=5)
+                  batch_size=16, steps=5, data_shape=(data_dim,))
 
 
 def constant_discriminator(logit: float):
     """A real Discriminator module whose output is `logit` whatever its input."""
     torch.manual_seed(0)
-    disc = build_pair(small_genome(), 2).discriminator
+    disc = build_pair(small_genome()).discriminator
     with torch.no_grad():
-        disc.head.weight.zero_()
-        disc.head.bias.fill_(logit)
+        disc.head[-1].weight.zero_()
+        disc.head[-1].bias.fill_(logit)
     return disc
 
 
 def generator(seed=0, data_dim=2):
     torch.manual_seed(seed)
-    return build_pair(small_genome(), data_dim).generator
+    return build_pair(small_genome(data_dim=data_dim)).generator
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,10 +93,14 @@ def test_samples_are_reproducible(name):
 
 
 def test_load_dataset():
-    assert set(DATASETS) == {"ring8", "grid25"}
+    assert set(DATASETS) == {"ring8", "grid25", *IMAGE_DATASETS}
     for name in DATASETS:
         data = load_dataset(name)
-        assert isinstance(data, GaussianMixture) and data.name == name
+        assert data.name == name
+        if name in IMAGE_DATASETS:
+            assert isinstance(data, ImageDataset) and len(data.shape) == 3
+        else:
+            assert isinstance(data, GaussianMixture) and data.shape == (2,)
     with pytest.raises(ValueError, match="'nope'"):
         load_dataset("nope")
 
@@ -132,7 +136,7 @@ def test_duel_against_a_threshold_discriminator():
         fakes = gen.sample(200, torch.Generator().manual_seed(5))
     c = float(fakes[:, 0].quantile(0.3))
     torch.manual_seed(0)
-    disc = build_pair(small_genome(), 2).discriminator
+    disc = build_pair(small_genome()).discriminator
     disc.forward = lambda x: (x[:, 0] - c) * 100
     expected = float((fakes[:, 0] > c).float().mean())
     assert 0 < expected < 1, expected  # a case that tells the two answers apart
@@ -141,7 +145,7 @@ def test_duel_against_a_threshold_discriminator():
 
 def test_duel_is_reproducible_and_does_not_train():
     gen = generator(2)
-    disc = build_pair(small_genome(norm="batch"), 2).discriminator
+    disc = build_pair(small_genome(norm="batch")).discriminator
     before = {k: v.clone() for k, v in disc.state_dict().items()}
     a = duel(gen, disc, 100, torch.Generator().manual_seed(9))
     b = duel(gen, disc, 100, torch.Generator().manual_seed(9))
@@ -243,7 +247,7 @@ def test_generator_fitness_is_mean():
 def test_train_bout_rows_and_updates(norm):
     torch.manual_seed(0)
     genome = small_genome(norm=norm)
-    pair = build_pair(genome, 2)
+    pair = build_pair(genome)
     before = {net: {k: v.clone() for k, v in sd.items()} for net, sd in pair.state_dicts().items()}
     g_opt = make_optimizer(genome.g_optimizer, pair.generator.parameters())
     d_opt = make_optimizer(genome.d_optimizer, pair.discriminator.parameters())
@@ -266,25 +270,25 @@ def test_train_bout_rows_and_updates(norm):
 def test_train_bout_with_each_optimizer(optimizer):
     torch.manual_seed(1)
     genome = small_genome()
-    pair = build_pair(genome, 2)
+    pair = build_pair(genome)
     gene = OptimizerGene(optimizer, 1e-3)
-    head = pair.generator.head.weight.detach().clone()
+    head = pair.generator.head.linear.weight.detach().clone()
     rows = train_bout(pair.generator, pair.discriminator, grid25(), 3, 8,
                       make_optimizer(gene, pair.generator.parameters()),
                       make_optimizer(gene, pair.discriminator.parameters()), torch.Generator().manual_seed(0))
     assert [row["step"] for row in rows] == [0, 1, 2]
     assert all(math.isfinite(row["g_loss"]) and math.isfinite(row["d_loss"]) for row in rows)
-    assert not torch.equal(head, pair.generator.head.weight)
+    assert not torch.equal(head, pair.generator.head.linear.weight)
 
 
 def test_train_bout_zero_steps():
     torch.manual_seed(0)
-    pair = build_pair(small_genome(), 2)
+    pair = build_pair(small_genome())
     opt = torch.optim.SGD(pair.generator.parameters(), lr=0.1)
-    before = pair.generator.head.weight.detach().clone()
+    before = pair.generator.head.linear.weight.detach().clone()
     assert train_bout(pair.generator, pair.discriminator, ring8(), 0, 8, opt, opt,
                       torch.Generator().manual_seed(0)) == []
-    assert torch.equal(before, pair.generator.head.weight)
+    assert torch.equal(before, pair.generator.head.linear.weight)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
@@ -15,18 +15,17 @@ from hypothesis import strategies as st
 from genome.build import Discriminator, Generator, build_pair
 from genome.genes import NETS, Genome, Layer, OptimizerGene
 from genome.inherit import inherit
+from genome.crossover import breed, crossover
 from genome.operators import (
     MutationConfig,
     add_layer,
-    breed,
     change_latent,
     change_layer,
     change_optimizer,
-    crossover,
     delete_layer,
     mutate,
-    random_genome,
 )
+from genome.population import random_genome
 
 DATA_DIM = 2
 
@@ -36,7 +35,7 @@ DATA_DIM = 2
 
 
 def make_genome(g_widths, d_widths, *, activation="relu", norms=None, latent_dim=8, latent_dist="normal",
-                g_lr=1e-3, d_lr=2e-3, batch_size=16, steps=3) -> Genome:
+                g_lr=1e-3, d_lr=2e-3, batch_size=16, steps=3, data_dim=DATA_DIM) -> Genome:
     norms = norms or {}
 
     def layers(net, widths):
@@ -45,7 +44,23 @@ def make_genome(g_widths, d_widths, *, activation="relu", norms=None, latent_dim
 
     return Genome(generator=layers("generator", g_widths), discriminator=layers("discriminator", d_widths),
                   latent_dim=latent_dim, latent_dist=latent_dist, g_optimizer=OptimizerGene("adam", g_lr),
-                  d_optimizer=OptimizerGene("rmsprop", d_lr), batch_size=batch_size, steps=steps)
+                  d_optimizer=OptimizerGene("rmsprop", d_lr), batch_size=batch_size, steps=steps,
+                  data_shape=(data_dim,))
+
+
+def lr_only(**overrides) -> MutationConfig:
+    """Every mutation operator off except the learning rate's (p_large and p_crossover as given)."""
+    off = {f.name: 0.0 for f in fields(MutationConfig)
+           if f.name.startswith("p_") and f.name not in ("p_large", "p_crossover")}
+    return MutationConfig(**{**off, "p_lr": 1.0, **overrides})
+
+
+def layer_tensor(state: dict, key: str) -> torch.Tensor:
+    """A tensor by its plain name; under spectral normalisation a weight is stored as
+    `parametrizations.weight.original`."""
+    if key not in state and key.endswith(".weight"):
+        key = key[:-len("weight")] + "parametrizations.weight.original"
+    return state[key]
 
 
 def shape_of(layers):
@@ -60,7 +75,7 @@ def clone_state(states: dict) -> dict:
 def built_pair_with_stats(genome: Genome, seed: int):
     """A pair with fresh weights from `seed`, its batch-norm statistics moved off their defaults."""
     torch.manual_seed(seed)
-    pair = build_pair(genome, DATA_DIM)
+    pair = build_pair(genome)
     rng = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         pair.discriminator(pair.generator.sample(16, rng))
@@ -83,7 +98,7 @@ def check_limits(genome: Genome, cfg: MutationConfig) -> None:
 
 
 def check_forward_backward(genome: Genome) -> tuple:
-    pair = build_pair(genome, DATA_DIM)
+    pair = build_pair(genome)
     rng = torch.Generator().manual_seed(0)
     fake = pair.generator.sample(8, rng)
     assert fake.shape == (8, DATA_DIM)
@@ -105,7 +120,7 @@ def check_inheritance(child: Genome, parents: list[Genome], states: list[dict]) 
                 slot, index = layer.origin
                 assert slot < len(parents), layer
                 assert index < len(parents[slot].layers(net)), layer
-    pair = build_pair(child, DATA_DIM)
+    pair = build_pair(child)
     report = inherit(pair, child, states)
     assert report["total"] == pair.parameter_count()
     assert 0 <= report["inherited"] <= report["total"]
@@ -120,8 +135,8 @@ def check_inheritance(child: Genome, parents: list[Genome], states: list[dict]) 
                 continue
             slot, index = layer.origin
             for name in ("linear.weight", "linear.bias"):
-                dst = child_state[f"layers.{i}.{name}"]
-                src = states[slot][net][f"layers.{index}.{name}"]
+                dst = layer_tensor(child_state, f"layers.{i}.{name}")
+                src = layer_tensor(states[slot][net], f"layers.{index}.{name}")
                 region = overlap(dst, src)
                 assert torch.equal(dst[region], src[region]), (net, i, name)
     return report, pair
@@ -190,7 +205,7 @@ def test_from_dict_rejects_bad_width(width):
 
 @pytest.mark.parametrize("field, value, words", [
     ("norm", "group", "norm.*group"),
-    ("kind", "conv", "kind.*conv"),
+    ("kind", "lstm", "kind.*lstm"),  # conv is a valid kind now
     ("origin", [0], "origin"),
     ("origin", [-1, 0], "origin"),
 ])
@@ -301,8 +316,9 @@ def test_stamped_sets_origins():
 @pytest.mark.parametrize("data_dim", [1, 2, 5])
 def test_build_pair_shapes(latent_dist, data_dim):
     genome = make_genome([8, 16], [12, 4, 6], latent_dist=latent_dist, latent_dim=3,
-                         norms={"generator": ["batch", "layer"], "discriminator": ["none", "batch", "layer"]})
-    pair = build_pair(genome, data_dim)
+                         norms={"generator": ["batch", "layer"], "discriminator": ["none", "batch", "layer"]},
+                         data_dim=data_dim)
+    pair = build_pair(genome)
     rng = torch.Generator().manual_seed(0)
     z = pair.generator.noise(7, rng)
     assert z.shape == (7, 3)
@@ -315,7 +331,7 @@ def test_build_pair_shapes(latent_dist, data_dim):
     assert len(pair.generator.layers) == 2 and len(pair.discriminator.layers) == 3
     assert pair.generator.layers[1].linear.weight.shape == (16, 8)
     assert pair.discriminator.layers[0].linear.weight.shape == (12, data_dim)
-    assert pair.discriminator.head.weight.shape == (1, 6)
+    assert pair.discriminator.head[-1].weight.shape == (1, 6)
     expected = sum(p.numel() for net in (pair.generator, pair.discriminator) for p in net.parameters())
     assert pair.parameter_count() == expected
 
@@ -377,7 +393,7 @@ def run_chain(seed: int, cfg: MutationConfig, chain: list[str]) -> None:
         genome = random_genome(rng, cfg, batch_size=16, steps=3)
         check_limits(genome, cfg)
         torch.manual_seed(int(rng.integers(2**31)))
-        pool.append((genome, clone_state(build_pair(genome, DATA_DIM).state_dicts())))
+        pool.append((genome, clone_state(build_pair(genome).state_dicts())))
     for op in chain:
         (a, state_a), (b, state_b) = (pool[int(i)] for i in rng.choice(len(pool), size=2))
         before = (a.to_dict(), b.to_dict())
@@ -501,8 +517,7 @@ def test_mutate_changes_the_genome():
 
 
 def test_mutate_changes_the_genome_at_the_lr_limit():
-    cfg = MutationConfig(p_add_layer=0, p_delete_layer=0, p_width=0, p_activation=0, p_norm=0, p_optimizer=0,
-                         p_lr=1, p_latent=0, p_large=0, p_crossover=0)
+    cfg = lr_only(p_large=0, p_crossover=0)
     parent = make_genome([16], [16], g_lr=cfg.max_lr, d_lr=cfg.max_lr)
     for seed in range(10):
         child, ops = mutate(parent, np.random.default_rng(seed), cfg)
@@ -517,8 +532,7 @@ def test_breed_needs_a_parent():
 
 def test_breed_stamps_parents():
     a = make_genome([16, 24], [16])
-    cfg = MutationConfig(p_add_layer=0, p_delete_layer=0, p_width=0, p_activation=0, p_norm=0, p_optimizer=0,
-                         p_lr=1, p_latent=0)
+    cfg = lr_only()
     child, ops = breed([a], np.random.default_rng(0), cfg)
     assert child.generator == a.stamped(0).generator
     assert child.discriminator == a.stamped(0).discriminator
@@ -549,9 +563,11 @@ CROSS_B = make_genome([16, 20, 32, 12], [12, 20, 8], activation="tanh", latent_d
 
 
 def expected_splice(a, b, cut):
+    """For dense genomes of one latent size, the shape a's prefix yields is its last width: an adapter
+    (a linear map, size 0) to b's width where the two differ."""
     layers = list(a[:cut])
     if 0 < cut < len(b) and a[cut - 1].width != b[cut - 1].width:
-        layers.append(Layer(kind="adapter", width=b[cut - 1].width))
+        layers.append(Layer(kind="adapter", width=b[cut - 1].width, size=0))
     return layers + list(b[cut:])
 
 
@@ -587,7 +603,7 @@ def test_crossover_every_cut():
             assert getattr(child, gene) in (getattr(CROSS_A, gene), getattr(CROSS_B, gene))
         # every inherited tensor meets a same-shaped source here, so only adapters stay fresh
         torch.manual_seed(seed)
-        pair = build_pair(child, DATA_DIM)
+        pair = build_pair(child)
         fresh = clone_state(pair.state_dicts())
         report = inherit(pair, child, states)
         adapter_params = 0
@@ -657,8 +673,7 @@ def test_crossover_without_room_leaves_out_the_adapter():
 
 PARENT = make_genome([16, 24, 12], [16, 16], activation="elu",
                      norms={"generator": ["batch", "layer", "none"], "discriminator": ["none", "batch"]})
-LR_ONLY = MutationConfig(p_add_layer=0, p_delete_layer=0, p_width=0, p_activation=0, p_norm=0, p_optimizer=0,
-                         p_lr=1, p_latent=0, p_crossover=0)
+LR_ONLY = lr_only(p_crossover=0)
 
 
 @pytest.fixture
@@ -671,7 +686,7 @@ def test_inherit_without_structural_change_copies_everything(parent_state):
     assert ops and all(op["op"] == "change_lr" for op in ops)
     assert child.g_optimizer != PARENT.g_optimizer or child.d_optimizer != PARENT.d_optimizer
     torch.manual_seed(99)
-    pair = build_pair(child, DATA_DIM)
+    pair = build_pair(child)
     report = inherit(pair, child, [parent_state])
     assert report["share"] == 1.0
     assert report["inherited"] == report["total"] == pair.parameter_count()
@@ -685,7 +700,7 @@ def test_inherit_without_structural_change_copies_everything(parent_state):
 
 def test_inherit_leaves_layers_without_origin_fresh(parent_state):
     torch.manual_seed(5)
-    pair = build_pair(PARENT, DATA_DIM)  # no origins: every hidden layer stays fresh
+    pair = build_pair(PARENT)  # no origins: every hidden layer stays fresh
     fresh = clone_state(pair.state_dicts())
     report = inherit(pair, PARENT, [parent_state])
     layer_params = sum(p.numel() for net in (pair.generator, pair.discriminator) for p in net.layers.parameters())
@@ -704,7 +719,7 @@ def test_inherit_after_width_change_keeps_the_overlap(parent_state, new_width):
     layers[1] = replace(layers[1], width=new_width)
     child = stamped.with_layers("generator", layers)
     torch.manual_seed(11)
-    pair = build_pair(child, DATA_DIM)
+    pair = build_pair(child)
     fresh = clone_state(pair.state_dicts())
     report = inherit(pair, child, [parent_state])
     got, src = pair.state_dicts()["generator"], parent_state["generator"]
@@ -715,7 +730,7 @@ def test_inherit_after_width_change_keeps_the_overlap(parent_state, new_width):
     assert torch.equal(got["layers.1.norm.weight"][:k], src["layers.1.norm.weight"][:k])
     assert torch.equal(got["layers.2.linear.weight"][:, :k], src["layers.2.linear.weight"][:, :k])
     assert torch.equal(got["layers.0.linear.weight"], src["layers.0.linear.weight"])
-    assert torch.equal(got["head.weight"], src["head.weight"])
+    assert torch.equal(got["head.linear.weight"], src["head.linear.weight"])
     if new_width > 24:  # the new rows and columns keep their fresh values
         assert torch.equal(got["layers.1.linear.weight"][24:], fresh["generator"]["layers.1.linear.weight"][24:])
         assert torch.equal(got["layers.2.linear.weight"][:, 24:],
@@ -748,7 +763,7 @@ def test_inherit_duplicated_layer_copies_its_twin(parent_state):
         copies.add(i)
         assert child.generator[twin] == child.generator[i] == stamped.generator[i]
         torch.manual_seed(seed)
-        pair = build_pair(child, DATA_DIM)
+        pair = build_pair(child)
         fresh = clone_state(pair.state_dicts())
         inherit(pair, child, [parent_state])
         got, src = pair.state_dicts()["generator"], parent_state["generator"]
@@ -768,7 +783,7 @@ def test_inherit_duplicated_layer_copies_its_twin(parent_state):
         if width > w_in:
             assert torch.equal(got[f"layers.{twin}.linear.weight"][:, w_in:],
                                fresh["generator"][f"layers.{twin}.linear.weight"][:, w_in:])
-        assert torch.equal(got["head.weight"], src["head.weight"])
+        assert torch.equal(got["head.linear.weight"], src["head.linear.weight"])
     assert copies == {0, 1, 2}
 
 
@@ -778,7 +793,7 @@ def test_inherit_counts_per_parent_after_crossover():
               clone_state(built_pair_with_stats(CROSS_B, 2).state_dicts())]
     for seed in range(30):
         child, _ = crossover(a, b, np.random.default_rng(seed), MutationConfig(max_layers=6))
-        pair = build_pair(child, DATA_DIM)
+        pair = build_pair(child)
         report = inherit(pair, child, states)
         expected = [0, 0]
         for net in NETS:
@@ -796,14 +811,14 @@ def test_inherit_counts_per_parent_after_crossover():
 def test_inherit_skips_origins_beyond_the_given_parents(parent_state):
     child = PARENT.stamped(1)  # slot 1, but only one parent's weights given
     torch.manual_seed(0)
-    pair = build_pair(child, DATA_DIM)
+    pair = build_pair(child)
     report = inherit(pair, child, [parent_state])
     assert report["inherited"] == 0 and report["share"] == 0.0 and report["per_parent"] == [0]
 
 
 def test_inherit_with_latent_change_keeps_overlap(parent_state):
     child = replace(PARENT.stamped(0), latent_dim=5)
-    pair = build_pair(child, DATA_DIM)
+    pair = build_pair(child)
     report = inherit(pair, child, [parent_state])
     got = pair.state_dicts()["generator"]["layers.0.linear.weight"]
     assert got.shape == (16, 5)

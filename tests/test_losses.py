@@ -13,7 +13,8 @@ from arena.bout import discriminator_loss, generator_loss, judged_real, train_bo
 from arena.datasets import ring8
 from genome.build import build_pair, make_optimizer
 from genome.genes import LOSSES, Genome, Layer, OptimizerGene
-from genome.operators import MutationConfig, change_loss, change_optimizer, crossover
+from genome.crossover import crossover
+from genome.operators import MutationConfig, change_loss, change_optimizer
 
 
 def genome(loss: str = "non_saturating") -> Genome:
@@ -27,7 +28,7 @@ def genome(loss: str = "non_saturating") -> Genome:
 def test_every_loss_trains_the_discriminator_to_tell_real_from_fake(loss):
     torch.manual_seed(0)
     g = genome(loss)
-    pair = build_pair(g, 2)
+    pair = build_pair(g)
     rng = torch.Generator().manual_seed(0)
     data = ring8()
     optimizers = (make_optimizer(g.g_optimizer, pair.generator.parameters()),
@@ -49,13 +50,13 @@ def test_losses_reward_what_they_should():
 
 
 def test_least_squares_discriminators_split_real_from_fake_at_one_half():
-    disc = build_pair(genome("least_squares"), 2).discriminator
+    disc = build_pair(genome("least_squares")).discriminator
     with torch.no_grad():
-        disc.head.weight.zero_()
-        disc.head.bias.fill_(0.4)  # nearer the fake target (0) than the real one (1)
+        disc.head[-1].weight.zero_()
+        disc.head[-1].bias.fill_(0.4)  # nearer the fake target (0) than the real one (1)
     assert judged_real(disc, torch.zeros(10, 2)) == 0.0
     with torch.no_grad():
-        disc.head.bias.fill_(0.6)
+        disc.head[-1].bias.fill_(0.6)
     assert judged_real(disc, torch.zeros(10, 2)) == 1.0
 
 

@@ -57,7 +57,7 @@ def test_recorder_batches_until_its_threshold_and_flushes_on_close(mongo_uri, db
     recorder.close()
     assert raw_db.individuals.find_one({"_id": "r/p/0"})["fitness"] == 0.75
     assert raw_db.individuals.count_documents({}) == 5
-    assert recorder.written == {"individuals": 5, "matches": 1}
+    assert recorder.written == {"individuals": 5, "matches": 1, "metrics": 0}
 
 
 def test_writing_the_same_records_twice_keeps_one_copy(mongo_uri, db_name, raw_db):
@@ -87,7 +87,7 @@ def test_run_lifecycle_and_summary(mongo_uri, db_name, raw_db):
 
 def test_checkpoint_loads_with_weights_only_and_rebuilds_the_pair(tmp_path):
     genome = small_genome()
-    pair = build_pair(genome, 2)
+    pair = build_pair(genome)
     optimizer = torch.optim.Adam(pair.generator.parameters())
     pair.generator.sample(8, torch.Generator().manual_seed(0)).sum().backward()
     optimizer.step()
@@ -97,7 +97,7 @@ def test_checkpoint_loads_with_weights_only_and_rebuilds_the_pair(tmp_path):
     assert location.endswith("player-0/000003.pt")
     payload = torch.load(location, weights_only=True)  # as a user would, without our code
     assert payload["step"] == 7 and payload["genome"] == genome.to_dict()
-    rebuilt = build_pair(Genome.from_dict(load_checkpoint(location)["genome"]), 2)
+    rebuilt = build_pair(Genome.from_dict(load_checkpoint(location)["genome"]))
     rebuilt.load_state_dicts(payload)
     for name, tensor in pair.generator.state_dict().items():
         assert torch.equal(tensor, rebuilt.generator.state_dict()[name]), name
