@@ -11,10 +11,10 @@ import ray
 import torch
 
 from arena.bout import bout, judged_real
-from arena.replay import ReplayBuffer
-from arena.rounds import match_records, round_pool
 from arena.datasets import load_dataset
 from arena.metrics import Judge
+from arena.replay import ReplayBuffer
+from arena.rounds import match_records, round_pool
 from arena.selection import choose_opponents, choose_parents
 from experiments.config import RunConfig
 from genome import Genome, Pair, build_pair, breed, inherit, make_optimizer, random_genome

@@ -158,3 +158,19 @@ def test_bad_input_gets_one_line_naming_it_and_exit_code_2(tmp_path, args, named
     assert run.returncode == 2, output
     assert output.strip().count("\n") == 0 and output.startswith("error: ") and named in output, output
     assert "secret" not in output
+
+
+def test_an_image_run_evolves_conv_pairs_and_records_fid(tmp_path, mongo_uri, db_name, raw_db, monkeypatch):
+    monkeypatch.setenv("ARENA_CACHE", str(tmp_path / "cache"))  # the FID classifier is trained afresh, once
+    run = arena_run("--players", "2", "--dataset", "digits", "--budget-seconds", "10", "--run-id", "img",
+                    "--out", str(tmp_path), "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
+    output = finish(run)
+    assert run.returncode == 0, output
+    assert list((tmp_path / "cache").glob("classifier-digits-*.pt")), "classifier not cached"
+    individuals = check_records(raw_db, "img", tmp_path / "img" / "traces")
+    assert all(i["genome"]["data_shape"] == [1, 8, 8] for i in individuals)
+    assert any(layer["kind"] == "deconv" for i in individuals for layer in i["genome"]["generator"])
+    final = list(raw_db.metrics.find({"run_id": "img", "kind": "final"}))
+    assert len(final) == 2 and all(m["fid"] >= 0 and 0 <= m["tvd"] <= 1 for m in final)
+    assert all(m["classifier_accuracy"] > 0.9 for m in final)
+    assert "FID" in output
