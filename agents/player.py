@@ -19,7 +19,7 @@ from arena.selection import choose_opponents, choose_parents
 from experiments.config import RunConfig
 from genome import Genome, Pair, build_pair, breed, inherit, make_optimizer, random_genome
 from genome.effects import adapted
-from storage.checkpoints import checkpoint_location, save_checkpoint
+from storage.checkpoints import CheckpointError, checkpoint_location, load_pair, save_checkpoint
 from storage.records import Recorder, connect
 from storage.traces import TraceWriter
 
@@ -45,11 +45,14 @@ class Offspring:
 
 
 class Player:
-    def __init__(self, index: int, config: RunConfig, run_id: str, mongo_uri: str, registry,
-                 checkpoint_dir: str, trace_dir: str, threads: int):
+    def __init__(self, index: int, config: RunConfig, run_id: str, mongo_uri: str, checkpoint_dir: str,
+                 trace_dir: str, threads: int):
         torch.set_num_threads(threads)  # this actor's share of the node's cores, no more
         self.index, self.name = index, f"player-{index}"
-        self.config, self.run_id, self.registry = config, run_id, registry
+        self.config, self.run_id = config, run_id
+        # By name, not by a handle passed in: a restarted player finds the registry again (Ray cannot
+        # restart an actor whose constructor was given another actor's handle, ray#53727).
+        self.registry = ray.get_actor("registry")
         self.checkpoint_dir = checkpoint_dir
         seed = player_seed(config.seed, index)
         self.rng = np.random.default_rng(seed)
@@ -59,8 +62,10 @@ class Player:
         self.judge = Judge(self.data) if config.arena.metrics_every else None
         self.replay = ReplayBuffer(config.arena.replay)
         self.round_held = False  # the last fight held an all-versus-all round: choose discriminators on it
-        self.recorder = Recorder(connect(mongo_uri, config.mongo_db))
-        self.traces = TraceWriter(trace_dir, run_id, self.name)
+        # Trace rows are written when the records are, never on their own: an individual in the store
+        # always has its rows on disk, and a killed player leaves no rows of an unrecorded one.
+        self.traces = TraceWriter(trace_dir, run_id, self.name, flush_rows=10**9, flush_seconds=float("inf"))
+        self.recorder = Recorder(connect(mongo_uri, config.mongo_db), before_flush=self.traces.flush)
         self.generation = 0  # of the individual in hand
         self.individuals = 0  # recorded so far
         self.steps = 0
@@ -75,9 +80,11 @@ class Player:
     def run(self, deadline: float) -> dict:
         """Loop until the wall-clock `deadline` or until the registry says stop; returns a summary."""
         cfg = self.config
-        genome = random_genome(self.rng, cfg.mutation, cfg.arena.batch_size, cfg.arena.steps, self.data.shape,
-                               cfg.arena.architecture)
-        child = Offspring(genome, build_pair(genome))
+        child = self._resume()
+        if child is None:
+            genome = random_genome(self.rng, cfg.mutation, cfg.arena.batch_size, cfg.arena.steps, self.data.shape,
+                                   cfg.arena.architecture)
+            child = Offspring(genome, build_pair(genome))
         loop_times = []
         try:
             while True:
@@ -103,13 +110,38 @@ class Player:
                     break
         finally:
             self.recorder.close()
-            self.traces.close()
         summary = {"player": self.name, "generations": self.individuals, "steps": self.steps,
                    "mean_loop_seconds": float(np.mean(loop_times)) if loop_times else None,
                    "trace_rows": self.traces.rows_written}
         self.status["phase"] = "done"
         self.registry.heartbeat.remote(self.name, self.status)
         return summary
+
+    def _resume(self) -> Offspring | None:
+        """After a restart (of this actor, or of the run with --resume): carry on from the latest
+        recorded individual whose checkpoint is intact, as its next generation; a checkpoint that is
+        missing or does not match its sha256 is refused and the one before it is tried."""
+        recorded = self.recorder.db.individuals.find(
+            {"run_id": self.run_id, "player": self.name}, sort=[("generation", -1)],
+            projection={"checkpoint": 1, "checkpoint_sha256": 1, "generation": 1, "steps": 1, "fitness": 1})
+        latest = None
+        for doc in recorded:
+            latest = latest if latest is not None else doc["generation"]
+            try:
+                genome, pair = load_pair(doc["checkpoint"], sha256=doc.get("checkpoint_sha256"))
+            except CheckpointError as err:
+                print(f"{self.name}: {err}; falling back to the individual before it")
+                continue
+            # Numbering goes on after the latest record, refused ones included: no record is overwritten.
+            self.generation, self.steps = latest + 1, doc.get("steps", 0)
+            self.individuals = self.recorder.db.individuals.count_documents(
+                {"run_id": self.run_id, "player": self.name})
+            total = pair.parameter_count()
+            inherited = {"inherited": total, "total": total, "share": 1.0, "build_attempts": 1,
+                         "from": [{"parent": doc["_id"], "parameters": total}]}
+            return Offspring(genome, pair, [doc["_id"]], [{"op": "resume", "from": doc["_id"]}], inherited,
+                             parent_fitness=doc.get("fitness"))
+        return None
 
     def _train(self, child: Offspring, individual: str, deadline: float) -> tuple[tuple, int]:
         genome, pair = child.genome, child.pair
@@ -127,7 +159,7 @@ class Player:
 
     def _save(self, child: Offspring, optimizers: tuple, trained: int, individual: str) -> None:
         location = checkpoint_location(self.checkpoint_dir, self.name, self.generation)
-        save_checkpoint(location, {
+        sha256 = save_checkpoint(location, {
             "genome": child.genome.to_dict(), **child.pair.state_dicts(),
             "g_optimizer": optimizers[0].state_dict(), "d_optimizer": optimizers[1].state_dict(),
             "step": self.steps})
@@ -135,7 +167,7 @@ class Player:
             "_id": individual, "run_id": self.run_id, "player": self.name, "generation": self.generation,
             "dataset": self.config.dataset, "parents": child.parents, "genome": child.genome.to_dict(),
             "ops": child.ops, "inherited": child.inherited, "parameters": child.pair.parameter_count(),
-            "checkpoint": location, "steps": self.steps, "trained_steps": trained,
+            "checkpoint": location, "checkpoint_sha256": sha256, "steps": self.steps, "trained_steps": trained,
             "parent_fitness": child.parent_fitness,
             "fitness": None, "d_fitness": None, "fitness_change": None})
 

@@ -8,10 +8,11 @@ import time
 from arena.fitness import Standing
 from arena.ratings import Ratings
 from genome.effects import operator_effects
+from storage.records import connect
 
 
 class Registry:
-    def __init__(self, run_id: str, window: int = 16):
+    def __init__(self, run_id: str, window: int = 16, mongo_uri: str | None = None, mongo_db: str = "arena"):
         self.run_id, self.window = run_id, window
         self.ratings = Ratings()
         self.live: dict[str, dict] = {}  # player -> its published individual
@@ -19,6 +20,19 @@ class Registry:
         self.lineage: dict[str, dict] = {}  # individual id -> the ops that made it and its parents' fitness
         self.status: dict[str, dict] = {}  # player -> its latest heartbeat
         self.stopping = False
+        if mongo_uri:
+            self._rebuild(connect(mongo_uri, mongo_db))
+
+    def _rebuild(self, db) -> None:
+        """Standings, ratings and lineage from the record, so a restarted registry (or a resumed run)
+        carries on where the last one stopped. Published weights are not in the record: players
+        publish again within a loop."""
+        for doc in db.individuals.find({"run_id": self.run_id}, projection={"ops": 1, "parent_fitness": 1}):
+            self.standings.setdefault(doc["_id"], Standing(self.window))
+            self.lineage[doc["_id"]] = {"ops": doc.get("ops") or [], "parent_fitness": doc.get("parent_fitness")}
+        matches = list(db.matches.find({"run_id": self.run_id}, projection={"generator": 1, "discriminator": 1,
+                                                                            "fooled": 1, "real_accepted": 1, "at": 1}))
+        self.report(sorted(matches, key=lambda m: m["at"]))
 
     def __repr__(self) -> str:  # what the Ray dashboard shows
         return f"Registry(run={self.run_id}, published={len(self.live)}, individuals={len(self.standings)})"

@@ -120,6 +120,28 @@ def _build(cls: type, data: dict, prefix: str = ""):
         raise ValueError(message) from None
 
 
+# What describes where a run happens rather than what it evolves: a resumed run takes these from its
+# command line, everything else from its record.
+SITE_KEYS = ("out", "mongo_uri", "mongo_db", "address", "num_cpus", "cpus_per_player")
+
+
+def check_resume_flags(overrides: dict) -> None:
+    """Of the evolution settings, a resumed run takes only `budget_seconds` (the new total) again."""
+    changed = sorted(set(overrides) - set(SITE_KEYS) - {"budget_seconds", "run_id"})
+    if changed:
+        raise ValueError(f"--resume continues the run as it was configured; {changed[0]} cannot be changed")
+
+
+def resumed_config(recorded: dict, site: RunConfig, overrides: dict) -> RunConfig:
+    """The configuration a run was recorded with, on the site of `site`."""
+    check_resume_flags(overrides)
+    data = {k: v for k, v in recorded.items() if k in RunConfig.__dataclass_fields__ and k not in SITE_KEYS}
+    data.update({k: getattr(site, k) for k in SITE_KEYS})
+    if "budget_seconds" in overrides:
+        data["budget_seconds"] = overrides["budget_seconds"]
+    return _build(RunConfig, data)
+
+
 def load_config(path: Path | None = None, overrides: dict | None = None) -> RunConfig:
     """Defaults, then the TOML file at `path`, then `overrides` (flags, already without unset ones)."""
     data: dict = {}

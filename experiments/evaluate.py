@@ -8,7 +8,7 @@ from pymongo.database import Database
 
 from arena.ensemble import Mixture, fit_weights, quality_loss
 from arena.metrics import Judge
-from storage.checkpoints import load_pair
+from storage.checkpoints import CheckpointError, load_pair
 from storage.records import now
 
 
@@ -19,10 +19,16 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
     individual's and the ensemble's metrics."""
     torch_rng = torch.Generator().manual_seed(seed)
     docs = list(db.individuals.find({"_id": {"$in": individuals}},
-                                    projection={"checkpoint": 1, "player": 1, "generation": 1, "fitness": 1}))
+                                    projection={"checkpoint": 1, "checkpoint_sha256": 1, "player": 1, "generation": 1,
+                                                "fitness": 1}))
     generators, results = {}, []
-    for doc in docs:
-        _, pair = load_pair(doc["checkpoint"])
+    for doc in list(docs):
+        try:
+            _, pair = load_pair(doc["checkpoint"], sha256=doc.get("checkpoint_sha256"))
+        except CheckpointError as err:
+            print(f"warning: {err}; {doc['_id']} is left out of the evaluation")
+            docs.remove(doc)
+            continue
         generators[doc["_id"]] = pair.generator
         metrics = judge.quality(pair.generator.sample(judge.samples, torch_rng))
         results.append({"_id": f"{doc['_id']}|final", "run_id": run_id, "kind": "final", "individual": doc["_id"],

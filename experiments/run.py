@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import secrets
+import signal
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -23,7 +24,7 @@ from agents.player import Player
 from agents.registry import Registry
 from arena.datasets import load_dataset
 from arena.metrics import Judge
-from experiments.config import RunConfig, load_config
+from experiments.config import RunConfig, check_resume_flags, load_config, resumed_config
 from experiments.evaluate import evaluate_final
 from experiments.live import LiveView
 from storage import records
@@ -31,7 +32,12 @@ from storage.embedded import EmbeddedMongo
 from storage.files import is_uri, join
 
 READY_SECONDS = 120
+ELAPSED_EVERY = 5.0  # seconds between notes of the time spent, which a resumed run's budget counts from
 app = typer.Typer(add_completion=False, help=__doc__)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def new_run_id(dataset: str) -> str:
@@ -74,8 +80,9 @@ def _cpus_per_player(cfg: RunConfig) -> float:
     return cpus
 
 
-def launch(cfg: RunConfig, console: Console) -> int:
-    """Run the experiment described by `cfg`; returns the process exit code."""
+def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
+    """Run the experiment described by `cfg`; with `resume` (the flags given), continue the recorded
+    run `cfg.run_id` instead. Returns the process exit code."""
     run_id = cfg.run_id or new_run_id(cfg.dataset)
     run_dir = join(cfg.out, run_id)
     with ExitStack() as stack:
@@ -85,12 +92,25 @@ def launch(cfg: RunConfig, console: Console) -> int:
             if is_uri(cfg.out):
                 raise ValueError(f"the embedded database needs a local --out, not {cfg.out!r}; give --mongo-uri")
             embedded = EmbeddedMongo(Path(run_dir) / "db", log_path=Path(run_dir) / "secantusd.log")
+            if resume is not None and not (Path(run_dir) / "db").is_dir():
+                raise ValueError(f"run {run_id!r} does not exist under {cfg.out!r}; nothing to resume")
             Path(run_dir).mkdir(parents=True, exist_ok=True)
             mongo_uri = embedded.start()
             stack.callback(embedded.stop)
         db = records.connect(mongo_uri, cfg.mongo_db)
-        if db.runs.find_one({"_id": run_id}, projection={"_id": 1}):
-            raise ValueError(f"run {run_id!r} already exists in database {cfg.mongo_db!r}; choose another --run-id")
+        recorded = db.runs.find_one({"_id": run_id})
+        elapsed = 0.0
+        if resume is not None:
+            if recorded is None:
+                raise ValueError(f"run {run_id!r} does not exist in database {cfg.mongo_db!r}; nothing to resume")
+            cfg = resumed_config(recorded["config"], cfg, resume)
+            elapsed = recorded.get("elapsed_seconds") or 0.0
+            if elapsed >= cfg.budget_seconds:
+                raise ValueError(f"run {run_id!r} has spent its budget ({elapsed:.0f} of {cfg.budget_seconds:g} s); "
+                                 f"give a larger --budget-seconds to go on")
+        elif recorded is not None:
+            raise ValueError(f"run {run_id!r} already exists in database {cfg.mongo_db!r}; choose another --run-id "
+                             f"or --resume it")
         console.print(f"Run {run_id}: {cfg.players} players on {cfg.dataset} for {cfg.budget_seconds:g} s; "
                       f"records in {records.redact(mongo_uri)}{cfg.mongo_db}")
 
@@ -98,29 +118,45 @@ def launch(cfg: RunConfig, console: Console) -> int:
         judge = Judge(data)  # for images this trains the FID classifier once, before the players need it
         _connect_ray(cfg, run_id, console)
         stack.callback(ray.shutdown)
+        # A scheduler's SIGTERM stops the run as Ctrl-C does: marked interrupted, nothing recorded lost.
+        # Set after ray.init, whose own handler would otherwise end the process on the spot.
+        signal.signal(signal.SIGTERM, _interrupt)
         cpus = _cpus_per_player(cfg)
-        records.start_run(db, run_id, {**cfg.to_dict(), "run_id": run_id, "cpus_per_player": cpus})
+        if resume is None:
+            records.start_run(db, run_id, {**cfg.to_dict(), "run_id": run_id, "cpus_per_player": cpus})
+        else:
+            records.resume_run(db, run_id)
+            console.print(f"Resuming {run_id}: {elapsed:.0f} of {cfg.budget_seconds:g} s spent")
 
-        registry = ray.remote(Registry).options(name="registry", num_cpus=0).remote(run_id, cfg.arena.fitness_window)
+        # Both kinds of actor come back if their process dies (max_restarts), and calls to them are retried
+        # (max_task_retries): a restarted player resumes from its last recorded individual, a restarted
+        # registry rebuilds its standings from the record.
+        revive = dict(max_restarts=-1, max_task_retries=-1)
+        registry = ray.remote(Registry).options(name="registry", num_cpus=0, **revive).remote(
+            run_id, cfg.arena.fitness_window, mongo_uri, cfg.mongo_db)
+        ray.get(registry.players.remote())  # alive and named before any player looks it up
         players = [
-            ray.remote(Player).options(name=f"player-{i}", num_cpus=cpus).remote(
-                i, cfg, run_id, mongo_uri, registry, join(run_dir, "checkpoints"), join(run_dir, "traces"),
+            ray.remote(Player).options(name=f"player-{i}", num_cpus=cpus, **revive).remote(
+                i, cfg, run_id, mongo_uri, join(run_dir, "checkpoints"), join(run_dir, "traces"),
                 max(1, int(cpus)))
             for i in range(cfg.players)]
-        status, summaries, error, runs = "failed", [], None, []
+        status, summaries, error, runs, started = "failed", [], None, [], None
         try:
             try:
                 ray.get([p.ready.remote() for p in players], timeout=READY_SECONDS)
             except ray.exceptions.GetTimeoutError:
                 raise RuntimeError(f"players were not placed within {READY_SECONDS} s: "
                                    f"does the cluster have {cfg.players} × {cpus:g} free CPUs?") from None
-            started = time.time()
+            started = time.time() - elapsed  # a resumed run's budget counts on
             runs = [p.run.remote(started + cfg.budget_seconds) for p in players]
             with LiveView(console, registry, cfg, started) as view:
-                pending = runs
+                pending, noted = runs, time.time()
                 while pending:
                     _, pending = ray.wait(pending, num_returns=len(pending), timeout=1.0)
                     view.refresh()
+                    if time.time() - noted >= ELAPSED_EVERY:
+                        noted = time.time()
+                        records.note_elapsed(db, run_id, noted - started)
             summaries = ray.get(runs)
             status = "finished"
         except KeyboardInterrupt:
@@ -136,6 +172,8 @@ def launch(cfg: RunConfig, console: Console) -> int:
         except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError) as err:
             error = str(err).strip().splitlines()[-1]
         finally:
+            if started is not None:
+                records.note_elapsed(db, run_id, time.time() - started)
             records.set_fitness(db, ray.get(registry.fitness.remote()))
             population = [c["id"] for c in ray.get(registry.candidates.remote())]
             summary = records.run_summary(db, run_id, among=population)
@@ -228,15 +266,23 @@ def main(
     cpus_per_player: Optional[float] = typer.Option(None, help="Ray CPUs per player [default: shared evenly]."),
     num_cpus: Optional[int] = typer.Option(None, help="Start a new local Ray cluster with this many CPUs."),
     config: Optional[Path] = typer.Option(None, help="TOML configuration file; flags override it."),
+    resume: Optional[str] = typer.Option(None, help="Continue this recorded run: same players, lineage and "
+                                                     "counters; its budget counts on."),
 ) -> None:
     """Evolve GAN pairs: every player trains, publishes, fights and breeds at its own pace."""
     flags = {"players": players, "dataset": dataset, "budget_seconds": budget_seconds, "seed": seed,
              "run_id": run_id, "out": out, "mongo_uri": mongo_uri, "mongo_db": mongo_db, "address": address,
              "cpus_per_player": cpus_per_player, "num_cpus": num_cpus}
     console = Console()
+    given = {k: v for k, v in flags.items() if v is not None}
     try:
-        cfg = load_config(config, {k: v for k, v in flags.items() if v is not None})
-        code = launch(cfg, console)
+        if resume is not None:
+            if config is not None or run_id is not None:
+                raise ValueError("--resume continues a recorded run: give neither --config nor --run-id")
+            check_resume_flags(given)
+            code = launch(load_config(None, {**given, "run_id": resume}), console, resume=given)
+        else:
+            code = launch(load_config(config, given), console)
     except (ValueError, ConnectionError, RuntimeError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)

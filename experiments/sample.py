@@ -86,9 +86,10 @@ def main(
             raise ValueError(f"--n and --ensemble must be positive; got {n} and {ensemble}")
         with open_run_store(run_id, runs, mongo_uri, mongo_db) as db:
             ids, weights = choose_source(db, run_id, individual, ensemble)
-            checkpoints = {d["_id"]: d["checkpoint"] for d in db.individuals.find({"_id": {"$in": ids}})}
+            checkpoints = {d["_id"]: (d["checkpoint"], d.get("checkpoint_sha256"))
+                           for d in db.individuals.find({"_id": {"$in": ids}})}
             dataset = db.runs.find_one({"_id": run_id})["config"]["dataset"]
-        generators = [load_pair(checkpoints[i])[1].generator for i in ids]
+        generators = [load_pair(checkpoints[i][0], sha256=checkpoints[i][1])[1].generator for i in ids]
         samples = Mixture(generators, np.asarray(weights)).sample(n, torch.Generator().manual_seed(seed)).numpy()
     except (ValueError, ConnectionError, RuntimeError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)

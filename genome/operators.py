@@ -57,7 +57,7 @@ class MutationConfig:
     small_sigma: float = 0.2
     """Log-scale standard deviation of a small change to a width or learning rate."""
     min_layers: int = 1
-    """Fewest hidden layers a network may have."""
+    """Fewest dense, conv or deconv layers a network may have."""
     max_layers: int = 4
     """Most hidden layers a network may have, adapters included."""
     min_width: int = 8
@@ -134,9 +134,14 @@ def _other(options: tuple[str, ...], current: str, rng: np.random.Generator) -> 
 
 
 def within_limits(genome: Genome, cfg: MutationConfig) -> bool:
-    """Depth, parameter count and feature-map sides within the configured limits, read from the plan."""
-    if not all(cfg.min_layers <= len(genome.layers(net)) <= cfg.max_layers for net in NETS):
-        return False
+    """Depth, parameter count and feature-map sides within the configured limits, read from the plan.
+    At least `min_layers` of a network's layers must learn a non-linear map (dense, conv, deconv):
+    adapters, reshapes, noise and upsampling alone would leave it linear."""
+    for net in NETS:
+        layers = genome.layers(net)
+        learning = sum(layer.kind in COMPUTING for layer in layers)
+        if not (cfg.min_layers <= learning and len(layers) <= cfg.max_layers):
+            return False
     layout = plan(genome)
     return layout.parameters <= cfg.max_parameters and layout.max_side <= cfg.max_side
 

@@ -6,6 +6,7 @@ tensors and plain containers.
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 import torch
@@ -18,20 +19,36 @@ def checkpoint_location(checkpoint_dir: str, player: str, generation: int) -> st
     return join(checkpoint_dir, player, f"{generation:06d}.pt")
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable or not the file that was recorded."""
+
+
 def save_checkpoint(location: str, payload: dict) -> str:
+    """Writes the checkpoint atomically; returns its sha256, to be recorded beside its location."""
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    write_atomically(location, buffer.getvalue())
-    return location
+    data = buffer.getvalue()
+    write_atomically(location, data)
+    return hashlib.sha256(data).hexdigest()
 
 
-def load_checkpoint(location: str, map_location: str | torch.device = "cpu") -> dict:
-    return torch.load(io.BytesIO(read_bytes(location)), map_location=map_location, weights_only=True)
+def load_checkpoint(location: str, map_location: str | torch.device = "cpu", sha256: str | None = None) -> dict:
+    """The checkpoint's contents, refused unless its bytes match `sha256` (when given)."""
+    try:
+        data = read_bytes(location)
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {location!r} cannot be read: {err}") from None
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise CheckpointError(f"checkpoint {location!r} does not match its recorded sha256")
+    try:
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many types for a damaged file
+        raise CheckpointError(f"checkpoint {location!r} is damaged: {err}") from None
 
 
-def load_pair(location: str, device: str | torch.device = "cpu") -> tuple[Genome, Pair]:
+def load_pair(location: str, device: str | torch.device = "cpu", sha256: str | None = None) -> tuple[Genome, Pair]:
     """Rebuild an individual from its checkpoint alone: the genome beside the weights says how."""
-    payload = load_checkpoint(location, map_location=device)
+    payload = load_checkpoint(location, map_location=device, sha256=sha256)
     genome = Genome.from_dict(payload["genome"])
     pair = build_pair(genome, device)
     pair.load_state_dicts(payload)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from typing import Callable
 
 import pymongo
 from pymongo import ReplaceOne, UpdateOne
@@ -65,6 +66,16 @@ def start_run(db: Database, run_id: str, config: dict) -> None:
         upsert=True)
 
 
+def resume_run(db: Database, run_id: str) -> None:
+    db.runs.update_one({"_id": run_id}, {"$set": {"status": "running", "resumed_at": now(), "finished_at": None},
+                                         "$inc": {"resumes": 1}})
+
+
+def note_elapsed(db: Database, run_id: str, seconds: float) -> None:
+    """Evolution time spent so far, so a resumed run's budget counts on from it."""
+    db.runs.update_one({"_id": run_id}, {"$set": {"elapsed_seconds": seconds}})
+
+
 def end_run(db: Database, run_id: str, status: str, summary: dict | None = None) -> None:
     if status not in ("finished", "failed", "interrupted"):
         raise ValueError(f"unknown run status {status!r}")
@@ -85,8 +96,10 @@ class Recorder:
     """Buffers a player's writes and sends them in bulk every `flush_ops` writes or
     `flush_seconds` seconds, and on `close()`."""
 
-    def __init__(self, db: Database, flush_ops: int = 100, flush_seconds: float = 2.0):
+    def __init__(self, db: Database, flush_ops: int = 100, flush_seconds: float = 2.0,
+                 before_flush: Callable[[], None] | None = None):
         self.db = db
+        self.before_flush = before_flush
         self.flush_ops, self.flush_seconds = flush_ops, flush_seconds
         self._pending: dict[str, list] = {"individuals": [], "matches": [], "metrics": []}
         self._last_flush = time.monotonic()
@@ -114,7 +127,11 @@ class Recorder:
             self.flush()
 
     def flush(self) -> None:
+        """Send what is pending; `before_flush` first (a player's traces), so whatever is recorded
+        here has its trace rows on disk already."""
         self._last_flush = time.monotonic()
+        if self.before_flush is not None:
+            self.before_flush()
         for collection, requests in self._pending.items():
             if requests:
                 # Ordered: an individual's later fitness update must land after its insert.

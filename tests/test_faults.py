@@ -1,0 +1,103 @@
+"""Nothing lost: a player's or the registry's process killed mid-run, a run interrupted and resumed,
+a damaged checkpoint refused. Faults are injected for real; records are checked through pymongo."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import ray
+from ray.util.state import list_actors
+
+from tests.test_run import arena_run, check_records, finish
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(predicate, what: str, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def generations(db, run_id: str, player: str) -> list[int]:
+    return sorted(d["generation"] for d in db.individuals.find({"run_id": run_id, "player": player}))
+
+
+def test_killed_player_and_registry_processes_come_back_and_nothing_recorded_is_lost(
+        tmp_path, mongo_uri, db_name, raw_db):
+    run = arena_run("--players", "2", "--budget-seconds", "40", "--run-id", "kill", "--out", str(tmp_path),
+                    "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
+    wait_for(lambda: raw_db.individuals.count_documents({"player": "player-0"}) >= 5, "player-0's first records")
+    ray.init(address="auto", namespace="kill", log_to_driver=False, logging_level="ERROR")
+    try:
+        pids = {a.name: a.pid for a in list_actors(filters=[("state", "=", "ALIVE")])}
+    finally:
+        ray.shutdown()
+    before = set(d["_id"] for d in raw_db.individuals.find({"run_id": "kill"}))
+    os.kill(pids["player-0"], signal.SIGKILL)
+    os.kill(pids["registry"], signal.SIGKILL)
+    output = finish(run)
+    assert run.returncode == 0, output
+    assert raw_db.runs.find_one({"_id": "kill"})["status"] == "finished"
+    individuals = check_records(raw_db, "kill", tmp_path / "kill" / "traces")
+    assert before <= {i["_id"] for i in individuals}, "a record written before the kill is gone"
+    resumed = [i for i in individuals if i["ops"][0]["op"] == "resume"]
+    assert [i["player"] for i in resumed] == ["player-0"], "the killed player did not resume from the record"
+    for player in ("player-0", "player-1"):
+        found = generations(raw_db, "kill", player)
+        assert found == list(range(len(found))), f"{player}'s generations have gaps: {found}"
+    assert generations(raw_db, "kill", "player-0")[-1] > resumed[0]["generation"], "no progress after the kill"
+
+
+def test_an_interrupted_run_resumes_past_a_damaged_checkpoint(tmp_path, mongo_uri, db_name, raw_db):
+    common = ["--out", str(tmp_path), "--mongo-uri", mongo_uri, "--mongo-db", db_name]
+    run = arena_run("--players", "2", "--budget-seconds", "30", "--run-id", "res", *common, cwd=tmp_path)
+    wait_for(lambda: raw_db.individuals.count_documents({"player": "player-1"}) >= 4, "first records")
+    run.send_signal(signal.SIGTERM)  # as a scheduler stops a job
+    output = finish(run)
+    assert run.returncode == 130, output
+    first = raw_db.runs.find_one({"_id": "res"})
+    assert first["status"] == "interrupted" and 0 < first["elapsed_seconds"] < 30
+
+    last = {p: generations(raw_db, "res", p)[-1] for p in ("player-0", "player-1")}
+    damaged = raw_db.individuals.find_one({"_id": f"res/player-0/{last['player-0']}"})
+    with open(damaged["checkpoint"], "r+b") as handle:  # flip bytes in the middle of the file
+        handle.seek(200)
+        handle.write(b"\x00garbage\x00")
+
+    refused = subprocess.run([sys.executable, "-m", "experiments.sample", "res", "--individual", damaged["_id"],
+                              "--out", "x.npy", "--mongo-uri", mongo_uri, "--mongo-db", db_name], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "sha256" in refused.stderr and refused.stderr.count("\n") == 1
+
+    resumed = arena_run("--resume", "res", "--budget-seconds", "40", *common, cwd=tmp_path)
+    output = finish(resumed)
+    assert resumed.returncode == 0, output
+    assert "Resuming res" in output
+    record = raw_db.runs.find_one({"_id": "res"})
+    assert record["status"] == "finished" and record["resumes"] == 1 and record["config"]["players"] == 2
+    assert first["elapsed_seconds"] < record["elapsed_seconds"] <= 40 + 15
+    check_records(raw_db, "res", tmp_path / "res" / "traces", damaged=(damaged["_id"],))
+    for player, previous in last.items():
+        found = generations(raw_db, "res", player)
+        assert found == list(range(len(found))) and found[-1] > previous + 1, player
+        continued = raw_db.individuals.find_one({"_id": f"res/{player}/{previous + 1}"})
+        expected = previous - 1 if player == "player-0" else previous  # the damaged one is skipped
+        assert continued["ops"] == [{"op": "resume", "from": f"res/{player}/{expected}"}], continued["ops"]
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--resume", "ghost"], "'ghost'"),
+    (["--resume", "ghost", "--players", "3"], "players"),
+])
+def test_resume_refuses_what_it_cannot_do_in_one_line(tmp_path, mongo_uri, db_name, args, named):
+    run = arena_run(*args, "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
+    output = finish(run, timeout=120)
+    assert run.returncode == 2 and output.startswith("error: ") and named in output, output
+    assert output.strip().count("\n") == 0, output
