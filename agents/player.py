@@ -61,7 +61,6 @@ class Player:
         self.data = load_dataset(config.dataset)
         self.judge = Judge(self.data) if config.arena.metrics_every else None
         self.replay = ReplayBuffer(config.arena.replay)
-        self.round_held = False  # the last fight held an all-versus-all round: choose discriminators on it
         # Trace rows are written when the records are, never on their own: an individual in the store
         # always has its rows on disk, and a killed player leaves no rows of an unrecorded one.
         self.traces = TraceWriter(trace_dir, run_id, self.name, flush_rows=10**9, flush_seconds=float("inf"))
@@ -99,7 +98,8 @@ class Player:
                     self._measure(child, individual)
                 self.individuals += 1
                 self.status.update(generation=self.generation, steps=self.steps, fitness=fitness["fitness"],
-                                   phase="running", loop_seconds=time.perf_counter() - started)
+                                   phase="running", loop_seconds=time.perf_counter() - started,
+                                   buffered=self.recorder.pending if self.recorder.outage_since else 0)
                 stopping = ray.get(self.registry.heartbeat.remote(self.name, self.status))
                 done = stopping or time.time() >= deadline
                 if not done:
@@ -111,6 +111,7 @@ class Player:
         finally:
             self.recorder.close()
         summary = {"player": self.name, "generations": self.individuals, "steps": self.steps,
+                   "store_outages": self.recorder.outages,
                    "mean_loop_seconds": float(np.mean(loop_times)) if loop_times else None,
                    "trace_rows": self.traces.rows_written}
         self.status["phase"] = "done"
@@ -213,8 +214,7 @@ class Player:
             self.replay.add(defence.fooling[0], self.torch_rng)  # fakes that fooled own discriminator
             if cfg.cross_steps:
                 self._cross_train(child, optimizers, opponents, individual)
-        self.round_held = bool(cfg.round_every and self.generation % cfg.round_every == 0 and len(candidates) > 1)
-        if self.round_held:
+        if cfg.round_every and self.generation % cfg.round_every == 0 and len(candidates) > 1:
             pool = round_pool(candidates, individual, cfg.round_size, self.rng)
             pairs = [pair] + [self._opponent(entry) for entry in pool]
             ids_all = [individual] + [entry["id"] for entry in pool]
@@ -252,8 +252,9 @@ class Player:
                                "fitness": None})
         cfg = self.config.arena
         chosen = choose_parents(candidates, cfg.tournament_size, self.rng, cfg.selection)
-        # After an all-versus-all round, the discriminator side comes from that round's best discriminators.
-        d_chosen = choose_parents(candidates, cfg.tournament_size, self.rng, "d_fitness") if self.round_held else []
+        # The discriminator side comes from the best discriminators (judged on every match, the
+        # all-versus-all rounds included), not along with the generator that may have hacked it.
+        d_chosen = choose_parents(candidates, cfg.tournament_size, self.rng, "d_fitness")
         genomes, states = [], []
         for parent in chosen + d_chosen:
             genomes.append(Genome.from_dict(parent["genome"]))

@@ -48,10 +48,17 @@ class LiveView:
             self._last_log = now
             parts = [f"{name} g{s['generation']} f{_fmt(s['fitness'], '.2f')}" for name, s in sorted(
                 players.items(), key=lambda kv: int(kv[0].split("-")[1]))]
-            self.console.print(f"[{elapsed:5.0f}s] " + (", ".join(parts) or "no player has finished a loop yet"))
+            self.console.print(f"[{elapsed:5.0f}s] " + (", ".join(parts) or "no player has finished a loop yet")
+                               + self._outage(players))
+
+    @staticmethod
+    def _outage(players: dict[str, dict]) -> str:
+        buffered = sum(s.get("buffered", 0) for s in players.values())
+        return f" (store unreachable: {buffered} writes buffered, training goes on)" if buffered else ""
 
     def _table(self, players: dict[str, dict], elapsed: float) -> Table:
-        table = Table(title=f"{self.cfg.dataset}: {elapsed:.0f} of {self.cfg.budget_seconds:g} s")
+        table = Table(title=f"{self.cfg.dataset}: {elapsed:.0f} of {self.cfg.budget_seconds:g} s",
+                      caption=self._outage(players).strip(" ()") or None)
         for column in ("player", "generation", "steps", "fitness", "s/loop", "phase"):
             table.add_column(column, justify="left" if column in ("player", "phase") else "right")
         for i in range(self.cfg.players):

@@ -87,6 +87,8 @@ def breed(parents: list[Genome], rng: np.random.Generator, cfg: MutationConfig,
     if len(sides) > 1 and rng.random() < cfg.p_crossover:
         child, ops = crossover(child, sides[1], rng, cfg)
     if d_parents:
-        ops.append({"op": "choose_discriminator", "from_round": True})
-    child, more = mutate(child, rng, cfg)
-    return child, ops + more
+        ops.append({"op": "choose_discriminator"})
+    if ops and ops[0]["op"] == "crossover" or rng.random() < cfg.p_mutate:
+        child, more = mutate(child, rng, cfg)
+        return child, ops + more
+    return child, ops + [{"op": "clone"}]

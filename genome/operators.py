@@ -52,8 +52,11 @@ class MutationConfig:
     """Chance of switching the pair's loss (minimax, non-saturating, least squares, hinge)."""
     p_large: float = 0.2
     """Share of parameter changes made at large scale (redrawn) rather than small (perturbed)."""
-    p_crossover: float = 0.5
+    p_crossover: float = 0.2
     """Chance that a child has two parents spliced at a cut point rather than one."""
+    p_mutate: float = 0.3
+    """Chance that a child not made by crossover is mutated; otherwise it is a clone of its parent that
+    trains on. Variation every round disrupts networks faster than one round of training repairs them."""
     small_sigma: float = 0.2
     """Log-scale standard deviation of a small change to a width or learning rate."""
     min_layers: int = 1

@@ -41,18 +41,19 @@ def _doublings(side: int, cfg: MutationConfig) -> int:
 
 
 def _conv_generator(rng: np.random.Generator, cfg: MutationConfig, data_shape: tuple[int, ...]) -> tuple[Layer, ...]:
-    """DCGAN's shape: reshape the latent to a small image, then transposed convolutions up to the data's side."""
-    n = _doublings(data_shape[1], cfg)
+    """DCGAN's shape: reshape the latent to a small image, then transposed convolutions up to the data's
+    side (side-keeping convolutions after them when `min_layers` asks for more learning layers)."""
+    n = min(_doublings(data_shape[1], cfg), cfg.max_layers - 1)
     channels = _width(rng, cfg, 16, 64)
     layers = [Layer(kind="reshape", width=channels, size=max(1, data_shape[1] // 2 ** n))]
     for i in range(n):
         layers.append(Layer(kind="deconv", width=max(cfg.min_width, channels // 2 ** (i + 1)), kernel=4, stride=2,
                             padding=1, norm="batch", activation="relu"))
-    while len(layers) < cfg.min_layers:  # deeper than the doublings need: side-keeping convolutions at the end
+    while len(layers) - 1 < cfg.min_layers:
         layers.append(Layer(kind="conv", width=layers[-1].width, kernel=3, stride=1, padding=1, norm="batch"))
     if len(layers) < cfg.max_layers and rng.random() < 0.5:
         layers.insert(1, Layer(kind="noise", scale=0.1))
-    return tuple(layers[:cfg.max_layers])
+    return tuple(layers)
 
 
 def _conv_discriminator(rng: np.random.Generator, cfg: MutationConfig,
@@ -82,7 +83,9 @@ def random_genome(rng: np.random.Generator, cfg: MutationConfig, batch_size: int
 
     latent = int(_clip(32 if image else 8, cfg.min_latent, cfg.max_latent))
     for _ in range(20):
-        generator = _conv_generator(rng, cfg, data_shape) if conv else _dense(rng, cfg)
+        # A conv generator needs its reshape beside `min_layers` learning layers.
+        fits_conv = cfg.max_layers > cfg.min_layers
+        generator = _conv_generator(rng, cfg, data_shape) if conv and fits_conv else _dense(rng, cfg)
         discriminator = _conv_discriminator(rng, cfg, data_shape) if conv else _dense(rng, cfg)
         genome = Genome(generator=generator, discriminator=discriminator, latent_dim=latent, latent_dist="normal",
                         g_optimizer=optimizer(), d_optimizer=optimizer(), batch_size=batch_size, steps=steps,

@@ -72,8 +72,13 @@ def resume_run(db: Database, run_id: str) -> None:
 
 
 def note_elapsed(db: Database, run_id: str, seconds: float) -> None:
-    """Evolution time spent so far, so a resumed run's budget counts on from it."""
-    db.runs.update_one({"_id": run_id}, {"$set": {"elapsed_seconds": seconds}})
+    """Evolution time spent so far, so a resumed run's budget counts on from it; skipped while the
+    store is away (the next note carries the total)."""
+    try:
+        with pymongo.timeout(2.0):
+            db.runs.update_one({"_id": run_id}, {"$set": {"elapsed_seconds": seconds}})
+    except (pymongo.errors.ConnectionFailure, pymongo.errors.ExecutionTimeout):
+        pass
 
 
 def end_run(db: Database, run_id: str, status: str, summary: dict | None = None) -> None:
@@ -94,16 +99,29 @@ def set_fitness(db: Database, standings: dict[str, dict]) -> None:
 
 class Recorder:
     """Buffers a player's writes and sends them in bulk every `flush_ops` writes or
-    `flush_seconds` seconds, and on `close()`."""
+    `flush_seconds` seconds, and on `close()`.
+
+    When the store cannot be reached the writes stay buffered and training goes on; sending is
+    retried every `retry_seconds`. Past `max_pending` buffered writes the recorder waits for the
+    store instead, so nothing is dropped. Every write is an upsert or a `$set` by `_id`, so a batch
+    re-sent after a connection broke half-way through is written once."""
 
     def __init__(self, db: Database, flush_ops: int = 100, flush_seconds: float = 2.0,
-                 before_flush: Callable[[], None] | None = None):
+                 before_flush: Callable[[], None] | None = None, max_pending: int = 200_000,
+                 retry_seconds: float = 5.0, attempt_seconds: float = 2.0):
         self.db = db
         self.before_flush = before_flush
         self.flush_ops, self.flush_seconds = flush_ops, flush_seconds
+        self.max_pending, self.retry_seconds, self.attempt_seconds = max_pending, retry_seconds, attempt_seconds
         self._pending: dict[str, list] = {"individuals": [], "matches": [], "metrics": []}
         self._last_flush = time.monotonic()
         self.written = {"individuals": 0, "matches": 0, "metrics": 0}
+        self.outage_since: float | None = None  # monotonic time the store stopped answering
+        self.outages = 0
+
+    @property
+    def pending(self) -> int:
+        return sum(len(v) for v in self._pending.values())
 
     def individual(self, doc: dict) -> None:
         doc.setdefault("created_at", now())
@@ -122,25 +140,55 @@ class Recorder:
 
     def _add(self, collection: str, request) -> None:
         self._pending[collection].append(request)
-        pending = sum(len(v) for v in self._pending.values())
-        if pending >= self.flush_ops or time.monotonic() - self._last_flush >= self.flush_seconds:
+        waited = time.monotonic() - self._last_flush
+        due = self.retry_seconds if self.outage_since is not None else self.flush_seconds
+        if waited >= due or (self.outage_since is None and self.pending >= self.flush_ops):
             self.flush()
+        elif self.pending > self.max_pending:
+            self.flush(wait=True)
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = False, timeout: float = float("inf")) -> None:
         """Send what is pending; `before_flush` first (a player's traces), so whatever is recorded
-        here has its trace rows on disk already."""
+        here has its trace rows on disk already. With `wait`, keep trying until the store answers
+        (or `timeout` seconds pass, then raise naming what would be lost)."""
         self._last_flush = time.monotonic()
         if self.before_flush is not None:
             self.before_flush()
+        backoff, deadline = 0.5, time.monotonic() + timeout
+        while True:
+            try:
+                self._send()
+            except (pymongo.errors.ConnectionFailure, pymongo.errors.ExecutionTimeout) as err:
+                if self.outage_since is None:
+                    self.outage_since = time.monotonic()
+                    self.outages += 1
+                    print(f"warning: the store does not answer ({type(err).__name__}); "
+                          f"{self.pending} writes buffered, at most {self.max_pending} before waiting for it")
+                if not wait and self.pending <= self.max_pending:
+                    return
+                if time.monotonic() >= deadline:
+                    raise ConnectionError(f"the store did not answer for {timeout:.0f} s; "
+                                          f"{self.pending} buffered writes were not recorded") from None
+                time.sleep(backoff)
+                backoff = min(2 * backoff, 10.0)
+                continue
+            if self.outage_since is not None:
+                print(f"the store answers again after {time.monotonic() - self.outage_since:.0f} s; "
+                      "buffered writes sent")
+                self.outage_since = None
+            return
+
+    def _send(self) -> None:
         for collection, requests in self._pending.items():
             if requests:
-                # Ordered: an individual's later fitness update must land after its insert.
-                self.db[collection].bulk_write(requests, ordered=True)
+                with pymongo.timeout(self.attempt_seconds):
+                    # Ordered: an individual's later fitness update must land after its insert.
+                    self.db[collection].bulk_write(requests, ordered=True)
                 self.written[collection] += sum(isinstance(r, ReplaceOne) for r in requests)
                 self._pending[collection] = []
 
-    def close(self) -> None:
-        self.flush()
+    def close(self, timeout: float = 600.0) -> None:
+        self.flush(wait=True, timeout=timeout)
 
 
 def lineage_summary(db: Database, run_id: str) -> dict:

@@ -47,10 +47,11 @@ def make(generator, discriminator, data_shape, *, latent_dim=16, loss="non_satur
 
 
 def operators_off(**overrides) -> MutationConfig:
-    """Every mutation operator's probability 0 (p_large and p_crossover as given), then `overrides`."""
+    """Every mutation operator's probability 0, every child mutated (p_mutate 1), p_large and p_crossover
+    as given, then `overrides`."""
     off = {f.name: 0.0 for f in fields(MutationConfig)
-           if f.name.startswith("p_") and f.name not in ("p_large", "p_crossover")}
-    return MutationConfig(**{**off, **overrides})
+           if f.name.startswith("p_") and f.name not in ("p_large", "p_crossover", "p_mutate")}
+    return MutationConfig(**{**off, "p_mutate": 1.0, **overrides})
 
 
 def canonical(name: str) -> str:
@@ -702,7 +703,7 @@ def replay(genome: Genome, op: dict) -> Genome:
 def mutations() -> tuple:
     """Many seeds of mutate() on an image genome with a noise layer, every operator equally likely."""
     cfg = MutationConfig(**{f.name: 0.005 for f in fields(MutationConfig)
-                            if f.name.startswith("p_") and f.name not in ("p_large", "p_crossover")},
+                            if f.name.startswith("p_") and f.name not in ("p_large", "p_crossover", "p_mutate")},
                          p_large=0.3, max_layers=6, max_width=64)
     return cfg, tuple(mutate(MUTABLE, np.random.default_rng(seed), cfg) for seed in range(600))
 
@@ -739,12 +740,16 @@ def test_every_recorded_mutation_operator_has_a_probability_to_adapt():
 @pytest.mark.parametrize("data_shape", [(1, 8, 8), (3, 8, 8), (1, 28, 28)])
 @pytest.mark.parametrize("min_layers, max_layers", [(1, 1), (2, 2), (3, 3), (4, 6), (6, 6)])
 def test_conv_first_generation_fits_every_depth_limit(data_shape, min_layers, max_layers):
-    """Networks deeper than the stride-2 steps the data's side allows are still drawn within the limits."""
+    """Networks deeper than the stride-2 steps the data's side allows, or as shallow as one layer, are
+    still drawn within the limits."""
     cfg = MutationConfig(min_layers=min_layers, max_layers=max_layers, max_width=32, max_parameters=500_000)
     for seed in range(3):
         genome = random_genome(np.random.default_rng(seed), cfg, 8, 1, data_shape=data_shape, architecture="conv")
         assert genome.data_shape == data_shape
-        assert genome.generator[0].kind == "reshape" and genome.discriminator[0].kind == "conv"
+        # A conv generator needs its reshape beside min_layers learning layers; where the limits leave no
+        # room for it, the generator is dense.
+        assert genome.generator[0].kind == ("reshape" if max_layers > min_layers else "dense")
+        assert genome.discriminator[0].kind == "conv"
         check_genes(genome, cfg)
         torch.manual_seed(seed)
         check_pair(genome, build_pair(genome), 2, seed=seed)

@@ -49,10 +49,11 @@ def make_genome(g_widths, d_widths, *, activation="relu", norms=None, latent_dim
 
 
 def lr_only(**overrides) -> MutationConfig:
-    """Every mutation operator off except the learning rate's (p_large and p_crossover as given)."""
+    """Every mutation operator off except the learning rate's; every child is mutated (p_mutate 1);
+    p_large and p_crossover as given."""
     off = {f.name: 0.0 for f in fields(MutationConfig)
-           if f.name.startswith("p_") and f.name not in ("p_large", "p_crossover")}
-    return MutationConfig(**{**off, "p_lr": 1.0, **overrides})
+           if f.name.startswith("p_") and f.name not in ("p_large", "p_crossover", "p_mutate")}
+    return MutationConfig(**{**off, "p_lr": 1.0, "p_mutate": 1.0, **overrides})
 
 
 def layer_tensor(state: dict, key: str) -> torch.Tensor:
@@ -825,3 +826,17 @@ def test_inherit_with_latent_change_keeps_overlap(parent_state):
     assert torch.equal(got, parent_state["generator"]["layers.0.linear.weight"][:, :5])
     assert report["share"] == 1.0
     assert math.isclose(report["inherited"], pair.parameter_count())
+
+
+def test_a_child_that_is_not_varied_is_a_clone_that_inherits_everything():
+    parent = make_genome([16, 8], [12])
+    cfg = MutationConfig(p_mutate=0.0, p_crossover=0.0)
+    child, ops = breed([parent, make_genome([8], [8])], np.random.default_rng(0), cfg)
+    assert ops == [{"op": "clone"}] and child == parent.stamped(0)
+    torch.manual_seed(0)
+    source = build_pair(parent)
+    stats = inherit(build_pair(child), child, [source.state_dicts()])
+    assert stats["share"] == 1.0
+    varied = [breed([parent], np.random.default_rng(s), MutationConfig(p_mutate=0.3))[1] for s in range(300)]
+    share = sum(ops != [{"op": "clone"}] for ops in varied) / len(varied)
+    assert 0.2 < share < 0.4, share

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pyarrow.dataset as ds
+import pymongo
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -129,3 +133,48 @@ def test_embedded_server_keeps_its_data_across_a_restart(tmp_path):
     with EmbeddedMongo(tmp_path / "db") as server:
         assert records.connect(server.uri, "arena").runs.find_one({"_id": "kept"}) is not None
     assert server.process.poll() is not None, "server still running after exit"
+
+
+def test_an_outage_buffers_writes_and_sends_each_once_when_the_store_returns(tmp_path):
+    server = EmbeddedMongo(tmp_path / "db")
+    server.start()
+    try:
+        recorder = records.Recorder(records.connect(server.uri, "arena"), flush_ops=1, retry_seconds=0.0,
+                                    attempt_seconds=0.5)
+        recorder.individual({"_id": "r/p/0", "run_id": "r"})
+        server.stop()
+        started = time.monotonic()
+        for i in range(1, 4):  # the store is away: writes are kept, nothing raises, nobody waits long
+            recorder.individual({"_id": f"r/p/{i}", "run_id": "r"})
+            recorder.match({"_id": f"m{i}", "run_id": "r"})
+        assert recorder.outage_since is not None and recorder.pending == 6 and recorder.outages == 1
+        assert time.monotonic() - started < 15
+        server.start()  # same port, same data
+        recorder.update_individual("r/p/3", {"fitness": 0.5})
+        recorder.close()
+        assert recorder.outage_since is None and recorder.pending == 0
+        db = pymongo.MongoClient(server.uri)["arena"]
+        assert sorted(d["_id"] for d in db.individuals.find()) == [f"r/p/{i}" for i in range(4)]
+        assert db.matches.count_documents({}) == 3 and db.individuals.find_one({"_id": "r/p/3"})["fitness"] == 0.5
+    finally:
+        server.stop()
+
+
+def test_a_full_buffer_waits_for_the_store_rather_than_dropping(tmp_path):
+    server = EmbeddedMongo(tmp_path / "db")
+    server.start()
+    recorder = records.Recorder(records.connect(server.uri, "arena"), flush_ops=1, max_pending=2,
+                                retry_seconds=3600, attempt_seconds=0.5)
+    server.stop()
+    recorder.individual({"_id": "a", "run_id": "r"})
+    recorder.individual({"_id": "b", "run_id": "r"})
+    with pytest.raises(ConnectionError, match="2 buffered writes were not recorded"):
+        recorder.close(timeout=1)
+    threading.Timer(3.0, server.start).start()  # the store comes back while the writer waits
+    started = time.monotonic()
+    try:
+        recorder.individual({"_id": "c", "run_id": "r"})  # over the bound: waits rather than dropping
+        assert time.monotonic() - started >= 2.5 and recorder.pending == 0
+        assert pymongo.MongoClient(server.uri)["arena"].individuals.count_documents({}) == 3
+    finally:
+        server.stop()
