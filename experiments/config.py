@@ -67,6 +67,9 @@ class RunConfig:
                              f"got {self.run_id!r}")
         if not self.out:
             raise ValueError("out must name a folder")
+        if self.mongo_uri is not None and not self.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
+            shown = re.sub(r"(?<=://)([^:@/]+):([^@/]*)@", r"\1:***@", self.mongo_uri)
+            raise ValueError(f"mongo_uri must start with mongodb:// or mongodb+srv://; got {shown!r}")
         if not self.mongo_db or re.search(r"[/\\. \"$]", self.mongo_db):
             raise ValueError(f"mongo_db is not a valid database name: {self.mongo_db!r}")
         if self.num_cpus is not None and self.num_cpus < 1:

@@ -17,6 +17,8 @@ from typing import Optional
 
 import ray
 import typer
+
+from experiments import cli
 from rich.console import Console
 from rich.table import Table
 
@@ -290,4 +292,4 @@ def main(
 
 
 if __name__ == "__main__":
-    app()
+    cli.main(app)

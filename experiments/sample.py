@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import typer
 
+from experiments import cli
+
 from arena.datasets import GaussianMixture, load_dataset
 from arena.ensemble import Mixture
 from storage.checkpoints import load_pair
@@ -103,4 +105,4 @@ def main(
 
 
 if __name__ == "__main__":
-    app()
+    cli.main(app)

@@ -1,0 +1,26 @@
+"""What every command line here shares: bad input gets one line naming it and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer.exceptions import TyperException
+
+
+def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
+    """Run a typer app; a usage error (an unknown flag, a value of the wrong type) becomes one line,
+    `error: ...`, with exit code 2, instead of click's boxed usage message. Returns the exit code."""
+    try:
+        result = app(args=args, standalone_mode=False)
+    except TyperException as err:  # typer's own click: unknown options, values of the wrong type
+        message = err.format_message() if hasattr(err, "format_message") else str(err)
+        typer.echo(f"error: {' '.join(message.split())}", err=True)
+        return 2
+    except typer.Abort:
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+def main(app: typer.Typer) -> None:
+    sys.exit(run_app(app))
