@@ -10,6 +10,7 @@ import datetime as dt
 import math
 import secrets
 import signal
+import socket
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -64,6 +65,18 @@ def summarize_genome(genome: dict) -> str:
             f"latent {genome['latent_dim']} {genome['latent_dist']}")
 
 
+def _check_address(address: str | None) -> None:
+    """Refuse an address nobody answers at, in seconds: ray.init would wait for minutes."""
+    if address in (None, "auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
+            pass
+    except (OSError, ValueError):
+        raise ConnectionError(f"no Ray cluster answered at {address!r}") from None
+
+
 def _connect_ray(cfg: RunConfig, run_id: str, console: Console) -> None:
     # address None: Ray attaches to a cluster started with `ray start` on this machine, else starts one.
     sizing = {"address": "local", "num_cpus": cfg.num_cpus} if cfg.num_cpus else {"address": cfg.address}
@@ -87,6 +100,7 @@ def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
     run `cfg.run_id` instead. Returns the process exit code."""
     run_id = cfg.run_id or new_run_id(cfg.dataset)
     run_dir = join(cfg.out, run_id)
+    _check_address(cfg.address)  # before anything is started or written
     with ExitStack() as stack:
         if cfg.mongo_uri:
             mongo_uri = cfg.mongo_uri

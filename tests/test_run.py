@@ -154,6 +154,8 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_records(tmp_path, mongo_
     (["--players", "0"], "players"),
     (["--run-id", "a/b"], "'a/b'"),
     (["--mongo-uri", "mongodb://u:secret@127.0.0.1:1/"], "127.0.0.1:1"),
+    (["--address", "127.0.0.1:1"], "'127.0.0.1:1'"),
+    (["--config", "missing.toml"], "missing.toml"),
 ])
 def test_bad_input_gets_one_line_naming_it_and_exit_code_2(tmp_path, args, named):
     run = arena_run(*args, "--budget-seconds", "1", cwd=tmp_path)
