@@ -139,7 +139,9 @@ def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
         signal.signal(signal.SIGTERM, _interrupt)
         cpus = _cpus_per_player(cfg)
         if resume is None:
-            records.start_run(db, run_id, {**cfg.to_dict(), "run_id": run_id, "cpus_per_player": cpus})
+            # The recorded configuration keeps no password: a resumed run takes its URI from its command line.
+            records.start_run(db, run_id, {**cfg.to_dict(), "run_id": run_id, "cpus_per_player": cpus,
+                                           "mongo_uri": cfg.mongo_uri and records.redact(cfg.mongo_uri)})
         else:
             records.resume_run(db, run_id)
             console.print(f"Resuming {run_id}: {elapsed:.0f} of {cfg.budget_seconds:g} s spent")
