@@ -17,6 +17,7 @@ from pathlib import Path
 from arena.config import ArenaConfig
 from arena.datasets import DATASETS, IMAGE_DATASETS
 from genome.operators import MutationConfig
+from storage.records import redact
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -68,8 +69,7 @@ class RunConfig:
         if not self.out:
             raise ValueError("out must name a folder")
         if self.mongo_uri is not None and not self.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
-            shown = re.sub(r"(?<=://)([^:@/]+):([^@/]*)@", r"\1:***@", self.mongo_uri)
-            raise ValueError(f"mongo_uri must start with mongodb:// or mongodb+srv://; got {shown!r}")
+            raise ValueError(f"mongo_uri must start with mongodb:// or mongodb+srv://; got {redact(self.mongo_uri)!r}")
         if not self.mongo_db or re.search(r"[/\\. \"$]", self.mongo_db):
             raise ValueError(f"mongo_db is not a valid database name: {self.mongo_db!r}")
         if self.num_cpus is not None and self.num_cpus < 1:
