@@ -9,10 +9,12 @@ import subprocess
 import sys
 import time
 
+import pymongo
 import pytest
 import ray
 from ray.util.state import list_actors
 
+from storage.embedded import EmbeddedMongo
 from tests.test_run import arena_run, check_records, finish
 
 pytestmark = pytest.mark.slow
@@ -101,3 +103,30 @@ def test_resume_refuses_what_it_cannot_do_in_one_line(tmp_path, mongo_uri, db_na
     output = finish(run, timeout=120)
     assert run.returncode == 2 and output.startswith("error: ") and named in output, output
     assert output.strip().count("\n") == 0, output
+
+
+def test_players_train_through_a_database_outage_and_lose_nothing(tmp_path):
+    server = EmbeddedMongo(tmp_path / "db")
+    server.start()
+    try:
+        db = pymongo.MongoClient(server.uri)["arena"]
+        run = arena_run("--players", "2", "--budget-seconds", "40", "--run-id", "outage", "--out", str(tmp_path),
+                        "--mongo-uri", server.uri, cwd=tmp_path)
+        wait_for(lambda: db.individuals.count_documents({"run_id": "outage"}) >= 4, "first records")
+        before = {d["_id"] for d in db.individuals.find({"run_id": "outage"})}
+        server.stop()
+        time.sleep(14)  # players keep training meanwhile, their writes buffered (the live line comes every 10 s)
+        server.start()  # same port, same data
+        output = finish(run)
+        assert run.returncode == 0, output
+        assert "store unreachable" in output, "the outage was not shown"
+        assert db.runs.find_one({"_id": "outage"})["status"] == "finished"
+        individuals = check_records(db, "outage", tmp_path / "outage" / "traces")
+        assert before <= {i["_id"] for i in individuals}
+        for player in ("player-0", "player-1"):
+            found = generations(db, "outage", player)
+            assert found == list(range(len(found))), f"{player}'s generations have gaps: {found}"
+        summaries = db.runs.find_one({"_id": "outage"})["summary"]["players"]
+        assert sum(s["store_outages"] for s in summaries) >= 1
+    finally:
+        server.stop()
