@@ -130,3 +130,43 @@ def test_players_train_through_a_database_outage_and_lose_nothing(tmp_path):
         assert sum(s["store_outages"] for s in summaries) >= 1
     finally:
         server.stop()
+
+
+def test_a_node_removed_mid_run_loses_only_its_players_progress_since_their_checkpoints(tmp_path):
+    """Two worker nodes on one machine, as Ray's own tests do: one player each; one node is removed
+    and a fresh one joins; the players that lived on the removed node resume from their checkpoints."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    try:
+        cluster.add_node(num_cpus=1)
+        doomed = cluster.add_node(num_cpus=1)
+        env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "ARENA_MONGO_URI")}
+        run = subprocess.Popen(
+            [sys.executable, "-m", "experiments.run", "--players", "2", "--budget-seconds", "40", "--address",
+             cluster.address, "--cpus-per-player", "1", "--run-id", "nodes", "--out", str(tmp_path)],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        checkpoints = tmp_path / "nodes" / "checkpoints"
+        wait_for(lambda: len(list(checkpoints.glob("player-*/*.pt"))) >= 6, "checkpoints of both players")
+        ray.init(address=cluster.address, namespace="nodes", log_to_driver=False, logging_level="ERROR")
+        try:
+            placed = {a.name: a.node_id for a in list_actors(filters=[("state", "=", "ALIVE")])}
+        finally:
+            ray.shutdown()
+        on_doomed = sorted(name for name, node in placed.items() if node == doomed.node_id and name != "registry")
+        assert len({placed["player-0"], placed["player-1"]}) == 2, f"players not spread over the nodes: {placed}"
+        cluster.remove_node(doomed)
+        cluster.add_node(num_cpus=1)
+        output = finish(run, timeout=300)
+        assert run.returncode == 0, output
+    finally:
+        cluster.shutdown()
+    with EmbeddedMongo(tmp_path / "nodes" / "db") as server:
+        db = pymongo.MongoClient(server.uri)["arena"]
+        assert db.runs.find_one({"_id": "nodes"})["status"] == "finished"
+        individuals = check_records(db, "nodes", tmp_path / "nodes" / "traces")
+        resumed = sorted(i["player"] for i in individuals if i["ops"][0]["op"] == "resume")
+        assert resumed == on_doomed, (resumed, on_doomed)
+        for player in ("player-0", "player-1"):
+            found = generations(db, "nodes", player)
+            assert found == list(range(len(found))), f"{player}'s generations have gaps: {found}"
