@@ -186,9 +186,20 @@ class Player:
                  "genome": child.genome.to_dict(), "ops": child.ops, "parent_fitness": child.parent_fitness}
         self.registry.publish.remote(entry, [weights])
 
+    def _fetch(self, entry: dict) -> dict | None:
+        """A published individual's weights, or None when they are lost: a player whose node went
+        down leaves references nobody can read until it publishes again."""
+        try:
+            return ray.get(entry["weights"][0], timeout=60)
+        except (ray.exceptions.ObjectLostError, ray.exceptions.GetTimeoutError):
+            return None
+
     def _opponent(self, entry: dict):
+        states = self._fetch(entry)
+        if states is None:
+            return None
         opponent = build_pair(Genome.from_dict(entry["genome"]))
-        opponent.load_state_dicts(ray.get(entry["weights"][0]))
+        opponent.load_state_dicts(states)
         return opponent
 
     def _fight(self, child: Offspring, optimizers: tuple, individual: str) -> dict:
@@ -198,8 +209,12 @@ class Player:
         cfg = self.config.arena
         pair, n = child.pair, cfg.duel_samples
         candidates = ray.get(self.registry.candidates.remote(self.config.dataset))
-        chosen = choose_opponents(candidates, self.name, cfg.opponents, self.rng, cfg.matchmaking)
-        opponents = [self._opponent(entry) for entry in chosen]
+        picked = choose_opponents(candidates, self.name, cfg.opponents, self.rng, cfg.matchmaking)
+        chosen, opponents = [], []
+        for entry in picked:
+            if (opponent := self._opponent(entry)) is not None:
+                chosen.append(entry)
+                opponents.append(opponent)
         ids = [entry["id"] for entry in chosen]
         matches = []
         if opponents:
@@ -215,9 +230,10 @@ class Player:
             if cfg.cross_steps:
                 self._cross_train(child, optimizers, opponents, individual)
         if cfg.round_every and self.generation % cfg.round_every == 0 and len(candidates) > 1:
-            pool = round_pool(candidates, individual, cfg.round_size, self.rng)
-            pairs = [pair] + [self._opponent(entry) for entry in pool]
-            ids_all = [individual] + [entry["id"] for entry in pool]
+            drawn = round_pool(candidates, individual, cfg.round_size, self.rng)
+            pool = [(entry, opponent) for entry in drawn if (opponent := self._opponent(entry)) is not None]
+            pairs = [pair] + [opponent for _, opponent in pool]
+            ids_all = [individual] + [entry["id"] for entry, _ in pool]
             real = self.data.sample(n, self.torch_rng)
             judged = bout([p.generator for p in pairs], [p.discriminator for p in pairs], None, 1, n, self.torch_rng)
             matches += match_records(judged.fooled, ids_all, ids_all,
@@ -255,11 +271,15 @@ class Player:
         # The discriminator side comes from the best discriminators (judged on every match, the
         # all-versus-all rounds included), not along with the generator that may have hacked it.
         d_chosen = choose_parents(candidates, cfg.tournament_size, self.rng, "d_fitness")
+        own = {"id": individual, "genome": current.genome.to_dict()}
         genomes, states = [], []
-        for parent in chosen + d_chosen:
-            genomes.append(Genome.from_dict(parent["genome"]))
-            states.append(current.pair.state_dicts() if parent["id"] == individual
-                          else ray.get(parent["weights"][0]))
+        for group in (chosen, d_chosen):
+            for k, parent in enumerate(group):
+                weights = current.pair.state_dicts() if parent["id"] == individual else self._fetch(parent)
+                if weights is None:  # lost with its node: the own individual stands in
+                    group[k], weights = own, current.pair.state_dicts()
+                genomes.append(Genome.from_dict(group[k]["genome"]))
+                states.append(weights)
         g_genomes, d_genomes = genomes[:len(chosen)], genomes[len(chosen):]
         mutation = self.config.mutation
         if mutation.adapt:
