@@ -24,6 +24,7 @@ from genome.inherit import inherit
 from genome.operators import LAYER_PARAMETERS, MutationConfig, mutate, within_limits
 from genome.population import random_genome
 from genome.shapes import conv_side, deconv_side, plan, plan_network, plan_step
+from tests.test_genome import assert_inherits_everything
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -438,17 +439,7 @@ def test_lr_change_of_a_conv_parent_inherits_everything(conv_state):
     child, ops = breed([CONV_GENOME], np.random.default_rng(3), operators_off(p_lr=1.0))
     assert ops and {op["op"] for op in ops} == {"change_lr"}
     assert child == replace(CONV_GENOME.stamped(0), g_optimizer=child.g_optimizer, d_optimizer=child.d_optimizer)
-    torch.manual_seed(99)
-    pair = build_pair(child)
-    report = inherit(pair, child, [conv_state])
-    assert report["share"] == 1.0
-    assert report["inherited"] == report["total"] == pair.parameter_count()
-    assert report["per_parent"] == [report["total"]]
-    for net in NETS:
-        got = pair.state_dicts()[net]
-        assert got.keys() == conv_state[net].keys()
-        for name in got:  # parameters and buffers alike: weights, noise scale, batch-norm statistics
-            assert torch.equal(got[name], conv_state[net][name]), (net, name)
+    assert_inherits_everything(child, conv_state)
 
 
 @pytest.mark.parametrize("new_width", [48, 20])

@@ -686,6 +686,11 @@ def test_inherit_without_structural_change_copies_everything(parent_state):
     child, ops = breed([PARENT], np.random.default_rng(3), LR_ONLY)
     assert ops and all(op["op"] == "change_lr" for op in ops)
     assert child.g_optimizer != PARENT.g_optimizer or child.d_optimizer != PARENT.d_optimizer
+    assert_inherits_everything(child, parent_state)
+
+
+def assert_inherits_everything(child, parent_state: dict) -> None:
+    """A child with the same layers as its one parent takes every tensor from it, exactly."""
     torch.manual_seed(99)
     pair = build_pair(child)
     report = inherit(pair, child, [parent_state])
@@ -695,7 +700,7 @@ def test_inherit_without_structural_change_copies_everything(parent_state):
     for net in NETS:
         got = pair.state_dicts()[net]
         assert got.keys() == parent_state[net].keys()
-        for name in got:  # parameters and batch-norm buffers alike
+        for name in got:  # parameters and buffers alike: weights, noise scale, batch-norm statistics
             assert torch.equal(got[name], parent_state[net][name]), (net, name)
 
 
