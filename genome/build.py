@@ -178,6 +178,12 @@ class Network(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(Block(step, always_noise) for step in steps)
         self.head = head
+        self.register_buffer("_device_probe", torch.zeros(0), persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the module lives: inputs drawn on the CPU (noise, real data) are moved here."""
+        return self._device_probe.device
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.layers:
@@ -192,11 +198,6 @@ class Generator(Network):
         super().__init__(layout.generator, GeneratorHead(*layout.g_head), always_noise=True)
         self.latent_dim = genome.latent_dim
         self.latent_dist = genome.latent_dist
-        self.register_buffer("_device_probe", torch.zeros(0), persistent=False)
-
-    @property
-    def device(self) -> torch.device:
-        return self._device_probe.device
 
     def noise(self, n: int, rng: torch.Generator) -> torch.Tensor:
         if self.latent_dist == "normal":
@@ -221,7 +222,7 @@ class Discriminator(Network):
         self.threshold = 0.5 if genome.loss == "least_squares" else 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x).squeeze(-1)
+        return super().forward(x.to(self.device)).squeeze(-1)
 
     def judges_real(self, x: torch.Tensor) -> torch.Tensor:
         return self(x) > self.threshold
@@ -233,10 +234,14 @@ class Pair:
     discriminator: Discriminator
 
     def state_dicts(self) -> dict:
-        return {
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-        }
+        """On the CPU, wherever the pair lives: for checkpoints and for players on other devices."""
+        return {name: {key: value.detach().cpu() for key, value in net.state_dict().items()}
+                for name, net in (("generator", self.generator), ("discriminator", self.discriminator))}
+
+    def to(self, device: str | torch.device) -> Pair:
+        self.generator.to(device)
+        self.discriminator.to(device)
+        return self
 
     def load_state_dicts(self, states: dict) -> None:
         self.generator.load_state_dict(states["generator"])
