@@ -10,6 +10,7 @@ import numpy as np
 import ray
 import torch
 
+from agents.telemetry import PhaseClock, PlayerGauges
 from arena.bout import bout, judged_real
 from arena.datasets import load_dataset
 from arena.metrics import Judge
@@ -20,7 +21,7 @@ from experiments.config import RunConfig
 from genome import Genome, Pair, build_pair, breed, inherit, make_optimizer, random_genome
 from genome.effects import adapted
 from storage.checkpoints import CheckpointError, checkpoint_location, load_pair, save_checkpoint
-from storage.records import Recorder, connect
+from storage.records import ACTOR_PATIENCE_MS, Recorder, connect, now
 from storage.traces import TraceWriter
 
 
@@ -53,6 +54,10 @@ class Player:
         # By name, not by a handle passed in: a restarted player finds the registry again (Ray cannot
         # restart an actor whose constructor was given another actor's handle, ray#53727).
         self.registry = ray.get_actor("registry")
+        self.barrier = ray.get_actor("barrier") if config.arena.schedule == "barrier" else None
+        # Ray hides every GPU but the ones this actor was given; a share of one is a whole device here.
+        self.device = torch.device("cuda" if config.gpus_per_player and torch.cuda.is_available() else "cpu")
+        self.gauges = PlayerGauges(run_id, self.name)
         self.checkpoint_dir = checkpoint_dir
         seed = player_seed(config.seed, index)
         self.rng = np.random.default_rng(seed)
@@ -64,14 +69,15 @@ class Player:
         # Trace rows are written when the records are, never on their own: an individual in the store
         # always has its rows on disk, and a killed player leaves no rows of an unrecorded one.
         self.traces = TraceWriter(trace_dir, run_id, self.name, flush_rows=10**9, flush_seconds=float("inf"))
-        self.recorder = Recorder(connect(mongo_uri, config.mongo_db), before_flush=self.traces.flush)
+        self.recorder = Recorder(connect(mongo_uri, config.mongo_db, ACTOR_PATIENCE_MS), before_flush=self.traces.flush)
         self.generation = 0  # of the individual in hand
         self.individuals = 0  # recorded so far
         self.steps = 0
         self.status = {"generation": 0, "steps": 0, "fitness": None, "phase": "starting", "loop_seconds": None}
 
     def __repr__(self) -> str:  # what the Ray dashboard shows
-        return f"Player({self.name}, generation={self.generation}, steps={self.steps})"
+        # Also called by Ray on a constructor that failed half-way: read only what may be missing.
+        return f"Player({self.name}, generation={getattr(self, 'generation', None)}, steps={getattr(self, 'steps', None)})"
 
     def ready(self) -> str:
         return self.name
@@ -83,32 +89,52 @@ class Player:
         if child is None:
             genome = random_genome(self.rng, cfg.mutation, cfg.arena.batch_size, cfg.arena.steps, self.data.shape,
                                    cfg.arena.architecture)
-            child = Offspring(genome, build_pair(genome))
+            child = Offspring(genome, build_pair(genome, self.device))
         loop_times = []
         try:
             while True:
                 started = time.perf_counter()
                 individual = f"{self.run_id}/{self.name}/{self.generation}"
-                optimizers, trained = self._train(child, individual, deadline)
-                self._save(child, optimizers, trained, individual)
-                self._publish(child, individual)
-                fitness = self._fight(child, optimizers, individual)
-                self.recorder.update_individual(individual, fitness)
+                clock = PhaseClock()
+                self.loop_rows = 0  # trace rows of this individual: training and cross-training
+                with clock("train"):
+                    optimizers, trained = self._train(child, individual, deadline)
+                with clock("save"):
+                    self._save(child, optimizers, trained, individual)
+                with clock("publish"):
+                    self._publish(child, individual)
+                with clock("fight"):
+                    fitness, matches = self._fight(child, optimizers, individual)
+                # The standing right after its own fight, kept as it was: the final standings
+                # overwrite `fitness` at the end of the run, this is its history.
+                self.recorder.update_individual(individual, {
+                    **fitness, "at_fight": {**fitness, "at": now()}, "matches": matches,
+                    "trace_rows": self.loop_rows})
                 if self.judge and self.generation % self.config.arena.metrics_every == 0:
-                    self._measure(child, individual)
+                    with clock("measure"):
+                        self._measure(child, individual)
                 self.individuals += 1
                 self.status.update(generation=self.generation, steps=self.steps, fitness=fitness["fitness"],
                                    phase="running", loop_seconds=time.perf_counter() - started,
                                    buffered=self.recorder.pending if self.recorder.outage_since else 0)
-                stopping = ray.get(self.registry.heartbeat.remote(self.name, self.status))
+                self.gauges.show(fitness, self.generation, trained / max(clock.seconds("train"), 1e-9))
+                with clock("heartbeat"):
+                    stopping = ray.get(self.registry.heartbeat.remote(self.name, self.status))
                 done = stopping or time.time() >= deadline
+                if not done and self.barrier is not None:
+                    with clock("wait"):  # a synchronous arena: nobody breeds before all have fought
+                        done = not ray.get(self.barrier.arrive.remote(self.name, deadline))
                 if not done:
-                    child = self._breed(child, individual)
+                    with clock("breed"):
+                        child = self._breed(child, individual)
                     self.generation += 1
+                self.recorder.update_individual(individual, {"timeline": clock.spans})
                 loop_times.append(time.perf_counter() - started)
                 if done:
                     break
         finally:
+            if self.barrier is not None:
+                self.barrier.leave.remote(self.name)  # the others stop waiting for this player
             self.recorder.close()
         summary = {"player": self.name, "generations": self.individuals, "steps": self.steps,
                    "store_outages": self.recorder.outages,
@@ -129,7 +155,7 @@ class Player:
         for doc in recorded:
             latest = latest if latest is not None else doc["generation"]
             try:
-                genome, pair = load_pair(doc["checkpoint"], sha256=doc.get("checkpoint_sha256"))
+                genome, pair = load_pair(doc["checkpoint"], self.device, sha256=doc.get("checkpoint_sha256"))
             except CheckpointError as err:
                 print(f"{self.name}: {err}; falling back to the individual before it")
                 continue
@@ -155,7 +181,7 @@ class Player:
                     replay_share=self.config.arena.replay_share,
                     first_step=self.steps, deadline=deadline).rows
         self.steps += len(rows)
-        self.traces.add(individual, self.generation, rows)
+        self._trace(individual, rows, "train")
         return optimizers, len(rows)  # fewer steps than the genome's when the budget ran out mid-round
 
     def _save(self, child: Offspring, optimizers: tuple, trained: int, individual: str) -> None:
@@ -198,14 +224,15 @@ class Player:
         states = self._fetch(entry)
         if states is None:
             return None
-        opponent = build_pair(Genome.from_dict(entry["genome"]))
+        opponent = build_pair(Genome.from_dict(entry["genome"]), self.device)
         opponent.load_state_dicts(states)
         return opponent
 
-    def _fight(self, child: Offspring, optimizers: tuple, individual: str) -> dict:
+    def _fight(self, child: Offspring, optimizers: tuple, individual: str) -> tuple[dict, int]:
         """One-to-one: own generator against each opponent's discriminator and theirs against own.
         Then, as configured, cross-training against the same opponents, and every `round_every`
-        generations an all-versus-all round that the next child's discriminator is chosen on."""
+        generations an all-versus-all round that the next child's discriminator is chosen on.
+        Returns its standing and the number of matches recorded."""
         cfg = self.config.arena
         pair, n = child.pair, cfg.duel_samples
         candidates = ray.get(self.registry.candidates.remote(self.config.dataset))
@@ -243,7 +270,8 @@ class Player:
             self.recorder.match(dict(match))
         standings = ray.get(self.registry.report.remote(matches)) if matches else {}
         mine = standings.get(individual, {})
-        return {key: mine.get(key) for key in ("fitness", "d_fitness", "fitness_change", "mu", "sigma", "rating")}
+        return {key: mine.get(key) for key in ("fitness", "d_fitness", "fitness_change", "mu", "sigma", "rating")}, \
+            len(matches)
 
     def _cross_train(self, child: Offspring, optimizers: tuple, opponents: list, individual: str) -> None:
         """Own generator against the opponents' discriminators, then own discriminator against their
@@ -258,7 +286,11 @@ class Player:
         rows += bout([o.generator for o in opponents], [child.pair.discriminator], self.data, cfg.cross_steps,
                      genome.batch_size, self.torch_rng, d_optimizer=optimizers[1], replay=self.replay,
                      replay_share=cfg.replay_share, **common).rows
-        self.traces.add(individual, self.generation, rows, phase="cross")
+        self._trace(individual, rows, "cross")
+
+    def _trace(self, individual: str, rows: list[dict], phase: str) -> None:
+        self.traces.add(individual, self.generation, rows, phase=phase)
+        self.loop_rows += len(rows)
 
     def _breed(self, current: Offspring, individual: str) -> Offspring:
         """Choose parents by tournament over the published standings; build the child and let it inherit."""
@@ -287,7 +319,7 @@ class Player:
         for attempt in range(1, BUILD_ATTEMPTS + 1):
             genome, ops = breed(g_genomes, self.rng, mutation, d_genomes)
             try:  # shape inference makes every child build; a failure here is a bug worth recording
-                pair = build_pair(genome)
+                pair = build_pair(genome, self.device)
                 inherited = inherit(pair, genome, states)
                 break
             except (RuntimeError, ValueError) as err:

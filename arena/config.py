@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from arena.selection import MATCHMAKING
 
+SCHEDULES = ("async", "barrier")
+
 
 @dataclass(frozen=True)
 class ArenaConfig:
@@ -51,10 +53,15 @@ class ArenaConfig:
     """Generators mixed into the ensemble evaluated at the end of a run (0: none)."""
     architecture: str = "auto"
     """First-generation networks: dense, conv (images only), or auto (conv for images, else dense)."""
+    schedule: str = "async"
+    """async: every player moves at its own pace; barrier: a synchronous generational arena in which
+    nobody breeds until every player has fought its current generation (the baseline to compare with)."""
 
     def __post_init__(self) -> None:
         if self.architecture not in ("auto", "dense", "conv"):
             raise ValueError(f"arena.architecture must be auto, dense or conv; got {self.architecture!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"arena.schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
         if self.matchmaking not in MATCHMAKING:
             raise ValueError(f"arena.matchmaking must be one of {', '.join(MATCHMAKING)}; got {self.matchmaking!r}")
         if self.selection not in ("fitness", "rating"):

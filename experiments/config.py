@@ -46,6 +46,8 @@ class RunConfig:
     """CPUs of a new local Ray cluster; implies address "local" (for tests and pinned benchmarks)."""
     cpus_per_player: float | None = None
     """Ray CPUs reserved by each player (fractions allowed); none shares the cluster's CPUs evenly, at most 1 each."""
+    gpus_per_player: float = 0.0
+    """Ray GPUs reserved by each player (fractions share one GPU: 0.25 puts four players on it); 0: CPU only."""
     arena: ArenaConfig = field(default_factory=ArenaConfig)
     """How players train, fight and choose parents."""
     mutation: MutationConfig = field(default_factory=MutationConfig)
@@ -78,6 +80,9 @@ class RunConfig:
             raise ValueError(f"num_cpus sizes a new local cluster and cannot be combined with address {self.address!r}")
         if self.cpus_per_player is not None and not 0 < self.cpus_per_player <= 1024:
             raise ValueError(f"cpus_per_player must be positive; got {self.cpus_per_player!r}")
+
+        if not 0 <= self.gpus_per_player <= 64:
+            raise ValueError(f"gpus_per_player must be between 0 and 64; got {self.gpus_per_player!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -125,7 +130,7 @@ def _build(cls: type, data: dict, prefix: str = ""):
 
 # What describes where a run happens rather than what it evolves: a resumed run takes these from its
 # command line, everything else from its record.
-SITE_KEYS = ("out", "mongo_uri", "mongo_db", "address", "num_cpus", "cpus_per_player")
+SITE_KEYS = ("out", "mongo_uri", "mongo_db", "address", "num_cpus", "cpus_per_player", "gpus_per_player")
 
 
 def check_resume_flags(overrides: dict) -> None:

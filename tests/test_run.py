@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pymongo
 import pytest
@@ -60,9 +61,22 @@ def check_records(db, run_id: str, trace_dir: Path, damaged: tuple[str, ...] = (
     traces = ds.dataset(str(trace_dir), format="parquet").to_table()
     assert {"run_id", "player", "individual", "step", "g_loss", "d_loss", "time"} <= set(traces.column_names)
     rows_per_individual = Counter(traces.column("individual").to_pylist())
+    matches_per_individual = Counter(m["by"] for m in matches)
     for individual in individuals:
-        assert rows_per_individual[individual["_id"]] == individual["trained_steps"], individual["_id"]
+        train_rows = traces.filter(pc.and_(pc.equal(traces["individual"], individual["_id"]),
+                                           pc.equal(traces["phase"], "train"))).num_rows
+        assert train_rows == individual["trained_steps"], individual["_id"]
         assert 1 <= individual["trained_steps"] <= individual["genome"]["steps"]
+        if "matches" in individual:  # what it claims it recorded is there, no more, no less
+            assert matches_per_individual[individual["_id"]] == individual["matches"], individual["_id"]
+            assert rows_per_individual[individual["_id"]] == individual["trace_rows"], individual["_id"]
+            assert individual["at_fight"]["fitness"] is None or 0 <= individual["at_fight"]["fitness"] <= 1
+        if "timeline" in individual:  # the loop's phases, in order, none overlapping
+            spans = sorted(individual["timeline"].values())
+            assert all(start <= end <= later for (start, end), (later, _) in zip(spans, spans[1:] + [(1e12, 0)]))
+            assert {"train", "save", "publish", "fight", "heartbeat"} <= set(individual["timeline"])
+    claimed = [i for i in individuals if "matches" in i]
+    assert len(claimed) >= len(individuals) - len({i["player"] for i in individuals}), "fights not recorded"
     assert sum(rows_per_individual.values()) == traces.num_rows
     return individuals
 
