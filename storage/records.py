@@ -37,6 +37,11 @@ def redact(uri: str) -> str:
     return re.sub(r"(?<=://)([^:@/]+):([^@/]*)@", r"\1:***@", uri)
 
 
+# How long an actor (re)starting during a database outage waits for the store: it cannot resume
+# without reading the record, and failing would end it for good (Ray restarts no failed constructor).
+ACTOR_PATIENCE_MS = 15 * 60 * 1000
+
+
 def connect(uri: str, database: str, timeout_ms: int = 5000) -> Database:
     """A checked connection: fails within `timeout_ms` with the (redacted) URI named if nobody answers."""
     try:
@@ -113,7 +118,8 @@ class Recorder:
         self.before_flush = before_flush
         self.flush_ops, self.flush_seconds = flush_ops, flush_seconds
         self.max_pending, self.retry_seconds, self.attempt_seconds = max_pending, retry_seconds, attempt_seconds
-        self._pending: dict[str, list] = {"individuals": [], "matches": [], "metrics": []}
+        # Sent in this order: an individual's record claims its matches (their count), so they land first.
+        self._pending: dict[str, list] = {"matches": [], "metrics": [], "individuals": []}
         self._last_flush = time.monotonic()
         self.written = {"individuals": 0, "matches": 0, "metrics": 0}
         self.outage_since: float | None = None  # monotonic time the store stopped answering
