@@ -44,6 +44,12 @@ class EmbeddedMongo:
         self.process: subprocess.Popen | None = None
 
     @property
+    def uri_file(self) -> Path:
+        """Where the address of the running server is kept (`<storage>.uri`), so readers of a run that is
+        still going (the report) reach its server: a second one cannot open the same storage."""
+        return self.storage_path.with_name(self.storage_path.name + ".uri")
+
+    @property
     def uri(self) -> str:
         return f"mongodb://{self.host}:{self.port}/"
 
@@ -63,6 +69,7 @@ class EmbeddedMongo:
             try:
                 with pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=500) as client:
                     client.admin.command("ping")
+                self.uri_file.write_text(self.uri)
                 return self.uri
             except pymongo.errors.PyMongoError:
                 time.sleep(0.2)
@@ -72,6 +79,8 @@ class EmbeddedMongo:
     def stop(self, timeout: float = 30.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
+        if self.uri_file.exists() and self.uri_file.read_text() == self.uri:
+            self.uri_file.unlink()
         self.process.send_signal(signal.SIGTERM)  # lets WiredTiger close cleanly
         try:
             self.process.wait(timeout)

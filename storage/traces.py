@@ -8,6 +8,7 @@ import uuid
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as fs
 import pyarrow.parquet as pq
 
 from storage.files import join, resolve, write_atomically
@@ -70,7 +71,21 @@ class TraceWriter:
         self.flush()
 
 
-def read_traces(directory: str) -> pa.Table:
-    """All players' traces of a run as one table."""
+def trace_dataset(directory: str) -> ds.Dataset:
+    """All players' trace files of a run as one `pyarrow.dataset.Dataset` with `TRACE_SCHEMA`, read
+    lazily: filter and project before `to_table()`. The folder is plain Parquet, so pandas
+    (`pd.read_parquet(folder)`), polars (`pl.scan_parquet(f"{folder}/*.parquet")`) and DuckDB
+    (`SELECT ... FROM 'folder/*.parquet'`) read it as well, without this code. A folder with no file yet
+    (a run that has not flushed any) is an empty dataset. Files a player is still writing never show:
+    each appears whole, by an atomic rename."""
     filesystem, path = resolve(directory)
-    return ds.dataset(path, filesystem=filesystem, format="parquet", schema=TRACE_SCHEMA).to_table()
+    info = filesystem.get_file_info(path)
+    if info.type == fs.FileType.NotFound:
+        return ds.dataset([], schema=TRACE_SCHEMA, format="parquet")
+    # Files whose names start with "." or "_" are skipped: a file being written has a leading dot.
+    return ds.dataset(path, filesystem=filesystem, format="parquet", schema=TRACE_SCHEMA)
+
+
+def read_traces(directory: str, columns: list[str] | None = None) -> pa.Table:
+    """All players' traces of a run as one table (only `columns`, when given)."""
+    return trace_dataset(directory).to_table(columns=columns)

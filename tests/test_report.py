@@ -1,0 +1,194 @@
+"""The report: every figure drawn from a real run's records (finished, still running, interrupted),
+figures without data left out with a sentence, never a blank picture, and one-line errors; the traces
+folder read as one data set, by our code and by a plain Parquet reader."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pymongo
+import pytest
+from matplotlib import image
+
+from experiments import cli, report
+from storage.traces import TRACE_SCHEMA, TraceWriter, read_traces, trace_dataset
+from tests.test_run import arena_run, finish
+
+ROOT = Path(__file__).resolve().parents[1]
+EVERY = set(report.FIGURES)
+
+
+def make_report(run_id: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "ARENA_MONGO_URI"}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-m", "experiments.report", run_id, *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=180)
+
+
+def check_report(folder: Path) -> tuple[set[str], str]:
+    """The figures the page shows, each a decodable, non-blank PNG that exists; every figure it leaves
+    out is explained. Returns the names shown and the page."""
+    page = (folder / "index.html").read_text()
+    references = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page)
+    for reference in references:
+        assert (folder / reference).is_file(), f"the page refers to a missing {reference}"
+        pixels = image.imread(folder / reference)
+        assert pixels.ndim == 3 and pixels.shape[0] > 50 and pixels.std() > 0, f"{reference} is blank"
+    shown = {Path(r).stem for r in references}
+    assert shown <= EVERY and len(references) == len(shown)
+    assert page.count("No figure:") == len(EVERY - shown), "a figure is missing without a reason"
+    return shown, page
+
+
+def count(db_uri: str, database: str, run_id: str) -> int:
+    with pymongo.MongoClient(db_uri, serverSelectionTimeoutMS=2000) as client:
+        return client[database].individuals.count_documents({"run_id": run_id})
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A short run into its own embedded database, reported once while it runs; then it finishes."""
+    out = tmp_path_factory.mktemp("report")
+    run = arena_run("--players", "2", "--dataset", "ring8", "--budget-seconds", "20", "--seed", "5",
+                    "--run-id", "rep", "--out", str(out), cwd=out)
+    uri_file, deadline = out / "rep" / "db.uri", time.time() + 120
+    while not (uri_file.exists() and count(uri_file.read_text(), "arena", "rep") >= 4):
+        assert time.time() < deadline and run.poll() is None, "the run recorded nothing"
+        time.sleep(0.5)
+    running = make_report("rep", "--out", str(out), "--report-dir", str(out / "while-running"), cwd=out)
+    output = finish(run)
+    assert run.returncode == 0, output
+    assert not uri_file.exists(), "the run left the address of its stopped database behind"
+    return out, running
+
+
+@pytest.mark.slow
+def test_a_running_run_is_reported_from_what_is_recorded(finished_run):
+    out, running = finished_run
+    assert running.returncode == 0, running.stderr
+    shown, page = check_report(out / "while-running")
+    assert "still running" in page
+    assert {"standings", "timeline", "losses", "elimination", "prevalence", "lineage", "samples"} <= shown
+
+
+@pytest.mark.slow
+def test_a_finished_run_has_every_figure(finished_run):
+    out, _ = finished_run
+    started = time.time()
+    result = make_report("rep", "--out", str(out), cwd=out)
+    assert result.returncode == 0, result.stderr
+    folder = out / "rep" / "report"
+    assert result.stdout.startswith(str(folder / "index.html")) and re.search(r"\(\d+\.\d s\)", result.stdout)
+    assert time.time() - started < 90
+    shown, page = check_report(folder)
+    assert shown == EVERY, f"missing: {EVERY - shown}"
+    assert "finished" in page and "still running" not in page
+    leaderboard = page[page.index("Leaderboard"):]
+    assert leaderboard.count("<tr>") == report.LEADERBOARD + 1 and "adam" in leaderboard
+    # The loop timeline of both players, with their share of each phase.
+    assert re.search(r"<td class=l>player-0</td><td>\d+</td>", page) and "player-1" in page
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_is_reported(tmp_path, mongo_uri, db_name, raw_db):
+    run = arena_run("--players", "2", "--budget-seconds", "120", "--run-id", "cut", "--out", str(tmp_path),
+                    "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
+    deadline = time.time() + 120
+    while raw_db.individuals.count_documents({"run_id": "cut"}) < 4:
+        assert time.time() < deadline and run.poll() is None, "the run recorded nothing"
+        time.sleep(0.5)
+    run.send_signal(signal.SIGINT)
+    output = finish(run, timeout=120)
+    assert run.returncode == 130 and raw_db.runs.find_one({"_id": "cut"})["status"] == "interrupted", output
+    result = make_report("cut", "--out", str(tmp_path), "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    shown, page = check_report(tmp_path / "cut" / "report")
+    assert "interrupted" in page
+    assert {"standings", "timeline", "losses", "elimination", "prevalence", "lineage", "samples", "quality"} <= shown
+
+
+def test_old_records_without_timelines_fall_back_and_empty_figures_are_explained(tmp_path, mongo_uri, db_name,
+                                                                                  raw_db):
+    """Records as older runs left them (no standing at the fight, no loop timeline, no match, no
+    metric, a checkpoint gone): what can be drawn is, from the traces; the rest says why."""
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    raw_db.runs.insert_one({"_id": "old", "config": {"dataset": "ring8", "players": 2}, "status": "running",
+                            "started_at": start})
+    for player in ("player-0", "player-1"):
+        writer = TraceWriter(str(tmp_path / "old" / "traces"), "old", player)
+        for generation in range(3):
+            _id = f"old/{player}/{generation}"
+            parents = [f"old/{player}/{generation - 1}"] if generation else []
+            raw_db.individuals.insert_one({
+                "_id": _id, "run_id": "old", "player": player, "generation": generation, "parents": parents,
+                "ops": [{"op": "clone"}] if generation else [], "fitness": 0.2 * generation or None,
+                "rating": generation - 1.0, "created_at": start + dt.timedelta(seconds=3 * generation + 1),
+                "checkpoint": str(tmp_path / "gone.pt"), "parameters": 10})
+            base = start.timestamp() + 3 * generation
+            writer.add(_id, generation, [{"step": s, "g_loss": 1.0 / (s + 1), "d_loss": 0.7, "time": base + 0.1 * s}
+                                         for s in range(20)])
+        writer.close()
+    stale = tmp_path / "report" / "quality.png"
+    stale.parent.mkdir()
+    stale.write_bytes(b"an earlier report's figure")
+
+    db = pymongo.MongoClient(mongo_uri, tz_aware=True)[db_name]
+    index = report.build(db, "old", str(tmp_path), tmp_path / "report")
+    shown, page = check_report(index.parent)
+    assert shown == {"standings", "timeline", "losses", "prevalence", "lineage"}
+    assert not stale.exists()
+    assert "final standing at their birth" in page and "from the traces" in page
+    assert "no match is recorded" in page and "no quality metric" in page and "gone.pt" in page
+    assert page.count("<tr>", page.index("Leaderboard")) == 1 + 4  # header and the four with a fitness
+
+
+def test_bad_input_is_one_line_naming_it(tmp_path, mongo_uri, db_name, raw_db, capsys, monkeypatch):
+    monkeypatch.delenv("ARENA_MONGO_URI", raising=False)
+    raw_db.runs.insert_one({"_id": "here", "config": {}, "status": "running"})
+    cases = [(["nope", "--mongo-uri", mongo_uri, "--mongo-db", db_name], "run 'nope' not found"),
+             (["here", "--mongo-uri", "mongodb://127.0.0.1:1/"], "no MongoDB server answered at mongodb://127.0.0.1:1"),
+             (["here", "--out", str(tmp_path / "missing")], "no embedded database for run 'here'"),
+             (["here", "--bogus"], "No such option: --bogus")]
+    for args, message in cases:
+        assert cli.run_app(report.app, args) == 2, args
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (args, lines)
+
+
+def test_the_traces_folder_is_one_dataset_for_any_parquet_reader(tmp_path):
+    folder = tmp_path / "traces"
+    assert read_traces(str(folder)).num_rows == 0 and trace_dataset(str(folder)).schema == TRACE_SCHEMA
+    for player in ("player-0", "player-1"):
+        writer = TraceWriter(str(folder), "r", player, flush_rows=4)
+        rows = [{"step": s, "g_loss": 1.0, "d_loss": 2.0, "time": 1e9 + s} for s in range(6)]
+        writer.add(f"r/{player}/0", 0, rows[:4])  # a file of 4 rows, then one of 2 on close
+        writer.add(f"r/{player}/1", 1, rows[4:])
+        writer.close()
+    (folder / ".player-9-being-written.parquet.partial-1").write_bytes(b"half a file")
+    dataset = trace_dataset(str(folder))
+    assert dataset.schema == TRACE_SCHEMA and len(dataset.files) == 4
+    assert dataset.count_rows() == 12 and read_traces(str(folder), ["player"]).column_names == ["player"]
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.read_parquet(folder)  # no code of ours: the folder itself is the data set
+    assert len(frame) == 12 and frame.groupby("player").step.max().to_dict() == {"player-0": 5, "player-1": 5}
+
+
+def test_figures_without_data_raise_rather_than_draw(tmp_path):
+    from experiments import figures
+
+    for draw, args in [(figures.standings, ([{"t": 1.0, "player": "p", "fitness": None, "rating": None}], {})),
+                       (figures.loop_timeline, ([], {})), (figures.elimination, ({"g": []}, {})),
+                       (figures.prevalence, ([], {})), (figures.lineage_tree, ([], {})),
+                       (figures.samples, ([], None)), (figures.quality, ([{"t": 1.0, "player": "p"}], {})),
+                       (figures.effects, ({},)), (figures.losses, ({"p": ([], [], [])}, {}))]:
+        with pytest.raises(figures.NoData):
+            draw(tmp_path / f"{uuid.uuid4().hex}.png", *args)
+    assert not list(tmp_path.iterdir()), "a figure without data was written"
