@@ -23,13 +23,15 @@ from experiments import cli
 from rich.console import Console
 from rich.table import Table
 
+from agents.barrier import Barrier
 from agents.player import Player
 from agents.registry import Registry
 from arena.datasets import load_dataset
 from arena.metrics import Judge
 from experiments.config import RunConfig, check_resume_flags, load_config, resumed_config
 from experiments.evaluate import evaluate_final
-from experiments.live import LiveView
+from experiments.summaries import summarize_genome
+from experiments.live import LiveView, registry_status
 from storage import records
 from storage.embedded import EmbeddedMongo
 from storage.files import is_uri, join
@@ -45,24 +47,6 @@ def _interrupt(signum, frame) -> None:
 
 def new_run_id(dataset: str) -> str:
     return f"{dataset}-{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-
-
-LAYER_SYMBOL = {"dense": "", "conv": "c", "deconv": "d", "reshape": "r", "adapter": "a", "noise": "n", "upsample": "u"}
-
-
-def summarize_genome(genome: dict) -> str:
-    """Layers as `64` (dense), `c32` (conv), `d16` (deconv), `r32` (reshape), `a8` (adapter), `n`, `u`."""
-
-    def layer(gene: dict) -> str:
-        symbol = LAYER_SYMBOL[gene["kind"]]
-        return symbol if gene["kind"] in ("noise", "upsample") else f"{symbol}{gene['width']}"
-
-    def net(layers: list[dict]) -> str:
-        return "-".join(layer(gene) for gene in layers)
-
-    return (f"G {net(genome['generator'])} ({genome['g_optimizer']['name']} {genome['g_optimizer']['lr']:.1e}), "
-            f"D {net(genome['discriminator'])} ({genome['d_optimizer']['name']} {genome['d_optimizer']['lr']:.1e}), "
-            f"latent {genome['latent_dim']} {genome['latent_dist']}")
 
 
 def _check_address(address: str | None) -> None:
@@ -93,6 +77,15 @@ def _cpus_per_player(cfg: RunConfig) -> float:
         raise ValueError(f"{cfg.players} players × {cpus:g} CPUs each need {cfg.players * cpus:g} CPUs, "
                          f"but the Ray cluster has {total:g}; lower --cpus-per-player or --players")
     return cpus
+
+
+def _check_gpus(cfg: RunConfig) -> None:
+    """Refuse GPU shares the cluster cannot give, before players wait forever to be placed."""
+    total = ray.cluster_resources().get("GPU", 0.0)
+    if cfg.gpus_per_player * cfg.players > total + 1e-9:
+        raise ValueError(f"{cfg.players} players × {cfg.gpus_per_player:g} GPUs each need "
+                         f"{cfg.players * cfg.gpus_per_player:g} GPUs, but the Ray cluster has {total:g}; "
+                         f"lower --gpus-per-player or --players")
 
 
 def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
@@ -138,6 +131,7 @@ def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
         # Set after ray.init, whose own handler would otherwise end the process on the spot.
         signal.signal(signal.SIGTERM, _interrupt)
         cpus = _cpus_per_player(cfg)
+        _check_gpus(cfg)
         if resume is None:
             # The recorded configuration keeps no password: a resumed run takes its URI from its command line.
             records.start_run(db, run_id, {**cfg.to_dict(), "run_id": run_id, "cpus_per_player": cpus,
@@ -153,8 +147,13 @@ def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
         registry = ray.remote(Registry).options(name="registry", num_cpus=0, **revive).remote(
             run_id, cfg.arena.fitness_window, mongo_uri, cfg.mongo_db)
         ray.get(registry.players.remote())  # alive and named before any player looks it up
+        if cfg.arena.schedule == "barrier":
+            barrier = ray.remote(Barrier).options(name="barrier", num_cpus=0, **revive).remote(
+                [f"player-{i}" for i in range(cfg.players)])
+            ray.get(barrier.waiting.remote())  # alive and named before any player looks it up
         players = [
-            ray.remote(Player).options(name=f"player-{i}", num_cpus=cpus, **revive).remote(
+            ray.remote(Player).options(name=f"player-{i}", num_cpus=cpus, num_gpus=cfg.gpus_per_player,
+                                       **revive).remote(
                 i, cfg, run_id, mongo_uri, join(run_dir, "checkpoints"), join(run_dir, "traces"),
                 max(1, int(cpus)))
             for i in range(cfg.players)]
@@ -167,7 +166,7 @@ def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
                                    f"does the cluster have {cfg.players} × {cpus:g} free CPUs?") from None
             started = time.time() - elapsed  # a resumed run's budget counts on
             runs = [p.run.remote(started + cfg.budget_seconds) for p in players]
-            with LiveView(console, registry, cfg, started) as view:
+            with LiveView(console, registry_status(registry), cfg, started) as view:
                 pending, noted = runs, time.time()
                 while pending:
                     _, pending = ray.wait(pending, num_returns=len(pending), timeout=1.0)
@@ -283,15 +282,20 @@ def main(
     address: Optional[str] = typer.Option(None, help="Ray cluster address; 'local' always starts a new one."),
     cpus_per_player: Optional[float] = typer.Option(None, help="Ray CPUs per player [default: shared evenly]."),
     num_cpus: Optional[int] = typer.Option(None, help="Start a new local Ray cluster with this many CPUs."),
+    gpus_per_player: Optional[float] = typer.Option(None, help="Ray GPUs per player; fractions share a GPU "
+                                                                "[default: 0, CPU only]."),
     config: Optional[Path] = typer.Option(None, help="TOML configuration file; flags override it."),
     resume: Optional[str] = typer.Option(None, help="Continue this recorded run: same players, lineage and "
                                                      "counters; its budget counts on."),
+    quiet: bool = typer.Option(False, "--quiet", help="No live table and no colour: a plain progress line every "
+                                                      "10 s, for batch jobs and logs."),
 ) -> None:
     """Evolve GAN pairs: every player trains, publishes, fights and breeds at its own pace."""
     flags = {"players": players, "dataset": dataset, "budget_seconds": budget_seconds, "seed": seed,
              "run_id": run_id, "out": out, "mongo_uri": mongo_uri, "mongo_db": mongo_db, "address": address,
-             "cpus_per_player": cpus_per_player, "num_cpus": num_cpus}
-    console = Console()
+             "cpus_per_player": cpus_per_player, "num_cpus": num_cpus, "gpus_per_player": gpus_per_player}
+    # --quiet: a console that is no terminal, so the live view writes log lines (experiments/live.py).
+    console = Console(force_terminal=False, no_color=True, highlight=False, soft_wrap=True) if quiet else Console()
     given = {k: v for k, v in flags.items() if v is not None}
     try:
         if resume is not None:
