@@ -87,7 +87,8 @@ class Player:
         cfg = self.config
         child = self._resume()
         if child is None:
-            genome = random_genome(self.rng, cfg.mutation, cfg.arena.batch_size, cfg.arena.steps, self.data.shape,
+            genome = random_genome(self.rng, cfg.mutation, cfg.arena.batch_size,
+                                   cfg.arena.first_steps(self.index, cfg.players), self.data.shape,
                                    cfg.arena.architecture)
             child = Offspring(genome, build_pair(genome, self.device))
         loop_times = []

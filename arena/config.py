@@ -53,6 +53,9 @@ class ArenaConfig:
     """Generators mixed into the ensemble evaluated at the end of a run (0: none)."""
     architecture: str = "auto"
     """First-generation networks: dense, conv (images only), or auto (conv for images, else dense)."""
+    steps_spread: float = 1.0
+    """Players start unequal on purpose: player i of P trains steps × steps_spread^(i/(P−1)) steps per loop
+    (children inherit it), so loops differ in cost, as they do when architectures differ; 1: all equal."""
     schedule: str = "async"
     """async: every player moves at its own pace; barrier: a synchronous generational arena in which
     nobody breeds until every player has fought its current generation (the baseline to compare with)."""
@@ -60,6 +63,8 @@ class ArenaConfig:
     def __post_init__(self) -> None:
         if self.architecture not in ("auto", "dense", "conv"):
             raise ValueError(f"arena.architecture must be auto, dense or conv; got {self.architecture!r}")
+        if not 1 <= self.steps_spread <= 100:
+            raise ValueError(f"arena.steps_spread must be between 1 and 100; got {self.steps_spread!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"arena.schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
         if self.matchmaking not in MATCHMAKING:
@@ -79,3 +84,7 @@ class ArenaConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"arena.{name} must be a positive integer; got {value!r}")
+
+    def first_steps(self, index: int, players: int) -> int:
+        """Training steps per loop of player `index`'s first genome (see `steps_spread`)."""
+        return max(1, round(self.steps * self.steps_spread ** (index / max(1, players - 1))))

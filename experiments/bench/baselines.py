@@ -1,0 +1,217 @@
+"""The non-arena baselines of the benchmarks: plain GANs trained with the arena's own `bout()` (or, for
+the throughput benchmark, a bare torch loop), on a CPU-time budget, in plain processes. No Ray.
+
+Budgets are CPU-seconds of the training process (`time.process_time`, so a loaded machine slows a
+baseline down without shortening what it gets); evaluation is outside the budget and follows the
+arena's final evaluation (`experiments/evaluate.py`): the generator in eval mode, `judge.samples`
+samples drawn with `torch.Generator().manual_seed(seed)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from arena.bout import bout, discriminator_loss, generator_loss
+from arena.datasets import GaussianMixture, ImageDataset, load_dataset
+from arena.ensemble import quality_loss
+from arena.metrics import Judge
+from arena.config import ArenaConfig
+from genome import Genome, Layer, OptimizerGene, build_pair, make_optimizer, random_genome
+from genome.build import Generator
+from genome.operators import MutationConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def single_genome(data_shape: tuple[int, ...]) -> Genome:
+    """The one conventional GAN of baseline (b), fixed so every seed trains the same architecture.
+
+    2-D: generator and discriminator of 3×256 ReLU layers, Adam 1e-4 with β (0.5, 0.999), batch 256,
+    latent 8 (the plain MLP GAN of the design notes' measurement). Images: DCGAN's shape (a linear map
+    to 64×7×7, two stride-2 transposed convolutions with batch norm, tanh head; a discriminator of two
+    stride-2 convolutions with leaky ReLU), Adam 2e-4 with β (0.5, 0.999), batch 64, latent 32.
+    """
+    adam = OptimizerGene("adam", 1e-4, (0.5, 0.999))
+    if len(data_shape) == 1:
+        dense = tuple(Layer("dense", 256, "relu") for _ in range(3))
+        return Genome(dense, dense, 8, "normal", adam, adam, 256, 100, data_shape=tuple(data_shape))
+    side = data_shape[1]
+    if side % 4:
+        raise ValueError(f"the image baseline needs a side divisible by 4; got {data_shape}")
+    generator = (Layer("reshape", 64, size=side // 4),
+                 Layer("deconv", 32, "relu", "batch", kernel=4, stride=2, padding=1),
+                 Layer("deconv", 16, "relu", "batch", kernel=4, stride=2, padding=1))
+    discriminator = (Layer("conv", 32, "leaky_relu", kernel=4, stride=2, padding=1),
+                     Layer("conv", 64, "leaky_relu", "layer", kernel=4, stride=2, padding=1))
+    adam = OptimizerGene("adam", 2e-4, (0.5, 0.999))
+    return Genome(generator, discriminator, 32, "normal", adam, adam, 64, 100, data_shape=tuple(data_shape))
+
+
+def player_seed(run_seed: int, index: int) -> np.random.SeedSequence:
+    """The seed of player `index` in a run seeded `run_seed`: `agents.player.player_seed`, restated here
+    so the baselines import no Ray (a test holds the two equal)."""
+    return np.random.SeedSequence([run_seed, index])
+
+
+@dataclass(frozen=True)
+class Job:
+    """One plain GAN to train and judge: picklable, for worker processes."""
+
+    label: str
+    genome: dict
+    dataset: str
+    cpu_seconds: float
+    init_seed: int  # torch's global generator, which module initialisation draws from
+    rng_seed: int  # the torch.Generator of noise and real batches
+    eval_seed: int
+
+
+def first_genomes(run_seed: int, players: int, dataset_shape: tuple[int, ...], mutation: MutationConfig,
+                  arena: ArenaConfig) -> list[tuple[Genome, int, int]]:
+    """The genome each player of the arena starts from, with the seeds it starts with: player i draws
+    `random_genome` first from `default_rng(player_seed)`, seeds torch's global generator with the
+    seed's second state word and its own torch.Generator with the first (as `agents.player.Player`)."""
+    out = []
+    for index in range(players):
+        seed = player_seed(run_seed, index)
+        genome = random_genome(np.random.default_rng(seed), mutation, arena.batch_size,
+                               arena.first_steps(index, players), dataset_shape, arena.architecture)
+        out.append((genome, int(seed.generate_state(2)[1]), int(seed.generate_state(1)[0])))
+    return out
+
+
+def independent_jobs(run_seed: int, players: int, dataset: str, cpu_seconds: float, mutation: MutationConfig,
+                     arena: ArenaConfig) -> list[Job]:
+    """Baseline (c): the arena's first-generation players, each alone, `cpu_seconds` each."""
+    shape = load_dataset(dataset).shape
+    return [Job(f"independent-{run_seed}-{i}", genome.to_dict(), dataset, cpu_seconds, init, rng, run_seed)
+            for i, (genome, init, rng) in enumerate(first_genomes(run_seed, players, shape, mutation, arena))]
+
+
+def single_job(run_seed: int, dataset: str, cpu_seconds: float) -> Job:
+    """Baseline (b): the fixed conventional GAN with seeds derived from the run seed, `cpu_seconds`."""
+    seed = np.random.SeedSequence([run_seed, 1_000_000])  # apart from every player's [run_seed, i]
+    init, rng = (int(v) for v in seed.generate_state(2))
+    return Job(f"single-{run_seed}", single_genome(load_dataset(dataset).shape).to_dict(), dataset, cpu_seconds,
+               init, rng, run_seed)
+
+
+def train_gan(genome: Genome, data: GaussianMixture | ImageDataset, cpu_seconds: float, init_seed: int,
+              rng_seed: int) -> tuple[Generator, dict]:
+    """One pair trained by `bout()` with both optimizers (kept for the whole run, as a plain GAN does)
+    until this process has used `cpu_seconds` of CPU time (at most one step more); at least one step."""
+    torch.manual_seed(init_seed)
+    pair = build_pair(genome)
+    rng = torch.Generator().manual_seed(rng_seed)
+    g_optimizer = make_optimizer(genome.g_optimizer, pair.generator.parameters())
+    d_optimizer = make_optimizer(genome.d_optimizer, pair.discriminator.parameters())
+    cpu, wall, steps = time.process_time(), time.perf_counter(), 0
+    while True:
+        left = cpu_seconds - (time.process_time() - cpu)
+        if left <= 0 and steps:
+            break
+        # A single thread's CPU time passes no faster than wall time, so this deadline never lets the bout
+        # overspend by more than its last step; on a busy machine it ends early and the loop goes on.
+        steps += len(bout([pair.generator], [pair.discriminator], data, genome.steps, genome.batch_size, rng,
+                          g_optimizer=g_optimizer, d_optimizer=d_optimizer, loss=genome.loss, first_step=steps,
+                          deadline=time.time() + max(left, 0.0)).rows)
+    return pair.generator, {"steps": steps, "cpu_seconds": time.process_time() - cpu,
+                            "wall_seconds": time.perf_counter() - wall}
+
+
+@torch.no_grad()
+def evaluate(generator: Generator, judge: Judge, seed: int) -> dict:
+    """As the arena's final evaluation: eval mode, `judge.samples` samples from a generator seeded `seed`."""
+    generator.eval()
+    return judge.quality(generator.sample(judge.samples, torch.Generator().manual_seed(seed)))
+
+
+def run_job(job: Job) -> dict:
+    """Train and judge one job in this process; the metrics, steps and CPU time spent."""
+    data = load_dataset(job.dataset)
+    generator, spent = train_gan(Genome.from_dict(job.genome), data, job.cpu_seconds, job.init_seed, job.rng_seed)
+    return {"label": job.label, **spent, **evaluate(generator, Judge(data), job.eval_seed)}
+
+
+def _in_process(job: Job) -> dict:
+    """`run_job` in a fresh single-thread interpreter: nothing of this process (Ray, torch threads) carried over."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "experiments.bench.baselines"], input=json.dumps(asdict(job)),
+                          capture_output=True, text=True, cwd=ROOT, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"baseline {job.label} failed (exit code {done.returncode}): "
+                           f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no output'}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_jobs(jobs: list[Job], workers: int) -> list[dict]:
+    """Each job in its own single-thread process, `workers` at a time, longest budgets first; results in
+    the order of `jobs`."""
+    if not jobs:
+        return []
+    for name in {job.dataset for job in jobs}:
+        Judge(load_dataset(name))  # an image classifier is trained and cached once, not by every worker
+    order = sorted(range(len(jobs)), key=lambda i: -jobs[i].cpu_seconds)
+    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        results = list(pool.map(_in_process, [jobs[i] for i in order]))
+    out: list[dict] = [{}] * len(jobs)
+    for i, result in zip(order, results):
+        out[i] = result
+    return out
+
+
+def best_and_mean(results: list[dict]) -> tuple[dict, dict]:
+    """The best of several generators by the arena's own criterion (`quality_loss`: FID; or KL plus the
+    low-quality share), and the mean of every metric."""
+    best = min(results, key=quality_loss)
+    keys = [k for k in results[0] if k != "label" and isinstance(results[0][k], (int, float))]
+    return best, {k: float(np.mean([r[k] for r in results])) for k in keys}
+
+
+def bare_step_seconds(genome: Genome, data: GaussianMixture | ImageDataset, seed: int = 0,
+                      min_seconds: float = 1.0, min_steps: int = 10, warmup: int = 5) -> tuple[float, float]:
+    """Wall and CPU seconds per training step of `genome`'s pair in a bare torch loop on this process's
+    threads: the step `bout()` takes (fakes, discriminator on real and detached fakes, generator on the
+    same fakes, the genome's loss, batch and optimizers), without its trace rows, `.item()` calls or clock
+    reads. Runs `genome.steps` steps, or more until `min_seconds` have passed, after `warmup` steps."""
+    torch.manual_seed(seed)
+    pair = build_pair(genome)
+    generator, discriminator = pair.generator.train(), pair.discriminator.train()
+    g_optimizer = make_optimizer(genome.g_optimizer, generator.parameters())
+    d_optimizer = make_optimizer(genome.d_optimizer, discriminator.parameters())
+    rng, batch, loss = torch.Generator().manual_seed(seed), genome.batch_size, genome.loss
+
+    def step() -> None:
+        fakes = generator.sample(batch, rng)
+        d_loss = discriminator_loss(loss, discriminator(data.sample(batch, rng)), discriminator(fakes.detach()))
+        d_optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        d_optimizer.step()
+        g_loss = generator_loss(loss, discriminator(fakes))
+        g_optimizer.zero_grad(set_to_none=True)
+        g_loss.backward()
+        g_optimizer.step()
+
+    for _ in range(warmup):
+        step()
+    steps, started, cpu = 0, time.perf_counter(), time.process_time()
+    while steps < max(min_steps, genome.steps) or time.perf_counter() - started < min_seconds:
+        step()
+        steps += 1
+    return (time.perf_counter() - started) / steps, (time.process_time() - cpu) / steps
+
+if __name__ == "__main__":  # one job from stdin (JSON), its result to stdout: how `run_jobs` runs each
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    print(json.dumps(run_job(Job(**json.loads(sys.stdin.read())))))

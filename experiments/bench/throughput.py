@@ -1,0 +1,257 @@
+"""`python -m experiments.bench throughput`: how much of the arena's time is training, read from the
+players' timelines, against a bare torch loop and against a synchronous (barrier) arena."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+import typer
+from rich.console import Console
+
+from arena.datasets import load_dataset
+from experiments.bench import baselines, results
+from experiments.bench.quality import Workspace, run_arena, run_config, settings, workspace
+from genome import Genome
+
+COMPUTE = ("train", "save", "fight", "breed", "measure")
+WAITING = ("publish", "heartbeat", "wait")
+OVERHEAD, COMPUTE_SHARE, SPEEDUP = 0.10, 0.95, 1.5
+
+results.section("throughput", f"""
+Where a player's time goes, from the `timeline` of every recorded individual ({{phase: [start, end]}}, epoch
+seconds, phases {", ".join(COMPUTE + WAITING)}) and `trained_steps`.
+`python -m experiments.bench throughput --dataset D --seconds S --seeds N [--players P --cpus C]`: per seed, one
+arena run (`[arena] schedule = "async"`) and one barrier run (`"barrier"`, the synchronous generational arena) of P
+players for S s on a local Ray cluster of C CPUs (by default P = C = the machine's cores: one core and one torch
+thread per player, so a player's wall time is its core time), with `[arena] replay = 0` unless given (replayed
+fakes are extra arithmetic a plain GAN step does not do). Mean ± std over seeds.
+
+- **(i) training steps per second per core**: the arena's steps over the player-seconds of its train phases
+  (*train phase*) and of whole loops, first loop's start to last loop's end (*whole loop*), scaled by min(1, C/P),
+  a player's share of a core; against the same steps in a bare torch loop: each recorded genome (the most-trained
+  `--genomes` distinct ones, origins of layers ignored, the rest at their steps-weighted mean) built with
+  `build_pair` and trained by plain forward/backward/step (the step `bout()` takes, without its trace rows,
+  `.item()` and clock reads) in this process on one thread after the runs, timed per step. Overhead = arena time
+  / bare time − 1. Target: whole-loop overhead ≤ {OVERHEAD:.0%}. Wall time is what a quiet machine gives; on a
+  busy one, the third row compares CPU time instead: the players' processes (read from `/proc`, first loop's
+  start to last loop's end, every phase included) against the bare loop's `time.process_time`.
+- **(ii) compute share**: per player, time in {", ".join(COMPUTE)} over its wall time from its first loop's start
+  to its last loop's end; the rest is waiting ({", ".join(WAITING)}; `wait` is the barrier) and the gaps between
+  phases. `fight` includes its registry calls and fetching opponents' weights. Mean and the lowest player. Target:
+  ≥ {COMPUTE_SHARE:.0%} (asynchronous arena).
+- **(iii) generations per hour**, recorded individuals over the span of all loops, asynchronous against barrier,
+  same seeds, so the same first genomes: their different costs (random widths and depths; `--config`/`--set`
+  may widen them) are what a barrier waits for. *cost spread* is the ratio of the costliest to the cheapest
+  first-generation training round (steps × bare seconds per step); *ideal* the ratio async/barrier that training
+  alone would give, mean(1/c)·max(c). Target: ≥ {SPEEDUP}×.
+""")
+
+
+def genome_key(genome: dict) -> str:
+    """The architecture and genes, without the layers' origins (which record inheritance, not cost)."""
+    plain = {**genome, **{net: [{**layer, "origin": None} for layer in genome[net]]
+                          for net in ("generator", "discriminator")}}
+    return json.dumps(plain, sort_keys=True)
+
+
+def _span(timeline: dict, phase: str) -> float:
+    start, end = timeline.get(phase, (0.0, 0.0))
+    return end - start
+
+
+def bare_costs(runs: list[dict], dataset: str, limit: int, say=print) -> dict[str, tuple[float, float]]:
+    """Bare wall and CPU seconds per step of the distinct genomes of `runs`: every first-generation one, then the most
+    trained, `limit` in all at least; on one thread of this process."""
+    steps, first = defaultdict(int), set()
+    genomes = {}
+    for run in runs:
+        for doc in run["individuals"]:
+            key = genome_key(doc["genome"])
+            genomes[key] = doc["genome"]
+            steps[key] += doc.get("trained_steps") or 0
+            if doc["generation"] == 0:
+                first.add(key)
+    chosen = list(first) + [k for k in sorted(steps, key=steps.get, reverse=True) if k not in first]
+    chosen = chosen[:max(limit, len(first))]
+    say(f"timing {len(chosen)} of {len(genomes)} distinct genomes in a bare torch loop on one thread")
+    data, threads = load_dataset(dataset), torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return {key: baselines.bare_step_seconds(Genome.from_dict(genomes[key]), data, min_seconds=0.5)
+                for key in chosen}
+    finally:
+        torch.set_num_threads(threads)
+
+
+def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus: int) -> dict:
+    """(i), (ii) and (iii)'s figures of one run."""
+    docs = [d for d in run["individuals"] if d.get("timeline")]
+    if not docs:
+        raise RuntimeError(f"run {run['run_id']} recorded no timeline; see {run['log']}")
+    share = min(1.0, cpus / players)  # of a core, per player, when all are busy
+    known = [(d["trained_steps"] or 0, bare[k]) for d in docs if (k := genome_key(d["genome"])) in bare]
+    counted = max(1, sum(n for n, _ in known))
+    mean_cost = (sum(n * w for n, (w, _) in known) / counted, sum(n * c for n, (_, c) in known) / counted)
+    steps = sum(d["trained_steps"] or 0 for d in docs)
+    cost = [(d["trained_steps"] or 0, bare.get(genome_key(d["genome"]), mean_cost)) for d in docs]
+    bare_seconds, bare_cpu = sum(n * w for n, (w, _) in cost), sum(n * c for n, (_, c) in cost)
+    by_player = defaultdict(list)
+    for d in docs:
+        by_player[d["player"]].append(d["timeline"])
+    walls, compute, waiting = {}, {}, {}
+    for player, timelines in by_player.items():
+        spans = [span for t in timelines for span in t.values()]
+        walls[player] = max(e for _, e in spans) - min(s for s, _ in spans)
+        compute[player] = sum(_span(t, p) for t in timelines for p in COMPUTE)
+        waiting[player] = {p: sum(_span(t, p) for t in timelines) for p in WAITING}
+    train = sum(_span(d["timeline"], "train") for d in docs)
+    loop = sum(walls.values())
+    shares = {p: compute[p] / walls[p] for p in walls if walls[p] > 0}
+    window = max(e for d in docs for _, e in d["timeline"].values()) - \
+        min(s for d in docs for s, _ in d["timeline"].values())
+    first = sorted((d for d in docs if d["generation"] == 0), key=lambda d: d["player"])
+    costs = [d["genome"]["steps"] * bare[genome_key(d["genome"])][0] for d in first
+             if genome_key(d["genome"]) in bare]
+    wall_total = sum(walls.values())
+    return {
+        "steps": steps, "coverage": sum(n for n, _ in known) / max(1, steps),
+        "bare_rate": steps / bare_seconds, "train_rate": steps / (train * share), "loop_rate": steps / (loop * share),
+        "train_overhead": train * share / bare_seconds - 1, "loop_overhead": loop * share / bare_seconds - 1,
+        "bare_cpu_rate": steps / bare_cpu,
+        "cpu_rate": steps / run["cpu_players"] if run["cpu_players"] else None,
+        "cpu_overhead": run["cpu_players"] / bare_cpu - 1 if run["cpu_players"] else None,
+        "compute_share": float(np.mean(list(shares.values()))), "compute_share_min": min(shares.values()),
+        "waiting": {p: sum(w[p] for w in waiting.values()) / wall_total for p in WAITING},
+        "generations_per_hour": len(docs) / window * 3600, "individuals": len(docs),
+        "cost_spread": max(costs) / min(costs) if costs else None,
+        "ideal_ratio": float(np.mean([1 / c for c in costs]) * max(costs)) if costs else None,
+        "cpu_players": run["cpu_players"], "cpu_other": run["cpu_other"], "window": window,
+    }
+
+
+def _ms(values: list[float], spec: str, scale: float = 1.0, unit: str = "") -> str:
+    values = [v * scale for v in values if v is not None]
+    if not values:
+        return "-"
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return f"{np.mean(values):{spec}} ± {std:{spec}}{unit}"
+
+
+def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
+    """The table: one row per measure, means over seeds."""
+    rows = []
+    a, b = found.get("async", []), found.get("barrier", [])
+    if a:
+        for kind, rate, bare, overhead in (
+                ("training steps/s per core, whole loop", "loop_rate", "bare_rate", "loop_overhead"),
+                ("training steps/s per core, train phase", "train_rate", "bare_rate", "train_overhead"),
+                ("training steps per CPU-second of the players", "cpu_rate", "bare_cpu_rate", "cpu_overhead")):
+            if any(r[overhead] is None for r in a):
+                continue
+            mean = float(np.mean([r[overhead] for r in a]))
+            judged = rate == "loop_rate"
+            rows.append({"measure": f"(i) {kind}", "schedule": "async",
+                         "value": _ms([r[rate] for r in a], ".0f"),
+                         "reference": f"bare torch loop {_ms([r[bare] for r in a], '.0f')}",
+                         "result": f"overhead {_ms([r[overhead] for r in a], '.1f', 100, ' %')}",
+                         "target": f"overhead ≤ {OVERHEAD:.0%}" if judged else "-",
+                         "target met": ("yes" if mean <= OVERHEAD else f"no (+{(mean - OVERHEAD) * 100:.1f} pts)")
+                         if judged else "-", **common})
+    for schedule, runs in (("async", a), ("barrier", b)):
+        if not runs:
+            continue
+        mean = float(np.mean([r["compute_share"] for r in runs]))
+        judged = schedule == "async"
+        waits = ", ".join(f"{p} {_ms([r['waiting'][p] for r in runs], '.1f', 100, ' %')}" for p in WAITING
+                          if any(r["waiting"][p] for r in runs))
+        rows.append({"measure": "(ii) compute share of player wall time", "schedule": schedule,
+                     "value": _ms([r["compute_share"] for r in runs], ".1f", 100, " %"),
+                     "reference": f"waiting: {waits or 'none'}",
+                     "result": f"lowest player {_ms([r['compute_share_min'] for r in runs], '.1f', 100, ' %')}",
+                     "target": f"≥ {COMPUTE_SHARE:.0%}" if judged else "-",
+                     "target met": ("yes" if mean >= COMPUTE_SHARE else
+                                    f"no (−{(COMPUTE_SHARE - mean) * 100:.1f} pts)") if judged else "-", **common})
+    if a and b:
+        ratios = [x["generations_per_hour"] / y["generations_per_hour"] for x, y in zip(a, b)]
+        mean = float(np.mean(ratios))
+        rows.append({"measure": "(iii) generations per hour", "schedule": "async vs barrier",
+                     "value": _ms([r["generations_per_hour"] for r in a], ".0f"),
+                     "reference": f"barrier {_ms([r['generations_per_hour'] for r in b], '.0f')}; "
+                                  f"cost spread {_ms([r['cost_spread'] for r in a], '.2f', unit='×')}, "
+                                  f"ideal {_ms([r['ideal_ratio'] for r in a], '.2f', unit='×')}",
+                     "result": f"ratio {_ms(ratios, '.2f', unit='×')}", "target": f"≥ {SPEEDUP}×",
+                     "target met": "yes" if mean >= SPEEDUP else f"no ({mean:.2f}×)", **common})
+    return rows
+
+
+def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int, schedules: list[str], base: dict,
+              genomes: int, ws: Workspace, say=print) -> tuple[list[dict], str]:
+    runs: dict[str, list[dict]] = defaultdict(list)
+    for seed in range(seeds):
+        for schedule in schedules:
+            cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=seed, cpus=cpus,
+                             schedule=schedule)
+            run = run_arena(ws, cfg, f"t-{schedule}-{dataset}-s{seed}")
+            runs[schedule].append(run)
+            say(f"{schedule}, seed {seed}: {len(run['individuals'])} individuals, "
+                f"{sum(d.get('trained_steps') or 0 for d in run['individuals'])} steps, "
+                f"players used {run['cpu_players'] or 0:.0f} CPU-s, the rest {run['cpu_other'] or 0:.0f}")
+    bare = bare_costs([r for rs in runs.values() for r in rs], dataset, genomes, say)
+    found = {schedule: [analyse(r, bare, players, cpus) for r in rs] for schedule, rs in runs.items()}
+    common = {"dataset": dataset, "players": players, "cpus": cpus, "seconds": seconds, "seeds": seeds}
+    notes = []
+    for schedule, analysed in found.items():
+        for seed, r in enumerate(analysed):
+            cpu = f", players' CPU {r['cpu_players']:.0f} s of {cpus * r['window']:.0f} available" \
+                if r["cpu_players"] is not None else ""
+            notes.append(f"{schedule} seed {seed}: {r['individuals']} individuals, {r['steps']} steps "
+                         f"({r['coverage']:.0%} timed bare){cpu}")
+    return rows_of(found, common), "; ".join(notes) + "."
+
+
+def command(
+    dataset: str = typer.Option("ring8", help="ring8, grid25, mnist or digits."),
+    seconds: float = typer.Option(300.0, help="Wall-seconds of each arena run."),
+    seeds: int = typer.Option(2, help="Seeds 0…N−1; each runs both schedules."),
+    players: Optional[int] = typer.Option(None, help="Players [default: --cpus, one core each]."),
+    cpus: Optional[int] = typer.Option(None, help="CPUs of the local Ray cluster [default: the machine's cores]."),
+    schedules: str = typer.Option("async,barrier", help="Comma-separated: async, barrier."),
+    genomes: int = typer.Option(30, help="Distinct genomes timed in the bare loop (first-generation ones always)."),
+    config: Optional[Path] = typer.Option(None, help="TOML of arena settings ([arena], [mutation]) for every run."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE over --config, e.g. arena.steps=200."),
+    work: Optional[Path] = typer.Option(None, help="Folder for the runs [default: a temporary one, removed]."),
+    keep: bool = typer.Option(False, help="Keep the temporary folder."),
+) -> None:
+    """Steps per second per core against a bare loop, compute share, and async against barrier."""
+    console = Console()
+    try:
+        chosen = [s.strip() for s in schedules.split(",") if s.strip()]
+        if not chosen or set(chosen) - {"async", "barrier"}:
+            raise ValueError(f"schedules must be async, barrier or both; got {schedules!r}")
+        cpus = cpus if cpus is not None else os.cpu_count() or 1
+        players = players if players is not None else cpus
+        if seeds < 1 or players < 1 or cpus < 1 or genomes < 1 or not seconds > 0:
+            raise ValueError("seeds, players, cpus, genomes and seconds must be positive")
+        base = settings(config, set_)
+        base.setdefault("arena", {}).setdefault("replay", 0)
+        run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    console.print(f"throughput on {dataset}: {', '.join(chosen)}; {seeds} seeds, {players} players on {cpus} CPUs, "
+                  f"{seconds:g} s each")
+    with workspace(work, keep) as ws:
+        rows, notes = benchmark(dataset, seeds, seconds, players, cpus, chosen, base, genomes, ws, console.print)
+        if keep or work is not None:
+            console.print(f"runs, logs and database kept in {ws.path}")
+    path = results.record("throughput", rows, notes)
+    for row in rows:
+        console.print(f"{row['measure']} ({row['schedule']}): {row['value']}; {row['reference']}; {row['result']}; "
+                      f"target met: {row['target met']}")
+    console.print(f"recorded in {path} and {results.REPORT}")

@@ -1,0 +1,239 @@
+"""The quality and throughput benchmarks: their plain-GAN baselines, the figures they read from a run's
+timelines, and both commands end to end on tiny budgets, writing only under tmp_path."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from arena.datasets import ring8
+from arena.ensemble import quality_loss
+from arena.metrics import Judge, mixture_quality
+from experiments import cli
+from experiments.bench import baselines, quality, results, throughput
+from arena.config import ArenaConfig
+from genome import Genome, MutationConfig, random_genome
+
+
+@pytest.fixture
+def bench(tmp_path, monkeypatch):
+    """The bench command line, its results and BENCHMARKS.md redirected under tmp_path."""
+    monkeypatch.setattr(results, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(results, "REPORT", tmp_path / "BENCHMARKS.md")
+    app = importlib.import_module("experiments.bench.__main__").app
+    repository = results.ROOT / "benchmarks" / "results"
+
+    def ours() -> list[str]:  # other benchmarks may be writing there meanwhile
+        return sorted(p.name for pattern in ("quality-*", "throughput-*") for p in repository.glob(pattern))
+
+    before = ours()
+
+    def run(*args: str) -> dict:
+        assert cli.run_app(app, list(args)) == 0
+        written = list((tmp_path / "results").glob("*.json"))
+        assert len(written) == 1, written
+        return json.loads(written[0].read_text())
+
+    yield run
+    assert ours() == before, "a test wrote into the repository's benchmarks/results"
+
+
+def test_the_independent_gans_start_from_the_players_first_genomes_and_seeds():
+    from agents.player import player_seed  # imports Ray's module, starts nothing
+
+    cfg, arena = MutationConfig(), ArenaConfig(batch_size=128, steps=100, steps_spread=4.0)
+    for run_seed in (0, 7):
+        drawn = baselines.first_genomes(run_seed, 3, (2,), cfg, arena)
+        assert [g.steps for g, _, _ in drawn] == [100, 200, 400]  # the spread of loop costs, as the players'
+        for index, (genome, init_seed, rng_seed) in enumerate(drawn):
+            seed = player_seed(run_seed, index)
+            assert genome == random_genome(np.random.default_rng(seed), cfg, 128, arena.first_steps(index, 3),
+                                           (2,), "auto")
+            assert (init_seed, rng_seed) == (int(seed.generate_state(2)[1]), int(seed.generate_state(1)[0]))
+        assert len({g.to_dict().__repr__() for g, _, _ in drawn}) == 3  # three players, three genomes
+
+
+def test_one_gan_trains_for_its_cpu_budget_and_learns():
+    data = ring8()
+    torch.set_num_threads(1)
+    genome = baselines.single_genome(data.shape)
+    generator, spent = baselines.train_gan(genome, data, 1.5, init_seed=1, rng_seed=2)
+    assert 1.5 <= spent["cpu_seconds"] < 1.8 and spent["steps"] > 10
+    untrained, one = baselines.train_gan(genome, data, 0.0, init_seed=1, rng_seed=2)
+    assert one["steps"] == 1
+    with torch.no_grad():
+        radius = [float(g.eval().sample(2000, torch.Generator().manual_seed(0)).norm(dim=1).sub(1).abs().mean())
+                  for g in (generator, untrained)]
+    assert radius[0] < radius[1]  # nearer the ring of modes after its budget than after one step
+    quality_ = baselines.evaluate(generator, Judge(data), seed=3)
+    assert 0 <= quality_["modes"] <= 8 and 0 <= quality_["high_quality"] <= 1 and 0 <= quality_["kl"] <= math.log(8)
+
+
+def test_evaluation_follows_the_arenas_final_one():
+    data = ring8()
+    generator, _ = baselines.train_gan(baselines.single_genome(data.shape), data, 0.0, 1, 2)
+    seen = {}
+
+    class Spy:
+        samples = 123
+
+        def quality(self, samples):
+            seen["shape"], seen["training"] = tuple(samples.shape), generator.training
+            return mixture_quality(samples.numpy(), data)
+
+    generator.train()
+    metrics = baselines.evaluate(generator, Spy(), seed=5)
+    assert seen == {"shape": (123, 2), "training": False}
+    expected = mixture_quality(generator.sample(123, torch.Generator().manual_seed(5)).detach().numpy(), data)
+    assert metrics == expected
+
+
+def test_best_is_chosen_by_the_arenas_criterion_and_mean_is_the_mean():
+    runs = [{"label": "a", "modes": 8, "high_quality": 0.9, "kl": 0.2, "steps": 10},
+            {"label": "b", "modes": 6, "high_quality": 0.99, "kl": 0.05, "steps": 30},
+            {"label": "c", "modes": 8, "high_quality": 0.5, "kl": 0.01, "steps": 20}]
+    best, mean = baselines.best_and_mean(runs)
+    assert best["label"] == "b" and quality_loss(best) == min(quality_loss(r) for r in runs)
+    assert mean == pytest.approx({"modes": 22 / 3, "high_quality": 2.39 / 3, "kl": 0.26 / 3, "steps": 20})
+
+
+def test_the_bare_loop_trains_the_pair_and_is_timed_on_both_clocks():
+    genome = Genome.from_dict({**baselines.single_genome((2,)).to_dict(), "steps": 20})
+    wall, cpu = baselines.bare_step_seconds(genome, ring8(), min_seconds=0.1)
+    assert 0 < wall < 1 and 0 < cpu < 1
+
+
+def test_target_met_says_by_how_much_each_metric_misses():
+    perfect = [{"modes": 8, "high_quality": 0.99, "kl": 0.01}] * 2
+    assert quality.target_met("ring8", perfect, None) == "modes yes, HQ yes, KL yes"
+    short = [{"modes": 7, "high_quality": 0.95, "kl": 0.05}, {"modes": 8, "high_quality": 0.93, "kl": 0.03}]
+    assert quality.target_met("ring8", short, None) == "modes no (−0.5), HQ no (−3.0 pts), KL no (+0.020)"
+    images = [{"fid": 6.0, "tvd": 0.04}]
+    assert quality.target_met("mnist", images, 10.0) == "TVD yes, FID yes (0.60× the one GAN's)"
+    assert quality.target_met("mnist", images, 8.0).startswith("TVD yes, FID no (0.75×")
+    assert "n/a" in quality.target_met("mnist", images, None)
+
+
+def test_settings_take_a_file_and_sets_and_refuse_what_the_benchmark_sets(tmp_path):
+    toml = tmp_path / "arena.toml"
+    toml.write_text("[arena]\nsteps = 50\n[mutation]\nmax_layers = 3\n")
+    base = quality.settings(toml, ["arena.opponents=2", "arena.matchmaking=k_best", "mutation.adapt=true"])
+    assert base == {"arena": {"steps": 50, "opponents": 2, "matchmaking": "k_best"},
+                    "mutation": {"max_layers": 3, "adapt": True}}
+    cfg = quality.run_config(base, dataset="grid25", players=3, seconds=5, seed=1, cpus=2, schedule="barrier")
+    assert (cfg.arena.steps, cfg.arena.schedule, cfg.players, cfg.num_cpus, cfg.mutation.adapt) == \
+        (50, "barrier", 3, 2, True)
+    for bad in (["players=3"], ["arena.schedule=barrier"], ["noequals"]):
+        with pytest.raises(ValueError):
+            quality.settings(None, bad)
+    with pytest.raises(ValueError, match="arena.bogus"):
+        quality.run_config(quality.settings(None, ["arena.bogus=1"]), dataset="ring8", players=2, seconds=1,
+                           seed=0, cpus=1)
+
+
+def test_the_cpu_meter_counts_a_child_process_and_tells_players_apart():
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass\ntime.sleep(0.5)"
+    with quality.CpuMeter(every=0.1) as meter:
+        started = time.time()
+        subprocess.run([sys.executable, "-c", burn], check=True)
+        ended = time.time()
+    assert 0.8 <= meter.used(players=False) <= 1.6
+    assert meter.used(players=True) == 0
+    assert meter.used(players=False, start=ended, end=ended + 10) == pytest.approx(0, abs=0.05)
+    assert meter.used(players=False, start=started, end=ended) >= 0.8
+
+
+def _timeline(start: float, **durations: float) -> dict:
+    spans, at = {}, start
+    for phase, seconds in durations.items():
+        spans[phase] = [at, at + seconds]
+        at += seconds
+    return spans
+
+
+def test_throughput_figures_from_known_timelines():
+    cheap = random_genome(np.random.default_rng(0), MutationConfig(), 128, 100, (2,)).to_dict()
+    dear = {**cheap, "batch_size": 256}
+    key_cheap, key_dear = throughput.genome_key(cheap), throughput.genome_key(dear)
+    t0 = 1_000.0
+    loop = dict(train=4.0, save=0.5, publish=0.2, fight=1.0, heartbeat=0.3)
+    docs = [  # player-0: two cheap loops of 100 steps; player-1: one dear loop of 100 steps
+        {"player": "player-0", "generation": 0, "trained_steps": 100, "genome": cheap,
+         "timeline": _timeline(t0, **loop, breed=0.0)},
+        {"player": "player-0", "generation": 1, "trained_steps": 100, "genome": cheap,
+         "timeline": _timeline(t0 + 6.0, **loop)},
+        {"player": "player-1", "generation": 0, "trained_steps": 100, "genome": dear,
+         "timeline": _timeline(t0, train=10.0, save=0.5, publish=0.2, fight=1.0, heartbeat=0.3)},
+    ]
+    run = {"run_id": "r", "log": "-", "individuals": docs, "cpu_players": 20.0, "cpu_other": 1.0}
+    bare = {key_cheap: (0.03, 0.02), key_dear: (0.09, 0.08)}
+    found = throughput.analyse(run, bare, players=2, cpus=2)
+    bare_seconds = 200 * 0.03 + 100 * 0.09
+    assert found["bare_rate"] == pytest.approx(300 / bare_seconds)
+    assert found["train_overhead"] == pytest.approx(18.0 / bare_seconds - 1)
+    assert found["loop_overhead"] == pytest.approx((12.0 + 12.0) / bare_seconds - 1)
+    assert found["cpu_overhead"] == pytest.approx(20.0 / (200 * 0.02 + 100 * 0.08) - 1)
+    assert found["compute_share"] == pytest.approx(np.mean([11.0 / 12.0, 11.5 / 12.0]))
+    assert found["compute_share_min"] == pytest.approx(11.0 / 12.0)
+    assert found["waiting"]["publish"] == pytest.approx(0.6 / 24.0)
+    assert found["generations_per_hour"] == pytest.approx(3 / 12.0 * 3600)
+    costs = [100 * 0.03, 100 * 0.09]
+    assert found["cost_spread"] == pytest.approx(3.0)
+    assert found["ideal_ratio"] == pytest.approx(np.mean([1 / c for c in costs]) * max(costs))
+    assert found["coverage"] == 1.0
+
+    slower = throughput.analyse({**run, "individuals": docs[:1] + docs[2:]}, bare, players=2, cpus=2)
+    rows = throughput.rows_of({"async": [found], "barrier": [slower]}, {"dataset": "ring8"})
+    measures = [(r["measure"], r["schedule"]) for r in rows]
+    assert measures[-1] == ("(iii) generations per hour", "async vs barrier")
+    assert rows[-1]["result"].startswith(f"ratio {found['generations_per_hour'] / slower['generations_per_hour']:.2f}")
+    whole = rows[0]
+    assert whole["measure"].endswith("whole loop") and whole["target met"].startswith("no (+")
+
+
+def test_quality_runs_the_baselines_end_to_end_into_tmp_only(bench, tmp_path):
+    # Three CPUs for the three baseline processes, so they start together (budgets are CPU time, not wall).
+    result = bench("quality", "--dataset", "ring8", "--seeds", "1", "--seconds", "0.5", "--players", "2",
+                   "--cpus", "3", "--methods", "single,independent")
+    rows = {row["method"]: row for row in result["rows"]}
+    assert set(rows) == {"one GAN", "2 independent GANs, best", "2 independent GANs, mean"}
+    for row in rows.values():
+        assert row["seconds"] == 0.5 and row["cpu_budget_s"] == 1.5 and row["seeds"] == 1
+        assert 1.5 <= row["cpu_s"] < 4
+        assert row["target met"].startswith("modes ")
+        modes, std = row["modes"].split(" ± ")
+        assert 0 <= float(modes) <= 8 and float(std) == 0
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "## quality" in report and "95.6 %" in report and "28.74" in report and "| one GAN | ring8 |" in report
+
+
+@pytest.mark.slow
+def test_quality_runs_the_arena_end_to_end(bench):
+    result = bench("quality", "--dataset", "ring8", "--seeds", "1", "--seconds", "4", "--players", "2",
+                   "--cpus", "2", "--methods", "arena")
+    rows = {row["method"]: row for row in result["rows"]}
+    assert "arena, best of final population" in rows and "arena, ensemble of the fittest" in rows
+    best = rows["arena, best of final population"]
+    assert best["individuals"] >= 2 and 0 < best["cpu_s"] <= 2 * 4 + 1 and best["cpu_budget_s"] == 8
+
+
+@pytest.mark.slow
+def test_throughput_runs_both_schedules_end_to_end(bench):
+    result = bench("throughput", "--dataset", "ring8", "--seeds", "1", "--seconds", "4", "--players", "2",
+                   "--cpus", "2", "--genomes", "3")
+    rows = result["rows"]
+    measures = {(r["measure"], r["schedule"]): r for r in rows}
+    assert ("(iii) generations per hour", "async vs barrier") in measures
+    share = measures[("(ii) compute share of player wall time", "async")]
+    assert 50 < float(share["value"].split(" ± ")[0]) <= 100
+    assert measures[("(ii) compute share of player wall time", "barrier")]["reference"].startswith("waiting: ")
+    loop = measures[("(i) training steps/s per core, whole loop", "async")]
+    assert float(loop["value"].split(" ± ")[0]) > 0
