@@ -31,7 +31,7 @@ from experiments import cli
 from storage.embedded import EmbeddedMongo
 from storage.traces import read_traces
 
-app = typer.Typer(add_completion=False)
+app = cli.new_app()
 FAULTS = ("player_kill", "registry_kill", "outage")
 
 

@@ -8,6 +8,12 @@ import typer
 from typer.exceptions import TyperException
 
 
+def new_app(**options) -> typer.Typer:
+    """A typer app as every command here has it: plain help, since help texts write [default: …] and
+    [arena] in brackets that rich markup would swallow."""
+    return typer.Typer(add_completion=False, rich_markup_mode=None, **options)
+
+
 def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
     """Run a typer app; a usage error (an unknown flag, a value of the wrong type) becomes one line,
     `error: ...`, with exit code 2, instead of click's boxed usage message. Returns the exit code."""

@@ -30,7 +30,7 @@ from storage.files import is_uri, join
 from storage.store import open_run_store
 from storage.traces import read_traces
 
-app = typer.Typer(add_completion=False, help=__doc__)
+app = cli.new_app(help=__doc__)
 LEADERBOARD = 10
 SNAPSHOTS = 5  # samples of the best generator of this many stretches of the run, and of the final best
 PROJECTION = {"genome": 0, "inherited": 0}

@@ -38,7 +38,7 @@ from storage.files import is_uri, join
 
 READY_SECONDS = 120
 ELAPSED_EVERY = 5.0  # seconds between notes of the time spent, which a resumed run's budget counts from
-app = typer.Typer(add_completion=False, help=__doc__)
+app = cli.new_app(help=__doc__)
 
 
 def _interrupt(signum, frame) -> None:

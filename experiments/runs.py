@@ -22,7 +22,7 @@ from storage.store import open_run_store, read_embedded_runs
 COLUMNS = ("id", "status", "started", "players", "individuals", "best fitness")
 OPEN_AT_ONCE = 8  # embedded servers started together: each takes ~1 s to start and ~2 s to stop
 
-app = typer.Typer(add_completion=False, help=__doc__, invoke_without_command=True)
+app = cli.new_app(help=__doc__, invoke_without_command=True)
 
 
 @dataclass(frozen=True)

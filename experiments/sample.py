@@ -16,7 +16,7 @@ from arena.ensemble import Mixture
 from storage.checkpoints import load_pair
 from storage.store import open_run_store
 
-app = typer.Typer(add_completion=False, help=__doc__)
+app = cli.new_app(help=__doc__)
 
 
 def choose_source(db, run_id: str, individual: str | None, ensemble: int | None) -> tuple[list[str], list[float]]:
