@@ -117,8 +117,10 @@ def _kill(address: str, run_id: str, target: str | None, rng: np.random.Generato
     return target
 
 
-def _check(player_kills: int, registry_kills: int, outages: int, outage_seconds: float,
+def _check(players: int, player_kills: int, registry_kills: int, outages: int, outage_seconds: float,
            budget_seconds: float) -> None:
+    if players < 1:
+        raise ValueError(f"--players must be at least 1; got {players!r}")
     for name, value in (("player-kills", player_kills), ("registry-kills", registry_kills), ("outages", outages)):
         if value < 0:
             raise ValueError(f"--{name} must be non-negative; got {value!r}")
@@ -143,7 +145,7 @@ def main(
 ) -> None:
     """Run the arena while injecting faults, then audit that nothing recorded was lost."""
     try:
-        _check(player_kills, registry_kills, outages, outage_seconds, budget_seconds)
+        _check(players, player_kills, registry_kills, outages, outage_seconds, budget_seconds)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
@@ -170,6 +172,9 @@ def main(
         # that is under way, not its start-up.
         while db.individuals.count_documents({"run_id": run_id}) < players and run.poll() is None:
             time.sleep(0.5)
+        if run.poll() is not None:  # it never got going: a bad flag, or a cluster it could not start
+            lines = (run_dir / "run.log").read_text().strip().splitlines()
+            raise RuntimeError(f"the run ended before every player recorded: {lines[-1] if lines else 'no output'}")
         started, address = time.time(), _ray_address(run_dir / "run.log")
         for at, kind in plan:
             time.sleep(max(0.0, started + at - time.time()))
@@ -188,18 +193,19 @@ def main(
             injected[kind] += 1
             console.print(f"[{time.time() - started:5.0f}s] {what}")
         code = run.wait(timeout=budget_seconds + 900)
-    finally:
-        if run.poll() is None:
-            run.send_signal(signal.SIGINT)
-            run.wait(timeout=120)
-        log.close()
-    try:
         final = _snapshot(db, run_id)
         for key in seen:
             lost_before += sorted(seen[key] - final[key])
         status = db.runs.find_one({"_id": run_id})["status"]
         counts = audit(db, run_id, str(run_dir / "traces"))
+    except RuntimeError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
     finally:
+        if run.poll() is None:
+            run.send_signal(signal.SIGINT)
+            run.wait(timeout=120)
+        log.close()
         server.stop()
     result = {"run_id": run_id, "exit_code": code, "status": status, "players": players,
               "budget_seconds": budget_seconds, "injected": {k: injected[k] for k in FAULTS},

@@ -179,6 +179,19 @@ def test_bad_input_gets_one_line_naming_it_and_exit_code_2(tmp_path, args, named
     assert "secret" not in output
 
 
+def test_gpu_shares_the_cluster_cannot_give_are_refused_before_anything_is_recorded(tmp_path):
+    run = arena_run("--gpus-per-player", "0.5", "--players", "2", "--budget-seconds", "1", "--run-id", "gpu",
+                    cwd=tmp_path)  # CI has no GPU; where there is one, 2 × 0.5 fits and the run would go
+    output = finish(run, timeout=120)
+    if run.returncode == 0:
+        pytest.skip("this machine has a GPU for both players")
+    assert run.returncode == 2, output
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("error: 2 players × 0.5 GPUs each need 1 GPUs") and "--gpus-per-player" in last, output
+    with EmbeddedMongo(tmp_path / "runs" / "gpu" / "db") as server:
+        assert pymongo.MongoClient(server.uri)["arena"].runs.count_documents({}) == 0
+
+
 def test_an_image_run_evolves_conv_pairs_and_records_fid(tmp_path, mongo_uri, db_name, raw_db, monkeypatch):
     monkeypatch.setenv("ARENA_CACHE", str(tmp_path / "cache"))  # the FID classifier is trained afresh, once
     run = arena_run("--players", "2", "--dataset", "digits", "--budget-seconds", "10", "--run-id", "img",
