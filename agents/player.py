@@ -15,8 +15,7 @@ from arena.bout import bout, judged_real
 from arena.datasets import load_dataset
 from arena.metrics import Judge
 from arena.replay import ReplayBuffer
-from arena.rounds import match_records, round_pool
-from arena.selection import choose_opponents, choose_parents
+from arena.rounds import match_records
 from experiments.config import RunConfig
 from genome import Genome, Pair, build_pair, breed, inherit, make_optimizer, random_genome
 from genome.effects import adapted
@@ -236,8 +235,9 @@ class Player:
         Returns its standing and the number of matches recorded."""
         cfg = self.config.arena
         pair, n = child.pair, cfg.duel_samples
-        candidates = ray.get(self.registry.candidates.remote(self.config.dataset))
-        picked = choose_opponents(candidates, self.name, cfg.opponents, self.rng, cfg.matchmaking)
+        # The registry draws, as choose_opponents would over its candidates, and sends only those drawn.
+        picked = ray.get(self.registry.opponents.remote(self.config.dataset, self.name, cfg.opponents,
+                                                        cfg.matchmaking, self._seed()))
         chosen, opponents = [], []
         for entry in picked:
             if (opponent := self._opponent(entry)) is not None:
@@ -257,8 +257,10 @@ class Player:
             self.replay.add(defence.fooling[0], self.torch_rng)  # fakes that fooled own discriminator
             if cfg.cross_steps:
                 self._cross_train(child, optimizers, opponents, individual)
-        if cfg.round_every and self.generation % cfg.round_every == 0 and len(candidates) > 1:
-            drawn = round_pool(candidates, individual, cfg.round_size, self.rng)
+        drawn = ray.get(self.registry.round_pool.remote(self.config.dataset, individual, cfg.round_size,
+                                                        self._seed())) \
+            if cfg.round_every and self.generation % cfg.round_every == 0 else []
+        if drawn:  # none when fewer than two are published
             pool = [(entry, opponent) for entry in drawn if (opponent := self._opponent(entry)) is not None]
             pairs = [pair] + [opponent for _, opponent in pool]
             ids_all = [individual] + [entry["id"] for entry, _ in pool]
@@ -273,6 +275,10 @@ class Player:
         mine = standings.get(individual, {})
         return {key: mine.get(key) for key in ("fitness", "d_fitness", "fitness_change", "mu", "sigma", "rating")}, \
             len(matches)
+
+    def _seed(self) -> int:
+        """A seed for a draw the registry makes for this player, from the player's own generator."""
+        return int(self.rng.integers(2**63))
 
     def _cross_train(self, child: Offspring, optimizers: tuple, opponents: list, individual: str) -> None:
         """Own generator against the opponents' discriminators, then own discriminator against their
@@ -295,15 +301,14 @@ class Player:
 
     def _breed(self, current: Offspring, individual: str) -> Offspring:
         """Choose parents by tournament over the published standings; build the child and let it inherit."""
-        candidates = ray.get(self.registry.candidates.remote(self.config.dataset))
-        if not any(c["id"] == individual for c in candidates):  # own publish not yet seen: still a candidate
-            candidates.append({"id": individual, "player": self.name, "genome": current.genome.to_dict(),
-                               "fitness": None})
         cfg = self.config.arena
-        chosen = choose_parents(candidates, cfg.tournament_size, self.rng, cfg.selection)
-        # The discriminator side comes from the best discriminators (judged on every match, the
-        # all-versus-all rounds included), not along with the generator that may have hacked it.
-        d_chosen = choose_parents(candidates, cfg.tournament_size, self.rng, "d_fitness")
+        # Tournaments as choose_parents runs them, drawn by the registry; the own individual is a
+        # candidate even when its publish is not seen yet. The discriminator side comes from the best
+        # discriminators (judged on every match, the all-versus-all rounds included), not along with
+        # the generator that may have hacked it.
+        candidate = {"id": individual, "player": self.name, "genome": current.genome.to_dict(), "fitness": None}
+        chosen, d_chosen = ray.get(self.registry.parents.remote(self.config.dataset, cfg.tournament_size,
+                                                                cfg.selection, self._seed(), candidate))
         own = {"id": individual, "genome": current.genome.to_dict()}
         genomes, states = [], []
         for group in (chosen, d_chosen):
