@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -80,12 +79,6 @@ def _snapshot(db, run_id: str) -> dict[str, set]:
             "matches": {d["_id"] for d in db.matches.find({"run_id": run_id}, projection={"_id": 1})}}
 
 
-def _ray_address(log: Path) -> str | None:
-    """The address of the cluster the run started, from the line it prints (other clusters may run here)."""
-    found = re.search(r"^Ray: (\S+?),? ", log.read_text(), re.MULTILINE)
-    return found.group(1) if found else None
-
-
 # Run in a child process: a cluster that `ray.init` started (Ray 2.5x) wants its token from every other
 # driver, and Ray reads RAY_AUTH_MODE once per process, before this module could set it.
 _LIST_ACTORS = """
@@ -97,7 +90,7 @@ print(json.dumps({a.name: a.pid for a in list_actors(filters=[("state", "=", "AL
 """
 
 
-def _actor_pids(address: str, run_id: str) -> dict[str, int]:
+def actor_pids(address: str, run_id: str) -> dict[str, int]:
     """Names and pids of the run's live actors, from Ray's state API."""
     listed = subprocess.run([sys.executable, "-c", _LIST_ACTORS, address, run_id], capture_output=True, text=True,
                             env={**os.environ, "RAY_AUTH_MODE": "token", "RAY_ADDRESS": address}, timeout=120)
@@ -107,7 +100,7 @@ def _actor_pids(address: str, run_id: str) -> dict[str, int]:
 
 
 def _kill(address: str, run_id: str, target: str | None, rng: np.random.Generator) -> str:
-    pids = _actor_pids(address, run_id)
+    pids = actor_pids(address, run_id)
     if target is None:
         players = sorted(name for name in pids if name.startswith("player-"))
         if not players:
@@ -175,7 +168,7 @@ def main(
         if run.poll() is not None:  # it never got going: a bad flag, or a cluster it could not start
             lines = (run_dir / "run.log").read_text().strip().splitlines()
             raise RuntimeError(f"the run ended before every player recorded: {lines[-1] if lines else 'no output'}")
-        started, address = time.time(), _ray_address(run_dir / "run.log")
+        started, address = time.time(), db.runs.find_one({"_id": run_id})["ray"]["address"]
         for at, kind in plan:
             time.sleep(max(0.0, started + at - time.time()))
             if run.poll() is not None:

@@ -61,12 +61,14 @@ def _check_address(address: str | None) -> None:
         raise ConnectionError(f"no Ray cluster answered at {address!r}") from None
 
 
-def _connect_ray(cfg: RunConfig, run_id: str, console: Console) -> None:
+def _connect_ray(cfg: RunConfig, run_id: str, console: Console) -> str:
+    """Returns the cluster's address."""
     # address None: Ray attaches to a cluster started with `ray start` on this machine, else starts one.
     sizing = {"address": "local", "num_cpus": cfg.num_cpus} if cfg.num_cpus else {"address": cfg.address}
     context = ray.init(**sizing, namespace=run_id, log_to_driver=False, logging_level="WARNING")
     dashboard = f", dashboard http://{context.dashboard_url}" if context.dashboard_url else ""
     console.print(f"Ray: {context.address_info['address']}{dashboard}, namespace {run_id}")
+    return context.address_info["address"]
 
 
 def _cpus_per_player(cfg: RunConfig) -> float:
@@ -130,7 +132,7 @@ def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
 
         data = load_dataset(cfg.dataset)
         judge = Judge(data)  # for images this trains the FID classifier once, before the players need it
-        _connect_ray(cfg, run_id, console)
+        ray_address = _connect_ray(cfg, run_id, console)
         stack.callback(ray.shutdown)
         # A scheduler's SIGTERM stops the run as Ctrl-C does: marked interrupted, nothing recorded lost.
         # Set after ray.init, whose own handler would otherwise end the process on the spot.
@@ -144,6 +146,7 @@ def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
         else:
             records.resume_run(db, run_id)
             console.print(f"Resuming {run_id}: {elapsed:.0f} of {cfg.budget_seconds:g} s spent")
+        records.note_cluster(db, run_id, ray_address, run_id)  # where its actors can be found while it goes
 
         # Both kinds of actor come back if their process dies (max_restarts), and calls to them are retried
         # (max_task_retries): a restarted player resumes from its last recorded individual, a restarted

@@ -76,6 +76,11 @@ def resume_run(db: Database, run_id: str) -> None:
                                          "$inc": {"resumes": 1}})
 
 
+def note_cluster(db: Database, run_id: str, address: str, namespace: str) -> None:
+    """The Ray cluster and namespace a run's actors live in, so tools can find them (by name) while it goes."""
+    db.runs.update_one({"_id": run_id}, {"$set": {"ray": {"address": address, "namespace": namespace}}})
+
+
 def note_elapsed(db: Database, run_id: str, seconds: float) -> None:
     """Evolution time spent so far, so a resumed run's budget counts on from it; skipped while the
     store is away (the next note carries the total)."""

@@ -14,6 +14,7 @@ import pytest
 import ray
 from ray.util.state import list_actors
 
+from experiments.chaos import actor_pids
 from storage.embedded import EmbeddedMongo
 from tests.test_run import arena_run, check_records, finish
 
@@ -36,11 +37,7 @@ def test_killed_player_and_registry_processes_come_back_and_nothing_recorded_is_
     run = arena_run("--players", "2", "--budget-seconds", "40", "--run-id", "kill", "--out", str(tmp_path),
                     "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
     wait_for(lambda: raw_db.individuals.count_documents({"player": "player-0"}) >= 5, "player-0's first records")
-    ray.init(address="auto", namespace="kill", log_to_driver=False, logging_level="ERROR")
-    try:
-        pids = {a.name: a.pid for a in list_actors(filters=[("state", "=", "ALIVE")])}
-    finally:
-        ray.shutdown()
+    pids = actor_pids(raw_db.runs.find_one({"_id": "kill"})["ray"]["address"], "kill")  # this run's cluster
     before = set(d["_id"] for d in raw_db.individuals.find({"run_id": "kill"}))
     os.kill(pids["player-0"], signal.SIGKILL)
     os.kill(pids["registry"], signal.SIGKILL)
