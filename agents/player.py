@@ -3,6 +3,7 @@ train, save, publish, fight, breed. Decisions come from `arena/` and `genome/`; 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -324,6 +325,8 @@ class Player:
             mutation = adapted(mutation, ray.get(self.registry.effects.remote()))
         for attempt in range(1, BUILD_ATTEMPTS + 1):
             genome, ops = breed(g_genomes, self.rng, mutation, d_genomes)
+            if cfg.steps_spread != 1:  # the player's loop cost stays its own, whoever the parents were
+                genome = dataclasses.replace(genome, steps=cfg.first_steps(self.index, self.config.players))
             try:  # shape inference makes every child build; a failure here is a bug worth recording
                 pair = build_pair(genome, self.device)
                 inherited = inherit(pair, genome, states)

@@ -54,8 +54,9 @@ class ArenaConfig:
     architecture: str = "auto"
     """First-generation networks: dense, conv (images only), or auto (conv for images, else dense)."""
     steps_spread: float = 1.0
-    """Players start unequal on purpose: player i of P trains steps × steps_spread^(i/(P−1)) steps per loop
-    (children inherit it), so loops differ in cost, as they do when architectures differ; 1: all equal."""
+    """Players differ on purpose: player i of P trains steps × steps_spread^(i/(P−1)) steps per loop, its
+    children too whoever their parents, so loops differ in cost as when architectures differ (the throughput
+    benchmark's async-versus-barrier comparison); 1: all start equal and children inherit steps."""
     schedule: str = "async"
     """async: every player moves at its own pace; barrier: a synchronous generational arena in which
     nobody breeds until every player has fought its current generation (the baseline to compare with)."""

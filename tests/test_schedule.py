@@ -38,12 +38,14 @@ def test_the_barrier_waits_for_all_and_a_leaving_player_releases_the_rest(local_
 
 def test_a_barrier_run_keeps_every_player_within_one_generation(tmp_path, mongo_uri, db_name, raw_db):
     config = tmp_path / "barrier.toml"
-    config.write_text('[arena]\nschedule = "barrier"\n')
+    config.write_text('[arena]\nschedule = "barrier"\nsteps = 40\nsteps_spread = 2.0\n')
     run = arena_run("--config", str(config), "--players", "3", "--budget-seconds", "15", "--run-id", "sync",
                     "--out", str(tmp_path), "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
     output = finish(run)
     assert run.returncode == 0, output
     individuals = check_records(raw_db, "sync", tmp_path / "sync" / "traces")
+    steps = {(i["player"], i["genome"]["steps"]) for i in individuals}  # each player keeps its own loop cost
+    assert steps == {("player-0", 40), ("player-1", 57), ("player-2", 80)}, steps
     generations = Counter(i["player"] for i in individuals)
     assert len(generations) == 3 and max(generations.values()) - min(generations.values()) <= 1, generations
     waited = [i for i in individuals if "wait" in i.get("timeline", {})]
