@@ -89,7 +89,7 @@ class Player:
         if child is None:
             genome = random_genome(self.rng, cfg.mutation, cfg.arena.batch_size,
                                    cfg.arena.first_steps(self.index, cfg.players), self.data.shape,
-                                   cfg.arena.architecture)
+                                   cfg.arena.architecture, cfg.arena.pack)
             child = Offspring(genome, build_pair(genome, self.device))
         loop_times = []
         try:

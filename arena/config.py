@@ -51,6 +51,10 @@ class ArenaConfig:
     generations; 0 records it only for the final population."""
     ensemble: int = 3
     """Generators mixed into the ensemble evaluated at the end of a run (0: none)."""
+    pack: int = 2
+    """Samples a first-generation discriminator judges at once (PacGAN's packing: a generator that
+    collapses onto few modes yields packs unlike real ones); children keep their discriminator's pack.
+    On ring8 at 90 s it took the arena's best from 1.0 to 5.5 modes (BENCHMARKS.md); 1 turns it off."""
     architecture: str = "auto"
     """First-generation networks: dense, conv (images only), or auto (conv for images, else dense)."""
     steps_spread: float = 1.0
@@ -80,6 +84,8 @@ class ArenaConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"arena.{name} must be a non-negative integer; got {value!r}")
+        if not 1 <= self.pack <= 16 or isinstance(self.pack, bool) or not isinstance(self.pack, int):
+            raise ValueError(f"arena.pack must be an integer from 1 to 16; got {self.pack!r}")
         for name in ("opponents", "duel_samples", "tournament_size", "batch_size", "steps", "fitness_window",
                      "round_size"):
             value = getattr(self, name)

@@ -213,19 +213,28 @@ class Generator(Network):
 
 
 class Discriminator(Network):
-    """Outputs one score per sample; above its loss's threshold means "real"."""
+    """Outputs one score per pack of `genome.pack` samples (PacGAN; one per sample when the pack is 1);
+    above its loss's threshold means "real"."""
 
     def __init__(self, genome: Genome, layout: Plan):
         head = nn.Sequential(Flatten(), nn.Linear(numel(layout.d_head[0]), 1))
         super().__init__(layout.discriminator, head, always_noise=False)
+        self.pack = genome.pack
         # Least squares pulls real scores to 1 and fake to 0; the other losses split at 0.
         self.threshold = 0.5 if genome.loss == "least_squares" else 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.to(self.device)).squeeze(-1)
+        """Scores of consecutive packs of x; a last, short pack is filled up with x's first samples."""
+        x = x.to(self.device)
+        if self.pack > 1:
+            short = -len(x) % self.pack
+            x = x[torch.arange(len(x) + short, device=x.device) % len(x)] if short else x
+            x = x.reshape(len(x) // self.pack, x.shape[1] * self.pack, *x.shape[2:])
+        return super().forward(x).squeeze(-1)
 
     def judges_real(self, x: torch.Tensor) -> torch.Tensor:
-        return self(x) > self.threshold
+        """One verdict per sample: each sample is judged with its pack."""
+        return (self(x) > self.threshold).repeat_interleave(self.pack)[:len(x)]
 
 
 @dataclass

@@ -65,7 +65,7 @@ def compose(g_side: Genome, d_side: Genome) -> Genome:
     the discriminator side of another (discriminator and its optimizer)."""
     if g_side.data_shape != d_side.data_shape:
         raise ValueError(f"cannot compose genomes of different data shapes {g_side.data_shape} and {d_side.data_shape}")
-    return replace(g_side, discriminator=d_side.discriminator, d_optimizer=d_side.d_optimizer)
+    return replace(g_side, discriminator=d_side.discriminator, d_optimizer=d_side.d_optimizer, pack=d_side.pack)
 
 
 def breed(parents: list[Genome], rng: np.random.Generator, cfg: MutationConfig,

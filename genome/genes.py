@@ -114,6 +114,8 @@ class Genome:
     steps: int  # training steps per round
     loss: str = "non_saturating"
     data_shape: tuple[int, ...] = (2,)  # (features,) or (channels, height, width): what the generator must yield
+    pack: int = 1  # PacGAN: the discriminator judges this many samples at once, so a collapsed generator shows
+
 
     def __post_init__(self) -> None:
         for net in NETS:
@@ -127,6 +129,7 @@ class Genome:
         _choice("latent_dist", self.latent_dist, LATENT_DISTS)
         _positive_int("batch_size", self.batch_size)
         _positive_int("steps", self.steps)
+        _positive_int("pack", self.pack)
         _choice("loss", self.loss, LOSSES)
         shape = tuple(self.data_shape) if isinstance(self.data_shape, (list, tuple)) else ()
         if len(shape) not in (1, 3) or not all(isinstance(v, int) and v >= 1 for v in shape):
@@ -134,6 +137,11 @@ class Genome:
         if len(shape) == 3 and shape[1] != shape[2]:  # the plan and the builder work on square images
             raise ValueError(f"data_shape must be a square image (channels, side, side); got {self.data_shape!r}")
         object.__setattr__(self, "data_shape", shape)
+
+    @property
+    def d_input_shape(self) -> tuple[int, ...]:
+        """What the discriminator reads: `pack` samples side by side (features or channels concatenated)."""
+        return (self.data_shape[0] * self.pack, *self.data_shape[1:])
 
     def layers(self, net: str) -> tuple[Layer, ...]:
         _choice("network", net, NETS)
@@ -167,7 +175,8 @@ class Genome:
     @classmethod
     def from_dict(cls, data: dict) -> Genome:
         _reject_unknown("genome", data, cls)
-        missing = [f.name for f in fields(cls) if f.name not in data]
+        # Genomes recorded before packing existed have no `pack`: they judged one sample at a time.
+        missing = [f.name for f in fields(cls) if f.name not in data and f.name != "pack"]
         if missing:
             raise ValueError(f"genome is missing {missing[0]!r}")
         data = dict(data)

@@ -69,7 +69,7 @@ def _conv_discriminator(rng: np.random.Generator, cfg: MutationConfig,
 
 
 def random_genome(rng: np.random.Generator, cfg: MutationConfig, batch_size: int, steps: int,
-                  data_shape: tuple[int, ...] = (2,), architecture: str = "auto") -> Genome:
+                  data_shape: tuple[int, ...] = (2,), architecture: str = "auto", pack: int = 1) -> Genome:
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}; got {architecture!r}")
     image = len(data_shape) == 3
@@ -89,7 +89,7 @@ def random_genome(rng: np.random.Generator, cfg: MutationConfig, batch_size: int
         discriminator = _conv_discriminator(rng, cfg, data_shape) if conv else _dense(rng, cfg)
         genome = Genome(generator=generator, discriminator=discriminator, latent_dim=latent, latent_dist="normal",
                         g_optimizer=optimizer(), d_optimizer=optimizer(), batch_size=batch_size, steps=steps,
-                        data_shape=tuple(data_shape))
+                        data_shape=tuple(data_shape), pack=pack)
         if within_limits(genome, cfg):
             return genome
     raise ValueError(f"no first-generation genome fits the limits (mutation.max_parameters {cfg.max_parameters}, "

@@ -135,9 +135,9 @@ def generator_head_parameters(shape: Shape, data_shape: Shape) -> int:
 
 def plan(genome: Genome) -> Plan:
     g = plan_network(genome.generator, (genome.latent_dim,))
-    d = plan_network(genome.discriminator, genome.data_shape)
+    d = plan_network(genome.discriminator, genome.d_input_shape)
     g_last = g[-1].out_shape if g else (genome.latent_dim,)
-    d_last = d[-1].out_shape if d else genome.data_shape
+    d_last = d[-1].out_shape if d else genome.d_input_shape
     parameters = (sum(s.parameters for s in g + d) + generator_head_parameters(g_last, genome.data_shape)
                   + numel(d_last) + 1)
     sides = [s for step in g + d for shape in (step.core_shape, step.out_shape) if len(shape) == 3

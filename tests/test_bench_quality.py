@@ -56,7 +56,7 @@ def test_the_independent_gans_start_from_the_players_first_genomes_and_seeds():
         for index, (genome, init_seed, rng_seed) in enumerate(drawn):
             seed = player_seed(run_seed, index)
             assert genome == random_genome(np.random.default_rng(seed), cfg, 128, arena.first_steps(index, 3),
-                                           (2,), "auto")
+                                           (2,), "auto", arena.pack)
             assert (init_seed, rng_seed) == (int(seed.generate_state(2)[1]), int(seed.generate_state(1)[0]))
         assert len({g.to_dict().__repr__() for g, _, _ in drawn}) == 3  # three players, three genomes
 

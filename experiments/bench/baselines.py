@@ -85,7 +85,8 @@ def first_genomes(run_seed: int, players: int, dataset_shape: tuple[int, ...], m
     for index in range(players):
         seed = player_seed(run_seed, index)
         genome = random_genome(np.random.default_rng(seed), mutation, arena.batch_size,
-                               arena.first_steps(index, players), dataset_shape, arena.architecture)
+                               arena.first_steps(index, players), dataset_shape, arena.architecture,
+                               arena.pack)
         out.append((genome, int(seed.generate_state(2)[1]), int(seed.generate_state(1)[0])))
     return out
 
