@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from pymongo.database import Database
@@ -19,6 +19,8 @@ from experiments import cli
 from storage import records
 from storage.store import open_run_store, read_embedded_runs
 
+SILENT = (f"marked running, but its driver has noted nothing for over {records.SILENT_AFTER:.0f} s (killed, or its "
+          "machine lost); `python -m experiments.run --resume RUN_ID` continues it")
 COLUMNS = ("id", "status", "started", "players", "individuals", "best fitness")
 OPEN_AT_ONCE = 8  # embedded servers started together: each takes ~1 s to start and ~2 s to stop
 
@@ -57,13 +59,13 @@ def run_row(db: Database, run: dict) -> dict:
     if individuals is None:
         individuals = db.individuals.count_documents({"run_id": run["_id"]})
     best = best_individual(db, run, projection={"fitness": 1})
-    return {"id": run["_id"], "status": run.get("status"), "started": run.get("started_at"),
+    return {"id": run["_id"], "status": records.shown_status(run), "started": run.get("started_at"),
             "players": (run.get("config") or {}).get("players"), "individuals": individuals,
             "best_fitness": best.get("fitness") if best else None}
 
 
 def store_rows(db: Database) -> list[dict]:
-    return [run_row(db, run) for run in db.runs.find({}, projection={"config.players": 1, "status": 1,
+    return [run_row(db, run) for run in db.runs.find({}, projection={"config.players": 1, "status": 1, "alive_at": 1,
                                                                          "started_at": 1, "summary.individuals": 1,
                                                                          "summary.best": 1})]
 
@@ -95,11 +97,13 @@ def print_rows(console: Console, rows: list[dict]) -> None:
         for row in rows:
             table.add_row(*cells(row))
         console.print(table)
-        return
-    lines = [list(COLUMNS)] + [cells(row) for row in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
-    for line in lines:
-        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    else:
+        lines = [list(COLUMNS)] + [cells(row) for row in rows]
+        widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
+        for line in lines:
+            typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    if any(row["status"] == "silent" for row in rows):
+        typer.echo(f"silent: {SILENT}")
 
 
 def list_rows(where: Where) -> tuple[list[dict], dict[str, str]]:
@@ -127,7 +131,9 @@ def describe(db: Database, run_id: str, console: Console) -> None:
     def say(text: str) -> None:
         console.print(text, markup=False, highlight=False)
 
-    say(f"Run {run_id}: {run.get('status')}")
+    say(f"Run {run_id}: {records.shown_status(run)}")
+    if records.shown_status(run) == "silent":
+        say(f"  {SILENT}")
     elapsed = run.get("elapsed_seconds")  # evolution time, noted as the run goes
     if elapsed is None and run.get("finished_at") and run.get("started_at"):
         elapsed = (run["finished_at"] - run["started_at"]).total_seconds()
@@ -175,6 +181,10 @@ def _where(ctx: typer.Context, out: str | None, mongo_uri: str | None, mongo_db:
 
 OUT_HELP = "The --out folder of the runs, whose embedded databases are read when no --mongo-uri is given."
 URI_HELP = "MongoDB server the runs recorded into; none reads the embedded databases under --out."
+# The store's options again after a command's name (`runs show X --out ...`), over those given before it.
+OutAfter = Annotated[Optional[str], typer.Option("--out", help=OUT_HELP + " [default: runs]")]
+UriAfter = Annotated[Optional[str], typer.Option("--mongo-uri", help=URI_HELP)]
+DbAfter = Annotated[Optional[str], typer.Option("--mongo-db", help="Database name [default: arena].")]
 
 
 @app.callback()
@@ -193,9 +203,9 @@ def store(
 @app.command("list")
 def list_runs(
     ctx: typer.Context,
-    out: Optional[str] = typer.Option(None, help=OUT_HELP + " [default: runs]"),
-    mongo_uri: Optional[str] = typer.Option(None, help=URI_HELP),
-    mongo_db: Optional[str] = typer.Option(None, help="Database name [default: arena]."),
+    out: OutAfter = None,
+    mongo_uri: UriAfter = None,
+    mongo_db: DbAfter = None,
 ) -> None:
     """Every run: id, status, started, players, individuals, best fitness (oldest first)."""
     where = _where(ctx, out, mongo_uri, mongo_db)
@@ -217,9 +227,9 @@ def list_runs(
 def show(
     ctx: typer.Context,
     run_id: str = typer.Argument(..., help="The run to summarise."),
-    out: Optional[str] = typer.Option(None, help=OUT_HELP + " [default: runs]"),
-    mongo_uri: Optional[str] = typer.Option(None, help=URI_HELP),
-    mongo_db: Optional[str] = typer.Option(None, help="Database name [default: arena]."),
+    out: OutAfter = None,
+    mongo_uri: UriAfter = None,
+    mongo_db: DbAfter = None,
 ) -> None:
     """One run: configuration, status, time spent, counts, best individual and its genome, quality, lineage."""
     where = _where(ctx, out, mongo_uri, mongo_db)

@@ -67,12 +67,14 @@ def ensure_indexes(db: Database) -> None:
 def start_run(db: Database, run_id: str, config: dict) -> None:
     db.runs.update_one(
         {"_id": run_id},
-        {"$set": {"config": config, "status": "running", "started_at": now(), "finished_at": None}},
+        {"$set": {"config": config, "status": "running", "started_at": now(), "finished_at": None,
+                  "alive_at": now()}},
         upsert=True)
 
 
 def resume_run(db: Database, run_id: str) -> None:
-    db.runs.update_one({"_id": run_id}, {"$set": {"status": "running", "resumed_at": now(), "finished_at": None},
+    db.runs.update_one({"_id": run_id}, {"$set": {"status": "running", "resumed_at": now(), "finished_at": None,
+                                                  "alive_at": now()},
                                          "$inc": {"resumes": 1}})
 
 
@@ -81,14 +83,27 @@ def note_cluster(db: Database, run_id: str, address: str, namespace: str) -> Non
     db.runs.update_one({"_id": run_id}, {"$set": {"ray": {"address": address, "namespace": namespace}}})
 
 
+SILENT_AFTER = 60.0  # seconds without a note from its driver after which a "running" run is shown as silent
+
+
 def note_elapsed(db: Database, run_id: str, seconds: float) -> None:
-    """Evolution time spent so far, so a resumed run's budget counts on from it; skipped while the
-    store is away (the next note carries the total)."""
+    """Evolution time spent so far, so a resumed run's budget counts on from it, and when its driver was
+    last alive; skipped while the store is away (the next note carries the total)."""
     try:
         with pymongo.timeout(2.0):
-            db.runs.update_one({"_id": run_id}, {"$set": {"elapsed_seconds": seconds}})
+            db.runs.update_one({"_id": run_id}, {"$set": {"elapsed_seconds": seconds, "alive_at": now()}})
     except (pymongo.errors.ConnectionFailure, pymongo.errors.ExecutionTimeout):
         pass
+
+
+def shown_status(run: dict, at: dt.datetime | None = None) -> str | None:
+    """The run's status as recorded, except that a run still marked running whose driver has noted
+    nothing for `SILENT_AFTER` seconds is "silent": its driver was killed, or its machine lost."""
+    alive = run.get("alive_at")
+    if run.get("status") != "running" or alive is None:  # runs recorded before `alive_at` existed: as recorded
+        return run.get("status")
+    alive = alive if alive.tzinfo else alive.replace(tzinfo=dt.timezone.utc)
+    return "silent" if ((at or now()) - alive).total_seconds() > SILENT_AFTER else "running"
 
 
 def end_run(db: Database, run_id: str, status: str, summary: dict | None = None) -> None:

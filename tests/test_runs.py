@@ -4,6 +4,7 @@ through the command line, and read back from an embedded-database folder as a ru
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import numpy as np
 import pytest
@@ -103,6 +104,25 @@ def test_show_summarises_one_run(mongo_uri, db_name, raw_db, capsys):
     out = capsys.readouterr().out
     assert out.startswith("Run going: running\n") and "3 individuals, 0 matches so far" in out
     assert "Fittest so far: going/player-1/0 (fitness 0.550, generation 0)" in out
+
+
+def test_a_running_run_whose_driver_went_silent_is_shown_as_silent(mongo_uri, db_name, raw_db, capsys):
+    record_runs(records.connect(mongo_uri, db_name))
+    records.note_elapsed(raw_db, "going", 12.0)  # the driver's last note ...
+    last = raw_db.runs.find_one({"_id": "going"})["alive_at"]
+    assert records.shown_status(raw_db.runs.find_one({"_id": "going"})) == "running"
+    # ... is more than SILENT_AFTER seconds old: the driver was killed without recording an end.
+    raw_db.runs.update_one({"_id": "going"}, {"$set": {
+        "alive_at": last - dt.timedelta(seconds=records.SILENT_AFTER + 1)}})
+    assert cli.run_app(runs_module.app, ["--mongo-uri", mongo_uri, "--mongo-db", db_name]) == 0
+    out = capsys.readouterr().out
+    assert table(out.split("silent:")[0])["going"][0] == "silent"
+    assert "--resume RUN_ID" in out.split("silent:")[1]
+    assert cli.run_app(runs_module.app, ["--mongo-uri", mongo_uri, "--mongo-db", db_name, "show", "going"]) == 0
+    assert capsys.readouterr().out.startswith("Run going: silent\n  marked running, but its driver")
+    assert raw_db.runs.find_one({"_id": "going"})["status"] == "running"  # shown, not rewritten
+    assert records.shown_status({"status": "finished", "alive_at": last}) == "finished"
+    assert records.shown_status({"status": "running"}) == "running"  # recorded before alive_at existed
 
 
 @pytest.mark.parametrize("args, named", [
