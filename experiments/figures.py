@@ -122,11 +122,13 @@ def elimination(path: Path, curves: dict[str, list[dict]], highlight: dict[str, 
             curve = curves[generator]
             axes.plot([c["met"] for c in curve], [c["fooled_share"] for c in curve], color=colour, lw=1.5,
                       marker=".", label=label)
-    axes.set_xlabel("opposing discriminators met")
-    axes.set_ylabel("share still fooled")
-    axes.set_ylim(-0.05, 1.05)
+    _save_shares(figure, axes, path, "opposing discriminators met", "share still fooled", "elimination curves")
+
+
+def _save_shares(figure, axes, path: Path, xlabel: str, ylabel: str, title: str) -> None:
+    """Label a plot of shares (0 to 1, with a margin), add its legend and save it."""
+    axes.set(xlabel=xlabel, ylabel=ylabel, ylim=(-0.05, 1.05), title=title)
     axes.legend(fontsize=7)
-    axes.set_title("elimination curves")
     _save(figure, path)
 
 
@@ -142,12 +144,8 @@ def prevalence(path: Path, rows: Sequence[dict], labels: dict[str, tuple]) -> No
     for founder, values in sorted(by_founder.items()):
         label, colour = labels.get(founder, (founder, None))
         axes.plot(*zip(*values), drawstyle="steps-post", color=colour, label=label)
-    axes.set_xlabel("seconds since start")
-    axes.set_ylabel("share of live population descended")
-    axes.set_ylim(-0.05, 1.05)
-    axes.legend(fontsize=7)
-    axes.set_title("lineage prevalence of each founder")
-    _save(figure, path)
+    _save_shares(figure, axes, path, "seconds since start", "share of live population descended",
+                 "lineage prevalence of each founder")
 
 
 def lineage_tree(path: Path, nodes: Sequence[dict], colours: dict) -> None:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import typer
@@ -189,6 +189,16 @@ def workspace(work: Path | None, keep: bool) -> Iterator[Workspace]:
         signal.signal(signal.SIGTERM, handler)
         if work is None and not keep:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def measured(name: str, work: Path | None, keep: bool, console: Console,
+             measure: Callable[[Workspace], tuple[list[dict], list[str]]]) -> tuple[list[dict], Path]:
+    """A benchmark's rows and notes, measured in its workspace and recorded: (rows, the result file)."""
+    with workspace(work, keep) as ws:
+        rows, notes = measure(ws)
+        if keep or work is not None:
+            console.print(f"runs, logs and database kept in {ws.path}")
+    return rows, results.record(name, rows, notes)
 
 
 def _interrupt(signum, frame) -> None:
@@ -416,11 +426,8 @@ def command(
         raise typer.Exit(2)
     console.print(f"quality on {dataset}: {', '.join(chosen)}; {seeds} seeds, {players} players on {cpus} CPUs, "
                   f"{seconds:g} s = {cpus * seconds:g} CPU-s per method")
-    with workspace(work, keep) as ws:
-        rows, notes = benchmark(dataset, seeds, seconds, players, cpus, chosen, base, ws, say=console.print)
-        if keep or work is not None:
-            console.print(f"runs, logs and database kept in {ws.path}")
-    path = results.record("quality", rows, notes)
+    rows, path = measured("quality", work, keep, console, lambda ws: benchmark(
+        dataset, seeds, seconds, players, cpus, chosen, base, ws, say=console.print))
     for row in rows:
         console.print(f"{row['method']}: " + ", ".join(f"{k} {row[k]}" for k in ("modes", "high_quality", "kl",
                                                                                   "fid", "tvd") if k in row)

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from arena.datasets import load_dataset
 from experiments.bench import baselines, results
-from experiments.bench.quality import Workspace, run_arena, run_config, settings, workspace
+from experiments.bench.quality import Workspace, measured, run_arena, run_config, settings
 from genome import Genome
 
 COMPUTE = ("train", "save", "fight", "breed", "measure")
@@ -246,11 +246,8 @@ def command(
         raise typer.Exit(2)
     console.print(f"throughput on {dataset}: {', '.join(chosen)}; {seeds} seeds, {players} players on {cpus} CPUs, "
                   f"{seconds:g} s each")
-    with workspace(work, keep) as ws:
-        rows, notes = benchmark(dataset, seeds, seconds, players, cpus, chosen, base, genomes, ws, console.print)
-        if keep or work is not None:
-            console.print(f"runs, logs and database kept in {ws.path}")
-    path = results.record("throughput", rows, notes)
+    rows, path = measured("throughput", work, keep, console, lambda ws: benchmark(
+        dataset, seeds, seconds, players, cpus, chosen, base, genomes, ws, console.print))
     for row in rows:
         console.print(f"{row['measure']} ({row['schedule']}): {row['value']}; {row['reference']}; {row['result']}; "
                       f"target met: {row['target met']}")
