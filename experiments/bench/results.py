@@ -62,6 +62,9 @@ def _cell(value) -> str:
 
 
 def write_report() -> None:
+    # Each benchmark declares its section when imported: all of them, or a rebuild from elsewhere drops sections.
+    from experiments.bench import quality, throughput, registry, exchange, gpu  # noqa: F401  (in this order)
+
     runs: dict[str, list[dict]] = {}
     for path in sorted(RESULTS.glob("*.json")):
         result = json.loads(path.read_text())
