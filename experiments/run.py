@@ -49,6 +49,23 @@ def new_run_id(dataset: str) -> str:
     return f"{dataset}-{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
+DASHBOARD_PORT = 8265  # Ray's default
+
+
+def free_port(preferred: int = 0) -> int:
+    """`preferred` if nothing listens on it, else a port the system has free. Ray gives a second local
+    cluster on one machine no dashboard at all when the default port is taken, and without one neither
+    the dashboard nor the state API (`ray list actors`, experiments.chaos) can see the run."""
+    for port in (preferred, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise OSError("no free port on 127.0.0.1")
+
+
 def _check_address(address: str | None) -> None:
     """Refuse an address nobody answers at, in seconds: ray.init would wait for minutes."""
     if address in (None, "auto", "local"):
@@ -64,7 +81,9 @@ def _check_address(address: str | None) -> None:
 def _connect_ray(cfg: RunConfig, run_id: str, console: Console) -> str:
     """Returns the cluster's address."""
     # address None: Ray attaches to a cluster started with `ray start` on this machine, else starts one.
-    sizing = {"address": "local", "num_cpus": cfg.num_cpus} if cfg.num_cpus else {"address": cfg.address}
+    sizing = {"address": cfg.address}
+    if cfg.num_cpus:  # a cluster of its own, with a dashboard of its own even beside another local cluster
+        sizing = {"address": "local", "num_cpus": cfg.num_cpus, "dashboard_port": free_port(DASHBOARD_PORT)}
     context = ray.init(**sizing, namespace=run_id, log_to_driver=False, logging_level="WARNING")
     dashboard = f", dashboard http://{context.dashboard_url}" if context.dashboard_url else ""
     console.print(f"Ray: {context.address_info['address']}{dashboard}, namespace {run_id}")

@@ -15,6 +15,7 @@ import ray
 from ray.util.state import list_actors
 
 from experiments.chaos import actor_pids
+from experiments.run import free_port
 from storage.embedded import EmbeddedMongo
 from tests.test_run import arena_run, check_records, finish
 
@@ -134,7 +135,9 @@ def test_a_node_removed_mid_run_loses_only_its_players_progress_since_their_chec
     and a fresh one joins; the players that lived on the removed node resume from their checkpoints."""
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    # A dashboard port of its own: the state API below needs this cluster's dashboard, and another test's
+    # cluster may hold Ray's default port.
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "dashboard_port": free_port()})
     try:
         cluster.add_node(num_cpus=1)
         doomed = cluster.add_node(num_cpus=1)
