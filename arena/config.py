@@ -84,13 +84,13 @@ class ArenaConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"arena.{name} must be a non-negative integer; got {value!r}")
-        if not 1 <= self.pack <= 16 or isinstance(self.pack, bool) or not isinstance(self.pack, int):
-            raise ValueError(f"arena.pack must be an integer from 1 to 16; got {self.pack!r}")
-        for name in ("opponents", "duel_samples", "tournament_size", "batch_size", "steps", "fitness_window",
+        for name in ("pack", "opponents", "duel_samples", "tournament_size", "batch_size", "steps", "fitness_window",
                      "round_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"arena.{name} must be a positive integer; got {value!r}")
+        if self.pack > 16:  # wider packs only dilute each sample's say in its verdict
+            raise ValueError(f"arena.pack must be at most 16; got {self.pack!r}")
 
     def first_steps(self, index: int, players: int) -> int:
         """Training steps per loop of player `index`'s first genome (see `steps_spread`)."""

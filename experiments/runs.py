@@ -131,8 +131,9 @@ def describe(db: Database, run_id: str, console: Console) -> None:
     def say(text: str) -> None:
         console.print(text, markup=False, highlight=False)
 
-    say(f"Run {run_id}: {records.shown_status(run)}")
-    if records.shown_status(run) == "silent":
+    status = records.shown_status(run)
+    say(f"Run {run_id}: {status}")
+    if status == "silent":
         say(f"  {SILENT}")
     elapsed = run.get("elapsed_seconds")  # evolution time, noted as the run goes
     if elapsed is None and run.get("finished_at") and run.get("started_at"):

@@ -65,16 +65,17 @@ def ensure_indexes(db: Database) -> None:
 
 
 def start_run(db: Database, run_id: str, config: dict) -> None:
+    at = now()
     db.runs.update_one(
         {"_id": run_id},
-        {"$set": {"config": config, "status": "running", "started_at": now(), "finished_at": None,
-                  "alive_at": now()}},
+        {"$set": {"config": config, "status": "running", "started_at": at, "finished_at": None, "alive_at": at}},
         upsert=True)
 
 
 def resume_run(db: Database, run_id: str) -> None:
-    db.runs.update_one({"_id": run_id}, {"$set": {"status": "running", "resumed_at": now(), "finished_at": None,
-                                                  "alive_at": now()},
+    at = now()
+    db.runs.update_one({"_id": run_id}, {"$set": {"status": "running", "resumed_at": at, "finished_at": None,
+                                                  "alive_at": at},
                                          "$inc": {"resumes": 1}})
 
 
@@ -96,14 +97,14 @@ def note_elapsed(db: Database, run_id: str, seconds: float) -> None:
         pass
 
 
-def shown_status(run: dict, at: dt.datetime | None = None) -> str | None:
+def shown_status(run: dict) -> str | None:
     """The run's status as recorded, except that a run still marked running whose driver has noted
     nothing for `SILENT_AFTER` seconds is "silent": its driver was killed, or its machine lost."""
     alive = run.get("alive_at")
     if run.get("status") != "running" or alive is None:  # runs recorded before `alive_at` existed: as recorded
         return run.get("status")
     alive = alive if alive.tzinfo else alive.replace(tzinfo=dt.timezone.utc)
-    return "silent" if ((at or now()) - alive).total_seconds() > SILENT_AFTER else "running"
+    return "silent" if (now() - alive).total_seconds() > SILENT_AFTER else "running"
 
 
 def end_run(db: Database, run_id: str, status: str, summary: dict | None = None) -> None:
