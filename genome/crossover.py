@@ -12,7 +12,7 @@ from genome.shapes import Shape, plan_network
 
 
 def _input_shape(genome: Genome, net: str) -> Shape:
-    return (genome.latent_dim,) if net == "generator" else genome.data_shape
+    return (genome.latent_dim,) if net == "generator" else genome.d_input_shape
 
 
 def _seam_adapter(shape: Shape) -> Layer:
@@ -54,6 +54,10 @@ def crossover(a: Genome, b: Genome, rng: np.random.Generator, cfg: MutationConfi
         for net, cut in zip(NETS, cuts):
             child[net], adapter = splice(front, b, net, cut, cfg)
             ops.append({"op": "crossover", "net": net, "cut": cut, "adapter": adapter})
+        # The discriminator's first layer reads `pack` samples at once: the pack follows whichever parent
+        # supplied it (a's when the cut leaves a head), never the default of 1, which lost packing to
+        # every crossover (issue 13).
+        child["pack"] = a.pack if cuts[NETS.index("discriminator")] > 0 else b.pack
         genome = Genome(**child)
         if within_limits(genome, cfg):
             return genome, ops

@@ -845,3 +845,22 @@ def test_a_child_that_is_not_varied_is_a_clone_that_inherits_everything():
     varied = [breed([parent], np.random.default_rng(s), MutationConfig(p_mutate=0.3))[1] for s in range(300)]
     share = sum(ops != [{"op": "clone"}] for ops in varied) / len(varied)
     assert 0.2 < share < 0.4, share
+
+
+@pytest.mark.parametrize("packs", [(2, 2), (2, 3), (1, 4)])
+def test_crossover_keeps_the_pack_of_the_discriminators_first_layer(packs):
+    """Packing used to vanish at every crossover (the child took the Genome default of 1). The child's
+    pack is that of the parent whose layers read the discriminator's input: a's when the cut leaves it a
+    head, b's when the cut is 0; and the child builds."""
+    cfg = MutationConfig(max_layers=6)
+    a = replace(CROSS_A, pack=packs[0]).stamped(0)
+    b = replace(CROSS_B, pack=packs[1]).stamped(1)
+    seen = set()
+    for seed in range(60):
+        child, ops = crossover(a, b, np.random.default_rng(seed), cfg)
+        d_cut = next(op["cut"] for op in ops if op["net"] == "discriminator")
+        assert child.pack == (a.pack if d_cut > 0 else b.pack), (seed, d_cut)
+        seen.add(d_cut > 0)
+        pair = build_pair(child)
+        pair.discriminator(pair.generator.sample(8, torch.Generator().manual_seed(seed)))
+    assert seen == {True, False}
