@@ -253,6 +253,3 @@ class Registry:
 
     def stop(self) -> None:
         self.stopping = True
-
-    def is_stopping(self) -> bool:
-        return self.stopping
