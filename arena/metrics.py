@@ -71,19 +71,24 @@ def cache_dir() -> Path:
 
 
 def train_classifier(data: ImageDataset, epochs: int = 12, seed: int = 0) -> tuple[DigitClassifier, float]:
-    """Train on the training split; returns the classifier and its accuracy on the held-out split."""
-    torch.manual_seed(seed)
-    rng = torch.Generator().manual_seed(seed)
-    model = DigitClassifier(data.shape[0])
-    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    images, labels = data.split("train")
-    model.train()
-    for _ in range(epochs):
-        for batch in torch.randperm(len(images), generator=rng).split(64):
-            loss = F.cross_entropy(model(images[batch]), labels[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+    """Train on the training split; returns the classifier and its accuracy on the held-out split.
+
+    Initialisation and dropout draw from a fork of the global random state, restored on return: a player
+    that calls this keeps the random stream it had (issue 12), and the classifier is the one a seeded
+    global state gave before."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        rng = torch.Generator().manual_seed(seed)
+        model = DigitClassifier(data.shape[0])
+        optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+        images, labels = data.split("train")
+        model.train()
+        for _ in range(epochs):
+            for batch in torch.randperm(len(images), generator=rng).split(64):
+                loss = F.cross_entropy(model(images[batch]), labels[batch])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
     model.eval()
     test_images, test_labels = data.split("test")
     with torch.no_grad():

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from arena.datasets import digits, grid25, ring8
+from arena.datasets import ImageDataset, digits, grid25, ring8
 from arena.ensemble import Mixture, fit_weights
-from arena.metrics import Judge, frechet_distance, load_classifier, mixture_quality
+from arena.metrics import Judge, frechet_distance, load_classifier, mixture_quality, train_classifier
 
 
 @pytest.mark.parametrize("data", [ring8(), grid25()], ids=["ring8", "grid25"])
@@ -63,6 +63,21 @@ def test_real_images_score_far_better_than_noise(digits_judge):
     assert good["fid"] < noise["fid"] / 5 and good["tvd"] < 0.2 < noise["tvd"]
     one_class = digits_judge.quality(real[digits().split("train")[1] == 3][:200])
     assert one_class["tvd"] > 0.8  # every sample is a 3: the class distribution is far from real
+
+
+def test_training_the_classifier_leaves_the_callers_random_state_alone():
+    """A player that trains the judge's classifier draws afterwards what it would have drawn without it,
+    and the classifier is still a function of its own seed (issue 12)."""
+    full = digits()
+    small = ImageDataset("small", full.images[:160], full.labels[:160], held_out=32)
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    first, _ = train_classifier(small, epochs=1)
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(99)  # a different caller state gives the same classifier
+    second, _ = train_classifier(small, epochs=1)
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
 
 
 class Fixed:
