@@ -12,7 +12,7 @@ import ray
 import torch
 
 from agents.telemetry import PhaseClock, PlayerGauges
-from arena.bout import bout, judged_real
+from arena.bout import bout, judge, judged_real
 from arena.datasets import load_dataset
 from arena.metrics import Judge
 from arena.replay import ReplayBuffer
@@ -20,7 +20,8 @@ from arena.rounds import match_records
 from experiments.config import RunConfig
 from genome import Genome, Pair, build_pair, breed, inherit, make_optimizer, random_genome
 from genome.effects import adapted
-from storage.checkpoints import CheckpointError, checkpoint_location, load_pair, save_checkpoint
+from genome.optimizer_state import carry_optimizer_state
+from storage.checkpoints import CheckpointError, checkpoint_location, load_checkpoint, save_checkpoint
 from storage.records import ACTOR_PATIENCE_MS, Recorder, connect, now
 from storage.traces import TraceWriter
 
@@ -43,6 +44,10 @@ class Offspring:
     ops: list[dict] = field(default_factory=lambda: [{"op": "random"}])
     inherited: dict | None = None
     parent_fitness: float | None = None  # mean fitness of its parents when chosen, for the mutation record
+    optimizers: tuple | None = None  # (generator's, discriminator's); None: fresh ones from the genes
+    age: int = 0  # loops this pair has trained under its genes: a continued pair ages, a bred one is 0
+    g_parents: list[str] = field(default_factory=list)  # where its generator side came from
+    d_parents: list[str] = field(default_factory=list)  # where its discriminator side came from
 
 
 class Player:
@@ -85,6 +90,7 @@ class Player:
     def run(self, deadline: float) -> dict:
         """Loop until the wall-clock `deadline` or until the registry says stop; returns a summary."""
         cfg = self.config
+        self.deadline = deadline
         child = self._resume()
         if child is None:
             genome = random_genome(self.rng, cfg.mutation, cfg.arena.batch_size,
@@ -99,35 +105,43 @@ class Player:
                 clock = PhaseClock()
                 self.loop_rows = 0  # trace rows of this individual: training and cross-training
                 with clock("train"):
-                    optimizers, trained = self._train(child, individual, deadline)
+                    trained = self._train(child, individual, deadline)
                 with clock("save"):
-                    self._save(child, optimizers, trained, individual)
+                    self._save(child, trained, individual)
                 with clock("publish"):
-                    self._publish(child, individual)
+                    opponents = self._enter(child, individual)
                 with clock("fight"):
-                    fitness, matches = self._fight(child, optimizers, individual)
+                    matches = self._fight(child, individual, opponents)
+                for match in matches:
+                    self.recorder.match(dict(match))
+                self.status.update(generation=self.generation, steps=self.steps, phase="running",
+                                   loop_seconds=time.perf_counter() - started,
+                                   buffered=self.recorder.pending if self.recorder.outage_since else 0)
+                with clock("settle"):
+                    settled = self._settle(child, individual, matches, deadline)
+                mine = settled["standings"].get(individual, {})
+                fitness = {key: mine.get(key) for key in ("fitness", "d_fitness", "fitness_change", "mu", "sigma",
+                                                          "rating", "d_rating")}
                 # The standing right after its own fight, kept as it was: the final standings
                 # overwrite `fitness` at the end of the run, this is its history.
                 self.recorder.update_individual(individual, {
-                    **fitness, "at_fight": {**fitness, "at": now()}, "matches": matches,
+                    **fitness, "at_fight": {**fitness, "at": now()}, "matches": len(matches),
                     "trace_rows": self.loop_rows})
                 if self.judge and self.generation % self.config.arena.metrics_every == 0:
                     with clock("measure"):
                         self._measure(child, individual)
                 self.individuals += 1
-                self.status.update(generation=self.generation, steps=self.steps, fitness=fitness["fitness"],
-                                   phase="running", loop_seconds=time.perf_counter() - started,
-                                   buffered=self.recorder.pending if self.recorder.outage_since else 0)
+                self.status.update(fitness=fitness["fitness"])
                 self.gauges.show(fitness, self.generation, trained / max(clock.seconds("train"), 1e-9))
-                with clock("heartbeat"):
-                    stopping = ray.get(self.registry.heartbeat.remote(self.name, self.status))
-                done = stopping or time.time() >= deadline
+                done = settled["stopping"] or time.time() >= deadline
                 if not done and self.barrier is not None:
                     with clock("wait"):  # a synchronous arena: nobody breeds before all have fought
                         done = not ray.get(self.barrier.arrive.remote(self.name, deadline))
+                        if not done:  # the others' standings moved while this one waited
+                            settled["move"] = self._move(child, individual)
                 if not done:
                     with clock("breed"):
-                        child = self._breed(child, individual)
+                        child = self._next(child, individual, settled["move"], fitness["fitness"])
                     self.generation += 1
                 self.recorder.update_individual(individual, {"timeline": clock.spans})
                 loop_times.append(time.perf_counter() - started)
@@ -147,8 +161,9 @@ class Player:
 
     def _resume(self) -> Offspring | None:
         """After a restart (of this actor, or of the run with --resume): carry on from the latest
-        recorded individual whose checkpoint is intact, as its next generation; a checkpoint that is
-        missing or does not match its sha256 is refused and the one before it is tried."""
+        recorded individual whose checkpoint is intact, as its next generation, with its optimizer
+        state; a checkpoint that is missing or does not match its sha256 is refused and the one before
+        it is tried."""
         recorded = self.recorder.db.individuals.find(
             {"run_id": self.run_id, "player": self.name}, sort=[("generation", -1)],
             projection={"checkpoint": 1, "checkpoint_sha256": 1, "generation": 1, "steps": 1, "fitness": 1})
@@ -156,10 +171,13 @@ class Player:
         for doc in recorded:
             latest = latest if latest is not None else doc["generation"]
             try:
-                genome, pair = load_pair(doc["checkpoint"], self.device, sha256=doc.get("checkpoint_sha256"))
+                payload = load_checkpoint(doc["checkpoint"], self.device, sha256=doc.get("checkpoint_sha256"))
             except CheckpointError as err:
                 print(f"{self.name}: {err}; falling back to the individual before it")
                 continue
+            genome = Genome.from_dict(payload["genome"])
+            pair = build_pair(genome, self.device)
+            pair.load_state_dicts(payload)
             # Numbering goes on after the latest record, refused ones included: no record is overwritten.
             self.generation, self.steps = latest + 1, doc.get("steps", 0)
             self.individuals = self.recorder.db.individuals.count_documents(
@@ -167,37 +185,60 @@ class Player:
             total = pair.parameter_count()
             inherited = {"inherited": total, "total": total, "share": 1.0, "build_attempts": 1,
                          "from": [{"parent": doc["_id"], "parameters": total}]}
+            optimizers = self._optimizers(genome, pair, payload, payload)
             return Offspring(genome, pair, [doc["_id"]], [{"op": "resume", "from": doc["_id"]}], inherited,
-                             parent_fitness=doc.get("fitness"))
+                             parent_fitness=doc.get("fitness"), optimizers=optimizers,
+                             g_parents=[doc["_id"]], d_parents=[doc["_id"]])
         return None
 
-    def _train(self, child: Offspring, individual: str, deadline: float) -> tuple[tuple, int]:
-        genome, pair = child.genome, child.pair
-        # Optimizer state is not inherited: a child's optimizers start fresh with its genes.
+    @staticmethod
+    def _optimizers(genome: Genome, pair: Pair, g_from: dict | None = None, d_from: dict | None = None) -> tuple:
+        """Fresh optimizers from the genes, each carrying its parent's state (`g_optimizer` of `g_from`,
+        `d_optimizer` of `d_from`) where the parent's optimizer is of the same kind and its shapes fit."""
         optimizers = (make_optimizer(genome.g_optimizer, pair.generator.parameters()),
                       make_optimizer(genome.d_optimizer, pair.discriminator.parameters()))
+        for optimizer, gene, source, key in ((optimizers[0], genome.g_optimizer, g_from, "g_optimizer"),
+                                             (optimizers[1], genome.d_optimizer, d_from, "d_optimizer")):
+            if source and source.get(key) and source.get(f"{key}_name", gene.name) == gene.name:
+                carry_optimizer_state(optimizer, source[key])
+        return optimizers
+
+    def _train(self, child: Offspring, individual: str, deadline: float) -> int:
+        genome, pair = child.genome, child.pair
+        if child.optimizers is None:
+            child.optimizers = self._optimizers(genome, pair)
+        # The learning rate follows the run's schedule (decaying over the budget for precision), from
+        # the genes each time: a continued pair and a resumed one stand where the clock says.
+        scale = self.config.arena.lr_scale(1 - (deadline - time.time()) / self.config.budget_seconds)
+        for optimizer, gene in zip(child.optimizers, (genome.g_optimizer, genome.d_optimizer)):
+            for group in optimizer.param_groups:
+                group["lr"] = gene.lr * scale
         rows = bout([pair.generator], [pair.discriminator], self.data, genome.steps, genome.batch_size,
-                    self.torch_rng, g_optimizer=optimizers[0], d_optimizer=optimizers[1], loss=genome.loss,
-                    generator_first=self.config.arena.generator_first, replay=self.replay,
+                    self.torch_rng, g_optimizer=child.optimizers[0], d_optimizer=child.optimizers[1],
+                    loss=genome.loss, generator_first=self.config.arena.generator_first, replay=self.replay,
                     replay_share=self.config.arena.replay_share,
                     first_step=self.steps, deadline=deadline).rows
         self.steps += len(rows)
         self._trace(individual, rows, "train")
-        return optimizers, len(rows)  # fewer steps than the genome's when the budget ran out mid-round
+        return len(rows)  # fewer steps than the genome's when the budget ran out mid-round
 
-    def _save(self, child: Offspring, optimizers: tuple, trained: int, individual: str) -> None:
+    def _save(self, child: Offspring, trained: int, individual: str) -> None:
         location = checkpoint_location(self.checkpoint_dir, self.name, self.generation)
         sha256 = save_checkpoint(location, {
-            "genome": child.genome.to_dict(), **child.pair.state_dicts(),
-            "g_optimizer": optimizers[0].state_dict(), "d_optimizer": optimizers[1].state_dict(),
+            "genome": child.genome.to_dict(), **child.pair.state_dicts(), **self._optimizer_states(child),
             "step": self.steps})
         self.recorder.individual({
             "_id": individual, "run_id": self.run_id, "player": self.name, "generation": self.generation,
-            "dataset": self.config.dataset, "parents": child.parents, "genome": child.genome.to_dict(),
+            "dataset": self.config.dataset, "parents": child.parents, "g_parents": child.g_parents,
+            "d_parents": child.d_parents, "genome": child.genome.to_dict(), "age": child.age,
             "ops": child.ops, "inherited": child.inherited, "parameters": child.pair.parameter_count(),
             "checkpoint": location, "checkpoint_sha256": sha256, "steps": self.steps, "trained_steps": trained,
             "parent_fitness": child.parent_fitness,
             "fitness": None, "d_fitness": None, "fitness_change": None})
+
+    @staticmethod
+    def _optimizer_states(child: Offspring) -> dict:
+        return {"g_optimizer": child.optimizers[0].state_dict(), "d_optimizer": child.optimizers[1].state_dict()}
 
     def _measure(self, child: Offspring, individual: str) -> None:
         """Quality of the own generator by the data set's protocol, into the `metrics` collection."""
@@ -207,11 +248,34 @@ class Player:
                               "individual": individual, "player": self.name, "generation": self.generation,
                               **self.judge.quality(samples)})
 
-    def _publish(self, child: Offspring, individual: str) -> None:
-        weights = ray.put(child.pair.state_dicts())
-        entry = {"id": individual, "player": self.name, "generation": self.generation, "dataset": self.config.dataset,
-                 "genome": child.genome.to_dict(), "ops": child.ops, "parent_fitness": child.parent_fitness}
-        self.registry.publish.remote(entry, [weights])
+    def _entry(self, child: Offspring, individual: str) -> dict:
+        return {"id": individual, "player": self.name, "generation": self.generation, "dataset": self.config.dataset,
+                "genome": child.genome.to_dict(), "ops": child.ops, "parent_fitness": child.parent_fitness,
+                "age": child.age}
+
+    def _enter(self, child: Offspring, individual: str) -> list[dict]:
+        """Publish the individual (weights and optimizer state through the object store, so a child
+        bred from it can carry both) and get the opponents the registry draws for it."""
+        weights = ray.put({**child.pair.state_dicts(), **self._optimizer_states(child)})
+        cfg = self.config.arena
+        return ray.get(self.registry.enter.remote(self._entry(child, individual), [weights], cfg.opponents,
+                                                  cfg.matchmaking, self._seed()))
+
+    def _game(self) -> dict:
+        """The settings of `arena.selection.next_move`, from the configuration."""
+        cfg = self.config.arena
+        return {"exploit": cfg.exploit, "truncation": cfg.truncation, "ready": cfg.ready,
+                "tournament_size": cfg.tournament_size, "key": cfg.selection,
+                "d_key": None if cfg.keep_pairs else "d_fitness"}
+
+    def _settle(self, child: Offspring, individual: str, matches: list[dict], deadline: float) -> dict:
+        """Report the matches and the heartbeat and get the next move, in one call."""
+        return ray.get(self.registry.settle.remote(matches, self.name, self.status, self._entry(child, individual),
+                                                   self._seed(), **self._game()))
+
+    def _move(self, child: Offspring, individual: str):
+        return ray.get(self.registry.move.remote(self.config.dataset, self._entry(child, individual), self._seed(),
+                                                 **self._game()))
 
     def _fetch(self, entry: dict) -> dict | None:
         """A published individual's weights, or None when they are lost: a player whose node went
@@ -229,59 +293,60 @@ class Player:
         opponent.load_state_dicts(states)
         return opponent
 
-    def _fight(self, child: Offspring, optimizers: tuple, individual: str) -> tuple[dict, int]:
-        """One-to-one: own generator against each opponent's discriminator and theirs against own.
-        Then, as configured, cross-training against the same opponents, and every `round_every`
-        generations an all-versus-all round that the next child's discriminator is chosen on.
-        Returns its standing and the number of matches recorded."""
+    def _fight(self, child: Offspring, individual: str, picked: list[dict]) -> list[dict]:
+        """The duels with the opponents drawn, cross-training against them when configured, and every
+        `round_every` generations an all-versus-all round; returns the match records."""
         cfg = self.config.arena
-        pair, n = child.pair, cfg.duel_samples
-        # The registry draws, as choose_opponents would over its candidates, and sends only those drawn.
-        picked = ray.get(self.registry.opponents.remote(self.config.dataset, self.name, cfg.opponents,
-                                                        cfg.matchmaking, self._seed()))
         chosen, opponents = [], []
         for entry in picked:
             if (opponent := self._opponent(entry)) is not None:
                 chosen.append(entry)
                 opponents.append(opponent)
-        ids = [entry["id"] for entry in chosen]
         matches = []
         if opponents:
-            real = self.data.sample(n, self.torch_rng)
-            theirs = [o.discriminator for o in opponents]
-            attack = bout([pair.generator], theirs, None, 1, n, self.torch_rng)
-            matches += match_records(attack.fooled, [individual], ids, [judged_real(d, real) for d in theirs],
-                                     self.run_id, individual, "duel", n)
-            defence = bout([o.generator for o in opponents], [pair.discriminator], None, 1, n, self.torch_rng)
-            matches += match_records(defence.fooled, ids, [individual], [judged_real(pair.discriminator, real)],
-                                     self.run_id, individual, "duel", n)
-            self.replay.add(defence.fooling[0], self.torch_rng)  # fakes that fooled own discriminator
+            matches += self._duels(child.pair, individual, [entry["id"] for entry in chosen], opponents)
             if cfg.cross_steps:
-                self._cross_train(child, optimizers, opponents, individual)
+                self._cross_train(child, opponents, individual)
+        if cfg.round_every and self.generation % cfg.round_every == 0:
+            matches += self._round(child.pair, individual)
+        return matches
+
+    def _duels(self, pair: Pair, individual: str, ids: list[str], opponents: list[Pair]) -> list[dict]:
+        """Own generator against each opponent's discriminator, theirs against own."""
+        n = self.config.arena.duel_samples
+        real = self.data.sample(n, self.torch_rng)
+        theirs = [o.discriminator for o in opponents]
+        attack = judge([pair.generator], theirs, n, self.torch_rng)
+        matches = match_records(attack.fooled, [individual], ids, [judged_real(d, real) for d in theirs],
+                                self.run_id, individual, "duel", n)
+        defence = judge([o.generator for o in opponents], [pair.discriminator], n, self.torch_rng)
+        matches += match_records(defence.fooled, ids, [individual], [judged_real(pair.discriminator, real)],
+                                 self.run_id, individual, "duel", n)
+        self.replay.add(defence.fooling[0], self.torch_rng)  # fakes that fooled own discriminator
+        return matches
+
+    def _round(self, pair: Pair, individual: str) -> list[dict]:
+        """All versus all over the own individual and a pool the registry draws; none when fewer
+        than two are published."""
+        cfg = self.config.arena
         drawn = ray.get(self.registry.round_pool.remote(self.config.dataset, individual, cfg.round_size,
-                                                        self._seed())) \
-            if cfg.round_every and self.generation % cfg.round_every == 0 else []
-        if drawn:  # none when fewer than two are published
-            pool = [(entry, opponent) for entry in drawn if (opponent := self._opponent(entry)) is not None]
-            pairs = [pair] + [opponent for _, opponent in pool]
-            ids_all = [individual] + [entry["id"] for entry, _ in pool]
-            real = self.data.sample(n, self.torch_rng)
-            judged = bout([p.generator for p in pairs], [p.discriminator for p in pairs], None, 1, n, self.torch_rng)
-            matches += match_records(judged.fooled, ids_all, ids_all,
-                                     [judged_real(p.discriminator, real) for p in pairs], self.run_id, individual,
-                                     "round", n)
-        for match in matches:
-            self.recorder.match(dict(match))
-        standings = ray.get(self.registry.report.remote(matches)) if matches else {}
-        mine = standings.get(individual, {})
-        return {key: mine.get(key) for key in ("fitness", "d_fitness", "fitness_change", "mu", "sigma", "rating")}, \
-            len(matches)
+                                                        self._seed()))
+        pool = [(entry, opponent) for entry in drawn if (opponent := self._opponent(entry)) is not None]
+        if not pool:
+            return []
+        n = cfg.duel_samples
+        pairs = [pair] + [opponent for _, opponent in pool]
+        ids = [individual] + [entry["id"] for entry, _ in pool]
+        real = self.data.sample(n, self.torch_rng)
+        judged = judge([p.generator for p in pairs], [p.discriminator for p in pairs], n, self.torch_rng)
+        return match_records(judged.fooled, ids, ids, [judged_real(p.discriminator, real) for p in pairs],
+                             self.run_id, individual, "round", n)
 
     def _seed(self) -> int:
         """A seed for a draw the registry makes for this player, from the player's own generator."""
         return int(self.rng.integers(2**63))
 
-    def _cross_train(self, child: Offspring, optimizers: tuple, opponents: list, individual: str) -> None:
+    def _cross_train(self, child: Offspring, opponents: list, individual: str) -> None:
         """Own generator against the opponents' discriminators, then own discriminator against their
         generators; only the own side learns."""
         cfg, genome = self.config.arena, child.genome
@@ -290,9 +355,9 @@ class Player:
             net.discriminator.requires_grad_(False)
         common = dict(loss=genome.loss, first_step=self.steps)
         rows = bout([child.pair.generator], [o.discriminator for o in opponents], self.data, cfg.cross_steps,
-                    genome.batch_size, self.torch_rng, g_optimizer=optimizers[0], **common).rows
+                    genome.batch_size, self.torch_rng, g_optimizer=child.optimizers[0], **common).rows
         rows += bout([o.generator for o in opponents], [child.pair.discriminator], self.data, cfg.cross_steps,
-                     genome.batch_size, self.torch_rng, d_optimizer=optimizers[1], replay=self.replay,
+                     genome.batch_size, self.torch_rng, d_optimizer=child.optimizers[1], replay=self.replay,
                      replay_share=cfg.replay_share, **common).rows
         self._trace(individual, rows, "cross")
 
@@ -300,23 +365,29 @@ class Player:
         self.traces.add(individual, self.generation, rows, phase=phase)
         self.loop_rows += len(rows)
 
-    def _breed(self, current: Offspring, individual: str) -> Offspring:
-        """Choose parents by tournament over the published standings; build the child and let it inherit."""
-        cfg = self.config.arena
-        # Tournaments as choose_parents runs them, drawn by the registry; the own individual is a
-        # candidate even when its publish is not seen yet. The discriminator side comes from the best
-        # discriminators (judged on every match, the all-versus-all rounds included), not along with
-        # the generator that may have hacked it.
-        candidate = {"id": individual, "player": self.name, "genome": current.genome.to_dict(), "fitness": None}
-        chosen, d_chosen = ray.get(self.registry.parents.remote(self.config.dataset, cfg.tournament_size,
-                                                                cfg.selection, self._seed(), candidate))
+    def _next(self, current: Offspring, individual: str, move, fitness: float | None) -> Offspring:
+        """The pair of the next loop: the same one, trained on (its optimizers with it), or a child of the
+        parents the move names."""
+        if move is None or not move.breeds:
+            total = current.pair.parameter_count()
+            return Offspring(current.genome, current.pair, [individual], [{"op": "continue", "from": individual}],
+                             {"inherited": total, "total": total, "share": 1.0, "build_attempts": 1,
+                              "from": [{"parent": individual, "parameters": total}]},
+                             parent_fitness=fitness, optimizers=current.optimizers, age=current.age + 1,
+                             g_parents=[individual], d_parents=[individual])
+        return self._breed(current, individual, list(move.parents), list(move.d_parents))
+
+    def _breed(self, current: Offspring, individual: str, chosen: list[dict], d_chosen: list[dict]) -> Offspring:
+        """Build the child of the parents chosen and let it inherit their weights and, where its layers
+        are theirs unchanged, their optimizer state."""
         own = {"id": individual, "genome": current.genome.to_dict()}
+        mine = {**current.pair.state_dicts(), **self._optimizer_states(current)}
         genomes, states = [], []
         for group in (chosen, d_chosen):
             for k, parent in enumerate(group):
-                weights = current.pair.state_dicts() if parent["id"] == individual else self._fetch(parent)
+                weights = mine if parent["id"] == individual else self._fetch(parent)
                 if weights is None:  # lost with its node: the own individual stands in
-                    group[k], weights = own, current.pair.state_dicts()
+                    group[k], weights = own, mine
                 genomes.append(Genome.from_dict(group[k]["genome"]))
                 states.append(weights)
         g_genomes, d_genomes = genomes[:len(chosen)], genomes[len(chosen):]
@@ -325,8 +396,9 @@ class Player:
             mutation = adapted(mutation, ray.get(self.registry.effects.remote()))
         for attempt in range(1, BUILD_ATTEMPTS + 1):
             genome, ops = breed(g_genomes, self.rng, mutation, d_genomes)
-            if cfg.steps_spread != 1:  # the player's loop cost stays its own, whoever the parents were
-                genome = dataclasses.replace(genome, steps=cfg.first_steps(self.index, self.config.players))
+            if self.config.arena.steps_spread != 1:  # the player's loop cost stays its own, whoever the parents were
+                genome = dataclasses.replace(genome, steps=self.config.arena.first_steps(self.index,
+                                                                                         self.config.players))
             try:  # shape inference makes every child build; a failure here is a bug worth recording
                 pair = build_pair(genome, self.device)
                 inherited = inherit(pair, genome, states)
@@ -338,6 +410,15 @@ class Player:
         inherited["build_attempts"] = attempt
         inherited["from"] = [{"parent": p["id"], "parameters": n}
                              for p, n in zip(chosen + d_chosen, inherited.pop("per_parent")) if n]
+        # Optimizer state follows each network from the parent that supplied its head (where the
+        # shapes still fit): the generator's from the first generator-side parent, the discriminator's
+        # from the first discriminator-side parent (or the generator-side one when the pair stays together).
+        g_source, d_source = states[0], states[len(chosen)] if d_chosen else states[0]
+        g_name = genomes[0].g_optimizer.name
+        d_name = (d_genomes[0] if d_genomes else genomes[0]).d_optimizer.name
+        optimizers = self._optimizers(genome, pair, {**g_source, "g_optimizer_name": g_name},
+                                      {**d_source, "d_optimizer_name": d_name})
         known = [p["fitness"] for p in chosen if p.get("fitness") is not None]
         return Offspring(genome, pair, sorted({p["id"] for p in chosen + d_chosen}), ops, inherited,
-                         sum(known) / len(known) if known else None)
+                         sum(known) / len(known) if known else None, optimizers=optimizers,
+                         g_parents=[p["id"] for p in chosen], d_parents=[p["id"] for p in d_chosen or chosen])

@@ -38,8 +38,8 @@ def generator_loss(loss: str, fake_scores: torch.Tensor) -> torch.Tensor:
 @dataclass
 class Bout:
     rows: list[dict] = field(default_factory=list)  # one trace row per training step
-    fooled: np.ndarray | None = None  # judged bouts: share of generator i's fakes that discriminator j took for real
-    fooling: list[torch.Tensor] | None = None  # judged bouts: for each discriminator, the fakes that fooled it
+    fooled: np.ndarray | None = None  # judge(): share of generator i's fakes that discriminator j took for real
+    fooling: list[torch.Tensor] | None = None  # judge(): for each discriminator, the fakes that fooled it
 
 
 def bout(generators: list[Generator], discriminators: list[Discriminator], data, steps: int, batch_size: int,
@@ -47,7 +47,8 @@ def bout(generators: list[Generator], discriminators: list[Discriminator], data,
          d_optimizer: torch.optim.Optimizer | None = None, loss: str = "non_saturating", generator_first: int = 0,
          replay: ReplayBuffer | None = None, replay_share: float = 0.0, first_step: int = 0,
          deadline: float | None = None) -> Bout:
-    """The one function behind training, matches and cross-training: generators against discriminators.
+    """Training: generators against discriminators, the one function behind a pair's own training and
+    cross-training (matches are `judge`, over the same lists).
 
     - With an optimizer on either side it trains for `steps` steps (fewer if the wall-clock
       `deadline` passes): each discriminator with `d_optimizer` learns from real data and every
@@ -56,11 +57,9 @@ def bout(generators: list[Generator], discriminators: list[Discriminator], data,
       `g_optimizer` learns to fool every discriminator. Training a pair is `bout([G], [D])` with both
       optimizers; cross-training gives one side's optimizer only. For the first `generator_first`
       steps only the generator learns (two-phase training: then the discriminator chases it).
-    - With no optimizer it is a match: each generator draws `batch_size` fakes, each discriminator
-      judges them all, and the result holds the fooled matrix and the fakes that fooled each one.
     """
     if g_optimizer is None and d_optimizer is None:
-        return _judge(generators, discriminators, batch_size, rng)
+        raise ValueError("a bout trains: give g_optimizer, d_optimizer or both (a match is judge())")
     for net in generators:
         net.train(g_optimizer is not None)
     for net in discriminators:
@@ -92,7 +91,9 @@ def bout(generators: list[Generator], discriminators: list[Discriminator], data,
 
 
 @torch.no_grad()
-def _judge(generators: list[Generator], discriminators: list[Discriminator], n: int, rng: torch.Generator) -> Bout:
+def judge(generators: list[Generator], discriminators: list[Discriminator], n: int, rng: torch.Generator) -> Bout:
+    """A match: each generator draws n fakes, each discriminator judges them all; the result holds the
+    fooled matrix and, for each discriminator, the fakes that fooled it."""
     for net in [*generators, *discriminators]:
         net.eval()
     fakes = [g.sample(n, rng) for g in generators]
@@ -125,4 +126,4 @@ def judged_real(discriminator: Discriminator, samples: torch.Tensor) -> float:
 
 def duel(generator: Generator, discriminator: Discriminator, n: int, rng: torch.Generator) -> float:
     """How often `generator` fools `discriminator`: the share of n generated samples scored as real."""
-    return float(bout([generator], [discriminator], None, 1, n, rng).fooled[0, 0])
+    return float(judge([generator], [discriminator], n, rng).fooled[0, 0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from arena.selection import MATCHMAKING
+from arena.selection import EXPLOITS, MATCHMAKING
 
 SCHEDULES = ("async", "barrier")
 
@@ -27,7 +27,21 @@ class ArenaConfig:
     """How a player picks its opponents: random, all, k_best (highest rated) or prioritized (even and
     uncertain matches first, as AlphaStar's league)."""
     selection: str = "fitness"
-    """The standing parents are chosen by: fitness (share of opposing discriminators fooled) or rating."""
+    """The standing parents are chosen by, and the run's champion: fitness (share of opposing
+    discriminators fooled) or rating (the generator's skill rating, which weighs a fooled strong
+    discriminator above a fooled weak one)."""
+    exploit: str = "truncation"
+    """When a player replaces its pair by a bred child: always (every loop), truncation (only a pair in the
+    bottom `truncation` share after `ready` loops; the others go on training with their optimizer state,
+    as Ray Tune's PBT) or never (players only train and fight)."""
+    truncation: float = 0.25
+    """Under exploit = truncation, the share of the ranked population whose pairs are replaced."""
+    ready: int = 3
+    """Under exploit = truncation, loops a pair trains before it can be replaced (PBT's perturbation
+    interval): a child is judged after it has learnt, not at birth."""
+    keep_pairs: bool = False
+    """A child's discriminator comes with its generator-side parent (true), or from tournaments by
+    discriminator fitness over everyone (false: the seed's selection of discriminators apart)."""
     fitness_window: int = 16
     """Fitness is read over this many most recent matches, since opponents keep improving."""
     round_every: int = 4
@@ -57,6 +71,9 @@ class ArenaConfig:
     On ring8 at 90 s it took the arena's best from 1.0 to 5.5 modes (BENCHMARKS.md); 1 turns it off."""
     architecture: str = "auto"
     """First-generation networks: dense, conv (images only), or auto (conv for images, else dense)."""
+    lr_final: float = 1.0
+    """Learning rates decay linearly over the run's budget to this share of their genes' values (1: no
+    decay): late steps refine rather than move, the precision that the high-quality share measures."""
     steps_spread: float = 1.0
     """Players differ on purpose: player i of P trains steps × steps_spread^(i/(P−1)) steps per loop, its
     children too whoever their parents, so loops differ in cost as when architectures differ (the throughput
@@ -74,13 +91,21 @@ class ArenaConfig:
             raise ValueError(f"arena.schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
         if self.matchmaking not in MATCHMAKING:
             raise ValueError(f"arena.matchmaking must be one of {', '.join(MATCHMAKING)}; got {self.matchmaking!r}")
+        if self.exploit not in EXPLOITS:
+            raise ValueError(f"arena.exploit must be one of {', '.join(EXPLOITS)}; got {self.exploit!r}")
+        if not 0 < self.lr_final <= 1:
+            raise ValueError(f"arena.lr_final must be in (0, 1]; got {self.lr_final!r}")
+        if not 0 < self.truncation <= 0.5:
+            raise ValueError(f"arena.truncation must be in (0, 0.5]; got {self.truncation!r}")
+        if not isinstance(self.keep_pairs, bool):
+            raise ValueError(f"arena.keep_pairs must be true or false; got {self.keep_pairs!r}")
         if self.selection not in ("fitness", "rating"):
             raise ValueError(f"arena.selection must be fitness or rating; got {self.selection!r}")
         if not 0 <= self.replay_share <= 1:
             raise ValueError(f"arena.replay_share must be in [0, 1]; got {self.replay_share!r}")
         if self.round_size < 2:
             raise ValueError(f"arena.round_size must be at least 2; got {self.round_size!r}")
-        for name in ("metrics_every", "ensemble", "round_every", "cross_steps", "generator_first", "replay"):
+        for name in ("metrics_every", "ensemble", "round_every", "cross_steps", "generator_first", "replay", "ready"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"arena.{name} must be a non-negative integer; got {value!r}")
@@ -91,6 +116,10 @@ class ArenaConfig:
                 raise ValueError(f"arena.{name} must be a positive integer; got {value!r}")
         if self.pack > 16:  # wider packs only dilute each sample's say in its verdict
             raise ValueError(f"arena.pack must be at most 16; got {self.pack!r}")
+
+    def lr_scale(self, progress: float) -> float:
+        """The learning rates' factor at `progress` (0 at the start of the budget, 1 at its end)."""
+        return 1 - (1 - self.lr_final) * min(1.0, max(0.0, progress))
 
     def first_steps(self, index: int, players: int) -> int:
         """Training steps per loop of player `index`'s first genome (see `steps_spread`)."""

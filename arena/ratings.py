@@ -1,5 +1,8 @@
-"""Skill ratings of individuals from their matches, with openskill's Plackett-Luce model (a
-Bayesian rating like TrueSkill: a mean and an uncertainty per individual)."""
+"""Skill ratings from matches, with openskill's Plackett-Luce model (a Bayesian rating like TrueSkill:
+a mean and an uncertainty). A match is one generator against one discriminator, so each individual has
+two ratings, one per role: a generator's says how strong the discriminators it fooled were, a
+discriminator's how strong the generators it caught were. One shared rating would let a strong
+discriminator carry a collapsed generator."""
 
 from __future__ import annotations
 
@@ -9,25 +12,32 @@ from openskill.models import PlackettLuce
 class Ratings:
     def __init__(self):
         self.model = PlackettLuce()
-        self.ratings: dict[str, object] = {}
+        self.generators: dict[str, object] = {}
+        self.discriminators: dict[str, object] = {}
 
-    def _rating(self, individual: str):
-        if individual not in self.ratings:
-            self.ratings[individual] = self.model.rating(name=individual)
-        return self.ratings[individual]
+    def _rating(self, table: dict, individual: str):
+        if individual not in table:
+            table[individual] = self.model.rating(name=individual)
+        return table[individual]
 
     def record(self, generator: str, discriminator: str, fooled: float) -> None:
-        """The generator's owner wins when its fakes fooled the discriminator more often than not;
-        an even share is a draw."""
-        g, d = self._rating(generator), self._rating(discriminator)
+        """The generator wins when its fakes fooled the discriminator more often than not; an even share
+        is a draw."""
+        g, d = self._rating(self.generators, generator), self._rating(self.discriminators, discriminator)
         ranks = [1, 2] if fooled > 0.5 else [2, 1] if fooled < 0.5 else [1, 1]
         [[g_new], [d_new]] = self.model.rate([[g], [d]], ranks=ranks)
-        self.ratings[generator], self.ratings[discriminator] = g_new, d_new
+        self.generators[generator], self.discriminators[discriminator] = g_new, d_new
+
+    def inherit(self, child: str, parent: str) -> None:
+        """A pair that goes on training under a new id keeps what its matches said of it."""
+        for table in (self.generators, self.discriminators):
+            if parent in table:
+                old = table[parent]
+                table[child] = self.model.rating(mu=old.mu, sigma=old.sigma, name=child)
 
     def standing(self, individual: str) -> dict:
-        """`rating` is the conservative estimate mu − 3σ that rankings use."""
-        r = self._rating(individual)
-        return {"mu": r.mu, "sigma": r.sigma, "rating": r.ordinal()}
-
-    def win_probability(self, a: str, b: str) -> float:
-        return float(self.model.predict_win([[self._rating(a)], [self._rating(b)]])[0])
+        """`rating` (the generator's) and `d_rating` are the conservative estimates mu − 3σ that rankings
+        use; `mu` and `sigma` are the generator's."""
+        g = self._rating(self.generators, individual)
+        d = self._rating(self.discriminators, individual)
+        return {"mu": g.mu, "sigma": g.sigma, "rating": g.ordinal(), "d_rating": d.ordinal()}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 MATCHMAKING = ("random", "all", "k_best", "prioritized")
-STANDINGS = ("fitness", "rating", "d_fitness")
+STANDINGS = ("fitness", "rating", "d_fitness", "d_rating")
 
 
 def choose_opponents(candidates: Sequence[dict], player: str, k: int, rng: np.random.Generator,
@@ -62,3 +64,57 @@ def choose_parents(candidates: Sequence[dict], size: int, rng: np.random.Generat
     first = tournament(candidates, size, rng, key)
     rest = [c for c in candidates if c["id"] != first["id"]]
     return [first, tournament(rest, size, rng, key)] if rest else [first]
+
+
+EXPLOITS = ("always", "truncation", "never")
+
+
+@dataclass(frozen=True)
+class Move:
+    """What a player does after its fight: go on training its pair (no parents), or breed a new one."""
+
+    parents: tuple = ()  # generator side, one or two
+    d_parents: tuple = ()  # discriminator side; empty: from the generator-side parents
+
+    @property
+    def breeds(self) -> bool:
+        return bool(self.parents)
+
+
+def _ranked(candidates: Sequence[dict], key: str) -> list[dict]:
+    """Best first by `key`; the unrated last, in their given order."""
+    return sorted(candidates, key=lambda c: -c[key] if c.get(key) is not None else np.inf)
+
+
+def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *, exploit: str = "truncation",
+              truncation: float = 0.25, ready: int = 3, tournament_size: int = 3, key: str = "fitness",
+              d_key: str | None = "d_fitness") -> Move:
+    """The asynchronous game's one decision, for the player whose individual is `me` (in `candidates`
+    or not yet published there):
+
+    - `always`: every loop breeds, from two tournament winners over everyone (each pair lives one loop);
+    - `truncation` (Ray Tune's PBT, Lipizzaner's elitism): a pair that has trained `ready` loops and stands
+      in the bottom `truncation` share by `key` (rounded up: one of two, three or four) is replaced by a child of two tournament winners over the
+      rest; every other pair goes on training, its weights and optimizer state intact;
+    - `never`: nobody breeds (independent GANs that only fight).
+
+    The child's discriminator side comes from tournaments by `d_key` over everyone (the seed: select
+    discriminators apart, since a generator can hack its own); `d_key` None keeps each pair together.
+    """
+    if exploit not in EXPLOITS:
+        raise ValueError(f"unknown exploit {exploit!r}; choose from {', '.join(EXPLOITS)}")
+    everyone = [c for c in candidates if c["id"] != me["id"]] + [me]
+    if exploit == "never":
+        return Move()
+    if exploit == "always":
+        parents = choose_parents(everyone, tournament_size, rng, key)
+    else:
+        if (me.get("age") or 0) < ready or me.get(key) is None:
+            return Move()
+        rated = [c for c in everyone if c.get(key) is not None]
+        bottom = {c["id"] for c in _ranked(rated, key)[-math.ceil(len(rated) * truncation):]}
+        if len(rated) < 2 or me["id"] not in bottom:
+            return Move()
+        parents = choose_parents([c for c in everyone if c["id"] not in bottom], tournament_size, rng, key)
+    d_parents = choose_parents(everyone, tournament_size, rng, d_key) if d_key else []
+    return Move(tuple(parents), tuple(d_parents))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from arena.bout import duel, judged_real, train_bout
+from arena.bout import bout, judge, judged_real
 from arena.datasets import DATASETS, IMAGE_DATASETS, GaussianMixture, ImageDataset, grid25, load_dataset, ring8
 from arena.fitness import Standing
 from arena.selection import choose_opponents, choose_parents, tournament
@@ -21,6 +21,17 @@ def small_genome(norm="none", latent_dist="normal", data_dim=2) -> Genome:
     return Genome(generator=layers, discriminator=layers, latent_dim=4, latent_dist=latent_dist,
                   g_optimizer=OptimizerGene("adam", 1e-3), d_optimizer=OptimizerGene("adam", 1e-3),
                   batch_size=16, steps=5, data_shape=(data_dim,))
+
+
+def duel(generator, discriminator, n: int, rng: torch.Generator) -> float:
+    """How often `generator` fools `discriminator`: a bout with no optimizer, one pair."""
+    return float(judge([generator], [discriminator], n, rng).fooled[0, 0])
+
+
+def train_bout(generator, discriminator, data, steps, batch_size, g_optimizer, d_optimizer, rng, **options):
+    """A pair trained on its own: the bout of its generator and discriminator with both optimizers."""
+    return bout([generator], [discriminator], data, steps, batch_size, rng, g_optimizer=g_optimizer,
+                d_optimizer=d_optimizer, **options).rows
 
 
 def constant_discriminator(logit: float):

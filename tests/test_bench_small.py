@@ -13,7 +13,7 @@ import typer
 
 from agents.registry import Registry
 from arena.rounds import round_pool
-from arena.selection import MATCHMAKING, choose_opponents, choose_parents
+from arena.selection import MATCHMAKING, choose_opponents, next_move
 from experiments import cli
 from experiments.bench import exchange, gpu, registry, results
 from genome.effects import operator_effects
@@ -143,19 +143,17 @@ def test_registry_draws_what_the_pure_functions_draw_from_the_same_seed(seed):
             for size in (2, 4, 50):
                 want = round_pool(pool, me, size, np.random.default_rng(seed)) if len(pool) > 1 else []
                 assert [c["id"] for c in reg.round_pool(dataset, me, size, seed)] == [c["id"] for c in want]
-        unpublished = {"id": "t/player-0/unpublished", "player": "player-0", "genome": {}, "fitness": None}
-        for own in (unpublished, *map(dict, pool[:2]), None):  # own joins only when not published there
-            candidates = pool + [own] if own is unpublished else pool
-            for size, selection in ((1, "fitness"), (3, "rating"), (50, "fitness")):
-                if not candidates:
-                    with pytest.raises(ValueError, match="at least one candidate"):
-                        reg.parents(dataset, size, selection, seed, own)
-                    continue
-                rng = np.random.default_rng(seed)
-                want = (choose_parents(candidates, size, rng, selection),
-                        choose_parents(candidates, size, rng, "d_fitness"))
-                got = reg.parents(dataset, size, selection, seed, own)
-                assert [[c["id"] for c in side] for side in got] == [[c["id"] for c in side] for side in want]
+        unpublished = {"id": "t/player-0/unpublished", "player": "player-0", "genome": {}, "fitness": None,
+                       "age": 9}
+        for own in (unpublished, *map(dict, pool[:2])):  # own joins only when not published there
+            for exploit, size, selection in (("always", 1, "fitness"), ("always", 3, "rating"),
+                                             ("truncation", 3, "fitness"), ("never", 3, "fitness")):
+                game = {"exploit": exploit, "tournament_size": size, "key": selection, "ready": 0}
+                me = own if own is unpublished else reg.candidates(dataset)[pool.index(own)]
+                want = next_move(me, pool, np.random.default_rng(seed), **game)
+                got = reg.move(dataset, own, seed, **game)
+                assert [[c["id"] for c in side] for side in (got.parents, got.d_parents)] == \
+                    [[c["id"] for c in side] for side in (want.parents, want.d_parents)], (dataset, exploit)
 
 
 def test_registry_keeps_standings_and_effects_as_a_fresh_computation_has_them():
@@ -164,8 +162,5 @@ def test_registry_keeps_standings_and_effects_as_a_fresh_computation_has_them():
     fresh.standings, fresh.ratings, fresh.lineage = reg.standings, reg.ratings, reg.lineage
     for entry in reg.candidates():
         assert {k: entry[k] for k in fresh._fitness(entry["id"])} == fresh._fitness(entry["id"])
-    want = operator_effects({"ops": reg.lineage[i]["ops"], **fresh._fitness(i)} for i in reg.lineage)
-    got = reg.effects()
-    assert set(got) == set(want) and want
-    for name in want:
-        assert got[name] == pytest.approx(want[name], abs=1e-12)
+    assert reg.effects() == operator_effects({"ops": reg.lineage[i]["ops"], **fresh._fitness(i)}
+                                             for i in reg.lineage)

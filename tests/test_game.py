@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from arena.analysis import elimination_curve, lineage_prevalence
-from arena.bout import bout
+from arena.bout import bout, judge
 from arena.datasets import ring8
 from arena.fitness import Standing
 from arena.ratings import Ratings
@@ -101,7 +101,7 @@ def test_replayed_fakes_reach_the_discriminator_as_fakes():
 
 def test_a_judged_bout_scores_every_generator_against_every_discriminator():
     generators = [pair(s)[0].generator for s in range(3)]
-    result = bout(generators, [constant(5.0), constant(-5.0)], None, 1, 50, RNG().manual_seed(0))
+    result = judge(generators, [constant(5.0), constant(-5.0)], 50, RNG().manual_seed(0))
     assert result.fooled.shape == (3, 2)
     assert (result.fooled[:, 0] == 1.0).all() and (result.fooled[:, 1] == 0.0).all()
     assert len(result.fooling[0]) == 150 and len(result.fooling[1]) == 0
@@ -121,18 +121,43 @@ def test_round_pool_is_bounded_and_leaves_out_the_player():
     assert len(pool) == 3 and "i3" not in {c["id"] for c in pool}
 
 
-def test_ratings_move_the_winner_up_and_the_loser_down():
+def test_ratings_move_the_winner_up_and_the_loser_down_in_their_own_roles():
     ratings = Ratings()
-    before = ratings.standing("g")["mu"], ratings.standing("d")["mu"]
+    before = ratings.standing("g"), ratings.standing("d")
     ratings.record("g", "d", fooled=0.9)
-    assert ratings.standing("g")["mu"] > before[0] and ratings.standing("d")["mu"] < before[1]
-    assert ratings.standing("g")["sigma"] < 25 / 3
+    after_g, after_d = ratings.standing("g"), ratings.standing("d")
+    assert after_g["mu"] > before[0]["mu"] and after_g["sigma"] < 25 / 3
+    assert after_d["d_rating"] < before[1]["d_rating"]
+    # each individual is rated apart as generator and as discriminator: g's discriminator and d's
+    # generator took no part
+    assert after_g["d_rating"] == before[0]["d_rating"] and after_d["rating"] == before[1]["rating"]
     for _ in range(5):
         ratings.record("g", "d", fooled=0.8)
-    assert ratings.win_probability("g", "d") > 0.7
+    assert ratings.standing("g")["rating"] > ratings.standing("d")["d_rating"]
     even = Ratings()
     even.record("a", "b", fooled=0.5)
-    assert even.standing("a")["mu"] == pytest.approx(even.standing("b")["mu"])
+    assert even.standing("a")["rating"] == pytest.approx(even.standing("b")["d_rating"])
+
+
+def test_fooling_a_strong_discriminator_rates_higher_than_fooling_a_weak_one():
+    ratings = Ratings()
+    for k in range(6):  # "strong" catches six generators, "weak" is fooled by six
+        ratings.record(f"caught{k}", "strong", fooled=0.1)
+        ratings.record(f"fooler{k}", "weak", fooled=0.9)
+    ratings.record("a", "strong", fooled=0.9)
+    ratings.record("b", "weak", fooled=0.9)
+    assert ratings.standing("a")["rating"] > ratings.standing("b")["rating"]
+
+
+def test_a_continued_pair_inherits_its_ratings():
+    ratings = Ratings()
+    for _ in range(4):
+        ratings.record("p", "other", fooled=0.9)
+        ratings.record("other", "p", fooled=0.1)
+    ratings.inherit("p2", "p")
+    assert ratings.standing("p2") == {**ratings.standing("p")}
+    ratings.inherit("q2", "never-rated")  # nothing to inherit: a fresh rating
+    assert ratings.standing("q2") == Ratings().standing("x")
 
 
 def test_fitness_reads_a_sliding_window_of_recent_matches():

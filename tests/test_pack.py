@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from arena.bout import bout
+from arena.bout import bout, judge
 from arena.config import ArenaConfig
 from arena.datasets import load_dataset
 from genome import Genome, build_pair, random_genome
@@ -49,7 +49,7 @@ def test_a_packed_pair_trains_and_is_judged():
     rows = bout([pair.generator], [pair.discriminator], load_dataset("ring8"), 5, 32, rng, g_optimizer=g_opt,
                 d_optimizer=d_opt).rows
     assert len(rows) == 5 and all(np.isfinite([r["g_loss"], r["d_loss"]]).all() for r in rows)
-    judged = bout([pair.generator], [pair.discriminator], None, 1, 33, rng)
+    judged = judge([pair.generator], [pair.discriminator], 33, rng)
     assert judged.fooled.shape == (1, 1) and len(judged.fooling[0]) <= 33
 
 

@@ -174,8 +174,9 @@ class SimulatedPlayers:
             choose_parents(candidates, TOURNAMENT, rng, "fitness")
             choose_parents(candidates, TOURNAMENT, rng, "d_fitness")
         else:
-            own = {"id": me, "player": name, "genome": entry["genome"], "fitness": None}
-            self._call(timed, "parents", registry.parents.remote(DATASET, TOURNAMENT, "fitness", self._seed(), own))
+            own = {"id": me, "player": name, "dataset": DATASET, "genome": entry["genome"], "fitness": None}
+            self._call(timed, "move", registry.move.remote(DATASET, own, self._seed(), exploit="always",
+                                                           tournament_size=TOURNAMENT))
         world["generation"][name] += 1
 
 

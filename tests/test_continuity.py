@@ -1,0 +1,133 @@
+"""The game's continuity: who breeds (next_move), what a continued pair keeps (standing, ratings,
+optimizer state), and the learning-rate schedule. Pure functions and the registry without Ray."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from agents.registry import Registry
+from arena.config import ArenaConfig
+from arena.selection import Move, choose_parents, next_move
+from genome.build import build_pair, make_optimizer
+from genome.genes import OptimizerGene
+from genome.optimizer_state import carry_optimizer_state
+from genome.population import random_genome
+from genome.operators import MutationConfig
+
+
+def population(n: int, age: int = 5) -> list[dict]:
+    """n entries, i-th with fitness i / n (so e0 is the worst), every one `age` loops old."""
+    return [{"id": f"e{i}", "player": f"p{i}", "fitness": i / n, "d_fitness": 1 - i / n, "rating": float(i),
+             "age": age} for i in range(n)]
+
+
+@pytest.mark.parametrize("n, truncation, replaced", [(4, 0.25, 1), (8, 0.25, 2), (8, 0.5, 4), (3, 0.25, 1), (2, 0.25, 1), (1, 0.5, 0)])
+def test_truncation_replaces_exactly_the_bottom_share_and_only_from_the_rest(n, truncation, replaced):
+    pool = population(n)
+    for seed in range(20):
+        moves = [next_move(me, pool, np.random.default_rng(seed), truncation=truncation) for me in pool]
+        assert [m.breeds for m in moves] == [i < replaced for i in range(n)]
+        for move in moves[:replaced]:
+            assert all(int(p["id"][1:]) >= replaced for p in move.parents)
+            assert move.d_parents  # discriminators chosen apart by default
+
+
+def test_a_young_pair_or_an_unjudged_one_goes_on_training():
+    pool = population(4)
+    young = {**pool[0], "age": 2}
+    assert not next_move(young, pool[1:] + [young], np.random.default_rng(0), ready=3).breeds
+    unjudged = {**pool[0], "fitness": None}
+    assert not next_move(unjudged, pool[1:] + [unjudged], np.random.default_rng(0)).breeds
+    assert next_move(pool[0], pool, np.random.default_rng(0), ready=3).breeds
+
+
+def test_never_and_always_and_pairs_kept_together():
+    pool = population(6)
+    rng = np.random.default_rng(0)
+    assert all(next_move(me, pool, rng, exploit="never") == Move() for me in pool)
+    for seed in range(10):  # always: the old game, two tournaments over everyone, then two by d_fitness
+        move = next_move(pool[5], pool, np.random.default_rng(seed), exploit="always")
+        rng = np.random.default_rng(seed)
+        assert [p["id"] for p in move.parents] == [p["id"] for p in choose_parents(pool, 3, rng, "fitness")]
+        assert [p["id"] for p in move.d_parents] == [p["id"] for p in choose_parents(pool, 3, rng, "d_fitness")]
+    kept = next_move(pool[0], pool, np.random.default_rng(0), d_key=None)
+    assert kept.breeds and kept.d_parents == ()
+    with pytest.raises(ValueError, match="unknown exploit 'sometimes'"):
+        next_move(pool[0], pool, rng, exploit="sometimes")
+
+
+def test_selection_by_rating_ranks_by_rating():
+    pool = population(4)
+    pool[3]["rating"] = -10.0  # the fittest by fitness is the worst by rating
+    assert next_move(pool[3], pool, np.random.default_rng(0), key="rating").breeds
+    assert not next_move(pool[0], pool, np.random.default_rng(0), key="rating").breeds
+
+
+def pair_and_adam(seed: int, lr: float = 1e-3):
+    torch.manual_seed(seed)
+    genome = random_genome(np.random.default_rng(seed), MutationConfig(), 16, 5)
+    pair = build_pair(genome)
+    optimizer = make_optimizer(OptimizerGene("adam", lr), pair.generator.parameters())
+    pair.generator.sample(16, torch.Generator().manual_seed(0)).pow(2).mean().backward()
+    optimizer.step()
+    return genome, pair, optimizer
+
+
+def test_optimizer_state_is_carried_where_shapes_fit_and_the_childs_learning_rate_kept():
+    genome, pair, optimizer = pair_and_adam(0, lr=1e-3)
+    child = build_pair(genome)
+    fresh = make_optimizer(OptimizerGene("adam", 5e-4), child.generator.parameters())
+    assert carry_optimizer_state(fresh, optimizer.state_dict())
+    assert fresh.param_groups[0]["lr"] == 5e-4
+    for a, b in zip(optimizer.state_dict()["state"].values(), fresh.state_dict()["state"].values()):
+        assert torch.equal(a["exp_avg"], b["exp_avg"])
+    other_genome = next(g for s in range(1, 50) if (g := random_genome(np.random.default_rng(s), MutationConfig(),
+                                                                         16, 5)).generator != genome.generator)
+    other = make_optimizer(OptimizerGene("adam", 1e-3), build_pair(other_genome).generator.parameters())
+    assert not carry_optimizer_state(other, optimizer.state_dict())  # another architecture: fresh state
+    assert not other.state_dict()["state"]
+    assert not carry_optimizer_state(other, None)
+
+
+def test_the_learning_rate_decays_linearly_over_the_budget():
+    cfg = ArenaConfig(lr_final=0.1)
+    assert [cfg.lr_scale(p) for p in (-1, 0, 0.5, 1, 2)] == pytest.approx([1, 1, 0.55, 0.1, 0.1])
+    assert ArenaConfig().lr_scale(0.7) == 1
+    with pytest.raises(ValueError, match="arena.lr_final must be in \\(0, 1\\]; got 0"):
+        ArenaConfig(lr_final=0)
+
+
+def entry(_id: str, player: str, ops: list[dict] | None = None, **more) -> dict:
+    return {"id": _id, "player": player, "generation": 0, "dataset": "ring8", "genome": {}, "ops": ops or [],
+            "parent_fitness": None, "age": 0, **more}
+
+
+def test_a_continued_pair_keeps_its_standing_in_the_registry_and_a_bred_one_starts_afresh():
+    reg = Registry("t", window=4)
+    reg.publish(entry("a0", "a"), ["w"])
+    reg.publish(entry("b0", "b"), ["w"])
+    reg.report([{"generator": "a0", "discriminator": "b0", "fooled": 0.9, "real_accepted": 0.5}] * 3)
+    reg.publish(entry("a1", "a", [{"op": "continue", "from": "a0"}]), ["w"])
+    reg.publish(entry("b1", "b", [{"op": "crossover"}]), ["w"])
+    standings = reg.fitness()
+    assert standings["a1"]["fitness"] == pytest.approx(0.9) and standings["a1"]["g_matches"] == 3
+    assert standings["a1"]["rating"] == standings["a0"]["rating"]
+    assert standings["b1"]["fitness"] is None and standings["b1"]["d_matches"] == 0
+    assert [c["id"] for c in reg.candidates("ring8")] == ["a1", "b1"]  # a player's place is kept
+
+
+def test_settle_reports_beats_and_decides_in_one_call():
+    reg = Registry("t", window=4)
+    for i in range(4):
+        reg.publish(entry(f"e{i}", f"p{i}", age=5), ["w"])
+    matches = [{"generator": f"e{i}", "discriminator": f"e{j}", "fooled": i / 4, "real_accepted": 0.5}
+               for i in range(4) for j in range(4) if i != j]
+    settled = reg.settle(matches, "p0", {"generation": 3}, entry("e0", "p0", age=5), seed=1)
+    assert set(settled["standings"]) == {f"e{i}" for i in range(4)}
+    assert settled["stopping"] is False and reg.players()["p0"]["generation"] == 3
+    assert settled["move"].breeds and "e0" not in {p["id"] for p in settled["move"].parents}
+    assert not reg.settle([], "p3", {}, entry("e3", "p3", age=5), seed=1)["move"].breeds
+    reg.stop()
+    assert reg.settle([], "p0", {}, entry("e0", "p0", age=5))["move"] is None
