@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -26,7 +27,7 @@ from experiments.sample import choose_source
 from experiments.summaries import summarize_network, summarize_optimizer
 from storage import records
 from storage.checkpoints import CheckpointError, load_pair
-from storage.files import is_uri, join
+from storage.files import is_uri, join, upload_folder
 from storage.store import open_run_store
 from storage.traces import read_traces
 
@@ -333,12 +334,13 @@ def main(
     """Write <out>/<run_id>/report/index.html and its PNG figures."""
     started = time.perf_counter()
     try:
-        if report_dir is None:
-            if is_uri(out):
-                raise ValueError(f"--out {out!r} is not a local folder; give --report-dir")
-            report_dir = Path(out) / run_id / "report"
         with open_run_store(run_id, out, mongo_uri, mongo_db) as db:
-            index = build(db, run_id, out, report_dir)
+            if report_dir is None and is_uri(out):  # drawn on local disk, then put beside the run's files
+                with tempfile.TemporaryDirectory() as folder:
+                    build(db, run_id, out, Path(folder))
+                    index = join(upload_folder(Path(folder), join(out, run_id, "report")), "index.html")
+            else:
+                index = build(db, run_id, out, report_dir or Path(out) / run_id / "report")
     except (ValueError, OSError, RuntimeError, pymongo.errors.PyMongoError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from pathlib import Path
 
 from pyarrow import fs as pafs
 
@@ -44,3 +45,13 @@ def read_bytes(location: str) -> bytes:
     filesystem, path = resolve(location)
     with filesystem.open_input_stream(path) as stream:
         return stream.read()
+
+
+def upload_folder(folder: Path, location: str) -> str:
+    """Put a local folder's files at `location` (a folder there), replacing what it held; returns `location`."""
+    filesystem, path = resolve(location)
+    filesystem.delete_dir_contents(path, missing_dir_ok=True)  # no figure of an earlier report lingers
+    for file in sorted(Path(folder).iterdir()):
+        if file.is_file():
+            write_atomically(join(location, file.name), file.read_bytes())
+    return location

@@ -36,3 +36,30 @@ def raw_db(mongo_uri, db_name):
     yield client[db_name]
     client.drop_database(db_name)
     client.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-protocol server (moto's server mode) on loopback: the wire protocol, not a mock object."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server, monkeypatch) -> str:
+    """`s3://<a bucket of its own>`, with the endpoint and credentials in the environment, where pyarrow,
+    the AWS SDK and every process the test starts (Ray's included) take them from."""
+    import boto3
+
+    for name, value in {"AWS_ENDPOINT_URL": s3_server, "AWS_ACCESS_KEY_ID": "arena-test",
+                        "AWS_SECRET_ACCESS_KEY": "arena-secret-key", "AWS_DEFAULT_REGION": "us-east-1",
+                        "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"arena-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    return f"s3://{bucket}"

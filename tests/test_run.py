@@ -3,6 +3,7 @@ pyarrow only (never through our own classes), as a user would read a run."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pymongo
 import pytest
 import torch
@@ -31,12 +33,29 @@ def arena_run(*args: str, cwd: Path, **popen) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 
+def background_run(*args: str, cwd: Path) -> subprocess.Popen:
+    """`arena_run` as a non-interactive shell starts `cmd &`: with SIGINT ignored, which the child inherits.
+    The run must undo that itself to stop on SIGINT, so a test that sends it passes however the suite started."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return arena_run(*args, cwd=cwd)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def finish(process: subprocess.Popen, timeout: float = 240) -> str:
     output, _ = process.communicate(timeout=timeout)
     return output
 
 
-def check_records(db, run_id: str, trace_dir: Path, damaged: tuple[str, ...] = ()) -> list[dict]:
+def read_file(location: str) -> bytes:
+    """A file's bytes through pyarrow alone, on local disk or in a bucket (s3://…)."""
+    filesystem, path = pafs.FileSystem.from_uri(location)
+    with filesystem.open_input_stream(path) as stream:
+        return stream.read()
+
+
+def check_records(db, run_id: str, trace_dir: Path | str, damaged: tuple[str, ...] = ()) -> list[dict]:
     """What every run must leave, whatever its end: lineage, checkpoints, matches, traces
     (checkpoints a test damaged on purpose are not loaded)."""
     individuals = list(db.individuals.find({"run_id": run_id}))
@@ -50,7 +69,7 @@ def check_records(db, run_id: str, trace_dir: Path, damaged: tuple[str, ...] = (
             assert individual["ops"], individual["_id"]
         if individual["_id"] in damaged:
             continue
-        payload = torch.load(individual["checkpoint"], weights_only=True)
+        payload = torch.load(io.BytesIO(read_file(individual["checkpoint"])), weights_only=True)
         assert payload["genome"] == individual["genome"]
         assert {"generator", "discriminator", "g_optimizer", "d_optimizer"} <= set(payload)
     matches = list(db.matches.find({"run_id": run_id}))
@@ -149,10 +168,11 @@ def test_no_flags_starts_and_stops_an_embedded_database(tmp_path):
 
 
 def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_records(tmp_path, mongo_uri, db_name, raw_db):
+    """Even a run started as a background job, with SIGINT ignored, stops on it."""
     config = tmp_path / "run.toml"  # flags override the file; adaptive operator probabilities on
     config.write_text("players = 5\nbudget_seconds = 120\n[mutation]\nadapt = true\nadapt_min_count = 1\n")
-    run = arena_run("--config", str(config), "--players", "2", "--run-id", "stop", "--out", str(tmp_path),
-                    "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
+    run = background_run("--config", str(config), "--players", "2", "--run-id", "stop", "--out", str(tmp_path),
+                         "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
     deadline = time.time() + 120
     while raw_db.individuals.count_documents({"run_id": "stop"}) < 4:
         assert time.time() < deadline and run.poll() is None, "the run recorded nothing"
