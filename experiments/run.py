@@ -20,6 +20,7 @@ import ray
 import typer
 
 from experiments import cli
+from experiments.cluster import check_reach, dashboard_note
 from rich.console import Console
 from rich.table import Table
 
@@ -86,7 +87,7 @@ def _connect_ray(cfg: RunConfig, run_id: str, console: Console) -> str:
         sizing = {"address": "local", "num_cpus": cfg.num_cpus, "dashboard_port": free_port(DASHBOARD_PORT)}
     context = ray.init(**sizing, namespace=run_id, log_to_driver=False, logging_level="WARNING")
     dashboard = f", dashboard http://{context.dashboard_url}" if context.dashboard_url else ""
-    console.print(f"Ray: {context.address_info['address']}{dashboard}, namespace {run_id}")
+    console.print(f"Ray: {context.address_info['address']}{dashboard}{dashboard_note()}, namespace {run_id}")
     return context.address_info["address"]
 
 
@@ -158,6 +159,7 @@ def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
         signal.signal(signal.SIGTERM, _interrupt)
         cpus = _cpus_per_player(cfg)
         _check_gpus(cfg)
+        check_reach(run_dir, embedded=not cfg.mongo_uri)  # several nodes: refused unless every node reaches both
         if resume is None:
             # The recorded configuration keeps no password: a resumed run takes its URI from its command line.
             records.start_run(db, run_id, {**cfg.to_dict(), "run_id": run_id, "cpus_per_player": cpus,
