@@ -109,21 +109,9 @@ def judge(generators: list[Generator], discriminators: list[Discriminator], n: i
     return Bout(fooled=fooled, fooling=fooling)
 
 
-def train_bout(generator: Generator, discriminator: Discriminator, data, steps: int, batch_size: int,
-               g_optimizer: torch.optim.Optimizer, d_optimizer: torch.optim.Optimizer, rng: torch.Generator,
-               first_step: int = 0, loss: str = "non_saturating", deadline: float | None = None) -> list[dict]:
-    """A pair trained on its own: the bout of its generator and discriminator with both optimizers."""
-    return bout([generator], [discriminator], data, steps, batch_size, rng, g_optimizer=g_optimizer,
-                d_optimizer=d_optimizer, loss=loss, first_step=first_step, deadline=deadline).rows
-
-
 @torch.no_grad()
 def judged_real(discriminator: Discriminator, samples: torch.Tensor) -> float:
     """Share of `samples` the discriminator scores as real (above its threshold)."""
     discriminator.eval()
     return float(discriminator.judges_real(samples).float().mean())
 
-
-def duel(generator: Generator, discriminator: Discriminator, n: int, rng: torch.Generator) -> float:
-    """How often `generator` fools `discriminator`: the share of n generated samples scored as real."""
-    return float(judge([generator], [discriminator], n, rng).fooled[0, 0])

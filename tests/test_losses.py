@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from arena.bout import discriminator_loss, generator_loss, judged_real, train_bout
+from arena.bout import bout, discriminator_loss, generator_loss, judged_real
 from arena.datasets import ring8
 from genome.build import build_pair, make_optimizer
 from genome.genes import LOSSES, Genome, Layer, OptimizerGene
@@ -33,7 +33,9 @@ def test_every_loss_trains_the_discriminator_to_tell_real_from_fake(loss):
     data = ring8()
     optimizers = (make_optimizer(g.g_optimizer, pair.generator.parameters()),
                   torch.optim.Adam(pair.discriminator.parameters(), 1e-2))
-    rows = train_bout(pair.generator, pair.discriminator, data, 30, 32, *optimizers, rng, loss=loss)
+    g_optimizer, d_optimizer = optimizers
+    rows = bout([pair.generator], [pair.discriminator], data, 30, 32, rng, g_optimizer=g_optimizer,
+                d_optimizer=d_optimizer, loss=loss).rows
     assert len(rows) == 30 and all(np.isfinite([r["g_loss"], r["d_loss"]]).all() for r in rows)
     assert rows[-1]["d_loss"] < rows[0]["d_loss"], loss
 
