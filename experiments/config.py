@@ -1,13 +1,18 @@
 """The one typed configuration of a run: built once at the command line, passed down explicitly.
 
-Sources, later ones winning: the defaults below, a TOML file (`--config`), command-line flags.
-Unknown keys and out-of-range values are refused with a message that names them.
+Sources, later ones winning: the defaults below, a TOML file (`--config`), `--set SECTION.KEY=VALUE`
+items, command-line flags. Unknown keys and out-of-range values are refused with a message that names
+them. The flags and their help come from the fields below and their docstrings (experiments/options.py).
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import inspect
 import re
+import textwrap
 import tomllib
 import types
 import typing
@@ -36,7 +41,7 @@ class RunConfig:
     """Name of the run (letters, digits, - and _); generated when not given."""
     out: str = "runs"
     """Folder (or pyarrow.fs URI) holding <run_id>/checkpoints, <run_id>/traces and <run_id>/db."""
-    mongo_uri: str | None = None
+    mongo_uri: str | None = field(default=None, metadata={"envvar": "ARENA_MONGO_URI"})
     """MongoDB server to record into; none starts an embedded one under <out>/<run_id>/db."""
     mongo_db: str = "arena"
     """Database name within the MongoDB server."""
@@ -135,7 +140,9 @@ SITE_KEYS = ("out", "mongo_uri", "mongo_db", "address", "num_cpus", "cpus_per_pl
 
 def check_resume_flags(overrides: dict) -> None:
     """Of the evolution settings, a resumed run takes only `budget_seconds` (the new total) again."""
-    changed = sorted(set(overrides) - set(SITE_KEYS) - {"budget_seconds", "run_id"})
+    named = {f"{key}.{inner}" if isinstance(value, dict) else key
+             for key, value in overrides.items() for inner in (value if isinstance(value, dict) else [None])}
+    changed = sorted(named - set(SITE_KEYS) - {"budget_seconds", "run_id"})
     if changed:
         raise ValueError(f"--resume continues the run as it was configured; {changed[0]} cannot be changed")
 
@@ -150,15 +157,52 @@ def resumed_config(recorded: dict, site: RunConfig, overrides: dict) -> RunConfi
     return _build(RunConfig, data)
 
 
-def load_config(path: Path | None = None, overrides: dict | None = None) -> RunConfig:
-    """Defaults, then the TOML file at `path`, then `overrides` (flags, already without unset ones)."""
-    data: dict = {}
-    if path is not None:
+def read_toml(path: Path | str) -> dict:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"configuration file not found: {str(path)!r}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"configuration file {str(path)!r} is not valid TOML: {err}") from None
+
+
+def apply_sets(data: dict, sets: list[str] | None) -> dict:
+    """`data` with each `KEY=VALUE` item of `sets` set in it: KEY a TOML key, dotted into its table
+    (`arena.steps`), VALUE a TOML value, or a bare word taken as a string. Keys are checked later, by
+    the configuration they build."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for item in sets or []:
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip():
+            raise ValueError(f"--set takes SECTION.KEY=VALUE (e.g. arena.steps=200); got {item!r}")
         try:
-            data = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise ValueError(f"configuration file not found: {str(path)!r}") from None
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"configuration file {str(path)!r} is not valid TOML: {err}") from None
+            parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value.strip()
+        *tables, name = key.strip().split(".")
+        table = data
+        for part in tables:
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
+                raise ValueError(f"--set {key.strip()}: {part!r} is not a table")
+        table[name] = parsed
+    return data
+
+
+def load_config(path: Path | str | None = None, overrides: dict | None = None,
+                sets: list[str] | None = None) -> RunConfig:
+    """Defaults, then the TOML file at `path`, then `sets` (`--set` items), then `overrides` (flags,
+    already without unset ones)."""
+    data = apply_sets(read_toml(path) if path is not None else {}, sets)
     data.update(overrides or {})
     return _build(RunConfig, data)
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of a dataclass: the source keeps it, the class does not."""
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+    return {node.target.id: " ".join(after.value.value.split()) for node, after in zip(body, body[1:])
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)}

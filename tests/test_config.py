@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from arena.config import ArenaConfig
-from experiments.config import RunConfig, load_config
+from experiments.config import RunConfig, field_docs, load_config
 from genome.operators import MutationConfig
 
 
@@ -186,3 +188,36 @@ def test_to_dict_is_nested_plain_data(tmp_path):
     assert data["mutation"]["max_width"] == 64
     assert data["arena"]["opponents"] == ArenaConfig().opponents
     assert data["players"] == 4
+
+
+def test_set_items_go_over_the_file_and_under_the_flags(tmp_path):
+    path = write(tmp_path, "players = 3\nseed = 2\n[arena]\nsteps = 10\nopponents = 2\n")
+    cfg = load_config(path, {"players": 5}, ["arena.steps=20", "players=4", "seed=7", "mutation.adapt=true",
+                                             "dataset=grid25", "arena.matchmaking='all'"])
+    assert cfg.players == 5  # the flag
+    assert cfg.seed == 7 and cfg.arena.steps == 20 and cfg.dataset == "grid25" and cfg.arena.matchmaking == "all"
+    assert cfg.arena.opponents == 2  # the file's, in the table --set wrote into
+    assert cfg.mutation.adapt is True
+
+
+@pytest.mark.parametrize("item, named", [
+    ("steps", "'steps'"), ("=3", "'=3'"), ("arena.bogus=1", "'arena.bogus'"), ("arena.steps=x", "arena.steps"),
+    ("arena.steps=1.5", "arena.steps"), ("arena.opponents=0", "arena.opponents"), ("seed.x=1", "seed"),
+    ("mutation.adapt=maybe", "mutation.adapt"), ("arena=3", "arena"),
+])
+def test_bad_set_items_are_named(item, named):
+    with pytest.raises(ValueError) as err:
+        load_config(None, None, [item])
+    assert named in str(err.value), str(err.value)
+
+
+def test_a_set_into_a_value_of_the_file_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="'seed' is not a table"):
+        load_config(write(tmp_path, "seed = 1\n"), None, ["seed.x=1"])
+
+
+@pytest.mark.parametrize("cls", [RunConfig, ArenaConfig, MutationConfig])
+def test_every_field_has_the_docstring_its_help_is_made_of(cls):
+    docs = field_docs(cls)
+    assert set(docs) == {f.name for f in dataclasses.fields(cls)}
+    assert all(doc and "  " not in doc for doc in docs.values())

@@ -14,6 +14,8 @@ import torch
 import typer
 
 from experiments.bench import results
+from experiments.config import load_config
+from experiments.options import Sets
 from storage import records
 from storage.embedded import EmbeddedMongo
 
@@ -85,14 +87,16 @@ def command(
     dataset: str = typer.Option("mnist", help="Data set of the runs."),
     num_cpus: Optional[int] = typer.Option(None, help="CPUs of each run's Ray cluster [default: all cores]."),
     config: Optional[Path] = typer.Option(None, help="A TOML configuration passed to every run."),
+    set_: Sets = None,
     notes: str = typer.Option("", help="A note recorded with the rows."),
 ) -> None:
     """Steps per second with 1, 4 and 8 players sharing one CUDA GPU; needs one."""
     if not torch.cuda.is_available():
         typer.echo(NO_GPU, err=True)
         raise typer.Exit(2)
-    extra = ["--config", str(config)] if config else []
+    extra = (["--config", str(config)] if config else []) + [arg for item in set_ or [] for arg in ("--set", item)]
     try:
+        load_config(config, None, set_)  # refused here in one line, not by every run
         rows = bench(players, budget_seconds, dataset, num_cpus or os.cpu_count() or 1, extra)
     except (ValueError, RuntimeError) as err:
         typer.echo(f"error: {err}", err=True)

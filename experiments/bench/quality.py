@@ -9,7 +9,6 @@ import signal
 import tempfile
 import threading
 import time
-import tomllib
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +22,8 @@ from rich.console import Console
 from arena.datasets import load_dataset
 from arena.metrics import IMAGE_SAMPLES, MIXTURE_SAMPLES
 from experiments.bench import baselines, results
-from experiments.config import RunConfig, load_config
+from experiments.config import RunConfig, apply_sets, load_config, read_toml
+from experiments.options import Sets
 from storage import records
 from storage.embedded import EmbeddedMongo
 
@@ -208,29 +208,7 @@ def _interrupt(signum, frame) -> None:
 def settings(config: Path | None, sets: list[str] | None) -> dict:
     """Arena settings from a TOML file and `KEY=VALUE` items (`arena.steps=200`, TOML values), refusing
     what the benchmark sets itself."""
-    data: dict = {}
-    if config is not None:
-        try:
-            data = tomllib.loads(Path(config).read_text())
-        except FileNotFoundError:
-            raise ValueError(f"configuration file not found: {str(config)!r}") from None
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"configuration file {str(config)!r} is not valid TOML: {err}") from None
-    for item in sets or []:
-        key, equals, value = item.partition("=")
-        if not equals or not key.strip():
-            raise ValueError(f"--set takes KEY=VALUE (e.g. arena.steps=200); got {item!r}")
-        try:
-            parsed = tomllib.loads(f"v = {value.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            parsed = value.strip()  # a bare word is a string
-        *tables, name = key.strip().split(".")
-        table = data
-        for part in tables:
-            table = table.setdefault(part, {})
-            if not isinstance(table, dict):
-                raise ValueError(f"--set {key}: {part!r} is not a table")
-        table[name] = parsed
+    data = apply_sets(read_toml(config) if config is not None else {}, sets)
     for key in BENCH_KEYS:
         *tables, name = key.split(".")
         table = data
@@ -400,7 +378,7 @@ def command(
                                                   "[default: min(players, cores)]."),
     methods: str = typer.Option(",".join(METHODS), help="Comma-separated subset of: " + ", ".join(METHODS) + "."),
     config: Optional[Path] = typer.Option(None, help="TOML of arena settings ([arena], [mutation]) for every run."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE over --config, e.g. arena.steps=200."),
+    set_: Sets = None,
     work: Optional[Path] = typer.Option(None, help="Folder for the runs' checkpoints, logs and database "
                                                    "[default: a temporary one, removed at the end]."),
     keep: bool = typer.Option(False, help="Keep the temporary folder."),

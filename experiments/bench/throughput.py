@@ -17,6 +17,7 @@ from rich.console import Console
 from arena.datasets import load_dataset
 from experiments.bench import baselines, results
 from experiments.bench.quality import Workspace, measured, run_arena, run_config, settings
+from experiments.options import Sets
 from genome import Genome
 
 COMPUTE = ("train", "save", "fight", "breed", "measure")
@@ -224,7 +225,7 @@ def command(
     schedules: str = typer.Option("async,barrier", help="Comma-separated: async, barrier."),
     genomes: int = typer.Option(30, help="Distinct genomes timed in the bare loop (first-generation ones always)."),
     config: Optional[Path] = typer.Option(None, help="TOML of arena settings ([arena], [mutation]) for every run."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE over --config, e.g. arena.steps=200."),
+    set_: Sets = None,
     work: Optional[Path] = typer.Option(None, help="Folder for the runs [default: a temporary one, removed]."),
     keep: bool = typer.Option(False, help="Keep the temporary folder."),
 ) -> None:
