@@ -4,6 +4,7 @@ a damaged checkpoint refused. Faults are injected for real; records are checked 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -130,43 +131,58 @@ def test_players_train_through_a_database_outage_and_lose_nothing(tmp_path):
         server.stop()
 
 
-def test_a_node_removed_mid_run_loses_only_its_players_progress_since_their_checkpoints(tmp_path):
-    """Two worker nodes on one machine, as Ray's own tests do: one player each; one node is removed
-    and a fresh one joins; the players that lived on the removed node resume from their checkpoints."""
+def test_a_node_removed_mid_run_loses_only_its_players_progress_since_their_checkpoints(
+        tmp_path, s3_bucket, mongo_uri, db_name, raw_db):
+    """Two worker nodes on one machine, as Ray's own tests do, each with a scratch folder of its own for
+    its local files; checkpoints and traces go to a bucket, records to a server every node reaches. One
+    node is removed and its folder deleted, as a lost machine takes its disk; a fresh node joins. The
+    players that lived on the removed node resume from their checkpoints in the bucket."""
     from ray.cluster_utils import Cluster
 
+    def node(name: str):
+        (tmp_path / name).mkdir()
+        return cluster.add_node(num_cpus=1, env_vars={"TMPDIR": str(tmp_path / name)})
+
+    out = f"{s3_bucket}/runs"
     # A dashboard port of its own: the state API below needs this cluster's dashboard, and another test's
     # cluster may hold Ray's default port.
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "dashboard_port": free_port()})
     try:
-        cluster.add_node(num_cpus=1)
-        doomed = cluster.add_node(num_cpus=1)
+        node("node-a")
+        doomed = node("node-b")
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "ARENA_MONGO_URI")}
         run = subprocess.Popen(
             [sys.executable, "-m", "experiments.run", "--players", "2", "--budget-seconds", "40", "--address",
-             cluster.address, "--cpus-per-player", "1", "--run-id", "nodes", "--out", str(tmp_path)],
+             cluster.address, "--cpus-per-player", "1", "--run-id", "nodes", "--out", out, "--mongo-uri",
+             mongo_uri, "--mongo-db", db_name, "--quiet"],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        checkpoints = tmp_path / "nodes" / "checkpoints"
-        wait_for(lambda: len(list(checkpoints.glob("player-*/*.pt"))) >= 6, "checkpoints of both players")
+        wait_for(lambda: all(raw_db.individuals.count_documents({"player": p}) >= 3 for p in ("player-0", "player-1")),
+                 "records of both players")
         ray.init(address=cluster.address, namespace="nodes", log_to_driver=False, logging_level="ERROR")
         try:
             placed = {a.name: a.node_id for a in list_actors(filters=[("state", "=", "ALIVE")])}
         finally:
             ray.shutdown()
-        on_doomed = sorted(name for name, node in placed.items() if node == doomed.node_id and name != "registry")
+        on_doomed = sorted(name for name, node_id in placed.items()
+                           if node_id == doomed.node_id and name != "registry")
         assert len({placed["player-0"], placed["player-1"]}) == 2, f"players not spread over the nodes: {placed}"
         cluster.remove_node(doomed)
-        cluster.add_node(num_cpus=1)
+        shutil.rmtree(tmp_path / "node-b")  # the machine's disk is gone with it
+        saved = {p: generations(raw_db, "nodes", p)[-1] for p in on_doomed}
+        node("node-c")
         output = finish(run, timeout=300)
         assert run.returncode == 0, output
     finally:
         cluster.shutdown()
-    with EmbeddedMongo(tmp_path / "nodes" / "db") as server:
-        db = pymongo.MongoClient(server.uri)["arena"]
-        assert db.runs.find_one({"_id": "nodes"})["status"] == "finished"
-        individuals = check_records(db, "nodes", tmp_path / "nodes" / "traces")
-        resumed = sorted(i["player"] for i in individuals if i["ops"][0]["op"] == "resume")
-        assert resumed == on_doomed, (resumed, on_doomed)
-        for player in ("player-0", "player-1"):
-            found = generations(db, "nodes", player)
-            assert found == list(range(len(found))), f"{player}'s generations have gaps: {found}"
+    assert raw_db.runs.find_one({"_id": "nodes"})["status"] == "finished"
+    individuals = check_records(raw_db, "nodes", f"{out}/nodes/traces")  # checkpoints read from the bucket
+    resumed = sorted((i for i in individuals if i["ops"][0]["op"] == "resume"), key=lambda i: i["player"])
+    assert [i["player"] for i in resumed] == on_doomed, (resumed, on_doomed)
+    for individual in resumed:  # from its latest record: nothing saved before the loss is lost
+        source = individual["ops"][0]["from"]
+        assert source == f"nodes/{individual['player']}/{individual['generation'] - 1}", source
+        assert individual["generation"] - 1 >= saved[individual["player"]], (individual["_id"], saved)
+    for player in ("player-0", "player-1"):
+        found = generations(raw_db, "nodes", player)
+        assert found == list(range(len(found))), f"{player}'s generations have gaps: {found}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["node-a", "node-c"], "run files written to local disk"
