@@ -13,13 +13,15 @@ import torch
 
 from agents.telemetry import PhaseClock, PlayerGauges
 from arena.bout import bout, judge, judged_real
+from arena.config import ArenaConfig
 from arena.datasets import load_dataset
+from arena.founders import found
 from arena.metrics import Judge
 from arena.replay import ReplayBuffer
 from arena.rounds import match_records
-from experiments.config import RunConfig
-from genome import Genome, Pair, build_pair, breed, inherit, make_optimizer, random_genome
+from genome import Genome, Pair, build_pair, breed, inherit, make_optimizer
 from genome.effects import adapted
+from genome.operators import MutationConfig
 from genome.optimizer_state import carry_optimizer_state
 from storage.checkpoints import CheckpointError, checkpoint_location, load_checkpoint, save_checkpoint
 from storage.records import ACTOR_PATIENCE_MS, Recorder, connect, now
@@ -29,9 +31,23 @@ from storage.traces import TraceWriter
 BUILD_ATTEMPTS = 5
 
 
-def player_seed(run_seed: int, index: int) -> np.random.SeedSequence:
-    """Each player's seed derives from the run seed and its index: a run is reproducible player by player."""
-    return np.random.SeedSequence([run_seed, index])
+@dataclass(frozen=True)
+class PlayerSpec:
+    """What one player needs of the run beside the game's settings: who it is, where it writes, its share
+    of the machine. Not the site's configuration (Ray address, the cluster's CPUs)."""
+
+    index: int
+    players: int  # in the run: the spread of loop costs depends on it
+    run_id: str
+    dataset: str
+    seed: int  # the run's; the player's own derives from it (arena.founders)
+    budget_seconds: float  # the learning-rate schedule's clock
+    mongo_uri: str
+    mongo_db: str
+    checkpoint_dir: str
+    trace_dir: str
+    threads: int = 1
+    gpu: bool = False  # a share of a GPU was reserved for it
 
 
 @dataclass
@@ -51,30 +67,31 @@ class Offspring:
 
 
 class Player:
-    def __init__(self, index: int, config: RunConfig, run_id: str, mongo_uri: str, checkpoint_dir: str,
-                 trace_dir: str, threads: int):
-        torch.set_num_threads(threads)  # this actor's share of the node's cores, no more
-        self.index, self.name = index, f"player-{index}"
-        self.config, self.run_id = config, run_id
+    def __init__(self, spec: PlayerSpec, arena: ArenaConfig, mutation: MutationConfig):
+        torch.set_num_threads(spec.threads)  # this actor's share of the node's cores, no more
+        self.spec, self.arena, self.mutation = spec, arena, mutation
+        self.index, self.name, self.run_id = spec.index, f"player-{spec.index}", spec.run_id
         # By name, not by a handle passed in: a restarted player finds the registry again (Ray cannot
         # restart an actor whose constructor was given another actor's handle, ray#53727).
         self.registry = ray.get_actor("registry")
-        self.barrier = ray.get_actor("barrier") if config.arena.schedule == "barrier" else None
+        self.barrier = ray.get_actor("barrier") if arena.schedule == "barrier" else None
         # Ray hides every GPU but the ones this actor was given; a share of one is a whole device here.
-        self.device = torch.device("cuda" if config.gpus_per_player and torch.cuda.is_available() else "cpu")
-        self.gauges = PlayerGauges(run_id, self.name)
-        self.checkpoint_dir = checkpoint_dir
-        seed = player_seed(config.seed, index)
-        self.rng = np.random.default_rng(seed)
-        self.torch_rng = torch.Generator().manual_seed(int(seed.generate_state(1)[0]))
-        torch.manual_seed(int(seed.generate_state(2)[1]))  # module initialisation draws from the global generator
-        self.data = load_dataset(config.dataset)
-        self.judge = Judge(self.data) if config.arena.metrics_every else None
-        self.replay = ReplayBuffer(config.arena.replay)
+        self.device = torch.device("cuda" if spec.gpu and torch.cuda.is_available() else "cpu")
+        self.gauges = PlayerGauges(spec.run_id, self.name)
+        self.checkpoint_dir = spec.checkpoint_dir
+        self.data = load_dataset(spec.dataset)
+        self.founding = found(spec.seed, spec.index, spec.players, self.data.shape, mutation, arena)
+        self.rng = self.founding.rng
+        self.torch_rng = torch.Generator().manual_seed(self.founding.noise_seed)
+        torch.manual_seed(self.founding.init_seed)  # module initialisation draws from the global generator
+        self.judge = Judge(self.data) if arena.metrics_every else None
+        self.replay = ReplayBuffer(arena.replay)
         # Trace rows are written when the records are, never on their own: an individual in the store
         # always has its rows on disk, and a killed player leaves no rows of an unrecorded one.
-        self.traces = TraceWriter(trace_dir, run_id, self.name, flush_rows=10**9, flush_seconds=float("inf"))
-        self.recorder = Recorder(connect(mongo_uri, config.mongo_db, ACTOR_PATIENCE_MS), before_flush=self.traces.flush)
+        self.traces = TraceWriter(spec.trace_dir, spec.run_id, self.name, flush_rows=10**9,
+                                  flush_seconds=float("inf"))
+        self.recorder = Recorder(connect(spec.mongo_uri, spec.mongo_db, ACTOR_PATIENCE_MS),
+                                 before_flush=self.traces.flush)
         self.generation = 0  # of the individual in hand
         self.individuals = 0  # recorded so far
         self.steps = 0
@@ -89,14 +106,9 @@ class Player:
 
     def run(self, deadline: float) -> dict:
         """Loop until the wall-clock `deadline` or until the registry says stop; returns a summary."""
-        cfg = self.config
-        self.deadline = deadline
         child = self._resume()
         if child is None:
-            genome = random_genome(self.rng, cfg.mutation, cfg.arena.batch_size,
-                                   cfg.arena.first_steps(self.index, cfg.players), self.data.shape,
-                                   cfg.arena.architecture, cfg.arena.pack)
-            child = Offspring(genome, build_pair(genome, self.device))
+            child = Offspring(self.founding.genome, build_pair(self.founding.genome, self.device))
         loop_times = []
         try:
             while True:
@@ -127,7 +139,7 @@ class Player:
                 self.recorder.update_individual(individual, {
                     **fitness, "at_fight": {**fitness, "at": now()}, "matches": len(matches),
                     "trace_rows": self.loop_rows})
-                if self.judge and self.generation % self.config.arena.metrics_every == 0:
+                if self.judge and self.generation % self.arena.metrics_every == 0:
                     with clock("measure"):
                         self._measure(child, individual)
                 self.individuals += 1
@@ -209,14 +221,14 @@ class Player:
             child.optimizers = self._optimizers(genome, pair)
         # The learning rate follows the run's schedule (decaying over the budget for precision), from
         # the genes each time: a continued pair and a resumed one stand where the clock says.
-        scale = self.config.arena.lr_scale(1 - (deadline - time.time()) / self.config.budget_seconds)
+        scale = self.arena.lr_scale(1 - (deadline - time.time()) / self.spec.budget_seconds)
         for optimizer, gene in zip(child.optimizers, (genome.g_optimizer, genome.d_optimizer)):
             for group in optimizer.param_groups:
                 group["lr"] = gene.lr * scale
         rows = bout([pair.generator], [pair.discriminator], self.data, genome.steps, genome.batch_size,
                     self.torch_rng, g_optimizer=child.optimizers[0], d_optimizer=child.optimizers[1],
-                    loss=genome.loss, generator_first=self.config.arena.generator_first, replay=self.replay,
-                    replay_share=self.config.arena.replay_share,
+                    loss=genome.loss, generator_first=self.arena.generator_first, replay=self.replay,
+                    replay_share=self.arena.replay_share,
                     first_step=self.steps, deadline=deadline).rows
         self.steps += len(rows)
         self._trace(individual, rows, "train")
@@ -229,7 +241,7 @@ class Player:
             "step": self.steps})
         self.recorder.individual({
             "_id": individual, "run_id": self.run_id, "player": self.name, "generation": self.generation,
-            "dataset": self.config.dataset, "parents": child.parents, "g_parents": child.g_parents,
+            "dataset": self.spec.dataset, "parents": child.parents, "g_parents": child.g_parents,
             "d_parents": child.d_parents, "genome": child.genome.to_dict(), "age": child.age,
             "ops": child.ops, "inherited": child.inherited, "parameters": child.pair.parameter_count(),
             "checkpoint": location, "checkpoint_sha256": sha256, "steps": self.steps, "trained_steps": trained,
@@ -249,7 +261,7 @@ class Player:
                               **self.judge.quality(samples)})
 
     def _entry(self, child: Offspring, individual: str) -> dict:
-        return {"id": individual, "player": self.name, "generation": self.generation, "dataset": self.config.dataset,
+        return {"id": individual, "player": self.name, "generation": self.generation, "dataset": self.spec.dataset,
                 "genome": child.genome.to_dict(), "ops": child.ops, "parent_fitness": child.parent_fitness,
                 "age": child.age}
 
@@ -257,13 +269,13 @@ class Player:
         """Publish the individual (weights and optimizer state through the object store, so a child
         bred from it can carry both) and get the opponents the registry draws for it."""
         weights = ray.put({**child.pair.state_dicts(), **self._optimizer_states(child)})
-        cfg = self.config.arena
+        cfg = self.arena
         return ray.get(self.registry.enter.remote(self._entry(child, individual), [weights], cfg.opponents,
                                                   cfg.matchmaking, self._seed()))
 
     def _game(self) -> dict:
         """The settings of `arena.selection.next_move`, from the configuration."""
-        cfg = self.config.arena
+        cfg = self.arena
         return {"exploit": cfg.exploit, "truncation": cfg.truncation, "ready": cfg.ready,
                 "tournament_size": cfg.tournament_size, "key": cfg.selection,
                 "d_key": None if cfg.keep_pairs else "d_fitness"}
@@ -274,7 +286,7 @@ class Player:
                                                    self._seed(), **self._game()))
 
     def _move(self, child: Offspring, individual: str):
-        return ray.get(self.registry.move.remote(self.config.dataset, self._entry(child, individual), self._seed(),
+        return ray.get(self.registry.move.remote(self.spec.dataset, self._entry(child, individual), self._seed(),
                                                  **self._game()))
 
     def _fetch(self, entry: dict) -> dict | None:
@@ -296,7 +308,7 @@ class Player:
     def _fight(self, child: Offspring, individual: str, picked: list[dict]) -> list[dict]:
         """The duels with the opponents drawn, cross-training against them when configured, and every
         `round_every` generations an all-versus-all round; returns the match records."""
-        cfg = self.config.arena
+        cfg = self.arena
         chosen, opponents = [], []
         for entry in picked:
             if (opponent := self._opponent(entry)) is not None:
@@ -313,7 +325,7 @@ class Player:
 
     def _duels(self, pair: Pair, individual: str, ids: list[str], opponents: list[Pair]) -> list[dict]:
         """Own generator against each opponent's discriminator, theirs against own."""
-        n = self.config.arena.duel_samples
+        n = self.arena.duel_samples
         real = self.data.sample(n, self.torch_rng)
         theirs = [o.discriminator for o in opponents]
         attack = judge([pair.generator], theirs, n, self.torch_rng)
@@ -328,8 +340,8 @@ class Player:
     def _round(self, pair: Pair, individual: str) -> list[dict]:
         """All versus all over the own individual and a pool the registry draws; none when fewer
         than two are published."""
-        cfg = self.config.arena
-        drawn = ray.get(self.registry.round_pool.remote(self.config.dataset, individual, cfg.round_size,
+        cfg = self.arena
+        drawn = ray.get(self.registry.round_pool.remote(self.spec.dataset, individual, cfg.round_size,
                                                         self._seed()))
         pool = [(entry, opponent) for entry in drawn if (opponent := self._opponent(entry)) is not None]
         if not pool:
@@ -349,7 +361,7 @@ class Player:
     def _cross_train(self, child: Offspring, opponents: list, individual: str) -> None:
         """Own generator against the opponents' discriminators, then own discriminator against their
         generators; only the own side learns."""
-        cfg, genome = self.config.arena, child.genome
+        cfg, genome = self.arena, child.genome
         for net in opponents:
             net.generator.requires_grad_(False)
             net.discriminator.requires_grad_(False)
@@ -391,14 +403,13 @@ class Player:
                 genomes.append(Genome.from_dict(group[k]["genome"]))
                 states.append(weights)
         g_genomes, d_genomes = genomes[:len(chosen)], genomes[len(chosen):]
-        mutation = self.config.mutation
+        mutation = self.mutation
         if mutation.adapt:
             mutation = adapted(mutation, ray.get(self.registry.effects.remote()))
         for attempt in range(1, BUILD_ATTEMPTS + 1):
             genome, ops = breed(g_genomes, self.rng, mutation, d_genomes)
-            if self.config.arena.steps_spread != 1:  # the player's loop cost stays its own, whoever the parents were
-                genome = dataclasses.replace(genome, steps=self.config.arena.first_steps(self.index,
-                                                                                         self.config.players))
+            if self.arena.steps_spread != 1:  # the player's loop cost stays its own, whoever the parents were
+                genome = dataclasses.replace(genome, steps=self.arena.first_steps(self.index, self.spec.players))
             try:  # shape inference makes every child build; a failure here is a bug worth recording
                 pair = build_pair(genome, self.device)
                 inherited = inherit(pair, genome, states)

@@ -81,9 +81,19 @@ class Move:
         return bool(self.parents)
 
 
-def _ranked(candidates: Sequence[dict], key: str) -> list[dict]:
-    """Best first by `key`; the unrated last, in their given order."""
+def ranked(candidates: Sequence[dict], key: str) -> list[dict]:
+    """Best first by the standing `key`; the unrated last, in their given order."""
+    if key not in STANDINGS:
+        raise ValueError(f"unknown standing {key!r}; choose from {', '.join(STANDINGS)}")
     return sorted(candidates, key=lambda c: -c[key] if c.get(key) is not None else np.inf)
+
+
+def champion(candidates: Sequence[dict], key: str = "fitness") -> dict:
+    """The run's product: the individual the arena's own standing puts first (by `key`, fitness or
+    rating), never one picked by a metric that knows the true modes or labels."""
+    if not candidates:
+        raise ValueError("no individual to choose a champion from")
+    return ranked(candidates, key)[0]
 
 
 def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *, exploit: str = "truncation",
@@ -112,7 +122,7 @@ def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *,
         if (me.get("age") or 0) < ready or me.get(key) is None:
             return Move()
         rated = [c for c in everyone if c.get(key) is not None]
-        bottom = {c["id"] for c in _ranked(rated, key)[-math.ceil(len(rated) * truncation):]}
+        bottom = {c["id"] for c in ranked(rated, key)[-math.ceil(len(rated) * truncation):]}
         if len(rated) < 2 or me["id"] not in bottom:
             return Move()
         parents = choose_parents([c for c in everyone if c["id"] not in bottom], tournament_size, rng, key)

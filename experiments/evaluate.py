@@ -1,26 +1,31 @@
-"""Quality of a run's final population and of an ensemble of its best generators, recorded in MongoDB."""
+"""Quality of a run's products, recorded in MongoDB: its champion (chosen by the arena's own standing)
+and a mixture of its best generators (weights fitted on real training data); beside them, as a
+diagnostic only, the best individual by the judge's own metric, scored on samples other than the
+ones that picked it."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from pymongo.database import Database
 
 from arena.ensemble import Mixture, fit_weights, quality_loss
 from arena.metrics import Judge
+from arena.selection import champion, ranked
 from storage.checkpoints import CheckpointError, load_pair
 from storage.records import now
 
+STANDING_FIELDS = {"fitness": 1, "rating": 1, "d_fitness": 1, "g_matches": 1}
+
 
 def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[str], ensemble: int,
-                   seed: int) -> dict:
-    """Metrics of each individual in `individuals` and of a mixture of the `ensemble` fittest;
-    written to the `metrics` collection with kind `final` and `ensemble`. Returns the best single
-    individual's and the ensemble's metrics."""
+                   seed: int, key: str = "fitness") -> dict:
+    """Metrics of each individual in `individuals` (kind `final`), of the champion by `key` and of a
+    mixture of the `ensemble` first by `key` (kind `ensemble`). Returns `champion`, `ensemble` and the
+    diagnostic `best`, each with its metrics and the individuals it is made of."""
     torch_rng = torch.Generator().manual_seed(seed)
     docs = list(db.individuals.find({"_id": {"$in": individuals}},
                                     projection={"checkpoint": 1, "checkpoint_sha256": 1, "player": 1, "generation": 1,
-                                                "fitness": 1}))
+                                                **STANDING_FIELDS}))
     generators, results = {}, []
     for doc in list(docs):
         try:
@@ -35,14 +40,19 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
                         "player": doc["player"], "generation": doc["generation"], "at": now(), **metrics})
     summary = {}
     if results:
-        summary["best"] = min(results, key=quality_loss)
-    ranked = sorted(docs, key=lambda d: d.get("fitness") or 0.0, reverse=True)[:ensemble]
-    if ensemble and len(ranked) > 1:
-        mixture = Mixture([generators[d["_id"]] for d in ranked])
-        metrics = fit_weights(mixture, judge, np.random.default_rng(seed), torch_rng)
-        summary["ensemble"] = {"_id": f"{run_id}|ensemble", "run_id": run_id, "kind": "ensemble",
-                               "members": [d["_id"] for d in ranked], "weights": mixture.weights.tolist(), "at": now(),
-                               **metrics}
+        chosen = champion(docs, key)["_id"]
+        summary["champion"] = {**next(r for r in results if r["individual"] == chosen), "by": key}
+        # The judge picks on one sample and is scored on another: the best of several noisy estimates flatters.
+        picked = min(results, key=quality_loss)
+        rescored = judge.quality(generators[picked["individual"]].sample(judge.samples, torch_rng))
+        summary["best"] = {**picked, **rescored, "diagnostic": "picked by the judge, scored on fresh samples"}
+    members = [d["_id"] for d in ranked(docs, key)[:ensemble]]
+    if ensemble and len(members) > 1:
+        mixture = Mixture([generators[m] for m in members])
+        fit_weights(mixture, judge.data.sample(judge.samples, torch_rng), torch_rng)
+        summary["ensemble"] = {"_id": f"{run_id}|ensemble", "run_id": run_id, "kind": "ensemble", "by": key,
+                               "members": members, "weights": mixture.weights.tolist(), "at": now(),
+                               **judge.quality(mixture.sample(judge.samples, torch_rng))}
         results.append(summary["ensemble"])
     for doc in results:
         db.metrics.replace_one({"_id": doc["_id"]}, doc, upsert=True)

@@ -13,6 +13,8 @@ from experiments import cli
 
 from arena.datasets import GaussianMixture, load_dataset
 from arena.ensemble import Mixture
+from arena.selection import champion, ranked
+from experiments.evaluate import STANDING_FIELDS
 from storage.checkpoints import load_pair
 from storage.store import open_run_store
 
@@ -20,22 +22,25 @@ app = cli.new_app(help=__doc__)
 
 
 def choose_source(db, run_id: str, individual: str | None, ensemble: int | None) -> tuple[list[str], list[float]]:
-    """The individuals to sample from and their weights: one named, the best of the final population,
-    or a mixture of its `ensemble` fittest (with the weights fitted at the end of the run when they match)."""
+    """The individuals to sample from and their weights: one named; the run's champion (by the standing
+    its configuration chose by, among the final population, or among every individual of a run still
+    going); or a mixture of the `ensemble` first by that standing (with the weights fitted at the end of
+    the run when the members match, else equal)."""
     if individual:
         if db.individuals.find_one({"_id": individual, "run_id": run_id}, projection={"_id": 1}) is None:
             raise ValueError(f"individual {individual!r} not found in run {run_id!r}")
         return [individual], [1.0]
-    run = db.runs.find_one({"_id": run_id})
+    run = db.runs.find_one({"_id": run_id}) or {}
+    key = ((run.get("config") or {}).get("arena") or {}).get("selection", "fitness")
     population = (run.get("summary") or {}).get("population")
     query = {"run_id": run_id, "_id": {"$in": population}} if population else {"run_id": run_id}
-    ranked = list(db.individuals.find({**query, "fitness": {"$ne": None}}, projection={"_id": 1},
-                                      sort=[("fitness", -1)], limit=ensemble or 1))
-    if not ranked:
+    docs = list(db.individuals.find({**query, "fitness": {"$ne": None}},
+                                    projection={"_id": 1, **STANDING_FIELDS}))
+    if not docs:
         raise ValueError(f"run {run_id!r} has no individual with a fitness yet")
-    ids = [d["_id"] for d in ranked]
     if not ensemble:
-        return ids, [1.0]
+        return [champion(docs, key)["_id"]], [1.0]
+    ids = [d["_id"] for d in ranked(docs, key)[:ensemble]]
     fitted = db.metrics.find_one({"_id": f"{run_id}|ensemble"})
     if fitted and fitted["members"] == ids:
         return ids, fitted["weights"]
@@ -71,9 +76,11 @@ def main(
     run_id: str = typer.Argument(..., help="The run to sample from."),
     n: int = typer.Option(1000, help="Number of samples."),
     out: Path = typer.Option(..., "--out", help="The .npy file to write."),
-    best: bool = typer.Option(False, help="The best individual of the final population (the default)."),
+    best: bool = typer.Option(False, "--champion", "--best", help="The run's champion: the individual its own "
+                                                                   "standing puts first (the default)."),
     individual: Optional[str] = typer.Option(None, help="One individual, by id."),
-    ensemble: Optional[int] = typer.Option(None, help="A mixture of the K fittest of the final population."),
+    ensemble: Optional[int] = typer.Option(None, help="A mixture of the K first of the final population by "
+                                                      "the run's standing."),
     png: Optional[Path] = typer.Option(None, help="Also write an image grid, or a scatter against the true modes."),
     runs: str = typer.Option("runs", help="The --out folder the run wrote to (for its embedded database)."),
     mongo_uri: Optional[str] = typer.Option(None, envvar="ARENA_MONGO_URI", help="MongoDB server of the run."),
@@ -83,7 +90,7 @@ def main(
     """Write N samples of the chosen generator(s) to OUT as a float32 array of shape (N, *data shape)."""
     try:
         if sum([best, individual is not None, ensemble is not None]) > 1:
-            raise ValueError("choose one of --best, --individual and --ensemble")
+            raise ValueError("choose one of --champion, --individual and --ensemble")
         if n < 1 or (ensemble is not None and ensemble < 1):
             raise ValueError(f"--n and --ensemble must be positive; got {n} and {ensemble}")
         with open_run_store(run_id, runs, mongo_uri, mongo_db) as db:

@@ -16,6 +16,7 @@ import torch
 
 from arena.datasets import ring8
 from arena.ensemble import quality_loss
+from arena.founders import found
 from arena.metrics import Judge, mixture_quality
 from experiments import cli
 from experiments.bench import baselines, quality, results, throughput
@@ -47,18 +48,23 @@ def bench(tmp_path, monkeypatch):
 
 
 def test_the_independent_gans_start_from_the_players_first_genomes_and_seeds():
-    from agents.player import player_seed  # imports Ray's module, starts nothing
-
+    """Both start from `arena.founders.found`; its draws are the ones players made before it existed."""
     cfg, arena = MutationConfig(), ArenaConfig(batch_size=128, steps=100, steps_spread=4.0)
     for run_seed in (0, 7):
-        drawn = baselines.first_genomes(run_seed, 3, (2,), cfg, arena)
-        assert [g.steps for g, _, _ in drawn] == [100, 200, 400]  # the spread of loop costs, as the players'
-        for index, (genome, init_seed, rng_seed) in enumerate(drawn):
-            seed = player_seed(run_seed, index)
-            assert genome == random_genome(np.random.default_rng(seed), cfg, 128, arena.first_steps(index, 3),
-                                           (2,), "auto", arena.pack)
-            assert (init_seed, rng_seed) == (int(seed.generate_state(2)[1]), int(seed.generate_state(1)[0]))
-        assert len({g.to_dict().__repr__() for g, _, _ in drawn}) == 3  # three players, three genomes
+        jobs = baselines.independent_jobs(run_seed, 3, "ring8", 1.0, cfg, arena)
+        assert [Genome.from_dict(j.genome).steps for j in jobs] == [100, 200, 400]  # the players' spread of costs
+        for index, job in enumerate(jobs):
+            founding = found(run_seed, index, 3, (2,), cfg, arena)
+            assert Genome.from_dict(job.genome) == founding.genome
+            assert (job.init_seed, job.rng_seed) == (founding.init_seed, founding.noise_seed)
+            seed = np.random.SeedSequence([run_seed, index])
+            rng = np.random.default_rng(seed)
+            assert founding.genome == random_genome(rng, cfg, 128, arena.first_steps(index, 3), (2,), "auto",
+                                                    arena.pack)
+            assert founding.rng.integers(2**63) == rng.integers(2**63)  # the player's stream goes on from there
+            assert (founding.init_seed, founding.noise_seed) == (int(seed.generate_state(2)[1]),
+                                                                 int(seed.generate_state(1)[0]))
+        assert len({j.genome.__repr__() for j in jobs}) == 3  # three players, three genomes
 
 
 def test_one_gan_trains_for_its_cpu_budget_and_learns():
@@ -199,6 +205,7 @@ def test_throughput_figures_from_known_timelines():
     assert whole["measure"].endswith("whole loop") and whole["target met"].startswith("no (+")
 
 
+@pytest.mark.slow
 def test_quality_runs_the_baselines_end_to_end_into_tmp_only(bench, tmp_path):
     # Three CPUs for the three baseline processes, so they start together (budgets are CPU time, not wall).
     result = bench("quality", "--dataset", "ring8", "--seeds", "1", "--seconds", "0.5", "--players", "2",
@@ -227,13 +234,18 @@ def test_quality_runs_the_arena_end_to_end(bench):
 
 @pytest.mark.slow
 def test_throughput_runs_both_schedules_end_to_end(bench):
+    """Which rows come, in which order, each with numbers in range: a 4 s run on a loaded machine gives no rate
+    worth asserting on, not even a non-zero one (issue 14)."""
     result = bench("throughput", "--dataset", "ring8", "--seeds", "1", "--seconds", "4", "--players", "2",
                    "--cpus", "2", "--genomes", "3")
     rows = result["rows"]
-    measures = {(r["measure"], r["schedule"]): r for r in rows}
-    assert ("(iii) generations per hour", "async vs barrier") in measures
-    share = measures[("(ii) compute share of player wall time", "async")]
-    assert 50 < float(share["value"].split(" ± ")[0]) <= 100
-    assert measures[("(ii) compute share of player wall time", "barrier")]["reference"].startswith("waiting: ")
-    loop = measures[("(i) training steps/s per core, whole loop", "async")]
-    assert float(loop["value"].split(" ± ")[0]) > 0
+    share = "(ii) compute share of player wall time"
+    assert [(r["measure"], r["schedule"]) for r in rows][-3:] == \
+        [(share, "async"), (share, "barrier"), ("(iii) generations per hour", "async vs barrier")]
+    # (i) rows, each async, come first: one per rate the async run had the records to time
+    assert all(r["measure"].startswith("(i) ") and r["schedule"] == "async" for r in rows[:-3])
+    for row in rows:
+        assert (row["dataset"], row["players"], row["cpus"], row["seeds"]) == ("ring8", 2, 2, 1), row
+        mean = float(row["value"].split(" ± ")[0])
+        assert 0 <= mean <= (100 if row["measure"] == share else math.inf), row
+    assert rows[-2]["reference"].startswith("waiting: ")

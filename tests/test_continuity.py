@@ -9,7 +9,7 @@ import torch
 
 from agents.registry import Registry
 from arena.config import ArenaConfig
-from arena.selection import Move, choose_parents, next_move
+from arena.selection import Move, champion, choose_parents, next_move
 from genome.build import build_pair, make_optimizer
 from genome.genes import OptimizerGene
 from genome.optimizer_state import carry_optimizer_state
@@ -131,3 +131,16 @@ def test_settle_reports_beats_and_decides_in_one_call():
     assert not reg.settle([], "p3", {}, entry("e3", "p3", age=5), seed=1)["move"].breeds
     reg.stop()
     assert reg.settle([], "p0", {}, entry("e0", "p0", age=5))["move"] is None
+
+
+def test_the_champion_is_first_by_the_arenas_own_standing():
+    pool = population(5)
+    assert champion(pool, "fitness")["id"] == "e4"
+    pool[4]["rating"] = -1.0
+    assert champion(pool, "rating")["id"] == "e3"
+    unrated = [{"id": "u", "fitness": None}, {"id": "r", "fitness": 0.1}]
+    assert champion(unrated)["id"] == "r"  # the unrated come last
+    with pytest.raises(ValueError, match="no individual"):
+        champion([])
+    with pytest.raises(ValueError, match="unknown standing 'modes'"):
+        champion(pool, "modes")  # a judge's metric is no standing

@@ -26,6 +26,7 @@ from arena.datasets import GaussianMixture, ImageDataset, load_dataset
 from arena.ensemble import quality_loss
 from arena.metrics import Judge
 from arena.config import ArenaConfig
+from arena.founders import found
 from genome import Genome, Layer, OptimizerGene, build_pair, make_optimizer, random_genome
 from genome.build import Generator
 from genome.operators import MutationConfig
@@ -57,12 +58,6 @@ def single_genome(data_shape: tuple[int, ...]) -> Genome:
     return Genome(generator, discriminator, 32, "normal", adam, adam, 64, 100, data_shape=tuple(data_shape))
 
 
-def player_seed(run_seed: int, index: int) -> np.random.SeedSequence:
-    """The seed of player `index` in a run seeded `run_seed`: `agents.player.player_seed`, restated here
-    so the baselines import no Ray (a test holds the two equal)."""
-    return np.random.SeedSequence([run_seed, index])
-
-
 @dataclass(frozen=True)
 class Job:
     """One plain GAN to train and judge: picklable, for worker processes."""
@@ -76,27 +71,13 @@ class Job:
     eval_seed: int
 
 
-def first_genomes(run_seed: int, players: int, dataset_shape: tuple[int, ...], mutation: MutationConfig,
-                  arena: ArenaConfig) -> list[tuple[Genome, int, int]]:
-    """The genome each player of the arena starts from, with the seeds it starts with: player i draws
-    `random_genome` first from `default_rng(player_seed)`, seeds torch's global generator with the
-    seed's second state word and its own torch.Generator with the first (as `agents.player.Player`)."""
-    out = []
-    for index in range(players):
-        seed = player_seed(run_seed, index)
-        genome = random_genome(np.random.default_rng(seed), mutation, arena.batch_size,
-                               arena.first_steps(index, players), dataset_shape, arena.architecture,
-                               arena.pack)
-        out.append((genome, int(seed.generate_state(2)[1]), int(seed.generate_state(1)[0])))
-    return out
-
-
 def independent_jobs(run_seed: int, players: int, dataset: str, cpu_seconds: float, mutation: MutationConfig,
                      arena: ArenaConfig) -> list[Job]:
     """Baseline (c): the arena's first-generation players, each alone, `cpu_seconds` each."""
     shape = load_dataset(dataset).shape
-    return [Job(f"independent-{run_seed}-{i}", genome.to_dict(), dataset, cpu_seconds, init, rng, run_seed)
-            for i, (genome, init, rng) in enumerate(first_genomes(run_seed, players, shape, mutation, arena))]
+    founders = [found(run_seed, i, players, shape, mutation, arena) for i in range(players)]
+    return [Job(f"independent-{run_seed}-{i}", f.genome.to_dict(), dataset, cpu_seconds, f.init_seed, f.noise_seed,
+                run_seed) for i, f in enumerate(founders)]
 
 
 def single_job(run_seed: int, dataset: str, cpu_seconds: float) -> Job:
