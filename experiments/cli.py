@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -29,4 +30,7 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
 
 
 def main(app: typer.Typer) -> None:
+    # A shell starts a background job (`cmd &`) with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: a run started so could not be stopped the way it says it stops (issue 14).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(run_app(app))

@@ -20,7 +20,7 @@ from matplotlib import image
 
 from experiments import cli, report
 from storage.traces import TRACE_SCHEMA, TraceWriter, read_traces, trace_dataset
-from tests.test_run import arena_run, finish
+from tests.test_run import arena_run, background_run, finish
 
 ROOT = Path(__file__).resolve().parents[1]
 EVERY = set(report.FIGURES)
@@ -99,8 +99,8 @@ def test_a_finished_run_has_every_figure(finished_run):
 
 @pytest.mark.slow
 def test_an_interrupted_run_is_reported(tmp_path, mongo_uri, db_name, raw_db):
-    run = arena_run("--players", "2", "--budget-seconds", "120", "--run-id", "cut", "--out", str(tmp_path),
-                    "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
+    run = background_run("--players", "2", "--budget-seconds", "120", "--run-id", "cut", "--out", str(tmp_path),
+                         "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
     deadline = time.time() + 120
     while raw_db.individuals.count_documents({"run_id": "cut"}) < 4:
         assert time.time() < deadline and run.poll() is None, "the run recorded nothing"
