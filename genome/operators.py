@@ -12,7 +12,8 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from genome.genes import ACTIVATIONS, COMPUTING, LATENT_DISTS, LOSSES, NETS, NORMS, OPTIMIZERS, Genome, OptimizerGene
+from genome.genes import (ACTIVATIONS, COMPUTING, LATENT_DISTS, LOSSES, NETS, NORMS, OPTIMIZERS, Genome, Layer,
+                          OptimizerGene)
 from genome.shapes import plan
 
 Ops = list[dict]
@@ -26,6 +27,10 @@ class MutationConfig:
     """Chance of adding a layer, by duplicating an existing one next to itself."""
     p_delete_layer: float = 0.1
     """Chance of deleting a layer."""
+    p_add_noise: float = 0.05
+    """Chance of inserting a fresh noise layer (the seed's random noise layer) at a random place in a network:
+    instance noise in a discriminator, a source of variation in a generator. Modest until the per-operator
+    effects against the clone control say otherwise."""
     p_width: float = 0.25
     """Chance of changing one layer's width (units or channels)."""
     p_kernel: float = 0.05
@@ -177,6 +182,24 @@ def delete_layer(genome: Genome, net: str, rng: np.random.Generator, cfg: Mutati
     return genome.with_layers(net, layers), [{"op": "delete_layer", "net": net, "index": i, "kind": removed.kind}]
 
 
+NOISE_SCALES = (0.01, 0.5)  # initial scales of an inserted noise layer are drawn log-uniformly in this range
+
+
+def add_noise(genome: Genome, net: str, rng: np.random.Generator, cfg: MutationConfig) -> tuple[Genome, Ops]:
+    """Insert a fresh noise layer anywhere in `net`, but not beside another one (two in a row are one
+    with a larger scale). Noise keeps the shape it receives, so the plan around it is unchanged."""
+    layers = list(genome.layers(net))
+    places = [i for i in range(len(layers) + 1)
+              if not any(0 <= j < len(layers) and layers[j].kind == "noise" for j in (i - 1, i))]
+    if len(layers) >= cfg.max_layers or not places:
+        return genome, []
+    i = int(rng.choice(places))
+    low, high = NOISE_SCALES
+    scale = round(math.exp(rng.uniform(math.log(low), math.log(high))), 4)
+    layers.insert(i, Layer(kind="noise", scale=scale))
+    return genome.with_layers(net, layers), [{"op": "add_noise", "net": net, "index": i, "scale": scale}]
+
+
 # Which kinds each layer parameter applies to.
 LAYER_PARAMETERS = {
     "width": ("dense", "conv", "deconv", "reshape"),
@@ -290,6 +313,7 @@ def mutate(genome: Genome, rng: np.random.Generator, cfg: MutationConfig) -> tup
         candidates += [
             (cfg.p_add_layer, lambda g, net=net: add_layer(g, net, rng, cfg)),
             (cfg.p_delete_layer, lambda g, net=net: delete_layer(g, net, rng, cfg)),
+            (cfg.p_add_noise, lambda g, net=net: add_noise(g, net, rng, cfg)),
         ]
         for what in LAYER_PARAMETERS:
             p = getattr(cfg, f"p_{what}")

@@ -643,8 +643,8 @@ MUTABLE = make(
     [Layer(kind="conv", width=16, kernel=4, stride=2, padding=1, activation="leaky_relu"),
      Layer(kind="conv", width=24, kernel=3, stride=1, padding=1, norm="layer"), Layer(kind="dense", width=16)],
     (1, 8, 8), latent_dim=16).stamped(0)
-EVERY_OP = {"add_layer", "delete_layer", "change_width", "change_kernel", "change_stride", "change_activation",
-            "change_norm", "change_dropout", "change_noise", "change_optimizer", "change_lr", "change_betas",
+EVERY_OP = {"add_layer", "delete_layer", "add_noise", "change_width", "change_kernel", "change_stride",
+            "change_activation", "change_norm", "change_dropout", "change_noise", "change_optimizer", "change_lr", "change_betas",
             "change_latent_dim", "change_latent_dist", "change_loss"}
 
 
@@ -664,6 +664,10 @@ def replay(genome: Genome, op: dict) -> Genome:
             layers.insert(op["index"], layers[op["copy_of"]])
         else:
             assert layers.pop(op["index"]).kind == op["kind"]
+        return genome.with_layers(op["net"], layers)
+    if name == "add_noise":
+        layers = list(genome.layers(op["net"]))
+        layers.insert(op["index"], Layer(kind="noise", scale=op["scale"]))
         return genome.with_layers(op["net"], layers)
     if "index" in op:  # change_<what> of one layer
         what = name[len("change_"):]

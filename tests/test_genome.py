@@ -17,6 +17,7 @@ from genome.genes import NETS, Genome, Layer, OptimizerGene
 from genome.inherit import inherit
 from genome.crossover import breed, crossover
 from genome.operators import (
+    LAYER_PARAMETERS,
     MutationConfig,
     add_layer,
     change_latent,
@@ -92,7 +93,8 @@ def check_limits(genome: Genome, cfg: MutationConfig) -> None:
         layers = genome.layers(net)
         assert cfg.min_layers <= len(layers) <= cfg.max_layers, (net, len(layers))
         for layer in layers:
-            assert cfg.min_width <= layer.width <= cfg.max_width, (net, layer)
+            if layer.kind in LAYER_PARAMETERS["width"]:  # a noise layer's width means nothing
+                assert cfg.min_width <= layer.width <= cfg.max_width, (net, layer)
     for gene in (genome.g_optimizer, genome.d_optimizer):
         assert cfg.min_lr <= gene.lr <= cfg.max_lr, gene
     assert cfg.min_latent <= genome.latent_dim <= cfg.max_latent
@@ -135,7 +137,7 @@ def check_inheritance(child: Genome, parents: list[Genome], states: list[dict]) 
             if layer.origin is None:
                 continue
             slot, index = layer.origin
-            for name in ("linear.weight", "linear.bias"):
+            for name in ("linear.scale",) if layer.kind == "noise" else ("linear.weight", "linear.bias"):
                 dst = layer_tensor(child_state, f"layers.{i}.{name}")
                 src = layer_tensor(states[slot][net], f"layers.{index}.{name}")
                 region = overlap(dst, src)
