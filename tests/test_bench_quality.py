@@ -227,8 +227,9 @@ def test_quality_runs_the_arena_end_to_end(bench):
     result = bench("quality", "--dataset", "ring8", "--seeds", "1", "--seconds", "4", "--players", "2",
                    "--cpus", "2", "--methods", "arena")
     rows = {row["method"]: row for row in result["rows"]}
-    assert "arena, best of final population" in rows and "arena, ensemble of the fittest" in rows
-    best = rows["arena, best of final population"]
+    assert list(rows) == ["arena, champion by its standing", "arena, mixture of the first by standing",
+                          "arena, judge's pick (diagnostic)"]
+    best = rows["arena, champion by its standing"]
     assert best["individuals"] >= 2 and 0 < best["cpu_s"] <= 2 * 4 + 1 and best["cpu_budget_s"] == 8
 
 
@@ -249,3 +250,17 @@ def test_throughput_runs_both_schedules_end_to_end(bench):
         mean = float(row["value"].split(" ± ")[0])
         assert 0 <= mean <= (100 if row["measure"] == share else math.inf), row
     assert rows[-2]["reference"].startswith("waiting: ")
+
+
+def test_population_quality_over_time_is_read_in_equal_slices_of_the_window():
+    import datetime as dt
+
+    from experiments.bench.quality import _trajectory, over_time
+
+    at = [dt.datetime.fromtimestamp(100 + 10 * i, dt.timezone.utc).replace(tzinfo=None) for i in range(10)]
+    during = [{"at": at[i], "modes": i, "high_quality": 0.5, "kl": 1.0} for i in range(9)]  # nothing in the last
+    slices = over_time(during, 100.0, 200.0, parts=5)
+    assert slices["modes"] == [0.5, 2.5, 4.5, 6.5, 8.0]
+    assert _trajectory([slices, {**slices, "modes": [1.5, 3.5, 5.5, 7.5, None]}]).startswith(
+        "modes 1.0 → 3.0 → 5.0 → 7.0 → 8.0; kl 1.00")
+    assert over_time([], 100.0, 200.0) == {} and _trajectory([]) == "-"

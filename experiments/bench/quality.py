@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 import shutil
@@ -33,6 +34,9 @@ METHODS = ("arena", "single", "independent", "barrier")
 BENCH_KEYS = ("players", "dataset", "budget_seconds", "seed", "run_id", "out", "mongo_uri", "mongo_db", "address",
               "num_cpus", "cpus_per_player", "gpus_per_player", "arena.schedule")
 MODES = {"ring8": 8, "grid25": 25}
+# The arena's rows: its products, then the judge's own pick, which is a diagnostic (scored on fresh samples).
+ARENA_ROWS = (("champion", "champion by its standing"), ("ensemble", "mixture of the first by standing"),
+              ("best", "judge's pick (diagnostic)"))
 HIGH_QUALITY, KL, TVD, FID_RATIO = 0.97, 0.02, 0.05, 0.7
 
 results.section("quality", f"""
@@ -45,8 +49,10 @@ when C = P, one core per player. Every method gets those C·S CPU-seconds, as CP
 (`time.process_time`), so a busy machine does not shorten what a baseline gets:
 
 - **arena**: `launch()` of the run's defaults (`--config`/`--set` change them), its own embedded database;
-  *best* is the best individual of the final population, *ensemble* the fitted mixture of the `ensemble` fittest
-  (`runs.summary.quality`). Column `cpu_s` is the CPU time its player processes actually used from the first
+  its products are the *champion*, the individual its own standing puts first (`arena.selection`: fitness or
+  rating, never a metric that knows the modes or labels), and the *mixture* of the `ensemble` first, weights
+  fitted on real training data by MMD; the *judge's pick* (the best of the final population by the evaluation
+  itself, re-scored on fresh samples) is a diagnostic of what the population held (`runs.summary.quality`). Column `cpu_s` is the CPU time its player processes actually used from the first
   loop's start to the last loop's end (read from `/proc`): the registry, the driver, the database and Ray's own
   processes run on the same C cores beside them.
 - **one GAN**: one fixed, conventional pair (2-D: generator and discriminator 3×256 ReLU, Adam 1e-4, β (0.5,
@@ -55,8 +61,8 @@ when C = P, one core per player. Every method gets those C·S CPU-seconds, as CP
   until it has used C·S CPU-seconds (about C·S wall-seconds): all the cores' worth of the arena's time.
 - **P independent GANs**: the P genomes (and seeds) the arena's players start from, each trained alone by `bout()`
   with no fights and no breeding for C·S/P CPU-seconds (one player's share), C at a time in parallel single-thread
-  processes; *best* is the best of them on the evaluation itself (as the arena's *best* is chosen), *mean* their
-  mean.
+  processes; *best* is the best of them on the evaluation itself (a judge's pick, as the arena's diagnostic row),
+  *mean* their mean, the expected quality of one of them chosen without a judge.
 - **barrier arena**: the arena with `[arena] schedule = "barrier"`, a synchronous generational arena (every player
   waits after each generation until all have finished it).
 
@@ -252,9 +258,35 @@ def run_arena(ws: Workspace, cfg: RunConfig, name: str) -> dict:
     # The evolution itself, from the first loop's start to the last one's end: not the players'
     # start-up (imports, data) nor the final evaluation.
     start, end = (min(s for s, _ in spans), max(e for _, e in spans)) if spans else (None, None)
+    during = list(db.metrics.find({"run_id": run_id, "kind": "during"}))
     return {"run_id": run_id, "summary": run["summary"], "individuals": individuals, "log": str(log),
             "window": (start, end), "cpu_players": meter.used(True, start, end),
-            "cpu_other": meter.used(False, start, end)}
+            "cpu_other": meter.used(False, start, end), "over_time": over_time(during, start, end)}
+
+
+def over_time(during: list[dict], start: float | None, end: float | None, parts: int = 4) -> dict[str, list]:
+    """The population's mean quality (the players' own `during` measurements) in each of `parts` equal
+    slices of the run's window: whether evolution adds quality as the run goes, or undoes it."""
+    if not during or start is None or end is None or end <= start:
+        return {}
+    keys = ("fid", "tvd") if "fid" in during[0] else ("modes", "high_quality", "kl")
+    slices: list[list[dict]] = [[] for _ in range(parts)]
+    for m in during:
+        at = m["at"].replace(tzinfo=m["at"].tzinfo or dt.timezone.utc).timestamp()  # pymongo gives naive UTC
+        slices[min(parts - 1, max(0, int((at - start) / (end - start) * parts)))].append(m)
+    return {k: [float(np.mean([m[k] for m in part])) if part else None for part in slices] for k in keys}
+
+
+def _trajectory(runs: list[dict[str, list]]) -> str:
+    """Mean over seeds of each slice's population quality, as `modes 12.0 → 20.5 → …; KL …`."""
+    out = []
+    for key, spec in (("modes", ".1f"), ("kl", ".2f"), ("fid", ".1f")):
+        series = [r[key] for r in runs if r.get(key)]
+        if series:
+            means = [np.mean([v for v in column if v is not None]) if any(v is not None for v in column) else None
+                     for column in zip(*series)]
+            out.append(f"{key} " + " → ".join("-" if v is None else f"{v:{spec}}" for v in means))
+    return "; ".join(out) or "-"
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -306,6 +338,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     per_seed: dict[str, list[dict]] = defaultdict(list)  # row label -> one dict per seed
     cpu: dict[str, list[float]] = defaultdict(list)
     extra: dict[str, list[float]] = defaultdict(list)
+    over: dict[str, list[dict]] = defaultdict(list)  # arena rows -> each seed's population quality over time
     labels = {"arena": "arena", "barrier": "barrier arena"}
     for method in ("arena", "barrier"):
         if method not in methods:
@@ -315,14 +348,15 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                              schedule="async" if method == "arena" else "barrier")
             run = run_arena(ws, cfg, f"q-{method}-{dataset}-s{seed}")
             quality = run["summary"]["quality"]
-            for kind, label in (("best", "best of final population"), ("ensemble", "ensemble of the fittest")):
+            for kind, label in ARENA_ROWS:
                 if kind in quality:
                     name = f"{labels[method]}, {label}"
                     per_seed[name].append(quality[kind])
                     cpu[name].append(run["cpu_players"] if run["cpu_players"] is not None else float("nan"))
                     extra[name].append(len(run["individuals"]))
-            say(f"{labels[method]}, seed {seed}: best {_short(dataset, quality['best'])}"
-                + (f"; ensemble {_short(dataset, quality['ensemble'])}" if "ensemble" in quality else "")
+                    over[name].append(run["over_time"])
+            say(f"{labels[method]}, seed {seed}: " + "; ".join(f"{label} {_short(dataset, quality[kind])}"
+                                                              for kind, label in ARENA_ROWS if kind in quality)
                 + f" ({len(run['individuals'])} individuals, players used {run['cpu_players'] or 0:.0f} CPU-s)")
     cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus)
     jobs: list[baselines.Job] = []
@@ -361,7 +395,8 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
         rows.append({"method": name, "dataset": dataset, "seeds": len(runs), "seconds": seconds, "players": players,
                      "cpus": cpus, "cpu_budget_s": budget, "cpu_s": round(float(np.nanmean(cpu[name])), 1),
                      **_metric_columns(dataset, runs), counted: round(float(np.mean(extra[name])), 1),
-                     "target met": target_met(dataset, runs, single_fid)})
+                     "target met": target_met(dataset, runs, single_fid),
+                     "population over time": _trajectory(over[name]) if name in over else "-"})
         notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}" for s, r in enumerate(runs)))
     budget_note = "" if seconds == DATASETS[dataset] else \
         f"Budget {seconds:g} s, not the {DATASETS[dataset]:g} s the targets are stated for. "
