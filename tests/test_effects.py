@@ -6,7 +6,9 @@ import math
 
 import pytest
 
-from genome.effects import OPERATOR_PROBABILITY, adapted, operator_effects
+import numpy as np
+
+from genome.effects import CONTROL, OPERATOR_PROBABILITY, QUANTILES, adapted, lineage_effects, operator_effects
 from genome.operators import MutationConfig
 
 
@@ -22,8 +24,10 @@ def test_effects_count_helped_hurt_and_mean_changes_per_operator():
         record(-0.3, "crossover", "crossover"),  # an operator applied twice counts once for that child
     ])
     assert set(effects) == {"add_layer", "change_lr", "crossover"}
-    assert effects["add_layer"] == {"count": 2, "helped": 1, "hurt": 1, "neutral": 0,
-                                    "mean_change": pytest.approx(0.05), "mean_gain": 0.2, "mean_loss": -0.1}
+    assert {k: v for k, v in effects["add_layer"].items() if k not in ("quantiles", "vs_control")} == {
+        "count": 2, "helped": 1, "hurt": 1, "neutral": 0, "mean_change": pytest.approx(0.05), "mean_gain": 0.2,
+        "mean_loss": -0.1}
+    assert effects["add_layer"]["vs_control"] is None  # no clone to compare with
     assert effects["change_lr"]["neutral"] == 1 and effects["change_lr"]["mean_change"] == pytest.approx(0.1)
     assert effects["crossover"]["count"] == 1 and effects["crossover"]["mean_gain"] == 0.0
 
@@ -57,3 +61,49 @@ def test_adaptation_raises_helpful_and_lowers_harmful_operators_from_the_configu
 def test_bad_adaptation_settings_are_refused_naming_them(bad):
     with pytest.raises(ValueError, match=f"mutation.{next(iter(bad))}"):
         MutationConfig(**bad)
+
+
+def test_clones_are_the_control_and_each_operator_is_compared_with_them():
+    rng = np.random.default_rng(0)
+    clones = [record(float(c), "choose_discriminator", CONTROL) for c in rng.normal(-0.05, 0.05, 60)]
+    better = [record(float(c), "change_lr") for c in rng.normal(0.05, 0.05, 60)]
+    same = [record(float(c), "add_layer") for c in rng.normal(-0.05, 0.05, 60)]
+    effects = operator_effects(clones + better + same)
+    assert set(effects) == {CONTROL, "change_lr", "add_layer"}  # choose_discriminator is no variation
+    assert effects[CONTROL]["count"] == 60 and effects[CONTROL]["vs_control"] is None
+    lr, layer = effects["change_lr"]["vs_control"], effects["add_layer"]["vs_control"]
+    assert lr["difference"] == pytest.approx(effects["change_lr"]["mean_change"] - effects[CONTROL]["mean_change"])
+    assert lr["low"] < lr["difference"] < lr["high"] and lr["low"] > 0.05  # true difference 0.1
+    assert lr["p"] < 1e-6 and lr["superiority"] > 0.8 and lr["control_count"] == 60
+    assert layer["low"] < 0 < layer["high"] and layer["p"] > 0.01 and 0.3 < layer["superiority"] < 0.7
+    values = sorted(r["fitness_change"] for r in better)
+    assert effects["change_lr"]["quantiles"] == pytest.approx(list(np.quantile(values, QUANTILES)))
+    assert operator_effects(clones + better, resamples=0)["change_lr"]["vs_control"]["low"] is None
+    assert operator_effects(clones + better) == effects_without(effects, "add_layer"), "not reproducible"
+
+
+def effects_without(effects: dict, name: str) -> dict:
+    return {k: v for k, v in effects.items() if k != name}
+
+
+def test_lineage_effects_take_the_registrys_lineage_and_current_fitness():
+    lineage = {"a": {"ops": [{"op": "clone"}], "parent_fitness": 0.5}, "b": {"ops": [{"op": "change_lr"}],
+               "parent_fitness": 0.5}, "c": {"ops": [{"op": "change_lr"}], "parent_fitness": None},
+               "d": {"ops": [{"op": "random"}], "parent_fitness": None}}
+    effects = lineage_effects(lineage, {"a": 0.4, "b": 0.7, "c": 0.9, "d": 0.1})
+    assert effects["clone"]["mean_change"] == pytest.approx(-0.1) and effects["change_lr"]["count"] == 1
+    assert effects["change_lr"]["vs_control"]["difference"] == pytest.approx(0.3)
+    assert effects["change_lr"]["vs_control"]["low"] is None  # no bootstrap unless asked
+    assert lineage_effects({"a": lineage["a"]}, {}) == {}  # not fought yet
+
+
+def test_adaptation_judges_operators_against_the_clone_control_when_there_are_enough_clones():
+    cfg = MutationConfig(adapt=True, adapt_rate=0.5, adapt_min_count=5)
+    # Every child lost fitness, the clones most: against zero both operators look harmful.
+    clones = [record(-0.3, "clone")] * 6
+    effects = operator_effects(clones + [record(-0.1, "add_layer")] * 6 + [record(-0.5, "delete_layer")] * 6)
+    new = adapted(cfg, effects)
+    assert new.p_add_layer == pytest.approx(cfg.p_add_layer * math.e ** 0.5)
+    assert new.p_delete_layer == pytest.approx(cfg.p_delete_layer * math.e ** -0.5)
+    few = operator_effects(clones[:4] + [record(-0.1, "add_layer")] * 6)  # too few clones: against zero
+    assert adapted(cfg, few).p_add_layer == pytest.approx(cfg.p_add_layer * math.e ** -0.5)
