@@ -138,7 +138,7 @@ class Player:
                 # overwrite `fitness` at the end of the run, this is its history.
                 self.recorder.update_individual(individual, {
                     **fitness, "at_fight": {**fitness, "at": now()}, "matches": len(matches),
-                    "trace_rows": self.loop_rows})
+                    "trace_rows": self.loop_rows, "hacking": self.hacking})
                 if self.judge and self.generation % self.arena.metrics_every == 0:
                     with clock("measure"):
                         self._measure(child, individual)
@@ -314,7 +314,7 @@ class Player:
             if (opponent := self._opponent(entry)) is not None:
                 chosen.append(entry)
                 opponents.append(opponent)
-        matches = []
+        matches, self.hacking = [], None
         if opponents:
             matches += self._duels(child.pair, individual, [entry["id"] for entry in chosen], opponents)
             if cfg.cross_steps:
@@ -329,6 +329,10 @@ class Player:
         real = self.data.sample(n, self.torch_rng)
         theirs = [o.discriminator for o in opponents]
         attack = judge([pair.generator], theirs, n, self.torch_rng)
+        # The seed's hacking: how often the generator fools its own discriminator against opposing ones.
+        own = float(judge([pair.generator], [pair.discriminator], n, self.torch_rng).fooled[0, 0])
+        opposing = float(attack.fooled[0].mean())
+        self.hacking = {"own": own, "opposing": opposing, "gap": own - opposing}
         matches = match_records(attack.fooled, [individual], ids, [judged_real(d, real) for d in theirs],
                                 self.run_id, individual, "duel", n)
         defence = judge([o.generator for o in opponents], [pair.discriminator], n, self.torch_rng)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from arena.selection import EXPLOITS, MATCHMAKING
 
 SCHEDULES = ("async", "barrier")
+FOUNDERS = ("random", "conventional")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ class ArenaConfig:
     """Samples a first-generation discriminator judges at once (PacGAN's packing: a generator that
     collapses onto few modes yields packs unlike real ones); children keep their discriminator's pack.
     On ring8 at 90 s it took the arena's best from 1.0 to 5.5 modes (BENCHMARKS.md); 1 turns it off."""
+    founders: str = "random"
+    """First-generation genomes: random (shapes and rates drawn within the mutation limits) or conventional
+    (an architecture known to work, its widths and learning rates drawn: `genome.population.conventional_genome`)."""
     architecture: str = "auto"
     """First-generation networks: dense, conv (images only), or auto (conv for images, else dense)."""
     lr_final: float = 1.0
@@ -83,6 +87,8 @@ class ArenaConfig:
     nobody breeds until every player has fought its current generation (the baseline to compare with)."""
 
     def __post_init__(self) -> None:
+        if self.founders not in FOUNDERS:
+            raise ValueError(f"arena.founders must be one of {', '.join(FOUNDERS)}; got {self.founders!r}")
         if self.architecture not in ("auto", "dense", "conv"):
             raise ValueError(f"arena.architecture must be auto, dense or conv; got {self.architecture!r}")
         if not 1 <= self.steps_spread <= 100:

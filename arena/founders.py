@@ -9,6 +9,7 @@ import numpy as np
 
 from arena.config import ArenaConfig
 from genome import Genome, random_genome
+from genome.population import conventional_genome
 from genome.operators import MutationConfig
 
 
@@ -29,10 +30,13 @@ def player_seed(run_seed: int, index: int) -> np.random.SeedSequence:
 
 def found(run_seed: int, index: int, players: int, data_shape: tuple[int, ...], mutation: MutationConfig,
           arena: ArenaConfig) -> Founding:
-    """Player `index` of `players`: `random_genome` drawn first from `default_rng(player_seed)`, torch's
-    seeds from the seed's state words."""
+    """Player `index` of `players`: its first genome (`arena.founders`) drawn first from
+    `default_rng(player_seed)`, torch's seeds from the seed's state words."""
     seed = player_seed(run_seed, index)
     rng = np.random.default_rng(seed)
-    genome = random_genome(rng, mutation, arena.batch_size, arena.first_steps(index, players), data_shape,
-                           arena.architecture, arena.pack)
+    steps = arena.first_steps(index, players)
+    if arena.founders == "conventional":
+        genome = conventional_genome(rng, mutation, arena.batch_size, steps, data_shape, arena.pack)
+    else:
+        genome = random_genome(rng, mutation, arena.batch_size, steps, data_shape, arena.architecture, arena.pack)
     return Founding(genome, rng, int(seed.generate_state(2)[1]), int(seed.generate_state(1)[0]))

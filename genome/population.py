@@ -94,3 +94,41 @@ def random_genome(rng: np.random.Generator, cfg: MutationConfig, batch_size: int
             return genome
     raise ValueError(f"no first-generation genome fits the limits (mutation.max_parameters {cfg.max_parameters}, "
                      f"mutation.max_side {cfg.max_side}, mutation.max_layers {cfg.max_layers})")
+
+
+def conventional_genome(rng: np.random.Generator, cfg: MutationConfig, batch_size: int, steps: int,
+                        data_shape: tuple[int, ...] = (2,), pack: int = 1) -> Genome:
+    """A founder of an architecture known to work (as E-GAN and Lipizzaner start), its hyperparameters drawn:
+    2-D, three dense layers a side of one width each (64 to 256), ReLU generator, leaky-ReLU discriminator;
+    images, DCGAN's shape (a reshape to 64 channels at a quarter of the side, two stride-2 transposed
+    convolutions with batch norm; two stride-2 convolutions, the second layer-normed). Adam with β₁ 0.5 and
+    learning rates drawn log-uniformly in [1e-4, 1e-3] (images: [1e-4, 4e-4]), each side its own."""
+    image = len(data_shape) == 3
+    high = 4e-4 if image else 1e-3
+
+    def optimizer() -> OptimizerGene:
+        return OptimizerGene(name="adam", lr=float(_clip(_log_uniform(rng, cfg.min_lr, cfg.max_lr, 1e-4, high),
+                                                          cfg.min_lr, cfg.max_lr)), betas=(0.5, 0.999))
+
+    if image and data_shape[1] % 4 == 0:
+        side = data_shape[1]
+        generator = (Layer("reshape", 64, size=side // 4),
+                     Layer("deconv", 32, "relu", "batch", kernel=4, stride=2, padding=1),
+                     Layer("deconv", 16, "relu", "batch", kernel=4, stride=2, padding=1))
+        discriminator = (Layer("conv", 32, "leaky_relu", kernel=4, stride=2, padding=1),
+                         Layer("conv", 64, "leaky_relu", "layer", kernel=4, stride=2, padding=1))
+        latent = 32
+    elif image:
+        raise ValueError(f"conventional founders need an image side divisible by 4; got {tuple(data_shape)}")
+    else:
+        depth = int(_clip(3, cfg.min_layers, cfg.max_layers))
+        generator = (Layer("dense", _width(rng, cfg, 64, 256), "relu"),) * depth
+        discriminator = (Layer("dense", _width(rng, cfg, 64, 256), "leaky_relu"),) * depth
+        latent = int(_clip(8, cfg.min_latent, cfg.max_latent))
+    genome = Genome(generator=generator, discriminator=discriminator, latent_dim=latent, latent_dist="normal",
+                    g_optimizer=optimizer(), d_optimizer=optimizer(), batch_size=batch_size, steps=steps,
+                    data_shape=tuple(data_shape), pack=pack)
+    if not within_limits(genome, cfg):
+        raise ValueError(f"a conventional founder does not fit the limits (mutation.max_parameters "
+                         f"{cfg.max_parameters}, mutation.max_layers {cfg.max_layers})")
+    return genome

@@ -1,0 +1,47 @@
+"""Where players start: seeds and first genomes (arena.founders), random or conventional."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from arena.config import ArenaConfig
+from arena.founders import found
+from genome import build_pair
+from genome.operators import MutationConfig, within_limits
+from genome.population import conventional_genome
+
+
+@pytest.mark.parametrize("shape", [(2,), (1, 8, 8), (1, 28, 28)])
+def test_conventional_founders_build_differ_in_their_draws_and_fit_the_limits(shape):
+    cfg, arena = MutationConfig(), ArenaConfig(founders="conventional")
+    founders = [found(3, i, 4, shape, cfg, arena).genome for i in range(4)]
+    for genome in founders:
+        assert within_limits(genome, cfg) and genome.pack == arena.pack
+        assert genome.g_optimizer.betas == (0.5, 0.999) and 1e-4 <= genome.g_optimizer.lr <= 1e-3
+        pair = build_pair(genome)
+        fakes = pair.generator.sample(4, torch.Generator().manual_seed(0))
+        assert fakes.shape == (4, *shape) and pair.discriminator(fakes).shape[0] == 2  # packs of two
+    assert len({g.g_optimizer.lr for g in founders}) == 4  # hyperparameters drawn per player
+    if len(shape) == 1:
+        assert all(len(g.generator) == len(g.discriminator) == 3 for g in founders)
+        assert len({g.generator[0].width for g in founders}) > 1
+
+
+def test_conventional_founders_refuse_what_they_cannot_build_in_one_line():
+    with pytest.raises(ValueError, match=r"side divisible by 4; got \(1, 10, 10\)"):
+        conventional_genome(np.random.default_rng(0), MutationConfig(), 16, 5, (1, 10, 10))
+    with pytest.raises(ValueError, match="does not fit the limits"):
+        conventional_genome(np.random.default_rng(0), MutationConfig(max_parameters=1000), 16, 5, (2,))
+    with pytest.raises(ValueError, match="arena.founders must be one of random, conventional; got 'famous'"):
+        ArenaConfig(founders="famous")
+
+
+def test_random_founders_are_the_draws_players_always_made():
+    from genome import random_genome
+
+    cfg, arena = MutationConfig(), ArenaConfig()
+    seed = np.random.SeedSequence([5, 2])
+    assert found(5, 2, 4, (2,), cfg, arena).genome == random_genome(np.random.default_rng(seed), cfg, 128, 100, (2,),
+                                                                    "auto", arena.pack)
