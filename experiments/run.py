@@ -13,26 +13,27 @@ import signal
 import socket
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import ray
 import typer
-
-from experiments import cli
-from experiments.cluster import check_reach, dashboard_note
+from pymongo.database import Database
 from rich.console import Console
-from rich.table import Table
 
 from agents.barrier import Barrier
 from agents.player import Player
 from agents.registry import Registry
 from arena.datasets import load_dataset
 from arena.metrics import Judge
-from experiments.config import RunConfig, check_resume_flags, load_config, resumed_config
+from experiments import cli
+from experiments.cluster import check_reach, dashboard_note
+from experiments.config import RunConfig, apply_sets, check_resume_flags, load_config, resumed_config
 from experiments.evaluate import evaluate_final
-from experiments.summaries import summarize_genome
 from experiments.live import LiveView, registry_status
+from experiments.options import ConfigFile, Sets, section_keys, with_config_flags
+from experiments.summaries import report_lineage, report_quality, summarize_genome
 from storage import records
 from storage.embedded import EmbeddedMongo
 from storage.files import is_uri, join
@@ -115,126 +116,210 @@ def _check_gpus(cfg: RunConfig) -> None:
                          f"lower --gpus-per-player or --players")
 
 
+def preflight(cfg: RunConfig) -> None:
+    """Checks before anything is started or written: each refuses in seconds what would fail late."""
+    _check_address(cfg.address)  # ray.init would wait for minutes
+
+
+def open_records(cfg: RunConfig, run_id: str, run_dir: str, resuming: bool, stack: ExitStack) -> tuple[str, Database]:
+    """The run's store, `--mongo-uri` or an embedded server under the run's folder (stopped with `stack`)."""
+    if cfg.mongo_uri:
+        return cfg.mongo_uri, records.connect(cfg.mongo_uri, cfg.mongo_db)
+    if is_uri(cfg.out):
+        raise ValueError(f"the embedded database needs a local --out, not {cfg.out!r}; give --mongo-uri")
+    if resuming and not (Path(run_dir) / "db").is_dir():
+        raise ValueError(f"run {run_id!r} does not exist under {cfg.out!r}; nothing to resume")
+    embedded = EmbeddedMongo(Path(run_dir) / "db", log_path=Path(run_dir) / "secantusd.log")
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    mongo_uri = embedded.start()
+    stack.callback(embedded.stop)
+    return mongo_uri, records.connect(mongo_uri, cfg.mongo_db)
+
+
+def recorded_config(db: Database, cfg: RunConfig, run_id: str, resume: dict | None) -> tuple[RunConfig, float]:
+    """The configuration to run and the evolution time already spent: a new run's own, or a resumed
+    run's recorded one on this site."""
+    recorded = db.runs.find_one({"_id": run_id})
+    if resume is None:
+        if recorded is not None:
+            raise ValueError(f"run {run_id!r} already exists in database {cfg.mongo_db!r}; choose another "
+                             f"--run-id or --resume it")
+        return cfg, 0.0
+    if recorded is None:
+        raise ValueError(f"run {run_id!r} does not exist in database {cfg.mongo_db!r}; nothing to resume")
+    cfg = resumed_config(recorded["config"], cfg, resume)
+    elapsed = recorded.get("elapsed_seconds") or 0.0
+    if elapsed >= cfg.budget_seconds:
+        raise ValueError(f"run {run_id!r} has spent its budget ({elapsed:.0f} of {cfg.budget_seconds:g} s); "
+                         f"give a larger --budget-seconds to go on")
+    return cfg, elapsed
+
+
+def join_cluster(cfg: RunConfig, run_id: str, console: Console, stack: ExitStack) -> tuple[str, float]:
+    """Connects to Ray (left with `stack`); returns the cluster's address and the CPUs each player gets."""
+    address = _connect_ray(cfg, run_id, console)
+    stack.callback(ray.shutdown)
+    # A scheduler's SIGTERM stops the run as Ctrl-C does: marked interrupted, nothing recorded lost.
+    # Set after ray.init, whose own handler would otherwise end the process on the spot.
+    signal.signal(signal.SIGTERM, _interrupt)
+    cpus = _cpus_per_player(cfg)
+    _check_gpus(cfg)
+    return address, cpus
+
+
+def record_start(db: Database, cfg: RunConfig, run_id: str, cpus: float, address: str, resumed: bool) -> None:
+    if resumed:
+        records.resume_run(db, run_id)
+    else:
+        # The recorded configuration keeps no password: a resumed run takes its URI from its command line.
+        records.start_run(db, run_id, {**cfg.to_dict(), "run_id": run_id, "cpus_per_player": cpus,
+                                       "mongo_uri": cfg.mongo_uri and records.redact(cfg.mongo_uri)})
+    records.note_cluster(db, run_id, address, run_id)  # where its actors can be found while it goes
+
+
+# Both kinds of actor come back if their process dies (max_restarts), and calls to them are retried
+# (max_task_retries): a restarted player resumes from its last recorded individual, a restarted
+# registry rebuilds its standings from the record.
+REVIVE = dict(max_restarts=-1, max_task_retries=-1)
+
+
+def start_actors(cfg: RunConfig, run_id: str, mongo_uri: str, run_dir: str, cpus: float) -> tuple[object, list]:
+    """The registry, the barrier of the synchronous schedule, and the players; returns the registry and players."""
+    registry = ray.remote(Registry).options(name="registry", num_cpus=0, **REVIVE).remote(
+        run_id, cfg.arena.fitness_window, mongo_uri, cfg.mongo_db)
+    ray.get(registry.players.remote())  # alive and named before any player looks it up
+    if cfg.arena.schedule == "barrier":
+        barrier = ray.remote(Barrier).options(name="barrier", num_cpus=0, **REVIVE).remote(
+            [f"player-{i}" for i in range(cfg.players)])
+        ray.get(barrier.waiting.remote())  # alive and named before any player looks it up
+    return registry, [new_player(i, cfg, run_id, mongo_uri, run_dir, cpus) for i in range(cfg.players)]
+
+
+def new_player(index: int, cfg: RunConfig, run_id: str, mongo_uri: str, run_dir: str, cpus: float):
+    """Player `index` as a named, restartable actor with its share of the cluster."""
+    return ray.remote(Player).options(name=f"player-{index}", num_cpus=cpus, num_gpus=cfg.gpus_per_player,
+                                      runtime_env=ZERO_COPY, **REVIVE).remote(
+        index, cfg, run_id, mongo_uri, join(run_dir, "checkpoints"), join(run_dir, "traces"), max(1, int(cpus)))
+
+
+@dataclass
+class Outcome:
+    """How the evolution ended: the run's recorded status, each player's own summary, a player's error."""
+    status: str = "failed"
+    players: list[dict] = field(default_factory=list)
+    error: str | None = None
+    started: float | None = None  # when the budget's clock started, a resumed run's spent time before now
+
+
+def evolve(cfg: RunConfig, db: Database, run_id: str, registry, players: list, elapsed: float,
+           console: Console, outcome: Outcome) -> None:
+    """Players evolve until the budget is spent, Ctrl-C or a player fails; `outcome` says which."""
+    try:
+        ray.get([p.ready.remote() for p in players], timeout=READY_SECONDS)
+    except ray.exceptions.GetTimeoutError:
+        raise RuntimeError(f"players were not placed within {READY_SECONDS} s: does the cluster have "
+                           f"{cfg.players} free CPUs and GPUs at the shares asked?") from None
+    outcome.started = time.time() - elapsed  # a resumed run's budget counts on
+    runs = [p.run.remote(outcome.started + cfg.budget_seconds) for p in players]
+    try:
+        with LiveView(console, registry_status(registry), cfg, outcome.started) as view:
+            pending, noted = runs, time.time()
+            while pending:
+                _, pending = ray.wait(pending, num_returns=len(pending), timeout=1.0)
+                view.refresh()
+                if time.time() - noted >= ELAPSED_EVERY:
+                    noted = time.time()
+                    records.note_elapsed(db, run_id, noted - outcome.started)
+        outcome.players, outcome.status = ray.get(runs), "finished"
+    except KeyboardInterrupt:
+        outcome.status = "interrupted"
+        console.print("Interrupted: players finish their current loop and stop; records so far are kept.")
+        registry.stop.remote()
+        try:
+            done, _ = ray.wait(runs, num_returns=len(runs), timeout=60)
+            outcome.players = _results(done)
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: stop waiting, still record what there is
+    except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError) as err:
+        outcome.error = str(err).strip().splitlines()[-1]
+
+
+def final_population(registry, db: Database) -> list[str]:
+    """The final standing of every individual, written to its record; returns the live population."""
+    records.set_fitness(db, ray.get(registry.fitness.remote()))
+    return [c["id"] for c in ray.get(registry.candidates.remote())]
+
+
+def _attempt(console: Console, what: str, step: Callable, fallback=None):
+    """A summary step after the status is recorded: a failure is one warning line, never the run's cause."""
+    try:
+        return step()
+    except Exception as err:  # noqa: BLE001 - whatever it was, the run's own outcome matters more
+        message = " ".join(str(err).split()) or type(err).__name__
+        console.print(f"warning: {what} failed: {message}", markup=False, highlight=False)
+        return fallback
+
+
+def conclude(db: Database, run_id: str, cfg: RunConfig, outcome: Outcome, registry, judge: Judge,
+             console: Console) -> dict:
+    """Record how the run ended, first; then, best effort, its standings, counts, quality and lineage."""
+    def status() -> bool:
+        records.end_run(db, run_id, outcome.status, {"players": outcome.players})
+        return True
+
+    recorded = _attempt(console, "recording the run's status", status, False)
+    if outcome.started is not None:
+        _attempt(console, "noting the time spent",
+                 lambda: records.note_elapsed(db, run_id, time.time() - outcome.started))
+    population = registry and _attempt(console, "reading the final standings", lambda: final_population(registry, db))
+    summary = _attempt(console, "counting the records", lambda: records.run_summary(db, run_id, among=population))
+    quality = population and _attempt(console, "the final evaluation", lambda: evaluate_final(
+        db, run_id, judge, population, cfg.arena.ensemble, cfg.seed, cfg.arena.selection))
+    lineage = _attempt(console, "the lineage summary", lambda: records.lineage_summary(db, run_id))
+    if recorded and summary is not None:
+        _attempt(console, "recording the summary", lambda: records.end_run(db, run_id, outcome.status, {
+            "individuals": summary["individuals"], "matches": summary["matches"],
+            "best": summary["best"]["_id"] if summary["best"] else None,
+            "players": outcome.players, "lineage": lineage, "quality": quality or {}, "population": population}))
+    return {"summary": summary, "quality": quality or {}, "lineage": lineage}
+
+
 def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
     """Run the experiment described by `cfg`; with `resume` (the flags given), continue the recorded
     run `cfg.run_id` instead. Returns the process exit code."""
     run_id = cfg.run_id or new_run_id(cfg.dataset)
     run_dir = join(cfg.out, run_id)
-    _check_address(cfg.address)  # before anything is started or written
+    preflight(cfg)
     with ExitStack() as stack:
-        if cfg.mongo_uri:
-            mongo_uri = cfg.mongo_uri
-        else:
-            if is_uri(cfg.out):
-                raise ValueError(f"the embedded database needs a local --out, not {cfg.out!r}; give --mongo-uri")
-            embedded = EmbeddedMongo(Path(run_dir) / "db", log_path=Path(run_dir) / "secantusd.log")
-            if resume is not None and not (Path(run_dir) / "db").is_dir():
-                raise ValueError(f"run {run_id!r} does not exist under {cfg.out!r}; nothing to resume")
-            Path(run_dir).mkdir(parents=True, exist_ok=True)
-            mongo_uri = embedded.start()
-            stack.callback(embedded.stop)
-        db = records.connect(mongo_uri, cfg.mongo_db)
-        recorded = db.runs.find_one({"_id": run_id})
-        elapsed = 0.0
-        if resume is not None:
-            if recorded is None:
-                raise ValueError(f"run {run_id!r} does not exist in database {cfg.mongo_db!r}; nothing to resume")
-            cfg = resumed_config(recorded["config"], cfg, resume)
-            elapsed = recorded.get("elapsed_seconds") or 0.0
-            if elapsed >= cfg.budget_seconds:
-                raise ValueError(f"run {run_id!r} has spent its budget ({elapsed:.0f} of {cfg.budget_seconds:g} s); "
-                                 f"give a larger --budget-seconds to go on")
-        elif recorded is not None:
-            raise ValueError(f"run {run_id!r} already exists in database {cfg.mongo_db!r}; choose another --run-id "
-                             f"or --resume it")
+        mongo_uri, db = open_records(cfg, run_id, run_dir, resume is not None, stack)
+        cfg, elapsed = recorded_config(db, cfg, run_id, resume)
         console.print(f"Run {run_id}: {cfg.players} players on {cfg.dataset} for {cfg.budget_seconds:g} s; "
-                      f"records in {records.redact(mongo_uri)}{cfg.mongo_db}")
-
-        data = load_dataset(cfg.dataset)
-        judge = Judge(data)  # for images this trains the FID classifier once, before the players need it
-        ray_address = _connect_ray(cfg, run_id, console)
-        stack.callback(ray.shutdown)
-        # A scheduler's SIGTERM stops the run as Ctrl-C does: marked interrupted, nothing recorded lost.
-        # Set after ray.init, whose own handler would otherwise end the process on the spot.
-        signal.signal(signal.SIGTERM, _interrupt)
-        cpus = _cpus_per_player(cfg)
-        _check_gpus(cfg)
+                      f"records in {where_recorded(mongo_uri, cfg.mongo_db)}")
+        judge = Judge(load_dataset(cfg.dataset))  # for images this trains the FID classifier once, before players
+        address, cpus = join_cluster(cfg, run_id, console, stack)
         check_reach(run_dir, embedded=not cfg.mongo_uri)  # several nodes: refused unless every node reaches both
-        if resume is None:
-            # The recorded configuration keeps no password: a resumed run takes its URI from its command line.
-            records.start_run(db, run_id, {**cfg.to_dict(), "run_id": run_id, "cpus_per_player": cpus,
-                                           "mongo_uri": cfg.mongo_uri and records.redact(cfg.mongo_uri)})
-        else:
-            records.resume_run(db, run_id)
+        record_start(db, cfg, run_id, cpus, address, resumed=resume is not None)
+        if resume is not None:
             console.print(f"Resuming {run_id}: {elapsed:.0f} of {cfg.budget_seconds:g} s spent")
-        records.note_cluster(db, run_id, ray_address, run_id)  # where its actors can be found while it goes
-
-        # Both kinds of actor come back if their process dies (max_restarts), and calls to them are retried
-        # (max_task_retries): a restarted player resumes from its last recorded individual, a restarted
-        # registry rebuilds its standings from the record.
-        revive = dict(max_restarts=-1, max_task_retries=-1)
-        registry = ray.remote(Registry).options(name="registry", num_cpus=0, **revive).remote(
-            run_id, cfg.arena.fitness_window, mongo_uri, cfg.mongo_db)
-        ray.get(registry.players.remote())  # alive and named before any player looks it up
-        if cfg.arena.schedule == "barrier":
-            barrier = ray.remote(Barrier).options(name="barrier", num_cpus=0, **revive).remote(
-                [f"player-{i}" for i in range(cfg.players)])
-            ray.get(barrier.waiting.remote())  # alive and named before any player looks it up
-        players = [
-            ray.remote(Player).options(name=f"player-{i}", num_cpus=cpus, num_gpus=cfg.gpus_per_player,
-                                       runtime_env=ZERO_COPY, **revive).remote(
-                i, cfg, run_id, mongo_uri, join(run_dir, "checkpoints"), join(run_dir, "traces"),
-                max(1, int(cpus)))
-            for i in range(cfg.players)]
-        status, summaries, error, runs, started = "failed", [], None, [], None
+        outcome, registry = Outcome(), None
         try:
-            try:
-                ray.get([p.ready.remote() for p in players], timeout=READY_SECONDS)
-            except ray.exceptions.GetTimeoutError:
-                raise RuntimeError(f"players were not placed within {READY_SECONDS} s: "
-                                   f"does the cluster have {cfg.players} × {cpus:g} free CPUs?") from None
-            started = time.time() - elapsed  # a resumed run's budget counts on
-            runs = [p.run.remote(started + cfg.budget_seconds) for p in players]
-            with LiveView(console, registry_status(registry), cfg, started) as view:
-                pending, noted = runs, time.time()
-                while pending:
-                    _, pending = ray.wait(pending, num_returns=len(pending), timeout=1.0)
-                    view.refresh()
-                    if time.time() - noted >= ELAPSED_EVERY:
-                        noted = time.time()
-                        records.note_elapsed(db, run_id, noted - started)
-            summaries = ray.get(runs)
-            status = "finished"
-        except KeyboardInterrupt:
-            status = "interrupted"
-            console.print("Interrupted: players finish their current loop and stop; records so far are kept.")
-            registry.stop.remote()
-            try:
-                if runs:
-                    done, _ = ray.wait(runs, num_returns=len(runs), timeout=60)
-                    summaries = _results(done)
-            except KeyboardInterrupt:
-                pass  # a second Ctrl-C: stop waiting, still record what there is
-        except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError) as err:
-            error = str(err).strip().splitlines()[-1]
-        finally:
-            if started is not None:
-                records.note_elapsed(db, run_id, time.time() - started)
-            records.set_fitness(db, ray.get(registry.fitness.remote()))
-            population = [c["id"] for c in ray.get(registry.candidates.remote())]
-            summary = records.run_summary(db, run_id, among=population)
-            quality = evaluate_final(db, run_id, judge, population, cfg.arena.ensemble, cfg.seed)
-            lineage = records.lineage_summary(db, run_id)
-            records.end_run(db, run_id, status, {
-                "individuals": summary["individuals"], "matches": summary["matches"],
-                "best": summary["best"]["_id"] if summary["best"] else None,
-                "players": summaries, "lineage": lineage, "quality": quality, "population": population})
-        _report(console, run_id, status, summary, summaries, run_dir, mongo_uri, cfg)
-        _report_quality(console, quality)
-        _report_lineage(console, lineage)
-        if error:
-            console.print(f"[red]error[/red]: a player failed: {error}")
-        return {"finished": 0, "interrupted": 130, "failed": 1}[status]
+            registry, players = start_actors(cfg, run_id, mongo_uri, run_dir, cpus)
+            evolve(cfg, db, run_id, registry, players, elapsed, console, outcome)
+        finally:  # on any end, even an error on its way to the user: the status first, the rest best effort
+            ended = conclude(db, run_id, cfg, outcome, registry, judge, console)
+        _report(console, run_id, outcome, ended["summary"], run_dir, mongo_uri, cfg)
+        report_quality(console, ended["quality"])
+        if ended["lineage"]:
+            report_lineage(console, ended["lineage"])
+        if outcome.error:
+            console.print(f"[red]error[/red]: a player failed: {outcome.error}")
+        return {"finished": 0, "interrupted": 130, "failed": 1}[outcome.status]
+
+
+def where_recorded(mongo_uri: str, database: str) -> str:
+    """Database and server in words: appending the name to the URI gives no address when the URI has no
+    trailing slash, nor when it has options."""
+    return f"database {database} at {records.redact(mongo_uri)}"
 
 
 def _results(refs) -> list:
@@ -247,93 +332,48 @@ def _results(refs) -> list:
     return out
 
 
-def _quality_line(metrics: dict) -> str:
-    if "fid" in metrics:
-        return f"FID {metrics['fid']:.2f}, TVD {metrics['tvd']:.3f}"
-    return f"{metrics['modes']} modes, {metrics['high_quality']:.1%} high quality, KL {metrics['kl']:.3f}"
-
-
-def _report_quality(console: Console, quality: dict) -> None:
-    if "best" in quality:
-        console.print(f"Quality, best of the final population ({quality['best']['individual']}): "
-                      f"{_quality_line(quality['best'])}")
-    if "ensemble" in quality:
-        weights = ", ".join(f"{w:.2f}" for w in quality["ensemble"]["weights"])
-        console.print(f"Quality, ensemble of the {len(quality['ensemble']['members'])} fittest (weights {weights}): "
-                      f"{_quality_line(quality['ensemble'])}")
-
-
-def _report_lineage(console: Console, lineage: dict) -> None:
-    if not lineage["children"]:
-        return
-    console.print(f"Children: {lineage['children']}, built on the first try: {lineage['built_first_try']}, "
-                  f"mean share of parameters inherited: {lineage['mean_inherited_share']:.1%}")
-    effects = lineage["effects"]
-    if not effects:
-        return
-    table = Table(title="Mutations: fitness change of children from their parents")
-    for column in ("operator", "children", "helped", "hurt", "mean", "gain", "loss"):
-        table.add_column(column, justify="left" if column == "operator" else "right", no_wrap=True)
-    for name, e in sorted(effects.items(), key=lambda kv: -kv[1]["count"]):
-        table.add_row(name, str(e["count"]), str(e["helped"]), str(e["hurt"]), f"{e['mean_change']:+.3f}",
-                      f"{e['mean_gain']:+.3f}", f"{e['mean_loss']:+.3f}")
-    console.print(table)
-
-
-def _report(console: Console, run_id: str, status: str, summary: dict, summaries: list[dict], run_dir: str,
-            mongo_uri: str, cfg: RunConfig) -> None:
-    console.print(f"\nRun {run_id} {status}: {summary['individuals']} individuals, {summary['matches']} matches.")
-    for s in sorted(summaries, key=lambda s: s["player"]):
+def _report(console: Console, run_id: str, outcome: Outcome, summary: dict | None, run_dir: str, mongo_uri: str,
+            cfg: RunConfig) -> None:
+    counts = f": {summary['individuals']} individuals, {summary['matches']} matches" if summary else ""
+    console.print(f"\nRun {run_id} {outcome.status}{counts}.")
+    for s in sorted(outcome.players, key=lambda s: s["player"]):
         loop = f"{s['mean_loop_seconds']:.2f} s/loop" if s["mean_loop_seconds"] else "no loop finished"
         console.print(f"  {s['player']}: {s['generations']} generations, {s['steps']} steps, {loop}")
-    best = summary["best"]
+    best = summary and summary["best"]
     if best:
         console.print(f"Best individual of the final population: {best['_id']} (fitness {best['fitness']:.3f}, "
                       f"generation {best['generation']}): {summarize_genome(best['genome'])}")
         console.print(f"  weights: {best['checkpoint']}")
-    where = f"{records.redact(mongo_uri)}{cfg.mongo_db}" if cfg.mongo_uri else \
+    where = where_recorded(mongo_uri, cfg.mongo_db) if cfg.mongo_uri else \
         f"{join(run_dir, 'db')} (embedded; reopen with: secantusd-py --storage-path {join(run_dir, 'db')})"
     console.print(f"Records: {where}\nCheckpoints: {join(run_dir, 'checkpoints')}\n"
                   f"Traces: {join(run_dir, 'traces')}")
 
 
-@app.command()
+@app.command(epilog=section_keys())
+@with_config_flags
 def main(
-    players: Optional[int] = typer.Option(None, help="Number of players [default: 4]."),
-    dataset: Optional[str] = typer.Option(None, help="Data set: ring8, grid25, mnist or digits [default: ring8]."),
-    budget_seconds: Optional[float] = typer.Option(None, help="Wall-clock seconds of evolution [default: 60]."),
-    seed: Optional[int] = typer.Option(None, help="Run seed [default: 0]."),
-    run_id: Optional[str] = typer.Option(None, help="Name of the run [default: generated]."),
-    out: Optional[str] = typer.Option(None, help="Folder for checkpoints, traces and the embedded db [default: runs]."),
-    mongo_uri: Optional[str] = typer.Option(None, envvar="ARENA_MONGO_URI",
-                                            help="MongoDB server; none starts an embedded one."),
-    mongo_db: Optional[str] = typer.Option(None, help="Database name [default: arena]."),
-    address: Optional[str] = typer.Option(None, help="Ray cluster address; 'local' always starts a new one."),
-    cpus_per_player: Optional[float] = typer.Option(None, help="Ray CPUs per player [default: shared evenly]."),
-    num_cpus: Optional[int] = typer.Option(None, help="Start a new local Ray cluster with this many CPUs."),
-    gpus_per_player: Optional[float] = typer.Option(None, help="Ray GPUs per player; fractions share a GPU "
-                                                                "[default: 0, CPU only]."),
-    config: Optional[Path] = typer.Option(None, help="TOML configuration file; flags override it."),
+    given: dict,
+    config: ConfigFile = None,
+    set_: Sets = None,
     resume: Optional[str] = typer.Option(None, help="Continue this recorded run: same players, lineage and "
                                                      "counters; its budget counts on."),
     quiet: bool = typer.Option(False, "--quiet", help="No live table and no colour: a plain progress line every "
                                                       "10 s, for batch jobs and logs."),
 ) -> None:
-    """Evolve GAN pairs: every player trains, publishes, fights and breeds at its own pace."""
-    flags = {"players": players, "dataset": dataset, "budget_seconds": budget_seconds, "seed": seed,
-             "run_id": run_id, "out": out, "mongo_uri": mongo_uri, "mongo_db": mongo_db, "address": address,
-             "cpus_per_player": cpus_per_player, "num_cpus": num_cpus, "gpus_per_player": gpus_per_player}
+    """Evolve GAN pairs: every player trains, publishes, fights and breeds at its own pace. Flags override
+    --set, which overrides the --config file."""
     # --quiet: a console that is no terminal, so the live view writes log lines (experiments/live.py).
     console = Console(force_terminal=False, no_color=True, highlight=False, soft_wrap=True) if quiet else Console()
-    given = {k: v for k, v in flags.items() if v is not None}
     try:
         if resume is not None:
-            if config is not None or run_id is not None:
+            if config is not None or "run_id" in given:
                 raise ValueError("--resume continues a recorded run: give neither --config nor --run-id")
+            given = {**apply_sets({}, set_), **given}
             check_resume_flags(given)
             code = launch(load_config(None, {**given, "run_id": resume}), console, resume=given)
         else:
-            code = launch(load_config(config, given), console)
+            code = launch(load_config(config, given, set_), console)
     except (ValueError, ConnectionError, RuntimeError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)

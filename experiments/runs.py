@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from experiments import cli
+from experiments.summaries import report_lineage, report_quality, summarize_genome
 from storage import records
 from storage.store import open_run_store, read_embedded_runs
 
@@ -122,8 +123,6 @@ def list_rows(where: Where) -> tuple[list[dict], dict[str, str]]:
 
 def describe(db: Database, run_id: str, console: Console) -> None:
     """One run's summary: its configuration, status and times, counts, best individual, quality, lineage."""
-    from experiments.run import _report_lineage, _report_quality, summarize_genome  # torch and Ray: only here
-
     run = db.runs.find_one({"_id": run_id})
     cfg, summary, finished = run.get("config") or {}, run.get("summary") or {}, _finished(run)
     arena = cfg.get("arena") or {}
@@ -165,8 +164,8 @@ def describe(db: Database, run_id: str, console: Console) -> None:
             say(f"  weights: {best['checkpoint']}")
     else:
         say("No individual has a fitness yet.")
-    _report_quality(console, summary.get("quality") or {})
-    _report_lineage(console, summary.get("lineage") or records.lineage_summary(db, run_id))
+    report_quality(console, summary.get("quality") or {})
+    report_lineage(console, summary.get("lineage") or records.lineage_summary(db, run_id))
 
 
 def _fail(err: Exception) -> typer.Exit:

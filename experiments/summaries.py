@@ -1,6 +1,10 @@
-"""Short readable summaries of recorded genomes, for the run's console report and the HTML report."""
+"""Short readable summaries of what a run recorded (genomes, quality, lineage), for the run's console report,
+`experiments.runs show` and the HTML report."""
 
 from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
 
 LAYER_SYMBOL = {"dense": "", "conv": "c", "deconv": "d", "reshape": "r", "adapter": "a", "noise": "n", "upsample": "u"}
 
@@ -24,3 +28,42 @@ def summarize_genome(genome: dict) -> str:
     return (f"G {summarize_network(genome['generator'])} ({summarize_optimizer(genome['g_optimizer'])}), "
             f"D {summarize_network(genome['discriminator'])} ({summarize_optimizer(genome['d_optimizer'])}), "
             f"latent {genome['latent_dim']} {genome['latent_dist']}")
+
+
+def quality_line(metrics: dict) -> str:
+    if "fid" in metrics:
+        return f"FID {metrics['fid']:.2f}, TVD {metrics['tvd']:.3f}"
+    return f"{metrics['modes']} modes, {metrics['high_quality']:.1%} high quality, KL {metrics['kl']:.3f}"
+
+
+def report_quality(console: Console, quality: dict) -> None:
+    """The run's products, as the judge scores them: the champion (chosen by the arena's standing) and
+    the mixture; the judge's own pick last, marked as the diagnostic it is."""
+    if "champion" in quality:
+        console.print(f"Quality, champion by {quality['champion']['by']} ({quality['champion']['individual']}; "
+                      f"`experiments.sample RUN_ID` draws from it): {quality_line(quality['champion'])}")
+    if "ensemble" in quality:
+        weights = ", ".join(f"{w:.2f}" for w in quality["ensemble"]["weights"])
+        console.print(f"Quality, mixture of the {len(quality['ensemble']['members'])} first by "
+                      f"{quality['ensemble'].get('by', 'fitness')} (weights fitted on real data: {weights}): "
+                      f"{quality_line(quality['ensemble'])}")
+    if "best" in quality:
+        console.print(f"Diagnostic only, the judge's pick of the final population ({quality['best']['individual']}),"
+                      f" scored on fresh samples: {quality_line(quality['best'])}")
+
+
+def report_lineage(console: Console, lineage: dict) -> None:
+    if not lineage["children"]:
+        return
+    console.print(f"Children: {lineage['children']}, built on the first try: {lineage['built_first_try']}, "
+                  f"mean share of parameters inherited: {lineage['mean_inherited_share']:.1%}")
+    effects = lineage["effects"]
+    if not effects:
+        return
+    table = Table(title="Mutations: fitness change of children from their parents")
+    for column in ("operator", "children", "helped", "hurt", "mean", "gain", "loss"):
+        table.add_column(column, justify="left" if column == "operator" else "right", no_wrap=True)
+    for name, e in sorted(effects.items(), key=lambda kv: -kv[1]["count"]):
+        table.add_row(name, str(e["count"]), str(e["helped"]), str(e["hurt"]), f"{e['mean_change']:+.3f}",
+                      f"{e['mean_gain']:+.3f}", f"{e['mean_loss']:+.3f}")
+    console.print(table)

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
 
 from experiments import cli
 from experiments import run as run_module
-from experiments.config import RunConfig
+from experiments.config import RunConfig, field_docs
 
 VALUES = {
     "--players": ["4", "1", "0", "-3", "abc", "2.5", ""],
@@ -24,6 +25,8 @@ VALUES = {
     "--cpus-per-player": ["0.5", "0", "-1", "many"],
     "--num-cpus": ["2", "0", "x"],
     "--resume": ["ghost"],
+    "--set": ["arena.steps=50", "arena.steps=x", "bogus=1", "steps", "mutation.adapt=true", "seed.x=1",
+              "dataset=grid25", "arena.matchmaking=swiss", "mutation.p_width=2"],
     "--bogus": ["1"],
 }
 TOML_LINES = [
@@ -74,3 +77,29 @@ def test_a_bad_configuration_file_is_named(tmp_path, capsys, text, named):
     path.write_text(text + "\n")
     assert cli.run_app(run_module.app, ["--config", str(path)]) == 2
     assert named in capsys.readouterr().err
+
+
+def test_help_gives_each_field_its_flag_docstring_and_default(capsys):
+    assert cli.run_app(run_module.app, ["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for field in dataclasses.fields(RunConfig):
+        if field.name in ("arena", "mutation"):
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        doc = field_docs(RunConfig)[field.name]
+        assert f"{flag} " in text and doc in text, field.name
+        if field.default is not None:
+            shown = format(field.default, "g") if isinstance(field.default, float) else str(field.default)
+            assert f"{doc} [default: {shown}]" in text, field.name
+    assert "--set arena.KEY=VALUE: opponents=3," in text and 'matchmaking="random"' in text
+    assert "--set mutation.KEY=VALUE: p_add_layer=0.15," in text and "adapt=false" in text
+
+
+def test_set_reaches_the_configuration_and_resume_refuses_it(monkeypatch, capsys):
+    launched = []
+    monkeypatch.setattr(run_module, "launch", lambda cfg, console, resume=None: launched.append(cfg) or 0)
+    assert cli.run_app(run_module.app, ["--set", "arena.steps=7", "--set", "players=3", "--players", "2"]) == 0
+    assert launched[-1].arena.steps == 7 and launched[-1].players == 2  # a flag over --set
+    assert cli.run_app(run_module.app, ["--resume", "r1", "--set", "arena.steps=7"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: --resume continues the run as it was configured; "
+                                               "arena.steps cannot be changed")
