@@ -23,7 +23,7 @@ from pymongo.database import Database
 from rich.console import Console
 
 from agents.barrier import Barrier
-from agents.player import Player
+from agents.player import Player, PlayerSpec
 from agents.registry import Registry
 from arena.datasets import load_dataset
 from arena.metrics import Judge
@@ -197,9 +197,10 @@ def start_actors(cfg: RunConfig, run_id: str, mongo_uri: str, run_dir: str, cpus
 
 def new_player(index: int, cfg: RunConfig, run_id: str, mongo_uri: str, run_dir: str, cpus: float):
     """Player `index` as a named, restartable actor with its share of the cluster."""
+    spec = PlayerSpec(index, cfg.players, run_id, cfg.dataset, cfg.seed, cfg.budget_seconds, mongo_uri, cfg.mongo_db,
+                      join(run_dir, "checkpoints"), join(run_dir, "traces"), max(1, int(cpus)), bool(cfg.gpus_per_player))
     return ray.remote(Player).options(name=f"player-{index}", num_cpus=cpus, num_gpus=cfg.gpus_per_player,
-                                      runtime_env=ZERO_COPY, **REVIVE).remote(
-        index, cfg, run_id, mongo_uri, join(run_dir, "checkpoints"), join(run_dir, "traces"), max(1, int(cpus)))
+                                      runtime_env=ZERO_COPY, **REVIVE).remote(spec, cfg.arena, cfg.mutation)
 
 
 @dataclass
