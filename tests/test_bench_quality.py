@@ -170,14 +170,14 @@ def test_throughput_figures_from_known_timelines():
     dear = {**cheap, "batch_size": 256}
     key_cheap, key_dear = throughput.genome_key(cheap), throughput.genome_key(dear)
     t0 = 1_000.0
-    loop = dict(train=4.0, save=0.5, publish=0.2, fight=1.0, heartbeat=0.3)
+    loop = dict(train=4.0, save=0.5, publish=0.2, fight=1.0, settle=0.3)
     docs = [  # player-0: two cheap loops of 100 steps; player-1: one dear loop of 100 steps
         {"player": "player-0", "generation": 0, "trained_steps": 100, "genome": cheap,
          "timeline": _timeline(t0, **loop, breed=0.0)},
         {"player": "player-0", "generation": 1, "trained_steps": 100, "genome": cheap,
          "timeline": _timeline(t0 + 6.0, **loop)},
         {"player": "player-1", "generation": 0, "trained_steps": 100, "genome": dear,
-         "timeline": _timeline(t0, train=10.0, save=0.5, publish=0.2, fight=1.0, heartbeat=0.3)},
+         "timeline": _timeline(t0, train=10.0, save=0.5, publish=0.2, fight=1.0, settle=0.3)},
     ]
     run = {"run_id": "r", "log": "-", "individuals": docs, "cpu_players": 20.0, "cpu_other": 1.0}
     bare = {key_cheap: (0.03, 0.02), key_dear: (0.09, 0.08)}

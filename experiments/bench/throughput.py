@@ -21,7 +21,7 @@ from experiments.options import Sets
 from genome import Genome
 
 COMPUTE = ("train", "save", "fight", "breed", "measure")
-WAITING = ("publish", "heartbeat", "wait")
+WAITING = ("publish", "settle", "wait")  # settle: report, heartbeat and next move, one call
 OVERHEAD, COMPUTE_SHARE, SPEEDUP = 0.10, 0.95, 1.5
 
 results.section("throughput", f"""
