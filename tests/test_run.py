@@ -93,7 +93,7 @@ def check_records(db, run_id: str, trace_dir: Path | str, damaged: tuple[str, ..
         if "timeline" in individual:  # the loop's phases, in order, none overlapping
             spans = sorted(individual["timeline"].values())
             assert all(start <= end <= later for (start, end), (later, _) in zip(spans, spans[1:] + [(1e12, 0)]))
-            assert {"train", "save", "publish", "fight", "heartbeat"} <= set(individual["timeline"])
+            assert {"train", "save", "publish", "fight", "settle"} <= set(individual["timeline"])
     claimed = [i for i in individuals if "matches" in i]
     assert len(claimed) >= len(individuals) - len({i["player"] for i in individuals}), "fights not recorded"
     assert sum(rows_per_individual.values()) == traces.num_rows
