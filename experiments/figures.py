@@ -17,7 +17,7 @@ from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
 PHASE_COLOURS = {"train": "#4c72b0", "cross": "#64b5cd", "save": "#8c8c8c", "publish": "#937860",
-                 "fight": "#c44e52", "measure": "#8172b2", "heartbeat": "#cccccc", "breed": "#55a868",
+                 "fight": "#c44e52", "measure": "#8172b2", "settle": "#cccccc", "heartbeat": "#cccccc", "breed": "#55a868",
                  "wait": "#dd8452"}
 QUALITY_LABELS = {"modes": "modes captured", "high_quality": "high-quality share", "kl": "KL from uniform modes",
                   "fid": "FID", "tvd": "class TVD"}
@@ -98,54 +98,73 @@ def loop_timeline(path: Path, spans: Sequence[dict], colours: dict) -> None:
     _save(figure, path)
 
 
-def elimination(path: Path, curves: dict[str, list[dict]], highlight: dict[str, str]) -> None:
-    """Elimination curves: the share of the discriminators met that a generator still fools, as they
-    accumulate; every generator in grey, the median in black, `highlight` ({generator: label}) in colour."""
-    curves = {g: c for g, c in curves.items() if c}
-    if not curves:
+def elimination(path: Path, sides: dict[str, dict[str, list[dict]]], highlight: dict[str, tuple]) -> None:
+    """Elimination curves of every lineage, one panel per side: for generator lineages the share of the
+    discriminators met still fooled, for discriminator lineages the share of the generators met still
+    caught, as they accumulate; every lineage in grey, the median in black, `highlight` ({root: (label,
+    colour)}) in colour. `sides`: {side: {root: curve}}."""
+    panels = {side: {g: c for g, c in curves.items() if c} for side, curves in sides.items() if curves}
+    panels = {side: curves for side, curves in panels.items() if curves}
+    if not panels:
         raise NoData("no generator has met a discriminator yet (no match is recorded)")
-    figure, axes = plt.subplots(figsize=(7, 4))
-    for curve in curves.values():
-        axes.plot([c["met"] for c in curve], [c["fooled_share"] for c in curve], color="0.8", lw=0.7)
-    by_met: dict[int, list[float]] = defaultdict(list)
-    for curve in curves.values():
-        last: dict[int, float] = {}
-        for c in curve:
-            last[c["met"]] = c["fooled_share"]
-        for met, share in last.items():
-            by_met[met].append(share)
-    mets = sorted(by_met)
-    axes.plot(mets, [np.median(by_met[m]) for m in mets], color="k", lw=2, label="median of all generators")
-    for generator, label in highlight.items():
-        colour = plt.get_cmap("Set1")(list(highlight).index(generator) % 9)
-        if generator in curves:
-            curve = curves[generator]
-            axes.plot([c["met"] for c in curve], [c["fooled_share"] for c in curve], color=colour, lw=1.5,
-                      marker=".", label=label)
-    _save_shares(figure, axes, path, "opposing discriminators met", "share still fooled", "elimination curves")
-
-
-def _save_shares(figure, axes, path: Path, xlabel: str, ylabel: str, title: str) -> None:
-    """Label a plot of shares (0 to 1, with a margin), add its legend and save it."""
-    axes.set(xlabel=xlabel, ylabel=ylabel, ylim=(-0.05, 1.05), title=title)
-    axes.legend(fontsize=7)
+    figure, grid = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4), squeeze=False, layout="constrained")
+    for axes, (side, curves) in zip(grid[0], panels.items()):
+        key = "fooled_share" if side == "generator" else "caught_share"
+        axes.add_collection(LineCollection([[(c["met"], c[key]) for c in curve] for curve in curves.values()],
+                                           colors="0.8", linewidths=0.7))
+        by_met: dict[int, list[float]] = defaultdict(list)
+        for curve in curves.values():
+            last = {c["met"]: c[key] for c in curve}
+            for met, share in last.items():
+                by_met[met].append(share)
+        mets = sorted(by_met)
+        axes.plot(mets, [np.median(by_met[m]) for m in mets], color="k", lw=2, label=f"median of {len(curves)}")
+        for root, (label, colour) in highlight.items():
+            if root in curves:
+                axes.plot([c["met"] for c in curves[root]], [c[key] for c in curves[root]], color=colour, lw=1.5,
+                          label=label)
+        axes.autoscale()
+        other = "discriminators" if side == "generator" else "generators"
+        axes.set(xlabel=f"opposing {other} met", ylabel=f"share still {key.split('_')[0]}", ylim=(-0.05, 1.05),
+                 title=f"{side} lineages")
+        axes.legend(fontsize=7)
     _save(figure, path)
 
 
-def prevalence(path: Path, rows: Sequence[dict], labels: dict[str, tuple]) -> None:
-    """Each founder's share of the live population over time. `rows`: `t`, `founder`, `prevalence`;
-    `labels`: {founder: (label, colour)}."""
-    if not rows:
+def _steps(rows: Sequence[dict], end: float) -> dict[str, list[tuple]]:
+    """Change-point rows (`t`, `lineage`, `prevalence`) as step series per lineage, held to `end`."""
+    series: dict[str, list[tuple]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: r["t"]):
+        series[row["lineage"]].append((row["t"], row["prevalence"]))
+    return {k: v + [(end, v[-1][1])] for k, v in series.items()}
+
+
+def prevalence(path: Path, sides: dict[str, list[dict]], labels: dict[str, tuple], top: int = 5) -> None:
+    """Every lineage's share of the live population over time, one panel per side: all in grey, the
+    founders' in `labels` ({root: (label, colour)}), and the `top` other lineages that held the most of
+    the population over time in colour. `sides`: {side: change-point rows `t`, `lineage`, `prevalence`}."""
+    sides = {side: rows for side, rows in (sides or {}).items() if rows}
+    if not sides:
         raise NoData("no individual is recorded")
-    figure, axes = plt.subplots(figsize=(7, 4))
-    by_founder: dict[str, list] = defaultdict(list)
-    for row in rows:
-        by_founder[row["founder"]].append((row["t"], row["prevalence"]))
-    for founder, values in sorted(by_founder.items()):
-        label, colour = labels.get(founder, (founder, None))
-        axes.plot(*zip(*values), drawstyle="steps-post", color=colour, label=label)
-    _save_shares(figure, axes, path, "seconds since start", "share of live population descended",
-                 "lineage prevalence of each founder")
+    end = max(r["t"] for rows in sides.values() for r in rows)
+    figure, grid = plt.subplots(1, len(sides), figsize=(6.5 * len(sides), 4), squeeze=False, layout="constrained")
+    for axes, (side, rows) in zip(grid[0], sides.items()):
+        series = _steps(rows, end)
+        held = {k: sum((b[0] - a[0]) * a[1] for a, b in zip(v, v[1:])) for k, v in series.items() if k not in labels}
+        # steps drawn as vertices in one collection: a long run has thousands of lineages
+        axes.add_collection(LineCollection(
+            [[p for a, b in zip(v, v[1:]) for p in (a, (b[0], a[1]))] + [v[-1]] for v in series.values()],
+            colors="0.85", linewidths=0.6))
+        for i, lineage in enumerate(sorted(held, key=lambda k: -held[k])[:top]):
+            axes.step(*zip(*series[lineage]), where="post", color=plt.get_cmap("Set1")(i), lw=1.3,
+                      label=f"lineage of {lineage.split('/', 1)[-1]}")
+        for lineage, (label, colour) in labels.items():
+            if lineage in series:
+                axes.step(*zip(*series[lineage]), where="post", color=colour, lw=1.8, ls="--", label=label)
+        axes.set(xlabel="seconds since start", ylabel="share of live population descended", ylim=(-0.05, 1.05),
+                 title=f"{side} lineages ({len(series)})")
+        axes.legend(fontsize=6)
+    _save(figure, path)
 
 
 def lineage_tree(path: Path, nodes: Sequence[dict], colours: dict) -> None:
@@ -229,25 +248,67 @@ def quality(path: Path, rows: Sequence[dict], colours: dict) -> None:
     _save(figure, path)
 
 
-def effects(path: Path, table: dict[str, dict]) -> None:
-    """Beneficial versus nefarious mutations: per operator, children it helped (right) and hurt (left),
-    with its mean fitness change."""
-    if not table:
+def effects(path: Path, changes: dict[str, list[float]], table: dict[str, dict] | None = None,
+            control: str = "clone") -> None:
+    """Beneficial versus nefarious mutations: per operator, the distribution of its children's fitness
+    changes (box: quartiles, whiskers: 10 % and 90 %, points beyond), the clone control at the bottom
+    and its median as a dashed line; at the right, from `table` (`genome.effects.operator_effects`),
+    the difference of the mean from the control's with its 95 % interval and the Mann–Whitney p."""
+    changes = {name: values for name, values in changes.items() if values}
+    if not changes:
         raise NoData("no child made by an operator has a fitness change yet")
-    names = sorted(table, key=lambda n: table[n]["count"])
-    y = np.arange(len(names))
-    figure, axes = plt.subplots(figsize=(8, 0.35 * len(names) + 1.4))
-    axes.barh(y, [table[n]["helped"] for n in names], color="#55a868", label="helped (fitness up)")
-    axes.barh(y, [-table[n]["hurt"] for n in names], color="#c44e52", label="hurt (fitness down)")
-    axes.axvline(0, color="k", lw=0.8)
-    reach = max(max(table[n]["helped"], table[n]["hurt"]) for n in names)
-    for i, name in enumerate(names):
-        axes.text(reach * 1.05, i, f"{table[name]['mean_change']:+.3f}", va="center", fontsize=7)
-    axes.set_xlim(-reach * 1.1, reach * 1.3)
-    axes.set_yticks(y, names)
-    axes.set_xlabel("children (mean fitness change at the right)")
-    axes.legend(fontsize=7, loc="lower right")
-    axes.set_title("beneficial versus nefarious mutations")
+    names = sorted((n for n in changes if n != control), key=lambda n: len(changes[n])) + \
+        ([control] if control in changes else [])
+    names.reverse()  # the control lowest, the most frequent operators just above it
+    figure, axes = plt.subplots(figsize=(9, 0.38 * len(names) + 1.6))
+    boxes = axes.boxplot([changes[n] for n in names], orientation="horizontal", whis=(10, 90), widths=0.6,
+                         patch_artist=True, flierprops={"markersize": 2}, medianprops={"color": "k"})
+    for name, box in zip(names, boxes["boxes"]):
+        box.set_facecolor("#cccccc" if name == control else "#8fb3d9")
+    if control in changes:
+        axes.axvline(np.median(changes[control]), color="0.3", ls="--", lw=1, label="clone control median")
+        axes.legend(fontsize=7, loc="lower left")
+    axes.axvline(0, color="k", lw=0.6)
+    low, high = axes.get_xlim()
+    for y, name in enumerate(names, 1):
+        versus = (table or {}).get(name, {}).get("vs_control")
+        text = f"n={len(changes[name])}"
+        if versus:
+            interval = f" [{versus['low']:+.3f}, {versus['high']:+.3f}]" if versus["low"] is not None else ""
+            text += f"  Δ {versus['difference']:+.3f}{interval}  p={versus['p']:.2g}"
+        axes.text(high + (high - low) * 0.02, y, text, va="center", fontsize=7)
+    axes.set_yticks(range(1, len(names) + 1), names)
+    axes.set_xlabel("fitness change of a child from its parents' mean")
+    axes.set_title("beneficial versus nefarious mutations, against the clone control")
+    _save(figure, path)
+
+
+def epidemic(path: Path, strains: dict[str, list[dict]], coinfected: Sequence[dict], curve: Sequence[dict],
+             labels: dict[str, tuple], exposed: int) -> None:
+    """Three panels: each founder strain's prevalence among the live generators and discriminators, the
+    co-infected share of the live population, and the cumulative (discriminator, strain) pairs infected,
+    immune and re-infected. `strains`: {side: change-point rows}; `coinfected`: `t`, `coinfected`;
+    `curve`: `t` and the counts; `exposed`: how many pairs met at all."""
+    if not exposed:
+        raise NoData("no discriminator met a generator with a recorded lineage (no match is recorded)")
+    figure, grid = plt.subplots(1, 3, figsize=(15, 3.8), layout="constrained")
+    end = max([r["t"] for r in curve] + [r["t"] for rows in strains.values() for r in rows] +
+              [r["t"] for r in coinfected])
+    for (side, rows), style in zip(strains.items(), ("-", ":")):
+        for lineage, values in _steps(rows, end).items():
+            label, colour = labels.get(lineage, (lineage, None))
+            grid[0].step(*zip(*values), where="post", color=colour, ls=style, label=f"{label} ({side}s)")
+    grid[0].set(title="prevalence of each founder's strain", ylabel="share of live population", ylim=(-0.05, 1.05))
+    grid[1].step([r["t"] for r in coinfected], [r["coinfected"] for r in coinfected], where="post", color="k")
+    grid[1].set(title="co-infected: carrying two founders or more", ylabel="share of live population",
+                ylim=(-0.05, 1.05))
+    for key, colour in (("infected", "#c44e52"), ("immune", "#55a868"), ("reinfected", "#8172b2")):
+        grid[2].step([r["t"] for r in curve], [r[key] for r in curve], where="post", color=colour, label=key)
+    grid[2].set(title="discriminator–strain pairs", ylabel="pairs (cumulative)")
+    for axes in grid:
+        axes.set_xlabel("seconds since start")
+    for axes in (grid[0], grid[2]):
+        axes.legend(fontsize=6)
     _save(figure, path)
 
 

@@ -19,12 +19,14 @@ import pymongo
 import torch
 import typer
 
-from arena.analysis import elimination_curve
+from arena import epidemiology
+from arena.analysis import lineage_elimination, lineage_prevalence
 from arena.datasets import GaussianMixture, load_dataset
 from arena.ensemble import Mixture
 from experiments import cli, figures
 from experiments.sample import choose_source
 from experiments.summaries import summarize_network, summarize_optimizer
+from genome.effects import CONTROL, QUANTILES, operator_changes, operator_effects
 from storage import records
 from storage.checkpoints import CheckpointError, load_pair
 from storage.files import is_uri, join, upload_folder
@@ -36,7 +38,8 @@ LEADERBOARD = 10
 SNAPSHOTS = 5  # samples of the best generator of this many stretches of the run, and of the final best
 PROJECTION = {"genome": 0, "inherited": 0}
 FIGURES = ("standings", "timeline", "losses", "elimination", "prevalence", "lineage", "samples", "quality",
-           "effects")
+           "effects", "epidemic")
+SIDES = ("generator", "discriminator")
 
 
 class Report:
@@ -240,13 +243,54 @@ def overview(run: dict, individuals: list[dict], matches: int, trace_rows: int, 
     return text
 
 
+def effects_table(effects: dict[str, dict]) -> str:
+    rows = []
+    for name, e in sorted(effects.items(), key=lambda kv: (kv[0] != CONTROL, -kv[1]["count"])):
+        versus = e.get("vs_control") or {}
+        interval = f"[{versus['low']:+.3f}, {versus['high']:+.3f}]" if versus.get("low") is not None else ""
+        rows.append([name + (" (control)" if name == CONTROL else ""), e["count"], e["helped"], e["hurt"],
+                     f"{e['mean_change']:+.3f}", *(f"{q:+.3f}" for q in e["quantiles"]),
+                     f"{versus['difference']:+.3f}" if versus else "", interval,
+                     f"{versus['p']:.3g}" if versus else "", fmt(versus.get("superiority"), 2)])
+    if not rows:
+        return ""
+    return table(["operator", "children", "helped", "hurt", "mean"] + [f"q{round(100 * q)}" for q in QUANTILES] +
+                 ["Δ vs clones", "95 % interval", "p", "superiority"], rows)
+
+
+def epidemic_figure(individuals: list[dict], matches: list[dict], since: Callable, founders: dict) -> tuple:
+    """The epidemic figure's arguments, and its note: the definitions and the counts."""
+    histories = epidemiology.exposures(individuals, matches)
+    summary = epidemiology.epidemic_summary(histories)
+    shares = {side: [{**r, "t": since(r["at"])} for r in epidemiology.strain_prevalence(individuals, side)]
+              for side in SIDES}
+    coinfected = [{**r, "t": since(r["at"])} for r in epidemiology.coinfection(individuals)]
+    curve = [{**r, "t": since(r["at"])} for r in epidemiology.epidemic_curve(histories)]
+    note = ("<p>Generators are the pathogens, discriminators the hosts, and each founder's lineage is a strain; "
+            "a generator carries the strains its generator side descends from. A match <i>infects</i> its "
+            "discriminator when the fooled share is above one half (a win for the generator in the ratings). "
+            "<i>Prevalence</i>: a strain's share of the live population (solid: generators, dotted: "
+            "discriminators). <i>Co-infection</i>: a live individual carries material of two founders or more "
+            "through any parent. <i>Immunity</i> (vaccination): a discriminator catches a strain's generators "
+            "after having been infected by them. <i>Re-infection</i>: the strain infects it again after it "
+            "became immune.</p>")
+    last = coinfected[-1]["coinfected"] if coinfected else None
+    note += table(None, [["discriminator–strain pairs that met", summary["exposed"]],
+                         ["infected", summary["infected"]],
+                         ["immune after infection", f"{summary['immune']} ({fmt(summary['immune_share'], 2)})"],
+                         ["re-infected after immunity",
+                          f"{summary['reinfected']} ({fmt(summary['reinfected_share'], 2)})"],
+                         ["co-infected share of the live population at the end", fmt(last, 2)]], left=1)
+    return (shares, coinfected, curve, founders, summary["exposed"]), note
+
+
 def build(db, run_id: str, out: str, folder: Path) -> Path:
     """Gather what the run recorded, draw every figure into `folder`, and write `folder/index.html`."""
     run = db.runs.find_one({"_id": run_id})
     individuals = sorted(db.individuals.find({"run_id": run_id}, projection=PROJECTION),
                          key=lambda i: i["created_at"])
     matches = list(db.matches.find({"run_id": run_id}, projection={"generator": 1, "discriminator": 1,
-                                                                    "fooled": 1, "at": 1}))
+                                                                    "fooled": 1, "at": 1, "kind": 1}))
     metrics = list(db.metrics.find({"run_id": run_id}))
     traces = read_traces(join(out, run_id, "traces"), ["individual", "player", "phase", "time", "g_loss", "d_loss"])
     population = set((run.get("summary") or {}).get("population") or [])
@@ -279,22 +323,22 @@ def build(db, run_id: str, out: str, folder: Path) -> Path:
                   loop_table(individuals))
     report.figure("Training losses", "losses", figures.losses, training_losses(traces, since), colours)
 
-    by_generator: dict[str, list[dict]] = defaultdict(list)
-    for match in matches:
-        by_generator[match["generator"]].append(match)
-    curves = {g: elimination_curve(ms) for g, ms in by_generator.items()}
-    fitness = {i["_id"]: i.get("fitness") for i in individuals}
-    top = sorted((g for g in curves if fitness.get(g) is not None), key=lambda g: -fitness[g])[:5]
-    report.figure("Elimination curves", "elimination", figures.elimination, curves,
-                  {g: f"{short(g)} (fitness {fitness[g]:.2f})" for g in top},
-                  note="<p>For each generator, as the opposing discriminators it meets accumulate, the share of "
-                       "them it still fools; in colour the five fittest.</p>")
-    prevalence = [{**row, "t": since(row["at"])} for row in records.population_prevalence(db, run_id)]
     founders = {i["_id"]: (f"founder {short(i['_id'])}", colours[i["player"]]) for i in individuals
                 if not i.get("parents")}
-    report.figure("Lineage prevalence", "prevalence", figures.prevalence, prevalence, founders,
+    report.figure("Elimination curves of every lineage", "elimination", figures.elimination,
+                  {side: lineage_elimination(individuals, matches, side) for side in SIDES}, founders,
+                  note="<p>A lineage is an individual and everyone descended from it on one side (a child's "
+                       "generator from its generator-side parents, its discriminator from its discriminator-side "
+                       "parents; records without them follow every parent). Left: as the opposing "
+                       "discriminators met by a generator lineage accumulate, the share of them it still fools "
+                       "(mean fooled share above one half); right: as the generators met by a discriminator "
+                       "lineage accumulate, the share of them it still catches. Founders in colour.</p>")
+    report.figure("Lineage prevalence", "prevalence", figures.prevalence,
+                  {side: [{**row, "t": since(row["at"])} for row in lineage_prevalence(individuals, side)]
+                   for side in SIDES}, founders,
                   note="<p>The share of the live population (each player's latest individual) descended from "
-                       "each founder, by either parent.</p>")
+                       "each lineage, on the generator side and on the discriminator side: every lineage in grey, "
+                       "the founders dashed, in colour the five others that held the most of it over time.</p>")
     nodes = [{"_id": i["_id"], "player": i["player"], "t": since(i["created_at"]), "parents": i.get("parents"),
               "fitness": next((f for f in (i.get("fitness"), (i.get("at_fight") or {}).get("fitness"))
                                if f is not None), None),
@@ -310,10 +354,16 @@ def build(db, run_id: str, out: str, folder: Path) -> Path:
 
     report.figure("Quality during the run", "quality", figures.quality,
                   [{**m, "t": since(m["at"])} for m in during], colours)
-    effects = records.lineage_summary(db, run_id)["effects"]
-    report.figure("What mutations did", "effects", figures.effects, effects,
-                  note="<p>Per operator, the children it made whose fitness rose (helped) or fell (hurt) from "
-                       "their parents' mean; at the right, the mean change.</p>")
+    effects = operator_effects(individuals)
+    report.figure("What mutations did", "effects", figures.effects, operator_changes(individuals), effects,
+                  note="<p>Per operator, the fitness change of the children it made from their parents' mean. "
+                       "Opponents improve meanwhile, so changes lean negative for every child; the control is the "
+                       "children that were not varied (clones), and each operator is judged by the difference of "
+                       "its mean change from theirs (Δ, with a 95 % bootstrap interval) and a Mann–Whitney test "
+                       "(p); superiority is the chance that one of its children fared better than a clone.</p>" +
+                  effects_table(effects))
+    args, note = epidemic_figure(individuals, matches, since, founders)
+    report.figure("Epidemiology", "epidemic", figures.epidemic, *args, note=note)
     report.add(f"Leaderboard (the {LEADERBOARD} fittest)",
                "<p>By fitness, the mean share fooled over an individual's matches: early individuals earned theirs "
                "against untrained opponents; <i>final pop.</i> marks the population at the end. Quality: as "

@@ -78,7 +78,8 @@ def operator_effects(records: Iterable[dict], resamples: int = 1000, seed: int =
         }
         if name != CONTROL and len(control):
             u, p = mannwhitneyu(array, control, alternative="two-sided")
-            low, high = _bootstrap(array, control, resamples, np.random.default_rng(seed)) if resamples else (None, None)
+            low, high = (None, None) if not resamples else \
+                _bootstrap(array, control, resamples, np.random.default_rng(seed))
             effect["vs_control"] = {"difference": float(array.mean() - control.mean()), "low": low, "high": high,
                                     "p": float(p), "superiority": float(u) / (len(array) * len(control)),
                                     "control_count": len(control)}

@@ -256,8 +256,9 @@ def generator_elimination(db: Database, generator: str) -> list[dict]:
     return elimination_curve(matches)
 
 
-def population_prevalence(db: Database, run_id: str) -> list[dict]:
-    """Each founder's share of the live population over a run, from the lineage records."""
-    individuals = db.individuals.find({"run_id": run_id},
-                                      projection={"player": 1, "parents": 1, "created_at": 1})
-    return lineage_prevalence(list(individuals))
+def population_prevalence(db: Database, run_id: str, side: str = "generator") -> list[dict]:
+    """Every lineage's share of the live population over a run on `side`, from the lineage records
+    (`arena.analysis.lineage_prevalence`)."""
+    individuals = db.individuals.find({"run_id": run_id}, projection={"player": 1, "parents": 1, "g_parents": 1,
+                                                                      "d_parents": 1, "created_at": 1})
+    return lineage_prevalence(list(individuals), side)

@@ -233,8 +233,9 @@ def test_lineage_prevalence_follows_descent_through_either_parent():
         {"_id": "a1", "player": "p0", "parents": ["b0"], "created_at": at(2)},
         {"_id": "b1", "player": "p1", "parents": ["b0", "a0"], "created_at": at(3)},
     ]
-    rows = lineage_prevalence(individuals)
-    last = {r["founder"]: r["prevalence"] for r in rows if r["at"] == at(3)}
-    assert last == {"a0": 0.5, "b0": 1.0}
-    after_a1 = {r["founder"]: r["prevalence"] for r in rows if r["at"] == at(2)}
-    assert after_a1 == {"a0": 0.0, "b0": 1.0}
+    rows = lineage_prevalence(individuals, roots=["a0", "b0"])  # change points: a share lasts to its next row
+    latest = {}
+    for row in rows:
+        latest[row["lineage"], row["at"]] = row["prevalence"]
+    assert {k: v for k, v in latest.items() if k[1] == at(3)} == {("a0", at(3)): 0.5}  # b0's stays 1
+    assert {k: v for k, v in latest.items() if k[1] == at(2)} == {("a0", at(2)): 0.0, ("b0", at(2)): 1.0}

@@ -188,7 +188,40 @@ def test_figures_without_data_raise_rather_than_draw(tmp_path):
                        (figures.loop_timeline, ([], {})), (figures.elimination, ({"g": []}, {})),
                        (figures.prevalence, ([], {})), (figures.lineage_tree, ([], {})),
                        (figures.samples, ([], None)), (figures.quality, ([{"t": 1.0, "player": "p"}], {})),
-                       (figures.effects, ({},)), (figures.losses, ({"p": ([], [], [])}, {}))]:
+                       (figures.effects, ({},)), (figures.losses, ({"p": ([], [], [])}, {})),
+                       (figures.epidemic, ({"generator": []}, [{"t": 1.0, "coinfected": 0.0}], [], {}, 0))]:
         with pytest.raises(figures.NoData):
             draw(tmp_path / f"{uuid.uuid4().hex}.png", *args)
     assert not list(tmp_path.iterdir()), "a figure without data was written"
+
+
+def test_lineage_effect_and_epidemic_figures_draw_from_plain_records(tmp_path):
+    """The figures of issue 15 from hand-made records: both sides' lineages, operators against clones,
+    and the epidemic; each a non-blank picture, and the report's tables name the control and the counts."""
+    from arena.analysis import lineage_elimination, lineage_prevalence
+    from experiments import figures
+    from genome.effects import operator_changes, operator_effects
+    from tests.test_epidemiology import INDIVIDUALS, match
+
+    matches = [match("a1", "b0", 0.8, 5), match("b1", "a1", 0.3, 6), match("a2", "b1", 0.9, 7),
+               match("a2", "b1", 0.2, 8)]
+    since = report.seconds_since(dt.datetime(2026, 1, 1))
+    founders = {"a0": ("founder a0", "C0"), "b0": ("founder b0", "C1")}
+    children = [{"ops": [{"op": op}], "fitness_change": change} for op, change in
+                [("clone", -0.1), ("clone", 0.0), ("clone", -0.2), ("add_noise", 0.1), ("add_noise", 0.0)]]
+    effects = operator_effects(children)
+    args, note = report.epidemic_figure(INDIVIDUALS, matches, since, founders)
+    drawings = {
+        "elimination": (figures.elimination, {side: lineage_elimination(INDIVIDUALS, matches, side)
+                                              for side in report.SIDES}, founders),
+        "prevalence": (figures.prevalence, {side: [{**r, "t": since(r["at"])} for r in
+                                                   lineage_prevalence(INDIVIDUALS, side)] for side in report.SIDES},
+                       founders),
+        "effects": (figures.effects, operator_changes(children), effects),
+        "epidemic": (figures.epidemic, *args)}
+    for name, (draw, *rest) in drawings.items():
+        draw(tmp_path / f"{name}.png", *rest)
+        pixels = image.imread(tmp_path / f"{name}.png")
+        assert pixels.shape[0] > 50 and pixels.std() > 0, name
+    assert "clone (control)" in report.effects_table(effects) and "Δ vs clones" in report.effects_table(effects)
+    assert "<td class=l>infected</td><td>2</td>" in note and "re-infected after immunity" in note
