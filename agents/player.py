@@ -18,7 +18,7 @@ from arena.datasets import load_dataset
 from arena.founders import found
 from arena.metrics import Judge
 from arena.replay import ReplayBuffer
-from arena.rounds import match_records
+from arena.rounds import FIRST_ROUND, SECOND_ROUND, match_records
 from genome import Genome, Pair, build_pair, breed, inherit, make_optimizer
 from genome.effects import adapted
 from genome.operators import MutationConfig
@@ -278,7 +278,7 @@ class Player:
         cfg = self.arena
         return {"exploit": cfg.exploit, "truncation": cfg.truncation, "ready": cfg.ready,
                 "tournament_size": cfg.tournament_size, "key": cfg.selection,
-                "d_key": None if cfg.keep_pairs else "d_fitness"}
+                "d_key": None if cfg.keep_pairs else "d_round_fitness"}
 
     def _settle(self, child: Offspring, individual: str, matches: list[dict], deadline: float) -> dict:
         """Report the matches and the heartbeat and get the next move, in one call."""
@@ -318,9 +318,9 @@ class Player:
         if opponents:
             matches += self._duels(child.pair, individual, [entry["id"] for entry in chosen], opponents)
             if cfg.cross_steps:
-                self._cross_train(child, opponents, individual)
+                self._cross_train(child, opponents, individual, cfg.cross_steps, "cross")
         if cfg.round_every and self.generation % cfg.round_every == 0:
-            matches += self._round(child.pair, individual)
+            matches += self._round(child, individual)
         return matches
 
     def _duels(self, pair: Pair, individual: str, ids: list[str], opponents: list[Pair]) -> list[dict]:
@@ -341,41 +341,50 @@ class Player:
         self.replay.add(defence.fooling[0], self.torch_rng)  # fakes that fooled own discriminator
         return matches
 
-    def _round(self, pair: Pair, individual: str) -> list[dict]:
-        """All versus all over the own individual and a pool the registry draws; none when fewer
-        than two are published."""
+    def _round(self, child: Offspring, individual: str) -> list[dict]:
+        """The seed's second round: the own individual and the fittest others the registry draws, all
+        versus all, judged; then trained once against each other (the own generator against every
+        discriminator of the round, the own discriminator against every generator); then judged again.
+        Discriminators are chosen on that second judgement. None when fewer than two are published."""
         cfg = self.arena
         drawn = ray.get(self.registry.round_pool.remote(self.spec.dataset, individual, cfg.round_size,
-                                                        self._seed()))
+                                                        self._seed(), cfg.selection))
         pool = [(entry, opponent) for entry in drawn if (opponent := self._opponent(entry)) is not None]
         if not pool:
             return []
-        n = cfg.duel_samples
-        pairs = [pair] + [opponent for _, opponent in pool]
+        pairs = [child.pair] + [opponent for _, opponent in pool]
         ids = [individual] + [entry["id"] for entry, _ in pool]
+        matches = self._judge_all(pairs, ids, FIRST_ROUND)
+        if cfg.round_steps:
+            self._cross_train(child, [opponent for _, opponent in pool], individual, cfg.round_steps, "round")
+            matches += self._judge_all(pairs, ids, SECOND_ROUND)
+        return matches
+
+    def _judge_all(self, pairs: list[Pair], ids: list[str], kind: str) -> list[dict]:
+        n = self.arena.duel_samples
         real = self.data.sample(n, self.torch_rng)
         judged = judge([p.generator for p in pairs], [p.discriminator for p in pairs], n, self.torch_rng)
         return match_records(judged.fooled, ids, ids, [judged_real(p.discriminator, real) for p in pairs],
-                             self.run_id, individual, "round", n)
+                             self.run_id, ids[0], kind, n)
 
     def _seed(self) -> int:
         """A seed for a draw the registry makes for this player, from the player's own generator."""
         return int(self.rng.integers(2**63))
 
-    def _cross_train(self, child: Offspring, opponents: list, individual: str) -> None:
+    def _cross_train(self, child: Offspring, opponents: list, individual: str, steps: int, phase: str) -> None:
         """Own generator against the opponents' discriminators, then own discriminator against their
-        generators; only the own side learns."""
-        cfg, genome = self.arena, child.genome
+        generators (the multi-generator pull of one bout); only the own side learns."""
+        genome = child.genome
         for net in opponents:
             net.generator.requires_grad_(False)
             net.discriminator.requires_grad_(False)
         common = dict(loss=genome.loss, first_step=self.steps)
-        rows = bout([child.pair.generator], [o.discriminator for o in opponents], self.data, cfg.cross_steps,
+        rows = bout([child.pair.generator], [o.discriminator for o in opponents], self.data, steps,
                     genome.batch_size, self.torch_rng, g_optimizer=child.optimizers[0], **common).rows
-        rows += bout([o.generator for o in opponents], [child.pair.discriminator], self.data, cfg.cross_steps,
+        rows += bout([o.generator for o in opponents], [child.pair.discriminator], self.data, steps,
                      genome.batch_size, self.torch_rng, d_optimizer=child.optimizers[1], replay=self.replay,
-                     replay_share=cfg.replay_share, **common).rows
-        self._trace(individual, rows, "cross")
+                     replay_share=self.arena.replay_share, **common).rows
+        self._trace(individual, rows, phase)
 
     def _trace(self, individual: str, rows: list[dict], phase: str) -> None:
         self.traces.add(individual, self.generation, rows, phase=phase)

@@ -18,7 +18,7 @@ import numpy as np
 
 from arena.fitness import Standing
 from arena.ratings import Ratings
-from arena.rounds import round_pool
+from arena.rounds import SECOND_ROUND, round_pool
 from arena.selection import Move, choose_opponents, next_move
 from genome.effects import operator_effects
 from storage.records import ACTOR_PATIENCE_MS, connect
@@ -111,11 +111,12 @@ class Registry:
         individuals of other players, with their genomes, standings and weight references."""
         return [dict(c) for c in choose_opponents(self._pool(dataset), player, k, np.random.default_rng(seed), mode)]
 
-    def round_pool(self, dataset: str | None, me: str, size: int, seed: int | None = None) -> list[dict]:
-        """`arena.rounds.round_pool` over the pool of `dataset`: up to size − 1 others for an
+    def round_pool(self, dataset: str | None, me: str, size: int, seed: int | None = None,
+                   key: str = "fitness") -> list[dict]:
+        """`arena.rounds.round_pool` over the pool of `dataset`: the size − 1 others first by `key` for an
         all-versus-all round with `me`; none when fewer than two are published."""
         pool = self._pool(dataset)
-        return [dict(c) for c in round_pool(pool, me, size, np.random.default_rng(seed))] if len(pool) > 1 else []
+        return [dict(c) for c in round_pool(pool, me, size, np.random.default_rng(seed), key)] if len(pool) > 1 else []
 
     def move(self, dataset: str | None, me: dict, seed: int | None = None, **game) -> Move:
         """`next_move` for the individual `me` (its live entry when published, else `me` as given) over
@@ -141,7 +142,8 @@ class Registry:
         touched = set()
         for match in matches:
             self._standing(match["generator"]).as_generator(match["fooled"])
-            self._standing(match["discriminator"]).as_discriminator(match["fooled"], match["real_accepted"])
+            self._standing(match["discriminator"]).as_discriminator(match["fooled"], match["real_accepted"],
+                                                                    match.get("kind") == SECOND_ROUND)
             self.ratings.record(match["generator"], match["discriminator"], match["fooled"])
             touched.update((match["generator"], match["discriminator"]))
         for _id in touched:
@@ -164,7 +166,8 @@ class Registry:
         standing = self.standings[_id]
         before = self.lineage.get(_id, {}).get("parent_fitness")
         change = standing.fitness - before if standing.fitness is not None and before is not None else None
-        known = {"fitness": standing.fitness, "d_fitness": standing.d_fitness, "fitness_change": change,
+        known = {"fitness": standing.fitness, "d_fitness": standing.d_fitness,
+                 "d_round_fitness": standing.d_round_fitness, "fitness_change": change,
                  "g_matches": standing.g_matches, "d_matches": standing.d_matches, **self.ratings.standing(_id)}
         self._fitness_of[_id] = known
         return known

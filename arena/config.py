@@ -46,10 +46,14 @@ class ArenaConfig:
     fitness_window: int = 16
     """Fitness is read over this many most recent matches, since opponents keep improving."""
     round_every: int = 4
-    """Every this many generations a player holds an all-versus-all round over the published individuals,
-    and its next child's discriminator comes from the best discriminators of that round (0: never)."""
+    """Every this many generations a player holds the seed's second round: its own individual and the fittest
+    published others, all versus all, judged, trained once against each other, judged again; discriminators
+    are chosen for breeding on that second judgement (0: never)."""
     round_size: int = 6
-    """Most individuals in an all-versus-all round (every generator meets every discriminator)."""
+    """Most individuals in a round (every generator meets every discriminator)."""
+    round_steps: int = 10
+    """Steps of a round's training: the own generator against every discriminator of the round, the own
+    discriminator against every generator (0: a round is judged once, without training)."""
     cross_steps: int = 0
     """Cross-training steps after each fight: own generator against the opponents' discriminators and
     own discriminator against their generators (0: none)."""
@@ -111,7 +115,8 @@ class ArenaConfig:
             raise ValueError(f"arena.replay_share must be in [0, 1]; got {self.replay_share!r}")
         if self.round_size < 2:
             raise ValueError(f"arena.round_size must be at least 2; got {self.round_size!r}")
-        for name in ("metrics_every", "ensemble", "round_every", "cross_steps", "generator_first", "replay", "ready"):
+        for name in ("metrics_every", "ensemble", "round_every", "cross_steps", "generator_first", "replay", "ready",
+                     "round_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"arena.{name} must be a non-negative integer; got {value!r}")

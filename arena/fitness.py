@@ -15,23 +15,30 @@ class Standing:
     g_fooled: deque = field(default_factory=deque)  # share of its fakes each opposing discriminator took for real
     d_fooled: deque = field(default_factory=deque)  # share of each opposing generator's fakes it took for real
     d_real: deque = field(default_factory=deque)  # share of real samples it accepted in those matches
+    # The same two, from the second judgement of all-versus-all rounds only (after the round's training):
+    # the seed selects discriminators there.
+    d_round_fooled: deque = field(default_factory=deque)
+    d_round_real: deque = field(default_factory=deque)
     g_matches: int = 0  # all matches, beyond the window
     d_matches: int = 0
 
     def __post_init__(self) -> None:
         if self.window < 1:
             raise ValueError(f"fitness window must be at least 1; got {self.window!r}")
-        for name in ("g_fooled", "d_fooled", "d_real"):
+        for name in ("g_fooled", "d_fooled", "d_real", "d_round_fooled", "d_round_real"):
             setattr(self, name, deque(getattr(self, name), maxlen=self.window))
 
     def as_generator(self, fooled: float) -> None:
         self.g_fooled.append(fooled)
         self.g_matches += 1
 
-    def as_discriminator(self, fooled: float, real_accepted: float) -> None:
+    def as_discriminator(self, fooled: float, real_accepted: float, second_round: bool = False) -> None:
         self.d_fooled.append(fooled)
         self.d_real.append(real_accepted)
         self.d_matches += 1
+        if second_round:
+            self.d_round_fooled.append(fooled)
+            self.d_round_real.append(real_accepted)
 
     @property
     def fitness(self) -> float | None:
@@ -42,6 +49,17 @@ class Standing:
     @property
     def d_fitness(self) -> float | None:
         """Discriminator fitness: balanced accuracy, opposing fakes rejected and real data accepted."""
-        if not self.d_fooled:
-            return None
-        return 0.5 * (1 - sum(self.d_fooled) / len(self.d_fooled)) + 0.5 * (sum(self.d_real) / len(self.d_real))
+        return _balanced(self.d_fooled, self.d_real)
+
+    @property
+    def d_round_fitness(self) -> float | None:
+        """Discriminator fitness on the second judgement of rounds alone; before its first round, over
+        every match (a discriminator is chosen on rounds once it has been in one)."""
+        return _balanced(self.d_round_fooled, self.d_round_real) if self.d_round_fooled else self.d_fitness
+
+
+def _balanced(fooled: deque, real: deque) -> float | None:
+    """Balanced accuracy: opposing fakes rejected and real data accepted, half each."""
+    if not fooled:
+        return None
+    return 0.5 * (1 - sum(fooled) / len(fooled)) + 0.5 * (sum(real) / len(real))

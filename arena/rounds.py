@@ -6,6 +6,10 @@ from typing import Sequence
 
 import numpy as np
 
+# Match kinds: a duel, a round's first judgement, and its second one (after the round's training), the
+# judgement the seed selects discriminators on.
+FIRST_ROUND, SECOND_ROUND = "round", "round2"
+
 
 def match_records(fooled: np.ndarray, generators: Sequence[str], discriminators: Sequence[str],
                   real_accepted: Sequence[float], run_id: str, by: str, kind: str, samples: int) -> list[dict]:
@@ -23,9 +27,10 @@ def match_records(fooled: np.ndarray, generators: Sequence[str], discriminators:
     return records
 
 
-def round_pool(candidates: Sequence[dict], me: str, size: int, rng: np.random.Generator) -> list[dict]:
-    """The individuals of an all-versus-all round: the player's own and up to size − 1 others, drawn uniformly."""
+def round_pool(candidates: Sequence[dict], me: str, size: int, rng: np.random.Generator,
+               key: str = "fitness") -> list[dict]:
+    """The others of an all-versus-all round with the player's own individual `me`: the seed's "filter by
+    fitness", the size − 1 first by `key` (ties and the unrated, who come last, in random order)."""
     others = [c for c in candidates if c["id"] != me]
-    if len(others) > size - 1:
-        others = [others[int(i)] for i in rng.choice(len(others), size=size - 1, replace=False)]
-    return others
+    shuffled = [others[int(i)] for i in rng.permutation(len(others))]
+    return sorted(shuffled, key=lambda c: -c[key] if c.get(key) is not None else np.inf)[: size - 1]

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 MATCHMAKING = ("random", "all", "k_best", "prioritized")
-STANDINGS = ("fitness", "rating", "d_fitness", "d_rating")
+STANDINGS = ("fitness", "rating", "d_fitness", "d_round_fitness", "d_rating")
 
 
 def choose_opponents(candidates: Sequence[dict], player: str, k: int, rng: np.random.Generator,
@@ -98,7 +98,7 @@ def champion(candidates: Sequence[dict], key: str = "fitness") -> dict:
 
 def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *, exploit: str = "truncation",
               truncation: float = 0.25, ready: int = 3, tournament_size: int = 3, key: str = "fitness",
-              d_key: str | None = "d_fitness") -> Move:
+              d_key: str | None = "d_round_fitness") -> Move:
     """The asynchronous game's one decision, for the player whose individual is `me` (in `candidates`
     or not yet published there):
 
@@ -109,7 +109,8 @@ def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *,
     - `never`: nobody breeds (independent GANs that only fight).
 
     The child's discriminator side comes from tournaments by `d_key` over everyone (the seed: select
-    discriminators apart, since a generator can hack its own); `d_key` None keeps each pair together.
+    discriminators apart, on the second judgement of rounds, since a generator can hack its own); `d_key`
+    None keeps each pair together.
     """
     if exploit not in EXPLOITS:
         raise ValueError(f"unknown exploit {exploit!r}; choose from {', '.join(EXPLOITS)}")

@@ -19,8 +19,8 @@ from genome.operators import MutationConfig
 
 def population(n: int, age: int = 5) -> list[dict]:
     """n entries, i-th with fitness i / n (so e0 is the worst), every one `age` loops old."""
-    return [{"id": f"e{i}", "player": f"p{i}", "fitness": i / n, "d_fitness": 1 - i / n, "rating": float(i),
-             "age": age} for i in range(n)]
+    return [{"id": f"e{i}", "player": f"p{i}", "fitness": i / n, "d_fitness": 1 - i / n,
+             "d_round_fitness": 1 - i / n, "rating": float(i), "age": age} for i in range(n)]
 
 
 @pytest.mark.parametrize("n, truncation, replaced", [(4, 0.25, 1), (8, 0.25, 2), (8, 0.5, 4), (3, 0.25, 1), (2, 0.25, 1), (1, 0.5, 0)])
@@ -51,7 +51,8 @@ def test_never_and_always_and_pairs_kept_together():
         move = next_move(pool[5], pool, np.random.default_rng(seed), exploit="always")
         rng = np.random.default_rng(seed)
         assert [p["id"] for p in move.parents] == [p["id"] for p in choose_parents(pool, 3, rng, "fitness")]
-        assert [p["id"] for p in move.d_parents] == [p["id"] for p in choose_parents(pool, 3, rng, "d_fitness")]
+        assert [p["id"] for p in move.d_parents] == [p["id"] for p in choose_parents(pool, 3, rng,
+                                                                                      "d_round_fitness")]
     kept = next_move(pool[0], pool, np.random.default_rng(0), d_key=None)
     assert kept.breeds and kept.d_parents == ()
     with pytest.raises(ValueError, match="unknown exploit 'sometimes'"):
@@ -144,3 +145,32 @@ def test_the_champion_is_first_by_the_arenas_own_standing():
         champion([])
     with pytest.raises(ValueError, match="unknown standing 'modes'"):
         champion(pool, "modes")  # a judge's metric is no standing
+
+
+def test_the_round_is_fitness_filtered_and_discriminators_are_chosen_on_its_second_judgement():
+    from arena.rounds import round_pool
+
+    pool = population(8)
+    drawn = round_pool(pool, "e7", 4, np.random.default_rng(0))
+    assert [c["id"] for c in drawn] == ["e6", "e5", "e4"]  # the fittest others, the player's own left out
+    unrated = [{"id": f"u{i}"} for i in range(6)]
+    assert len({tuple(c["id"] for c in round_pool(unrated, "u0", 3, np.random.default_rng(s))) for s in range(8)}) > 1
+
+    reg = Registry("t", window=8)
+    for name in ("a", "b", "c"):
+        reg.publish(entry(name, name), ["w"])
+    # b catches everything in duels, but a catches more on the round's second judgement
+    reg.report([{"generator": "c", "discriminator": "b", "fooled": 0.0, "real_accepted": 1.0, "kind": "duel"}] * 3 +
+               [{"generator": "c", "discriminator": "a", "fooled": 0.4, "real_accepted": 1.0, "kind": "duel"},
+                {"generator": "c", "discriminator": "a", "fooled": 0.1, "real_accepted": 1.0, "kind": "round2"},
+                {"generator": "c", "discriminator": "b", "fooled": 0.6, "real_accepted": 1.0, "kind": "round2"},
+                {"generator": "a", "discriminator": "c", "fooled": 0.5, "real_accepted": 1.0, "kind": "round"}])
+    standings = reg.fitness()
+    assert standings["b"]["d_fitness"] > standings["a"]["d_fitness"]
+    assert standings["a"]["d_round_fitness"] > standings["b"]["d_round_fitness"]
+    assert standings["c"]["d_round_fitness"] == standings["c"]["d_fitness"]  # no second round yet: all matches
+    for seed in range(10):
+        move = next_move({"id": "c", "fitness": 0.0, "age": 9},
+                         [{**e, **standings[e["id"]], "age": 9} for e in reg.candidates()],
+                         np.random.default_rng(seed), tournament_size=3)
+        assert move.breeds and move.d_parents[0]["id"] == "a"
