@@ -6,6 +6,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from genome.effects import CONTROL
+
 LAYER_SYMBOL = {"dense": "", "conv": "c", "deconv": "d", "reshape": "r", "adapter": "a", "noise": "n", "upsample": "u"}
 
 
@@ -60,10 +62,12 @@ def report_lineage(console: Console, lineage: dict) -> None:
     effects = lineage["effects"]
     if not effects:
         return
-    table = Table(title="Mutations: fitness change of children from their parents")
-    for column in ("operator", "children", "helped", "hurt", "mean", "gain", "loss"):
+    table = Table(title="Mutations: fitness change of children from their parents, against clones (the control)")
+    for column in ("operator", "children", "helped", "hurt", "mean", "gain", "loss", "Δ vs clones", "p"):
         table.add_column(column, justify="left" if column == "operator" else "right", no_wrap=True)
     for name, e in sorted(effects.items(), key=lambda kv: -kv[1]["count"]):
-        table.add_row(name, str(e["count"]), str(e["helped"]), str(e["hurt"]), f"{e['mean_change']:+.3f}",
-                      f"{e['mean_gain']:+.3f}", f"{e['mean_loss']:+.3f}")
+        versus = e.get("vs_control")  # absent from older summaries, None for the control itself
+        table.add_row(name + (" (control)" if name == CONTROL else ""), str(e["count"]), str(e["helped"]),
+                      str(e["hurt"]), f"{e['mean_change']:+.3f}", f"{e['mean_gain']:+.3f}", f"{e['mean_loss']:+.3f}",
+                      f"{versus['difference']:+.3f}" if versus else "", f"{versus['p']:.2g}" if versus else "")
     console.print(table)
