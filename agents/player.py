@@ -281,9 +281,14 @@ class Player:
                 "d_key": None if cfg.keep_pairs else "d_round_fitness"}
 
     def _settle(self, child: Offspring, individual: str, matches: list[dict], deadline: float) -> dict:
-        """Report the matches and the heartbeat and get the next move, in one call."""
-        return ray.get(self.registry.settle.remote(matches, self.name, self.status, self._entry(child, individual),
-                                                   self._seed(), **self._game()))
+        """Report the matches and the heartbeat, get the next move and trade fakes, in one call."""
+        fakes = self.fooling if self.arena.shared_fakes and self.fooling is not None and len(self.fooling) else None
+        settled = ray.get(self.registry.settle.remote(matches, self.name, self.status,
+                                                      self._entry(child, individual), self._seed(), fakes,
+                                                      **self._game()))
+        if settled["fakes"] is not None:  # what fooled others' discriminators, for own to learn from
+            self.replay.add(settled["fakes"], self.torch_rng)
+        return settled
 
     def _move(self, child: Offspring, individual: str):
         return ray.get(self.registry.move.remote(self.spec.dataset, self._entry(child, individual), self._seed(),
@@ -314,7 +319,7 @@ class Player:
             if (opponent := self._opponent(entry)) is not None:
                 chosen.append(entry)
                 opponents.append(opponent)
-        matches, self.hacking = [], None
+        matches, self.hacking, self.fooling = [], None, None
         if opponents:
             matches += self._duels(child.pair, individual, [entry["id"] for entry in chosen], opponents)
             if cfg.cross_steps:
@@ -338,7 +343,8 @@ class Player:
         defence = judge([o.generator for o in opponents], [pair.discriminator], n, self.torch_rng)
         matches += match_records(defence.fooled, ids, [individual], [judged_real(pair.discriminator, real)],
                                  self.run_id, individual, "duel", n)
-        self.replay.add(defence.fooling[0], self.torch_rng)  # fakes that fooled own discriminator
+        self.fooling = defence.fooling[0].cpu()  # fakes that fooled own discriminator
+        self.replay.add(self.fooling, self.torch_rng)
         return matches
 
     def _round(self, child: Offspring, individual: str) -> list[dict]:

@@ -15,9 +15,11 @@ import gc
 import time
 
 import numpy as np
+import torch
 
 from arena.fitness import Standing
 from arena.ratings import Ratings
+from arena.replay import ReplayBuffer
 from arena.rounds import SECOND_ROUND, round_pool
 from arena.selection import Move, choose_opponents, next_move
 from genome.effects import operator_effects
@@ -25,8 +27,11 @@ from storage.records import ACTOR_PATIENCE_MS, connect
 
 
 class Registry:
-    def __init__(self, run_id: str, window: int = 16, mongo_uri: str | None = None, mongo_db: str = "arena"):
+    def __init__(self, run_id: str, window: int = 16, mongo_uri: str | None = None, mongo_db: str = "arena",
+                 shared_fakes: int = 0):
         self.run_id, self.window = run_id, window
+        self.shared_fakes = shared_fakes
+        self.fakes: dict[str | None, ReplayBuffer] = {}  # dataset -> fakes that fooled some discriminator
         self.ratings = Ratings()
         self.live: dict[str, dict] = {}  # player -> its published individual, with its standing
         # dataset (None: every one) -> player -> its live entry, in order of first publication: the pools
@@ -129,13 +134,25 @@ class Registry:
         return Move(tuple(map(dict, chosen.parents)), tuple(map(dict, chosen.d_parents)))
 
     def settle(self, matches: list[dict], player: str, status: dict, me: dict | None = None,
-               seed: int | None = None, **game) -> dict:
+               seed: int | None = None, fakes=None, **game) -> dict:
         """The end of a player's fight in one call: fold its matches in (`report`), note its progress
-        (`heartbeat`) and, unless the run is stopping or `me` is None, decide its next move (`move`)."""
+        (`heartbeat`), unless the run is stopping or `me` is None decide its next move (`move`), and trade
+        `fakes` (that fooled its discriminator) for as many from the shared pool (`share_fakes`)."""
         standings = self.report(matches)
         stopping = self.heartbeat(player, status)
         move = self.move(me.get("dataset"), me, seed, **game) if me is not None and not stopping else None
-        return {"standings": standings, "stopping": stopping, "move": move}
+        shared = self.share_fakes(me.get("dataset") if me else None, fakes, seed) if fakes is not None else None
+        return {"standings": standings, "stopping": stopping, "move": move, "fakes": shared}
+
+    def share_fakes(self, dataset: str | None, fakes, seed: int | None = None):
+        """Add `fakes` to the pool of `dataset` (bounded, as a replay buffer) and return as many drawn from it;
+        None when sharing is off."""
+        if not self.shared_fakes:
+            return None
+        pool = self.fakes.setdefault(dataset, ReplayBuffer(self.shared_fakes))
+        rng = torch.Generator().manual_seed((seed or 0) % 2**63)
+        pool.add(fakes, rng)
+        return pool.sample(len(fakes), rng)
 
     def report(self, matches: list[dict]) -> dict[str, dict]:
         """Fold match results into the standings; returns the new standings of the individuals involved."""

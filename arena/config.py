@@ -63,6 +63,10 @@ class ArenaConfig:
     replay: int = 512
     """Capacity of the fake replay buffer: opponents' fakes that fooled the discriminator are kept and
     shown to it again, labelled fake (0: off)."""
+    shared_fakes: int = 0
+    """The seed's expert step across players: capacity of the registry's pool of fakes that fooled some player's
+    discriminator; each player adds the fakes that fooled its own and takes as many from the pool into its
+    replay, so every discriminator learns from what fooled others (0: each player keeps its own)."""
     replay_share: float = 0.25
     """Replayed fakes per training batch, as a share of the batch size."""
     metrics_every: int = 5
@@ -111,12 +115,14 @@ class ArenaConfig:
             raise ValueError(f"arena.keep_pairs must be true or false; got {self.keep_pairs!r}")
         if self.selection not in ("fitness", "rating"):
             raise ValueError(f"arena.selection must be fitness or rating; got {self.selection!r}")
+        if self.shared_fakes and not self.replay:
+            raise ValueError(f"arena.shared_fakes needs a replay buffer to put them in; arena.replay is 0")
         if not 0 <= self.replay_share <= 1:
             raise ValueError(f"arena.replay_share must be in [0, 1]; got {self.replay_share!r}")
         if self.round_size < 2:
             raise ValueError(f"arena.round_size must be at least 2; got {self.round_size!r}")
         for name in ("metrics_every", "ensemble", "round_every", "cross_steps", "generator_first", "replay", "ready",
-                     "round_steps"):
+                     "round_steps", "shared_fakes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"arena.{name} must be a non-negative integer; got {value!r}")

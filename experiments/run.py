@@ -186,7 +186,7 @@ REVIVE = dict(max_restarts=-1, max_task_retries=-1)
 def start_actors(cfg: RunConfig, run_id: str, mongo_uri: str, run_dir: str, cpus: float) -> tuple[object, list]:
     """The registry, the barrier of the synchronous schedule, and the players; returns the registry and players."""
     registry = ray.remote(Registry).options(name="registry", num_cpus=0, **REVIVE).remote(
-        run_id, cfg.arena.fitness_window, mongo_uri, cfg.mongo_db)
+        run_id, cfg.arena.fitness_window, mongo_uri, cfg.mongo_db, cfg.arena.shared_fakes)
     ray.get(registry.players.remote())  # alive and named before any player looks it up
     if cfg.arena.schedule == "barrier":
         barrier = ray.remote(Barrier).options(name="barrier", num_cpus=0, **REVIVE).remote(

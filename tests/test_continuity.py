@@ -174,3 +174,15 @@ def test_the_round_is_fitness_filtered_and_discriminators_are_chosen_on_its_seco
                          [{**e, **standings[e["id"]], "age": 9} for e in reg.candidates()],
                          np.random.default_rng(seed), tournament_size=3)
         assert move.breeds and move.d_parents[0]["id"] == "a"
+
+
+def test_fakes_that_fooled_one_discriminator_reach_the_others_through_the_registry():
+    reg = Registry("t", shared_fakes=8)
+    mine, theirs = torch.zeros(3, 2), torch.ones(5, 2)
+    back = reg.settle([], "p0", {}, None, seed=1, fakes=theirs)["fakes"]
+    assert back.shape == (5, 2) and torch.equal(back, theirs[:5])  # only theirs so far
+    back = reg.settle([], "p1", {}, None, seed=2, fakes=mine)["fakes"]
+    assert back.shape == (3, 2) and len(reg.fakes[None]) == 8  # bounded: at capacity
+    assert Registry("t").settle([], "p0", {}, None, fakes=mine)["fakes"] is None  # sharing off
+    with pytest.raises(ValueError, match="arena.shared_fakes needs a replay buffer"):
+        ArenaConfig(shared_fakes=64, replay=0)
