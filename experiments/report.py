@@ -354,7 +354,7 @@ def build(db, run_id: str, out: str, folder: Path) -> Path:
 
     report.figure("Quality during the run", "quality", figures.quality,
                   [{**m, "t": since(m["at"])} for m in during], colours)
-    effects = operator_effects(individuals)
+    effects = operator_effects(individuals, resamples=1000)
     report.figure("What mutations did", "effects", figures.effects, operator_changes(individuals), effects,
                   note="<p>Per operator, the fitness change of the children it made from their parents' mean. "
                        "Opponents improve meanwhile, so changes lean negative for every child; the control is the "

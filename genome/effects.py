@@ -52,15 +52,18 @@ def _bootstrap(values: np.ndarray, control: np.ndarray, resamples: int, rng: np.
     return float(low), float(high)
 
 
-def operator_effects(records: Iterable[dict], resamples: int = 1000, seed: int = 0) -> dict[str, dict]:
+def operator_effects(records: Iterable[dict], resamples: int = 0, seed: int = 0) -> dict[str, dict]:
     """Per operator and for the clone control: how many children have a fitness change, how many it
     helped (> 0) or hurt (< 0), the mean change, gain and loss, the `quantiles` (at QUANTILES) of the
     changes, and `vs_control`: the difference of its mean change from the clone control's with a 95 %
-    bootstrap interval (`low`, `high`; None when `resamples` is 0), the two-sided Mann–Whitney `p`, and
+    bootstrap interval (`low`, `high`; None when `resamples` is 0, the default: the registry asks on every
+    breeding, and the report asks for 1,000), the two-sided Mann–Whitney `p`, and
     `superiority`, the chance that one of its children's changes beats one of the control's (ties
     half): 0.5 is no different from cloning. `vs_control` is None without a control or for the control.
     Opponents improve while children train, so every change leans negative; the control carries the
     same lean, which is why operators are judged against it rather than against zero."""
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 0:
+        raise ValueError(f"resamples must be a non-negative integer; got {resamples!r}")
     changes = operator_changes(records)
     control = np.array(changes.get(CONTROL, []))
     effects = {}
@@ -90,7 +93,7 @@ def operator_effects(records: Iterable[dict], resamples: int = 1000, seed: int =
 def lineage_effects(lineage: Mapping[str, dict], fitness: Mapping[str, float | None],
                     resamples: int = 0) -> dict[str, dict]:
     """`operator_effects` over the registry's lineage, `{id: {"ops": [...], "parent_fitness": x}}`, with
-    each id's current fitness from `fitness`; no bootstrap by default (the registry asks every breeding)."""
+    each id's current fitness from `fitness`."""
     records = []
     for _id, entry in lineage.items():
         now, before = fitness.get(_id), entry.get("parent_fitness")

@@ -209,7 +209,7 @@ def test_lineage_effect_and_epidemic_figures_draw_from_plain_records(tmp_path):
     founders = {"a0": ("founder a0", "C0"), "b0": ("founder b0", "C1")}
     children = [{"ops": [{"op": op}], "fitness_change": change} for op, change in
                 [("clone", -0.1), ("clone", 0.0), ("clone", -0.2), ("add_noise", 0.1), ("add_noise", 0.0)]]
-    effects = operator_effects(children)
+    effects = operator_effects(children, resamples=100)
     args, note = report.epidemic_figure(INDIVIDUALS, matches, since, founders)
     drawings = {
         "elimination": (figures.elimination, {side: lineage_elimination(INDIVIDUALS, matches, side)
