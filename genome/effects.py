@@ -15,15 +15,12 @@ from genome.operators import MutationConfig
 
 # Which probability of the configuration each recorded operator draws on.
 OPERATOR_PROBABILITY = {
-    "add_layer": "p_add_layer", "delete_layer": "p_delete_layer", "add_noise": "p_add_noise",
-    "change_width": "p_width",
+    "add_layer": "p_add_layer", "delete_layer": "p_delete_layer", "add_noise": "p_add_noise", "change_width": "p_width",
     "change_kernel": "p_kernel", "change_stride": "p_stride", "change_dropout": "p_dropout", "change_noise": "p_noise",
     "change_activation": "p_activation", "change_norm": "p_norm", "change_optimizer": "p_optimizer",
     "change_lr": "p_lr", "change_betas": "p_betas", "change_latent_dim": "p_latent",
     "change_latent_dist": "p_latent", "change_loss": "p_loss", "crossover": "p_crossover",
 }
-
-
 CONTROL = "clone"  # a child that is its parent, trained on: what fitness does with no variation at all
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
