@@ -66,9 +66,10 @@ def bout(generators: list[Generator], discriminators: list[Discriminator], data,
         net.train(d_optimizer is not None)
     device = generators[0].device
     share = max(1, batch_size // len(generators))
-    rows = []
+    # Losses stay tensors until the bout ends: a `.item()` per step would wait for the device every step.
+    done, g_losses, d_losses, times = [], [], [], []
     for step in range(first_step, first_step + steps):
-        if deadline is not None and rows and time.time() >= deadline:
+        if deadline is not None and done and time.time() >= deadline:
             break
         fakes = torch.cat([g.sample(share, rng) for g in generators])
         d_loss = torch.zeros((), device=device)
@@ -86,8 +87,15 @@ def bout(generators: list[Generator], discriminators: list[Discriminator], data,
             g_optimizer.zero_grad(set_to_none=True)
             g_loss.backward()
             g_optimizer.step()
-        rows.append({"step": step, "g_loss": g_loss.item(), "d_loss": d_loss.item(), "time": time.time()})
-    return Bout(rows=rows)
+        done.append(step)
+        g_losses.append(g_loss.detach())
+        d_losses.append(d_loss.detach())
+        times.append(time.time())
+    if not done:
+        return Bout(rows=[])
+    losses = torch.stack([torch.stack(g_losses), torch.stack(d_losses)]).cpu().tolist()
+    return Bout(rows=[{"step": step, "g_loss": g, "d_loss": d, "time": t}
+                      for step, g, d, t in zip(done, *losses, times)])
 
 
 @torch.no_grad()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -265,12 +266,35 @@ def build_pair(genome: Genome, device: str | torch.device = "cpu") -> Pair:
     return Pair(Generator(genome, layout).to(device), Discriminator(genome, layout).to(device))
 
 
+@functools.cache
+def _has_fused(cls: type[torch.optim.Optimizer], device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether torch has a fused kernel for `cls` on this device and dtype. Torch checks the device only at
+    the first step, so a one-element probe takes one."""
+    probe = torch.zeros(1, device=device, dtype=dtype, requires_grad=True)
+    try:
+        optimizer = cls([probe], lr=0.1, fused=True)
+        probe.grad = torch.zeros_like(probe)
+        optimizer.step()
+    except (TypeError, RuntimeError):  # no `fused` option for this optimizer (TypeError), or no kernel here
+        return False
+    return True
+
+
+def _fast(cls: type[torch.optim.Optimizer], params: list, **options) -> torch.optim.Optimizer:
+    """The fused kernel where torch has one for this optimizer and these parameters, else the multi-tensor
+    one: on networks this small the default per-tensor loop is a third of a training step (issue 14)."""
+    if params and all(_has_fused(cls, p.device, p.dtype) for p in params):
+        return cls(params, fused=True, **options)
+    return cls(params, foreach=True, **options)
+
+
 def make_optimizer(gene: OptimizerGene, params) -> torch.optim.Optimizer:
+    params = list(params)  # read twice: for the kernel check, then by the optimizer
     beta1, beta2 = gene.betas
     if gene.name == "adam":
-        return torch.optim.Adam(params, lr=gene.lr, betas=(beta1, beta2))
+        return _fast(torch.optim.Adam, params, lr=gene.lr, betas=(beta1, beta2))
     if gene.name == "sgd":
-        return torch.optim.SGD(params, lr=gene.lr, momentum=beta1)
+        return _fast(torch.optim.SGD, params, lr=gene.lr, momentum=beta1)
     if gene.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=gene.lr, alpha=beta2)
+        return _fast(torch.optim.RMSprop, params, lr=gene.lr, alpha=beta2)
     raise ValueError(f"unknown optimizer {gene.name!r}")
