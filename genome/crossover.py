@@ -8,7 +8,7 @@ import numpy as np
 
 from genome.genes import NETS, Genome, Layer
 from genome.operators import MutationConfig, Ops, mutate, within_limits
-from genome.shapes import Shape, plan_network
+from genome.shapes import Shape, numel, plan_network
 
 
 def _input_shape(genome: Genome, net: str) -> Shape:
@@ -21,17 +21,35 @@ def _seam_adapter(shape: Shape) -> Layer:
     return Layer(kind="adapter", width=shape[0], size=shape[1] if len(shape) == 3 else 0)
 
 
-def splice(a: Genome, b: Genome, net: str, cut: int, cfg: MutationConfig) -> tuple[tuple[Layer, ...], bool]:
+def _folds(adapter: Layer, following: Layer, yields: Shape) -> bool:
+    """Whether the dense layer after a seam can take the adapter's place (issue 14: on networks this small a
+    step costs per module). An adapter to a width is a pure linear map A, and a dense layer applies its W
+    to what it receives before anything else, so W·A (bias W·b_A + b_W) computes the same in one module.
+    Spectral normalisation forbids it (W·A has another largest singular value than W), and so does a
+    narrow adapter: W·A would hold more weights than A and W apart, and a child over the limits for it."""
+    if adapter.size or following.kind != "dense" or following.norm == "spectral":
+        return False
+    inputs = numel(yields)
+    return inputs * following.width <= adapter.width * (inputs + following.width + 1)
+
+
+def splice(a: Genome, b: Genome, net: str, cut: int, cfg: MutationConfig) -> tuple[tuple[Layer, ...], bool | str]:
     """`a`'s layers before the cut, `b`'s from it; an adapter at the seam where the shape `a` yields
-    there differs from the one `b`'s layer was trained on (and the depth limit leaves room)."""
+    there differs from the one `b`'s layer was trained on (and the depth limit leaves room), or "folded"
+    where `b`'s layer takes the adapter into its own weights (`inherit` starts it as W·A)."""
     la, lb = a.layers(net), b.layers(net)
     head, tail = list(la[:cut]), list(lb[cut:])
     if not head or not tail:
         return tuple(head + tail), False
     yields = plan_network(la[:cut], _input_shape(a, net))[-1].out_shape
     trained_on = plan_network(lb[:cut], _input_shape(b, net))[-1].out_shape
-    if yields != trained_on and len(head) + len(tail) < cfg.max_layers:
-        return tuple(head + [_seam_adapter(trained_on)] + tail), True
+    if yields == trained_on:
+        return tuple(head + tail), False
+    adapter = _seam_adapter(trained_on)
+    if _folds(adapter, tail[0], yields):
+        return tuple(head + tail), "folded"
+    if len(head) + len(tail) < cfg.max_layers:
+        return tuple(head + [adapter] + tail), True
     return tuple(head + tail), False
 
 

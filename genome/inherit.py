@@ -3,7 +3,9 @@
 Each child layer gene names its origin (parent slot, layer index). Tensors are copied by name
 within the layer; where a width changed, the overlapping slice is kept; fresh layers, adapters and
 tensors with no counterpart of the same name in the parent layer keep their fresh initialisation
-(a normalisation switched between batch and layer keeps its affine scale and shift).
+(a normalisation switched between batch and layer keeps its affine scale and shift). A dense layer
+right after a crossover seam reads the inputs its parent layer never saw with zero weight: it starts
+as W·A, A the near-identity adapter that crossover folds into it (`splice`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,15 @@ def _head_slot(genome: Genome, net: str) -> int:
     return 0
 
 
+def _seams(genome: Genome, net: str) -> set[str]:
+    """Prefixes of the dense layers that follow a layer of another parent: where crossover joined two
+    parents and may have folded an adapter into the layer."""
+    layers = genome.layers(net)
+    return {f"layers.{i}." for i in range(1, len(layers))
+            if layers[i].kind == "dense" and layers[i].origin and layers[i - 1].origin
+            and layers[i].origin[0] != layers[i - 1].origin[0]}
+
+
 def inherit(child: Pair, genome: Genome, parents: list[dict]) -> dict:
     """Copy weights from `parents` (each `{"generator": state_dict, "discriminator": state_dict}`,
     in slot order) into `child`; returns how many parameters were inherited, in all and per slot."""
@@ -54,6 +65,7 @@ def inherit(child: Pair, genome: Genome, parents: list[dict]) -> dict:
             state = module.state_dict(keep_vars=True)
             plan = [(f"layers.{i}.", layer.origin) for i, layer in enumerate(genome.layers(net))]
             plan.append(("head.", (_head_slot(genome, net), None)))
+            seams = _seams(genome, net)
             for prefix, origin in plan:
                 if origin is None or origin[0] >= len(parents):
                     continue
@@ -66,6 +78,11 @@ def inherit(child: Pair, genome: Genome, parents: list[dict]) -> dict:
                         # Buffers (batch-norm statistics) are copied but not counted as parameters.
                         if isinstance(tensor, torch.nn.Parameter):
                             per_slot[slot] += copied
+                if prefix in seams and "linear.weight" in source:
+                    # W·A for the near-identity A (zero bias) a fresh adapter starts as (`build._near_identity`):
+                    # the parent's columns for the inputs it saw, zero for the others.
+                    seen = source["linear.weight"].shape[1]
+                    _sub_state(state, prefix)["linear.weight"].data[:, seen:] = 0
     inherited = sum(per_slot)
     return {"inherited": inherited, "total": total, "share": inherited / total if total else 0.0,
             "per_parent": per_slot}

@@ -148,9 +148,10 @@ def check_inherit(child: Genome, pair, states: list[dict]) -> dict:
     return report
 
 
-def check_seams(a: Genome, b: Genome, child: Genome, ops: list[dict], cfg: MutationConfig) -> list[bool]:
+def check_seams(a: Genome, b: Genome, child: Genome, ops: list[dict], cfg: MutationConfig) -> list[bool | str]:
     """`a`'s layers before each cut, `b`'s after it, and an adapter right at the seam exactly where the
-    shape the child's prefix yields differs from the one `b`'s layer at the cut was trained on."""
+    shape the child's prefix yields differs from the one `b`'s layer at the cut was trained on, unless
+    that layer took the adapter into its weights ("folded"). Returns each op's adapter."""
     if not ops:  # every draw broke a limit: the child is `a`
         assert child == a
         return []
@@ -163,7 +164,12 @@ def check_seams(a: Genome, b: Genome, child: Genome, ops: list[dict], cfg: Mutat
         assert 0 <= cut <= min(len(la), len(lb))
         head, tail = list(la[:cut]), list(lb[cut:])
         layers = list(child.layers(net))
-        if op["adapter"]:
+        if op["adapter"] == "folded":
+            trained_on = plan_network(lb[:cut], input_shape(b, net))[-1].out_shape
+            yields = plan_network(la[:cut], input_shape(child, net))[-1].out_shape
+            assert yields != trained_on and len(trained_on) == 1, (net, cut)
+            assert layers == head + tail and tail[0].kind == "dense" and tail[0].norm != "spectral", (net, cut)
+        elif op["adapter"]:
             trained_on = plan_network(lb[:cut], input_shape(b, net))[-1].out_shape
             yields = plan_network(la[:cut], input_shape(child, net))[-1].out_shape
             assert yields != trained_on, (net, cut)
@@ -174,10 +180,11 @@ def check_seams(a: Genome, b: Genome, child: Genome, ops: list[dict], cfg: Mutat
             assert layers == head + tail, (net, cut)
         if head and tail:
             trained_on = plan_network(lb[:cut], input_shape(b, net))[-1].out_shape
-            seam = getattr(layout, net)[cut + op["adapter"]]
+            seam = getattr(layout, net)[cut + (op["adapter"] is True)]
             room = len(head) + len(tail) < cfg.max_layers
-            # b's layer at the cut sees what it was trained on, unless no adapter fitted
-            assert (seam.in_shape == trained_on) or (not room and not op["adapter"]), (net, cut)
+            # b's layer at the cut sees what it was trained on, unless no adapter fitted or it was folded in
+            assert (seam.in_shape == trained_on) or (not room and not op["adapter"]) or op["adapter"] == "folded", \
+                (net, cut)
         else:
             assert not op["adapter"]
         adapters.append(op["adapter"])
@@ -231,7 +238,7 @@ def configs(draw, data_shape):
 
 
 def test_random_genomes_and_operator_chains_vector_and_image():
-    checked = {"children": 0, "first": 0, "image": 0, "shapes": set(), "ops": set(), "adapters": 0}
+    checked = {"children": 0, "first": 0, "image": 0, "shapes": set(), "ops": set(), "adapters": 0, "folded": 0}
 
     @settings(max_examples=400, deadline=None, database=None)
     @given(data=st.data(), seed=st.integers(0, 2**32 - 1),
@@ -262,7 +269,9 @@ def test_random_genomes_and_operator_chains_vector_and_image():
             assert child.data_shape == shape
             check_genes(child, cfg)
             if op == "crossover":
-                checked["adapters"] += sum(check_seams(a.stamped(0), b.stamped(1), child, ops, cfg))
+                seams = check_seams(a.stamped(0), b.stamped(1), child, ops, cfg)
+                checked["adapters"] += seams.count(True)
+                checked["folded"] += seams.count("folded")
             torch.manual_seed(op_seed)
             pair = build_pair(child)
             check_inherit(child, pair, [state_a] if len(parents) == 1 else [state_a, state_b])
@@ -278,7 +287,7 @@ def test_random_genomes_and_operator_chains_vector_and_image():
     assert checked["image"] >= GENOMES_TO_CHECK // 3, checked
     assert {(2,), (1, 8, 8), (1, 28, 28)} <= checked["shapes"], checked
     assert {"crossover", "add_layer", "delete_layer", "change_width"} <= checked["ops"], checked
-    assert checked["adapters"] > 0, checked
+    assert checked["adapters"] > 0 and checked["folded"] > 0, checked
 
 
 # ---------------------------------------------------------------------------------------------
@@ -525,7 +534,7 @@ def test_crossover_of_dense_and_conv_genomes_yields_working_pairs_with_adapters_
              [Layer(kind="conv", width=8, kernel=3, padding=1), Layer(kind="dense", width=20),
               Layer(kind="dense", width=10), Layer(kind="noise")], (1, 8, 8), latent_dim=32),
     ]
-    image_adapters = vector_adapters = no_adapter = 0
+    image_adapters = folded = no_adapter = 0
     for seed in range(40):
         dense, conv = dense_and_conv_parents(seed, cfg)
         rng = np.random.default_rng(seed)
@@ -542,10 +551,10 @@ def test_crossover_of_dense_and_conv_genomes_yields_working_pairs_with_adapters_
             child, ops = crossover(sa, sb, np.random.default_rng(seed), cfg)
             assert child.data_shape == (1, 8, 8)
             for op, adapter in zip(ops, check_seams(sa, sb, child, ops, cfg)):
-                if adapter:
-                    seam = child.layers(op["net"])[op["cut"]]
-                    image_adapters += seam.size > 0
-                    vector_adapters += seam.size == 0
+                if adapter == "folded":
+                    folded += 1
+                elif adapter:
+                    image_adapters += child.layers(op["net"])[op["cut"]].size > 0
                 else:
                     no_adapter += 0 < op["cut"] < len(sb.layers(op["net"]))
             check_genes(child, cfg)
@@ -553,7 +562,9 @@ def test_crossover_of_dense_and_conv_genomes_yields_working_pairs_with_adapters_
             pair = build_pair(child)
             check_inherit(child, pair, states)
             check_pair(child, pair, 2, seed=seed)
-    assert image_adapters > 0 and vector_adapters > 0 and no_adapter > 0
+    # Vector seams here all lie before dense layers, which fold them in; vector adapters that stay
+    # (before a noise layer, a spectral norm, a bottleneck) are in tests/test_fold.py.
+    assert image_adapters > 0 and folded > 0 and no_adapter > 0
 
 
 def _vector_genome(generator, latent_dim):
@@ -571,8 +582,9 @@ def test_crossover_seam_is_judged_on_the_childs_latent():
         child, ops = crossover(a, b, np.random.default_rng(seed), cfg)
         check_seams(a, b, child, ops, cfg)
         if ops[0]["cut"] == 1:
-            # b's second layer was trained on 8 inputs: an adapter exactly when the child's latent is 4
-            assert ops[0]["adapter"] == (child.latent_dim == 4), (seed, child.latent_dim)
+            # b's second layer was trained on 8 inputs: an adapter, folded into that dense layer, exactly
+            # when the child's latent is 4
+            assert ops[0]["adapter"] == ("folded" if child.latent_dim == 4 else False), (seed, child.latent_dim)
             seen.add(child.latent_dim)
     assert seen == {4, 8}
 

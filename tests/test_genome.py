@@ -566,12 +566,10 @@ CROSS_B = make_genome([16, 20, 32, 12], [12, 20, 8], activation="tanh", latent_d
 
 
 def expected_splice(a, b, cut):
-    """For dense genomes of one latent size, the shape a's prefix yields is its last width: an adapter
-    (a linear map, size 0) to b's width where the two differ."""
-    layers = list(a[:cut])
-    if 0 < cut < len(b) and a[cut - 1].width != b[cut - 1].width:
-        layers.append(Layer(kind="adapter", width=b[cut - 1].width, size=0))
-    return layers + list(b[cut:])
+    """For dense genomes of one latent size, the shape a's prefix yields is its last width; where it differs
+    from b's, the adapter crossover puts there is folded into b's dense layer at the cut (both seams of
+    CROSS_A and CROSS_B fold: no spectral norm, no bottleneck; tests/test_fold.py has the rest)."""
+    return list(a[:cut]) + list(b[cut:])
 
 
 def test_crossover_every_cut():
@@ -580,7 +578,7 @@ def test_crossover_every_cut():
     states = [clone_state(built_pair_with_stats(CROSS_A, 1).state_dicts()),
               clone_state(built_pair_with_stats(CROSS_B, 2).state_dicts())]
     seen = {net: set() for net in NETS}
-    adapters_seen = 0
+    folds_seen = 0
     for seed in range(200):
         child, ops = crossover(a, b, np.random.default_rng(seed), cfg)
         assert [op["op"] for op in ops] == ["crossover", "crossover"]
@@ -593,40 +591,33 @@ def test_crossover_every_cut():
             layers = child.layers(net)
             assert shape_of(layers) == shape_of(expected_splice(la, lb, cut)), (net, cut)
             widths_differ = 0 < cut and a.layers(net)[cut - 1].width != b.layers(net)[cut - 1].width
-            assert op["adapter"] == widths_differ, (net, cut)
-            adapters = [i for i, layer in enumerate(layers) if layer.kind == "adapter"]
-            assert adapters == ([cut] if widths_differ else []), (net, cut)
-            adapters_seen += len(adapters)
-            # origins follow the layers: a's head, b's tail, fresh adapters
+            assert op["adapter"] == ("folded" if widths_differ else False), (net, cut)
+            assert not any(layer.kind == "adapter" for layer in layers), (net, cut)
+            folds_seen += widths_differ
+            # origins follow the layers: a's head, b's tail
             origins = [layer.origin for layer in layers]
-            expected = [(0, i) for i in range(cut)] + ([None] if widths_differ else []) + \
-                       [(1, i) for i in range(cut, len(lb))]
-            assert origins == expected, (net, cut)
+            assert origins == [(0, i) for i in range(cut)] + [(1, i) for i in range(cut, len(lb))], (net, cut)
         for gene in ("latent_dim", "latent_dist", "g_optimizer", "d_optimizer", "batch_size", "steps"):
             assert getattr(child, gene) in (getattr(CROSS_A, gene), getattr(CROSS_B, gene))
-        # every inherited tensor meets a same-shaped source here, so only adapters stay fresh
+        # every inherited tensor meets a source here; a folded layer reads the inputs its parent layer
+        # never saw with zero weight (W·A, A the near-identity adapter), and only those are not inherited
         torch.manual_seed(seed)
         pair = build_pair(child)
-        fresh = clone_state(pair.state_dicts())
         report = inherit(pair, child, states)
-        adapter_params = 0
-        for net in NETS:
-            module = getattr(pair, net)
-            for i, layer in enumerate(child.layers(net)):
-                block = module.layers[i]
-                if layer.kind == "adapter":
-                    adapter_params += sum(p.numel() for p in block.parameters())
-                    for name in ("linear.weight", "linear.bias"):
-                        assert torch.equal(module.state_dict()[f"layers.{i}.{name}"],
-                                           fresh[net][f"layers.{i}.{name}"])
+        unseen = 0
+        for op in (op for op in ops if op["adapter"] == "folded"):
+            weight = getattr(pair, op["net"]).state_dict()[f"layers.{op['cut']}.linear.weight"]
+            saw = states[1][op["net"]][f"layers.{op['cut']}.linear.weight"].shape[1]
+            assert not weight[:, saw:].any(), (op, seed)
+            unseen += weight[:, saw:].numel()
         if child.latent_dim == CROSS_A.latent_dim:
-            assert report["inherited"] == report["total"] - adapter_params, seed
+            assert report["inherited"] == report["total"] - unseen, seed
         if all(seen[net] == set(range(min(len(a.layers(net)), len(b.layers(net))) + 1)) for net in NETS) \
                 and seed >= 50:
             break
     assert seen["generator"] == {0, 1, 2, 3}
     assert seen["discriminator"] == {0, 1, 2}
-    assert adapters_seen > 0
+    assert folds_seen > 0
 
 
 @pytest.mark.parametrize("cut", [0, 1, 2, 3])
@@ -658,7 +649,10 @@ def test_crossover_forced_cut(cut):
 
 def test_crossover_without_room_leaves_out_the_adapter():
     cfg = MutationConfig(max_layers=4)
-    a, b = CROSS_A.stamped(0), CROSS_B.stamped(1)
+    # b's third generator layer under spectral norm, which no adapter can be folded into (tests/test_fold.py)
+    spectral = replace(CROSS_B.generator[2], norm="spectral")
+    a, b = CROSS_A.stamped(0), CROSS_B.with_layers("generator", (*CROSS_B.generator[:2], spectral,
+                                                                 *CROSS_B.generator[3:])).stamped(1)
     for seed in range(200):
         child, ops = crossover(a, b, np.random.default_rng(seed), cfg)
         check_limits(child, cfg)
@@ -800,7 +794,7 @@ def test_inherit_counts_per_parent_after_crossover():
     states = [clone_state(built_pair_with_stats(CROSS_A, 1).state_dicts()),
               clone_state(built_pair_with_stats(CROSS_B, 2).state_dicts())]
     for seed in range(30):
-        child, _ = crossover(a, b, np.random.default_rng(seed), MutationConfig(max_layers=6))
+        child, ops = crossover(a, b, np.random.default_rng(seed), MutationConfig(max_layers=6))
         pair = build_pair(child)
         report = inherit(pair, child, states)
         expected = [0, 0]
@@ -811,6 +805,10 @@ def test_inherit_counts_per_parent_after_crossover():
                 if layer.origin is not None:
                     expected[layer.origin[0]] += sum(p.numel() for p in module.layers[i].parameters())
                     last = layer.origin[0]
+            for op in ops:  # a folded layer's inputs its parent layer never saw start at zero, not inherited
+                if op["net"] == net and op["adapter"] == "folded":
+                    seen = states[1][net][f"layers.{op['cut']}.linear.weight"].shape[1]
+                    expected[1] -= module.layers[op["cut"]].linear.weight[:, seen:].numel()
             expected[last] += sum(p.numel() for p in module.head.parameters())
         if child.latent_dim == CROSS_A.latent_dim:
             assert report["per_parent"] == expected, seed
