@@ -157,7 +157,7 @@ def describe(db: Database, run_id: str, console: Console) -> None:
             + (f", {sum(loops) / len(loops):.2f} s a loop on average" if loops else ""))
     best = best_individual(db, run)
     if best:
-        label = "Best individual of the final population" if finished and summary.get("best") else "Fittest so far"
+        label = "Champion of the final population" if finished and summary.get("best") else "Fittest so far"
         say(f"{label}: {best['_id']} (fitness {_fmt(best.get('fitness'), '.3f')}, generation {best['generation']}): "
             f"{summarize_genome(best['genome'])}")
         if best.get("checkpoint"):

@@ -236,14 +236,15 @@ def lineage_summary(db: Database, run_id: str) -> dict:
             "effects": operator_effects(children)}
 
 
-def run_summary(db: Database, run_id: str, among: list[str] | None = None) -> dict:
-    """Counts and the best individual of a run, read back from the store; `among` limits the best to
-    those ids (the final population: early fitness was earned against untrained opponents)."""
-    query = {"run_id": run_id, "fitness": {"$ne": None}}
+def run_summary(db: Database, run_id: str, among: list[str] | None = None, key: str = "fitness") -> dict:
+    """Counts and the champion of a run (`best`: first by the standing `key`, fitness or rating), read back
+    from the store; `among` limits it to those ids (the final population: early fitness was earned against
+    untrained opponents)."""
+    query = {"run_id": run_id, key: {"$ne": None}}
     if among is not None:
         query["_id"] = {"$in": among}
-    best = db.individuals.find_one(query, sort=[("fitness", -1)],
-                                   projection={"genome": 1, "fitness": 1, "d_fitness": 1, "player": 1,
+    best = db.individuals.find_one(query, sort=[(key, -1)],
+                                   projection={"genome": 1, "fitness": 1, "rating": 1, "d_fitness": 1, "player": 1,
                                                "generation": 1, "checkpoint": 1})
     return {"individuals": db.individuals.count_documents({"run_id": run_id}),
             "matches": db.matches.count_documents({"run_id": run_id}),

@@ -110,7 +110,7 @@ def test_three_players_evolve_asynchronously_into_a_given_server(tmp_path, mongo
                     "--config", str(config), cwd=tmp_path)
     output = finish(run)
     assert run.returncode == 0, output
-    assert "Best individual of the final population: e2e/player-" in output and "Run e2e finished" in output
+    assert "Champion of the final population by fitness: e2e/player-" in output and "Run e2e finished" in output
 
     status = raw_db.runs.find_one({"_id": "e2e"})
     assert status["status"] == "finished" and status["finished_at"] > status["started_at"]

@@ -96,7 +96,7 @@ def test_show_summarises_one_run(mongo_uri, db_name, raw_db, capsys):
     assert "2 players on grid25, seed 4; matchmaking random" in out
     assert "of 90 s" in out and "5 individuals, 11 matches\n" in out
     assert "players: 2 finished with 2–4 generations each, 2.00 s a loop on average" in out
-    assert "Best individual of the final population: done/player-1/3 (fitness 0.700, generation 3): G " in out
+    assert "Champion of the final population: done/player-1/3 (fitness 0.700, generation 3): G " in out
     assert "21 modes, 62.5% high quality, KL 0.125" in out
     assert "Children: 3, built on the first try: 3, mean share of parameters inherited: 50.0%" in out
 
