@@ -10,6 +10,11 @@ SCHEDULES = ("async", "barrier")
 FOUNDERS = ("random", "conventional")
 
 
+def lr_scale(progress: float, final: float) -> float:
+    """A linear decay from 1 at progress 0 to `final` at progress 1 (clipped to that range)."""
+    return 1 - (1 - final) * min(1.0, max(0.0, progress))
+
+
 @dataclass(frozen=True)
 class ArenaConfig:
     """Settable under `[arena]` in the TOML."""
@@ -136,7 +141,7 @@ class ArenaConfig:
 
     def lr_scale(self, progress: float) -> float:
         """The learning rates' factor at `progress` (0 at the start of the budget, 1 at its end)."""
-        return 1 - (1 - self.lr_final) * min(1.0, max(0.0, progress))
+        return lr_scale(progress, self.lr_final)
 
     def first_steps(self, index: int, players: int) -> int:
         """Training steps per loop of player `index`'s first genome (see `steps_spread`)."""

@@ -25,7 +25,7 @@ from arena.bout import bout, discriminator_loss, generator_loss
 from arena.datasets import GaussianMixture, ImageDataset, load_dataset
 from arena.ensemble import quality_loss
 from arena.metrics import Judge
-from arena.config import ArenaConfig
+from arena.config import ArenaConfig, lr_scale
 from arena.founders import found
 from genome import Genome, Layer, OptimizerGene, build_pair, make_optimizer, random_genome
 from genome.build import Generator
@@ -69,15 +69,17 @@ class Job:
     init_seed: int  # torch's global generator, which module initialisation draws from
     rng_seed: int  # the torch.Generator of noise and real batches
     eval_seed: int
+    lr_final: float = 1.0  # learning rates decay linearly over the budget to this share, as the arena's
 
 
 def independent_jobs(run_seed: int, players: int, dataset: str, cpu_seconds: float, mutation: MutationConfig,
                      arena: ArenaConfig) -> list[Job]:
-    """Baseline (c): the arena's first-generation players, each alone, `cpu_seconds` each."""
+    """Baseline (c): the arena's first-generation players, each alone, `cpu_seconds` each, with the arena's
+    learning-rate schedule: the arena less its fights and breeding."""
     shape = load_dataset(dataset).shape
     founders = [found(run_seed, i, players, shape, mutation, arena) for i in range(players)]
     return [Job(f"independent-{run_seed}-{i}", f.genome.to_dict(), dataset, cpu_seconds, f.init_seed, f.noise_seed,
-                run_seed) for i, f in enumerate(founders)]
+                run_seed, arena.lr_final) for i, f in enumerate(founders)]
 
 
 def single_job(run_seed: int, dataset: str, cpu_seconds: float) -> Job:
@@ -89,9 +91,10 @@ def single_job(run_seed: int, dataset: str, cpu_seconds: float) -> Job:
 
 
 def train_gan(genome: Genome, data: GaussianMixture | ImageDataset, cpu_seconds: float, init_seed: int,
-              rng_seed: int) -> tuple[Generator, dict]:
+              rng_seed: int, lr_final: float = 1.0) -> tuple[Generator, dict]:
     """One pair trained by `bout()` with both optimizers (kept for the whole run, as a plain GAN does)
-    until this process has used `cpu_seconds` of CPU time (at most one step more); at least one step."""
+    until this process has used `cpu_seconds` of CPU time (at most one step more); at least one step.
+    Learning rates decay linearly over that budget to `lr_final` of the genes' (1: constant)."""
     torch.manual_seed(init_seed)
     pair = build_pair(genome)
     rng = torch.Generator().manual_seed(rng_seed)
@@ -102,6 +105,9 @@ def train_gan(genome: Genome, data: GaussianMixture | ImageDataset, cpu_seconds:
         left = cpu_seconds - (time.process_time() - cpu)
         if left <= 0 and steps:
             break
+        for optimizer, gene in ((g_optimizer, genome.g_optimizer), (d_optimizer, genome.d_optimizer)):
+            for group in optimizer.param_groups:
+                group["lr"] = gene.lr * lr_scale(1 - left / cpu_seconds if cpu_seconds else 1.0, lr_final)
         # A single thread's CPU time passes no faster than wall time, so this deadline never lets the bout
         # overspend by more than its last step; on a busy machine it ends early and the loop goes on.
         steps += len(bout([pair.generator], [pair.discriminator], data, genome.steps, genome.batch_size, rng,
@@ -121,7 +127,8 @@ def evaluate(generator: Generator, judge: Judge, seed: int) -> dict:
 def run_job(job: Job) -> dict:
     """Train and judge one job in this process; the metrics, steps and CPU time spent."""
     data = load_dataset(job.dataset)
-    generator, spent = train_gan(Genome.from_dict(job.genome), data, job.cpu_seconds, job.init_seed, job.rng_seed)
+    generator, spent = train_gan(Genome.from_dict(job.genome), data, job.cpu_seconds, job.init_seed, job.rng_seed,
+                                 job.lr_final)
     return {"label": job.label, **spent, **evaluate(generator, Judge(data), job.eval_seed)}
 
 
