@@ -83,14 +83,15 @@ class ArenaConfig:
     """Samples a first-generation discriminator judges at once (PacGAN's packing: a generator that
     collapses onto few modes yields packs unlike real ones); children keep their discriminator's pack.
     On ring8 at 90 s it took the arena's best from 1.0 to 5.5 modes (BENCHMARKS.md); 1 turns it off."""
-    founders: str = "random"
+    founders: str = "conventional"
     """First-generation genomes: random (shapes and rates drawn within the mutation limits) or conventional
     (an architecture known to work, its widths and learning rates drawn: `genome.population.conventional_genome`)."""
     architecture: str = "auto"
     """First-generation networks: dense, conv (images only), or auto (conv for images, else dense)."""
-    lr_final: float = 1.0
+    lr_final: float = 0.1
     """Learning rates decay linearly over the run's budget to this share of their genes' values (1: no
-    decay): late steps refine rather than move, the precision that the high-quality share measures."""
+    decay): late steps refine rather than move, the precision that the high-quality share measures
+    (BENCHMARKS.md, the ablation rows of issue 13)."""
     steps_spread: float = 1.0
     """Players differ on purpose: player i of P trains steps × steps_spread^(i/(P−1)) steps per loop, its
     children too whoever their parents, so loops differ in cost as when architectures differ (the throughput

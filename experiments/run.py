@@ -183,16 +183,19 @@ def record_start(db: Database, cfg: RunConfig, run_id: str, cpus: float, address
 REVIVE = dict(max_restarts=-1, max_task_retries=-1)
 
 
-def start_actors(cfg: RunConfig, run_id: str, mongo_uri: str, run_dir: str, cpus: float) -> tuple[object, list]:
-    """The registry, the barrier of the synchronous schedule, and the players; returns the registry and players."""
+def start_actors(cfg: RunConfig, run_id: str, mongo_uri: str, run_dir: str, cpus: float) -> tuple[object, list, object]:
+    """The registry, the barrier of the synchronous schedule, and the players; returns the registry, the
+    players and the barrier when there is one (the caller holds its handle: Ray ends an actor whose
+    every handle is gone, and players look it up by name)."""
     registry = ray.remote(Registry).options(name="registry", num_cpus=0, **REVIVE).remote(
         run_id, cfg.arena.fitness_window, mongo_uri, cfg.mongo_db, cfg.arena.shared_fakes)
     ray.get(registry.players.remote())  # alive and named before any player looks it up
+    barrier = None
     if cfg.arena.schedule == "barrier":
         barrier = ray.remote(Barrier).options(name="barrier", num_cpus=0, **REVIVE).remote(
             [f"player-{i}" for i in range(cfg.players)])
         ray.get(barrier.waiting.remote())  # alive and named before any player looks it up
-    return registry, [new_player(i, cfg, run_id, mongo_uri, run_dir, cpus) for i in range(cfg.players)]
+    return registry, [new_player(i, cfg, run_id, mongo_uri, run_dir, cpus) for i in range(cfg.players)], barrier
 
 
 def new_player(index: int, cfg: RunConfig, run_id: str, mongo_uri: str, run_dir: str, cpus: float):
@@ -305,7 +308,7 @@ def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
             console.print(f"Resuming {run_id}: {elapsed:.0f} of {cfg.budget_seconds:g} s spent")
         outcome, registry = Outcome(), None
         try:
-            registry, players = start_actors(cfg, run_id, mongo_uri, run_dir, cpus)
+            registry, players, _barrier = start_actors(cfg, run_id, mongo_uri, run_dir, cpus)
             evolve(cfg, db, run_id, registry, players, elapsed, console, outcome)
         finally:  # on any end, even an error on its way to the user: the status first, the rest best effort
             ended = conclude(db, run_id, cfg, outcome, registry, judge, console)

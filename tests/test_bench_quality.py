@@ -49,7 +49,8 @@ def bench(tmp_path, monkeypatch):
 
 def test_the_independent_gans_start_from_the_players_first_genomes_and_seeds():
     """Both start from `arena.founders.found`; its draws are the ones players made before it existed."""
-    cfg, arena = MutationConfig(), ArenaConfig(batch_size=128, steps=100, steps_spread=4.0, lr_final=0.5)
+    cfg, arena = MutationConfig(), ArenaConfig(batch_size=128, steps=100, steps_spread=4.0, lr_final=0.5,
+                                               founders="random")
     for run_seed in (0, 7):
         jobs = baselines.independent_jobs(run_seed, 3, "ring8", 1.0, cfg, arena)
         assert [Genome.from_dict(j.genome).steps for j in jobs] == [100, 200, 400]  # the players' spread of costs

@@ -24,6 +24,7 @@ def test_conventional_founders_build_differ_in_their_draws_and_fit_the_limits(sh
         fakes = pair.generator.sample(4, torch.Generator().manual_seed(0))
         assert fakes.shape == (4, *shape) and pair.discriminator(fakes).shape[0] == 2  # packs of two
     assert len({g.g_optimizer.lr for g in founders}) == 4  # hyperparameters drawn per player
+    assert ArenaConfig().founders == "conventional"  # the default
     if len(shape) == 1:
         assert all(len(g.generator) == len(g.discriminator) == 3 for g in founders)
         assert len({g.generator[0].width for g in founders}) > 1
@@ -41,7 +42,7 @@ def test_conventional_founders_refuse_what_they_cannot_build_in_one_line():
 def test_random_founders_are_the_draws_players_always_made():
     from genome import random_genome
 
-    cfg, arena = MutationConfig(), ArenaConfig()
+    cfg, arena = MutationConfig(), ArenaConfig(founders="random")
     seed = np.random.SeedSequence([5, 2])
     assert found(5, 2, 4, (2,), cfg, arena).genome == random_genome(np.random.default_rng(seed), cfg, 128, 100, (2,),
                                                                     "auto", arena.pack)

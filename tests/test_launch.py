@@ -24,7 +24,7 @@ def driver(monkeypatch, mongo_uri, db_name):
     """`python -m experiments.run` in process, with no Ray: a cluster, actors and an evolution replaced."""
     monkeypatch.setattr(run_module, "join_cluster", lambda cfg, run_id, console, stack: ("127.0.0.1:1", 1.0))
     monkeypatch.setattr(run_module, "check_reach", lambda run_dir, embedded: None)
-    monkeypatch.setattr(run_module, "start_actors", lambda *args: ("registry", []))
+    monkeypatch.setattr(run_module, "start_actors", lambda *args: ("registry", [], None))
 
     def run(*flags: str) -> int:
         return cli.run_app(run_module.app, ["--players", "2", "--run-id", "r", "--mongo-uri", mongo_uri.rstrip("/"),
