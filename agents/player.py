@@ -3,32 +3,28 @@ train, save, publish, fight, breed. Decisions come from `arena/` and `genome/`; 
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import ray
 import torch
 
 from agents.telemetry import PhaseClock, PlayerGauges
-from arena.bout import bout, judge, judged_real
+from arena.bout import bout
 from arena.config import ArenaConfig
 from arena.datasets import load_dataset
 from arena.founders import found
+from arena.offspring import Offspring, bred, continued, optimizers_for, whole
 from arena.metrics import Judge
 from arena.replay import ReplayBuffer
-from arena.rounds import FIRST_ROUND, SECOND_ROUND, match_records
-from genome import Genome, Pair, build_pair, breed, inherit, make_optimizer
+from arena.rounds import FIRST_ROUND, SECOND_ROUND, all_versus_all, duels
+from genome import Genome, build_pair
 from genome.effects import adapted
 from genome.operators import MutationConfig
-from genome.optimizer_state import carry_optimizer_state
 from storage.checkpoints import CheckpointError, checkpoint_location, load_checkpoint, save_checkpoint
 from storage.records import ACTOR_PATIENCE_MS, Recorder, connect, now
 from storage.traces import TraceWriter
-
-
-BUILD_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -48,22 +44,6 @@ class PlayerSpec:
     trace_dir: str
     threads: int = 1
     gpu: bool = False  # a share of a GPU was reserved for it
-
-
-@dataclass
-class Offspring:
-    """The individual in hand before it is recorded: its genes, modules and where it came from."""
-
-    genome: Genome
-    pair: Pair
-    parents: list[str] = field(default_factory=list)
-    ops: list[dict] = field(default_factory=lambda: [{"op": "random"}])
-    inherited: dict | None = None
-    parent_fitness: float | None = None  # mean fitness of its parents when chosen, for the mutation record
-    optimizers: tuple | None = None  # (generator's, discriminator's); None: fresh ones from the genes
-    age: int = 0  # loops this pair has trained under its genes: a continued pair ages, a bred one is 0
-    g_parents: list[str] = field(default_factory=list)  # where its generator side came from
-    d_parents: list[str] = field(default_factory=list)  # where its discriminator side came from
 
 
 class Player:
@@ -194,31 +174,17 @@ class Player:
             self.generation, self.steps = latest + 1, doc.get("steps", 0)
             self.individuals = self.recorder.db.individuals.count_documents(
                 {"run_id": self.run_id, "player": self.name})
-            total = pair.parameter_count()
-            inherited = {"inherited": total, "total": total, "share": 1.0, "build_attempts": 1,
-                         "from": [{"parent": doc["_id"], "parameters": total}]}
-            optimizers = self._optimizers(genome, pair, payload, payload)
-            return Offspring(genome, pair, [doc["_id"]], [{"op": "resume", "from": doc["_id"]}], inherited,
+            optimizers = optimizers_for(genome, pair, payload, payload)
+            return Offspring(genome, pair, [doc["_id"]], [{"op": "resume", "from": doc["_id"]}],
+                             whole(pair, doc["_id"]),
                              parent_fitness=doc.get("fitness"), optimizers=optimizers,
                              g_parents=[doc["_id"]], d_parents=[doc["_id"]])
         return None
 
-    @staticmethod
-    def _optimizers(genome: Genome, pair: Pair, g_from: dict | None = None, d_from: dict | None = None) -> tuple:
-        """Fresh optimizers from the genes, each carrying its parent's state (`g_optimizer` of `g_from`,
-        `d_optimizer` of `d_from`) where the parent's optimizer is of the same kind and its shapes fit."""
-        optimizers = (make_optimizer(genome.g_optimizer, pair.generator.parameters()),
-                      make_optimizer(genome.d_optimizer, pair.discriminator.parameters()))
-        for optimizer, gene, source, key in ((optimizers[0], genome.g_optimizer, g_from, "g_optimizer"),
-                                             (optimizers[1], genome.d_optimizer, d_from, "d_optimizer")):
-            if source and source.get(key) and source.get(f"{key}_name", gene.name) == gene.name:
-                carry_optimizer_state(optimizer, source[key])
-        return optimizers
-
     def _train(self, child: Offspring, individual: str, deadline: float) -> int:
         genome, pair = child.genome, child.pair
         if child.optimizers is None:
-            child.optimizers = self._optimizers(genome, pair)
+            child.optimizers = optimizers_for(genome, pair)
         # The learning rate follows the run's schedule (decaying over the budget for precision), from
         # the genes each time: a continued pair and a resumed one stand where the clock says.
         scale = self.arena.lr_scale(1 - (deadline - time.time()) / self.spec.budget_seconds)
@@ -237,7 +203,7 @@ class Player:
     def _save(self, child: Offspring, trained: int, individual: str) -> None:
         location = checkpoint_location(self.checkpoint_dir, self.name, self.generation)
         sha256 = save_checkpoint(location, {
-            "genome": child.genome.to_dict(), **child.pair.state_dicts(), **self._optimizer_states(child),
+            "genome": child.genome.to_dict(), **child.pair.state_dicts(), **child.optimizer_states(),
             "step": self.steps})
         self.recorder.individual({
             "_id": individual, "run_id": self.run_id, "player": self.name, "generation": self.generation,
@@ -247,10 +213,6 @@ class Player:
             "checkpoint": location, "checkpoint_sha256": sha256, "steps": self.steps, "trained_steps": trained,
             "parent_fitness": child.parent_fitness,
             "fitness": None, "d_fitness": None, "fitness_change": None})
-
-    @staticmethod
-    def _optimizer_states(child: Offspring) -> dict:
-        return {"g_optimizer": child.optimizers[0].state_dict(), "d_optimizer": child.optimizers[1].state_dict()}
 
     def _measure(self, child: Offspring, individual: str) -> None:
         """Quality of the own generator by the data set's protocol, into the `metrics` collection."""
@@ -268,7 +230,7 @@ class Player:
     def _enter(self, child: Offspring, individual: str) -> list[dict]:
         """Publish the individual (weights and optimizer state through the object store, so a child
         bred from it can carry both) and get the opponents the registry draws for it."""
-        weights = ray.put({**child.pair.state_dicts(), **self._optimizer_states(child)})
+        weights = ray.put({**child.pair.state_dicts(), **child.optimizer_states()})
         cfg = self.arena
         return ray.get(self.registry.enter.remote(self._entry(child, individual), [weights], cfg.opponents,
                                                   cfg.matchmaking, self._seed()))
@@ -321,30 +283,14 @@ class Player:
                 opponents.append(opponent)
         matches, self.hacking, self.fooling = [], None, None
         if opponents:
-            matches += self._duels(child.pair, individual, [entry["id"] for entry in chosen], opponents)
+            fought = duels(child.pair, individual, [entry["id"] for entry in chosen], opponents, self.data,
+                           cfg.duel_samples, self.torch_rng, self.run_id)
+            matches, self.hacking, self.fooling = fought.matches, fought.hacking, fought.fooling
+            self.replay.add(self.fooling, self.torch_rng)
             if cfg.cross_steps:
                 self._cross_train(child, opponents, individual, cfg.cross_steps, "cross")
         if cfg.round_every and self.generation % cfg.round_every == 0:
             matches += self._round(child, individual)
-        return matches
-
-    def _duels(self, pair: Pair, individual: str, ids: list[str], opponents: list[Pair]) -> list[dict]:
-        """Own generator against each opponent's discriminator, theirs against own."""
-        n = self.arena.duel_samples
-        real = self.data.sample(n, self.torch_rng)
-        theirs = [o.discriminator for o in opponents]
-        attack = judge([pair.generator], theirs, n, self.torch_rng)
-        # The seed's hacking: how often the generator fools its own discriminator against opposing ones.
-        own = float(judge([pair.generator], [pair.discriminator], n, self.torch_rng).fooled[0, 0])
-        opposing = float(attack.fooled[0].mean())
-        self.hacking = {"own": own, "opposing": opposing, "gap": own - opposing}
-        matches = match_records(attack.fooled, [individual], ids, [judged_real(d, real) for d in theirs],
-                                self.run_id, individual, "duel", n)
-        defence = judge([o.generator for o in opponents], [pair.discriminator], n, self.torch_rng)
-        matches += match_records(defence.fooled, ids, [individual], [judged_real(pair.discriminator, real)],
-                                 self.run_id, individual, "duel", n)
-        self.fooling = defence.fooling[0].cpu()  # fakes that fooled own discriminator
-        self.replay.add(self.fooling, self.torch_rng)
         return matches
 
     def _round(self, child: Offspring, individual: str) -> list[dict]:
@@ -360,18 +306,14 @@ class Player:
             return []
         pairs = [child.pair] + [opponent for _, opponent in pool]
         ids = [individual] + [entry["id"] for entry, _ in pool]
-        matches = self._judge_all(pairs, ids, FIRST_ROUND)
+        def judged(kind: str) -> list[dict]:
+            return all_versus_all(pairs, ids, self.data, cfg.duel_samples, self.torch_rng, self.run_id, kind)
+
+        matches = judged(FIRST_ROUND)
         if cfg.round_steps:
             self._cross_train(child, [opponent for _, opponent in pool], individual, cfg.round_steps, "round")
-            matches += self._judge_all(pairs, ids, SECOND_ROUND)
+            matches += judged(SECOND_ROUND)
         return matches
-
-    def _judge_all(self, pairs: list[Pair], ids: list[str], kind: str) -> list[dict]:
-        n = self.arena.duel_samples
-        real = self.data.sample(n, self.torch_rng)
-        judged = judge([p.generator for p in pairs], [p.discriminator for p in pairs], n, self.torch_rng)
-        return match_records(judged.fooled, ids, ids, [judged_real(p.discriminator, real) for p in pairs],
-                             self.run_id, ids[0], kind, n)
 
     def _seed(self) -> int:
         """A seed for a draw the registry makes for this player, from the player's own generator."""
@@ -398,57 +340,23 @@ class Player:
 
     def _next(self, current: Offspring, individual: str, move, fitness: float | None) -> Offspring:
         """The pair of the next loop: the same one, trained on (its optimizers with it), or a child of the
-        parents the move names."""
+        parents the move names, built from their weights and optimizer states."""
         if move is None or not move.breeds:
-            total = current.pair.parameter_count()
-            return Offspring(current.genome, current.pair, [individual], [{"op": "continue", "from": individual}],
-                             {"inherited": total, "total": total, "share": 1.0, "build_attempts": 1,
-                              "from": [{"parent": individual, "parameters": total}]},
-                             parent_fitness=fitness, optimizers=current.optimizers, age=current.age + 1,
-                             g_parents=[individual], d_parents=[individual])
-        return self._breed(current, individual, list(move.parents), list(move.d_parents))
-
-    def _breed(self, current: Offspring, individual: str, chosen: list[dict], d_chosen: list[dict]) -> Offspring:
-        """Build the child of the parents chosen and let it inherit their weights and, where its layers
-        are theirs unchanged, their optimizer state."""
+            return continued(current, individual, fitness)
+        chosen, d_chosen = list(move.parents), list(move.d_parents)
         own = {"id": individual, "genome": current.genome.to_dict()}
-        mine = {**current.pair.state_dicts(), **self._optimizer_states(current)}
-        genomes, states = [], []
+        mine = {**current.pair.state_dicts(), **current.optimizer_states()}
+        states = []
         for group in (chosen, d_chosen):
             for k, parent in enumerate(group):
                 weights = mine if parent["id"] == individual else self._fetch(parent)
                 if weights is None:  # lost with its node: the own individual stands in
                     group[k], weights = own, mine
-                genomes.append(Genome.from_dict(group[k]["genome"]))
                 states.append(weights)
-        g_genomes, d_genomes = genomes[:len(chosen)], genomes[len(chosen):]
         mutation = self.mutation
         if mutation.adapt:
             mutation = adapted(mutation, ray.get(self.registry.effects.remote()))
-        for attempt in range(1, BUILD_ATTEMPTS + 1):
-            genome, ops = breed(g_genomes, self.rng, mutation, d_genomes)
-            if self.arena.steps_spread != 1:  # the player's loop cost stays its own, whoever the parents were
-                genome = dataclasses.replace(genome, steps=self.arena.first_steps(self.index, self.spec.players))
-            try:  # shape inference makes every child build; a failure here is a bug worth recording
-                pair = build_pair(genome, self.device)
-                inherited = inherit(pair, genome, states)
-                break
-            except (RuntimeError, ValueError) as err:
-                if attempt == BUILD_ATTEMPTS:
-                    raise
-                print(f"{self.name}: child {genome.to_dict()} did not build ({err}); breeding again")
-        inherited["build_attempts"] = attempt
-        inherited["from"] = [{"parent": p["id"], "parameters": n}
-                             for p, n in zip(chosen + d_chosen, inherited.pop("per_parent")) if n]
-        # Optimizer state follows each network from the parent that supplied its head (where the
-        # shapes still fit): the generator's from the first generator-side parent, the discriminator's
-        # from the first discriminator-side parent (or the generator-side one when the pair stays together).
-        g_source, d_source = states[0], states[len(chosen)] if d_chosen else states[0]
-        g_name = genomes[0].g_optimizer.name
-        d_name = (d_genomes[0] if d_genomes else genomes[0]).d_optimizer.name
-        optimizers = self._optimizers(genome, pair, {**g_source, "g_optimizer_name": g_name},
-                                      {**d_source, "d_optimizer_name": d_name})
-        known = [p["fitness"] for p in chosen if p.get("fitness") is not None]
-        return Offspring(genome, pair, sorted({p["id"] for p in chosen + d_chosen}), ops, inherited,
-                         sum(known) / len(known) if known else None, optimizers=optimizers,
-                         g_parents=[p["id"] for p in chosen], d_parents=[p["id"] for p in d_chosen or chosen])
+        # Under steps_spread the player's loop cost stays its own, whoever the parents were.
+        steps = self.arena.first_steps(self.index, self.spec.players) if self.arena.steps_spread != 1 else None
+        return bred(chosen, d_chosen, states, self.rng, mutation, self.device, steps,
+                    say=lambda text: print(f"{self.name}: {text}"))

@@ -1,10 +1,15 @@
-"""Rounds of matches as records: who met whom and how often each discriminator was fooled."""
+"""Matches: duels and all-versus-all rounds judged, and their records (who met whom, how often each
+discriminator was fooled)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import torch
+
+from arena.bout import judge, judged_real
 
 # Match kinds: a duel, a round's first judgement, and its second one (after the round's training), the
 # judgement the seed selects discriminators on.
@@ -34,3 +39,40 @@ def round_pool(candidates: Sequence[dict], me: str, size: int, rng: np.random.Ge
     others = [c for c in candidates if c["id"] != me]
     shuffled = [others[int(i)] for i in rng.permutation(len(others))]
     return sorted(shuffled, key=lambda c: -c[key] if c.get(key) is not None else np.inf)[: size - 1]
+
+
+@dataclass
+class Duels:
+    """One player's duels: the match records, the seed's hacking measure of its generator, and the fakes
+    of opposing generators that fooled its discriminator."""
+
+    matches: list[dict]
+    hacking: dict
+    fooling: torch.Tensor
+
+
+def duels(pair, individual: str, ids: Sequence[str], opponents: Sequence, data, n: int, rng: torch.Generator,
+          run_id: str) -> Duels:
+    """The own generator against each opponent's discriminator and theirs against the own one, n samples
+    each; `hacking` is how often the generator fools its own discriminator (`own`) against opposing ones
+    (`opposing`), and their `gap`: the seed's "GANs overfit by hacking their discriminator", measured."""
+    real = data.sample(n, rng)
+    theirs = [o.discriminator for o in opponents]
+    attack = judge([pair.generator], theirs, n, rng)
+    own = float(judge([pair.generator], [pair.discriminator], n, rng).fooled[0, 0])
+    opposing = float(attack.fooled[0].mean())
+    matches = match_records(attack.fooled, [individual], ids, [judged_real(d, real) for d in theirs], run_id,
+                            individual, "duel", n)
+    defence = judge([o.generator for o in opponents], [pair.discriminator], n, rng)
+    matches += match_records(defence.fooled, ids, [individual], [judged_real(pair.discriminator, real)], run_id,
+                             individual, "duel", n)
+    return Duels(matches, {"own": own, "opposing": opposing, "gap": own - opposing}, defence.fooling[0].cpu())
+
+
+def all_versus_all(pairs: Sequence, ids: Sequence[str], data, n: int, rng: torch.Generator, run_id: str,
+                   kind: str) -> list[dict]:
+    """Every generator of `pairs` against every discriminator, n samples each, as match records by `ids[0]`."""
+    real = data.sample(n, rng)
+    judged = judge([p.generator for p in pairs], [p.discriminator for p in pairs], n, rng)
+    return match_records(judged.fooled, ids, ids, [judged_real(p.discriminator, real) for p in pairs], run_id,
+                         ids[0], kind, n)

@@ -95,7 +95,7 @@ def test_optimizer_state_is_carried_where_shapes_fit_and_the_childs_learning_rat
 def test_the_learning_rate_decays_linearly_over_the_budget():
     cfg = ArenaConfig(lr_final=0.1)
     assert [cfg.lr_scale(p) for p in (-1, 0, 0.5, 1, 2)] == pytest.approx([1, 1, 0.55, 0.1, 0.1])
-    assert ArenaConfig().lr_scale(0.7) == 1
+    assert ArenaConfig(lr_final=1.0).lr_scale(0.7) == 1 and ArenaConfig().lr_final == 0.1  # default: to 10 %
     with pytest.raises(ValueError, match="arena.lr_final must be in \\(0, 1\\]; got 0"):
         ArenaConfig(lr_final=0)
 
@@ -186,3 +186,26 @@ def test_fakes_that_fooled_one_discriminator_reach_the_others_through_the_regist
     assert Registry("t").settle([], "p0", {}, None, fakes=mine)["fakes"] is None  # sharing off
     with pytest.raises(ValueError, match="arena.shared_fakes needs a replay buffer"):
         ArenaConfig(shared_fakes=64, replay=0)
+
+
+def test_a_continued_pair_is_the_same_pair_and_a_clone_child_carries_its_parents_optimizer_state():
+    from arena.offspring import Offspring, bred, continued, optimizers_for
+
+    genome, pair, optimizer = pair_and_adam(3)
+    current = Offspring(genome, pair, optimizers=optimizers_for(genome, pair), age=4)
+    going_on = continued(current, "r/p/7", 0.4)
+    assert going_on.pair is pair and going_on.optimizers is current.optimizers and going_on.age == 5
+    assert going_on.ops == [{"op": "continue", "from": "r/p/7"}] and going_on.inherited["share"] == 1.0
+    assert going_on.g_parents == going_on.d_parents == ["r/p/7"] and going_on.parent_fitness == 0.4
+
+    states = {**pair.state_dicts(), "g_optimizer": optimizer.state_dict(), "d_optimizer": None}
+    parent = {"id": "r/q/2", "genome": genome.to_dict(), "fitness": 0.5}
+    clone = bred([parent], [], [states], np.random.default_rng(0),
+                 MutationConfig(p_mutate=0.0, p_crossover=0.0))
+    assert clone.ops == [{"op": "clone"}] and clone.genome == genome.stamped(0)
+    assert clone.inherited["share"] == 1.0 and clone.parent_fitness == 0.5 and clone.age == 0
+    assert clone.g_parents == clone.d_parents == ["r/q/2"]
+    carried = clone.optimizers[0].state_dict()["state"]
+    for a, b in zip(optimizer.state_dict()["state"].values(), carried.values()):
+        assert torch.equal(a["exp_avg"], b["exp_avg"])  # the generator's moments came along
+    assert not clone.optimizers[1].state_dict()["state"]  # the parent had none for its discriminator
