@@ -69,7 +69,7 @@ def test_children_with_inserted_noise_build_and_run_over_many_random_genomes():
     backward with the shapes the plan says."""
     checked = {"children": 0, "image": 0, "nets": set()}
 
-    @settings(max_examples=120, deadline=None, database=None)
+    @settings(max_examples=120, deadline=None, database=None, derandomize=True)  # counts below, not luck
     @given(data=st.data(), seed=st.integers(0, 2**32 - 1), inserts=st.integers(1, 4), room=st.integers(0, 3))
     def children(data, seed, inserts, room):
         shape = data.draw(data_shapes())
