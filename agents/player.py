@@ -158,7 +158,8 @@ class Player:
         it is tried."""
         recorded = self.recorder.db.individuals.find(
             {"run_id": self.run_id, "player": self.name}, sort=[("generation", -1)],
-            projection={"checkpoint": 1, "checkpoint_sha256": 1, "generation": 1, "steps": 1, "fitness": 1})
+            projection={"checkpoint": 1, "checkpoint_sha256": 1, "generation": 1, "steps": 1, "fitness": 1,
+                        "age": 1})
         latest = None
         for doc in recorded:
             latest = latest if latest is not None else doc["generation"]
@@ -177,7 +178,7 @@ class Player:
             optimizers = optimizers_for(genome, pair, payload, payload)
             return Offspring(genome, pair, [doc["_id"]], [{"op": "resume", "from": doc["_id"]}],
                              whole(pair, doc["_id"]),
-                             parent_fitness=doc.get("fitness"), optimizers=optimizers,
+                             parent_fitness=doc.get("fitness"), optimizers=optimizers, age=doc.get("age", 0) + 1,
                              g_parents=[doc["_id"]], d_parents=[doc["_id"]])
         return None
 
@@ -307,7 +308,8 @@ class Player:
         pairs = [child.pair] + [opponent for _, opponent in pool]
         ids = [individual] + [entry["id"] for entry, _ in pool]
         def judged(kind: str) -> list[dict]:
-            return all_versus_all(pairs, ids, self.data, cfg.duel_samples, self.torch_rng, self.run_id, kind)
+            return all_versus_all(pairs, ids, self.data, cfg.duel_samples, self.torch_rng, self.run_id, kind,
+                                  own_only=kind == SECOND_ROUND)
 
         matches = judged(FIRST_ROUND)
         if cfg.round_steps:

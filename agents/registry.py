@@ -59,7 +59,7 @@ class Registry:
             {"run_id": self.run_id}, projection={"ops": 1, "parent_fitness": 1, "created_at": 1})]
         events += [(doc.get("at"), 1, doc) for doc in db.matches.find(
             {"run_id": self.run_id}, projection={"generator": 1, "discriminator": 1, "fooled": 1,
-                                                 "real_accepted": 1, "at": 1})]
+                                                 "real_accepted": 1, "at": 1, "kind": 1})]
         for _, kind, doc in sorted(events, key=lambda e: (e[0] is None, e[0] or 0, e[1])):
             if kind == 0:
                 self._born(doc["_id"], doc.get("ops") or [], doc.get("parent_fitness"))
@@ -71,9 +71,10 @@ class Registry:
 
     def _born(self, _id: str, ops: list[dict], parent_fitness: float | None) -> None:
         """A new individual's standing: its own, or, for a pair that goes on training under a new id
-        (op `continue`), what its matches so far said of it."""
-        if _id not in self.standings:
-            parent = next((op["from"] for op in ops if op.get("op") == "continue"), None)
+        (op `continue`, or `resume` after a restart), what its matches so far said of it."""
+        known = self.standings.get(_id)
+        if known is None or not (known.g_matches or known.d_matches):  # a blank one: its matches came first
+            parent = next((op["from"] for op in ops if op.get("op") in ("continue", "resume")), None)
             if parent in self.standings:
                 self.standings[_id] = copy.deepcopy(self.standings[parent])
                 self.ratings.inherit(_id, parent)
@@ -138,7 +139,11 @@ class Registry:
         """The end of a player's fight in one call: fold its matches in (`report`), note its progress
         (`heartbeat`), unless the run is stopping or `me` is None decide its next move (`move`), and trade
         `fakes` (that fooled its discriminator) for as many from the shared pool (`share_fakes`)."""
+        if me is not None and me["id"] not in self.lineage:  # its publish may reach a restarted registry later
+            self._born(me["id"], me.get("ops", []), me.get("parent_fitness"))
         standings = self.report(matches)
+        if me is not None:  # its own standing, touched by this report or not
+            standings[me["id"]] = dict(self._fitness(me["id"]))
         stopping = self.heartbeat(player, status)
         move = self.move(me.get("dataset"), me, seed, **game) if me is not None and not stopping else None
         shared = self.share_fakes(me.get("dataset") if me else None, fakes, seed) if fakes is not None else None

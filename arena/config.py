@@ -122,7 +122,7 @@ class ArenaConfig:
         if self.selection not in ("fitness", "rating"):
             raise ValueError(f"arena.selection must be fitness or rating; got {self.selection!r}")
         if self.shared_fakes and not self.replay:
-            raise ValueError(f"arena.shared_fakes needs a replay buffer to put them in; arena.replay is 0")
+            raise ValueError("arena.shared_fakes needs a replay buffer to put them in; arena.replay is 0")
         if not 0 <= self.replay_share <= 1:
             raise ValueError(f"arena.replay_share must be in [0, 1]; got {self.replay_share!r}")
         if self.round_size < 2:

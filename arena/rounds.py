@@ -70,9 +70,12 @@ def duels(pair, individual: str, ids: Sequence[str], opponents: Sequence, data, 
 
 
 def all_versus_all(pairs: Sequence, ids: Sequence[str], data, n: int, rng: torch.Generator, run_id: str,
-                   kind: str) -> list[dict]:
-    """Every generator of `pairs` against every discriminator, n samples each, as match records by `ids[0]`."""
+                   kind: str, own_only: bool = False) -> list[dict]:
+    """Every generator of `pairs` against every discriminator, n samples each, as match records by `ids[0]`;
+    with `own_only`, only the cells of `ids[0]`'s generator or discriminator (the round's second judgement:
+    only the own pair trained in between, so the others' cells would judge the same networks twice)."""
     real = data.sample(n, rng)
     judged = judge([p.generator for p in pairs], [p.discriminator for p in pairs], n, rng)
-    return match_records(judged.fooled, ids, ids, [judged_real(p.discriminator, real) for p in pairs], run_id,
-                         ids[0], kind, n)
+    records = match_records(judged.fooled, ids, ids, [judged_real(p.discriminator, real) for p in pairs], run_id,
+                            ids[0], kind, n)
+    return [r for r in records if ids[0] in (r["generator"], r["discriminator"])] if own_only else records

@@ -123,6 +123,7 @@ def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *,
         if (me.get("age") or 0) < ready or me.get(key) is None:
             return Move()
         rated = [c for c in everyone if c.get(key) is not None]
+        rated = [rated[int(i)] for i in rng.permutation(len(rated))]  # ties: nobody culled for its place in the pool
         bottom = {c["id"] for c in ranked(rated, key)[-math.ceil(len(rated) * truncation):]}
         if len(rated) < 2 or me["id"] not in bottom:
             return Move()

@@ -25,7 +25,7 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
     torch_rng = torch.Generator().manual_seed(seed)
     docs = list(db.individuals.find({"_id": {"$in": individuals}},
                                     projection={"checkpoint": 1, "checkpoint_sha256": 1, "player": 1, "generation": 1,
-                                                **STANDING_FIELDS}))
+                                                **STANDING_FIELDS}, sort=[("_id", 1)]))  # as records.champion_of
     generators, results = {}, []
     for doc in list(docs):
         try:

@@ -26,6 +26,7 @@ from agents.barrier import Barrier
 from agents.player import Player, PlayerSpec
 from agents.registry import Registry
 from arena.datasets import load_dataset
+from arena.founders import found
 from arena.metrics import Judge
 from experiments import cli
 from experiments.cluster import check_reach, dashboard_note
@@ -119,6 +120,8 @@ def _check_gpus(cfg: RunConfig) -> None:
 def preflight(cfg: RunConfig) -> None:
     """Checks before anything is started or written: each refuses in seconds what would fail late."""
     _check_address(cfg.address)  # ray.init would wait for minutes
+    # A first genome that cannot be drawn within the limits would fail inside every player's constructor.
+    found(cfg.seed, 0, cfg.players, load_dataset(cfg.dataset).shape, cfg.mutation, cfg.arena)
 
 
 def open_records(cfg: RunConfig, run_id: str, run_dir: str, resuming: bool, stack: ExitStack) -> tuple[str, Database]:

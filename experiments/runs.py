@@ -45,12 +45,12 @@ def _finished(run: dict) -> bool:
 
 
 def best_individual(db: Database, run: dict, projection: dict | None = None) -> dict | None:
-    """An ended run's best of its final population, as it recorded; a running one's fittest so far."""
+    """An ended run's champion, as it recorded; a running one's champion so far, by its selection."""
     best = (run.get("summary") or {}).get("best") if _finished(run) else None
     if best:
         return db.individuals.find_one({"_id": best}, projection=projection)
-    return db.individuals.find_one({"run_id": run["_id"], "fitness": {"$ne": None}}, sort=[("fitness", -1)],
-                                   projection=projection)
+    key = ((run.get("config") or {}).get("arena") or {}).get("selection", "fitness")
+    return records.champion_of(db, run["_id"], key=key, projection=projection)
 
 
 def run_row(db: Database, run: dict) -> dict:

@@ -34,10 +34,9 @@ def choose_source(db, run_id: str, individual: str | None, ensemble: int | None)
     key = ((run.get("config") or {}).get("arena") or {}).get("selection", "fitness")
     population = (run.get("summary") or {}).get("population")
     query = {"run_id": run_id, "_id": {"$in": population}} if population else {"run_id": run_id}
-    docs = list(db.individuals.find({**query, "fitness": {"$ne": None}},
-                                    projection={"_id": 1, **STANDING_FIELDS}))
-    if not docs:
-        raise ValueError(f"run {run_id!r} has no individual with a fitness yet")
+    docs = list(db.individuals.find(query, projection={"_id": 1, **STANDING_FIELDS}, sort=[("_id", 1)]))
+    if not any(d.get(key) is not None for d in docs):
+        raise ValueError(f"run {run_id!r} has no individual with a {key} yet")
     if not ensemble:
         return [champion(docs, key)["_id"]], [1.0]
     ids = [d["_id"] for d in ranked(docs, key)[:ensemble]]

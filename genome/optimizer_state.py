@@ -3,6 +3,8 @@ moment estimates are part of what a pair has learnt, and a fresh Adam restarts i
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 
@@ -21,7 +23,9 @@ def carry_optimizer_state(optimizer: torch.optim.Optimizer, state: dict | None) 
         for value in state["state"].get(i, {}).values():
             if torch.is_tensor(value) and value.dim() and value.shape != param.shape:
                 return False
-    optimizer.load_state_dict(state)
+    # A copy: a state read from Ray's object store is a view on shared memory that others read too, and
+    # torch's load keeps CPU tensors as they are, so the child's steps would write into the parent's.
+    optimizer.load_state_dict(copy.deepcopy(state))
     for group, settings in zip(optimizer.param_groups, kept):
         group.update(settings)
     return True

@@ -17,6 +17,7 @@ from pymongo import ReplaceOne, UpdateOne
 from pymongo.database import Database
 
 from arena.analysis import elimination_curve, lineage_prevalence
+from arena.selection import champion
 from genome.effects import operator_effects
 
 # Every query the code makes has its index: unindexed lookups are orders of magnitude slower.
@@ -237,18 +238,25 @@ def lineage_summary(db: Database, run_id: str) -> dict:
 
 
 def run_summary(db: Database, run_id: str, among: list[str] | None = None, key: str = "fitness") -> dict:
-    """Counts and the champion of a run (`best`: first by the standing `key`, fitness or rating), read back
-    from the store; `among` limits it to those ids (the final population: early fitness was earned against
-    untrained opponents)."""
+    """Counts and the champion of a run (`best`: `arena.selection.champion` by the standing `key`, fitness or
+    rating), read back from the store; `among` limits it to those ids (the final population: early fitness
+    was earned against untrained opponents)."""
+    return {"individuals": db.individuals.count_documents({"run_id": run_id}),
+            "matches": db.matches.count_documents({"run_id": run_id}),
+            "best": champion_of(db, run_id, among, key)}
+
+
+def champion_of(db: Database, run_id: str, among: list[str] | None = None, key: str = "fitness",
+                projection: dict | None = None) -> dict | None:
+    """The run's champion by `key` among `among` (or all its individuals), None before any has a standing.
+    Read in id order, so every caller that asks the same question gets the same individual."""
     query = {"run_id": run_id, key: {"$ne": None}}
     if among is not None:
         query["_id"] = {"$in": among}
-    best = db.individuals.find_one(query, sort=[(key, -1)],
-                                   projection={"genome": 1, "fitness": 1, "rating": 1, "d_fitness": 1, "player": 1,
-                                               "generation": 1, "checkpoint": 1})
-    return {"individuals": db.individuals.count_documents({"run_id": run_id}),
-            "matches": db.matches.count_documents({"run_id": run_id}),
-            "best": best}
+    fields = projection or {"genome": 1, "fitness": 1, "rating": 1, "d_fitness": 1, "player": 1, "generation": 1,
+                            "checkpoint": 1}
+    docs = list(db.individuals.find(query, projection={**fields, key: 1}, sort=[("_id", 1)]))
+    return champion(docs, key) if docs else None
 
 
 def generator_elimination(db: Database, generator: str) -> list[dict]:

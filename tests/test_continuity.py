@@ -3,6 +3,8 @@ optimizer state), and the learning-rate schedule. Pure functions and the registr
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
 import torch
@@ -206,6 +208,71 @@ def test_a_continued_pair_is_the_same_pair_and_a_clone_child_carries_its_parents
     assert clone.inherited["share"] == 1.0 and clone.parent_fitness == 0.5 and clone.age == 0
     assert clone.g_parents == clone.d_parents == ["r/q/2"]
     carried = clone.optimizers[0].state_dict()["state"]
+    assert len(carried) == len(optimizer.state_dict()["state"]) > 0
     for a, b in zip(optimizer.state_dict()["state"].values(), carried.values()):
         assert torch.equal(a["exp_avg"], b["exp_avg"])  # the generator's moments came along
+        assert a["exp_avg"].data_ptr() != b["exp_avg"].data_ptr()  # copied: the parent's may be shared memory
+    before = [t.clone() for t in (v["exp_avg"] for v in states["g_optimizer"]["state"].values())]
+    clone.pair.generator.sample(16, torch.Generator().manual_seed(1)).pow(2).mean().backward()
+    clone.optimizers[0].step()  # the child learns; its parent's published state stays as it was
+    assert all(torch.equal(b, v["exp_avg"]) for b, v in zip(before, states["g_optimizer"]["state"].values()))
     assert not clone.optimizers[1].state_dict()["state"]  # the parent had none for its discriminator
+
+
+def test_the_second_judgement_records_only_the_own_pairs_cells():
+    from arena.datasets import ring8
+    from arena.rounds import all_versus_all
+
+    pairs = [pair_and_adam(seed)[1] for seed in range(3)]
+    ids = ["me", "b", "c"]
+    rng = torch.Generator().manual_seed(0)
+    first = all_versus_all(pairs, ids, ring8(), 16, rng, "r", "round")
+    second = all_versus_all(pairs, ids, ring8(), 16, rng, "r", "round2", own_only=True)
+    assert len(first) == 6 and {(m["generator"], m["discriminator"]) for m in second} == \
+        {("me", "b"), ("me", "c"), ("b", "me"), ("c", "me")}
+
+
+def test_settle_returns_the_own_standing_and_a_resumed_or_late_born_pair_keeps_its_standing():
+    reg = Registry("t", window=4)
+    reg.publish(entry("a0", "a"), ["w"])
+    reg.publish(entry("b0", "b"), ["w"])
+    reg.report([{"generator": "a0", "discriminator": "b0", "fooled": 0.75, "real_accepted": 0.5}])
+    mine = reg.settle([], "a", {}, entry("a0", "a"), seed=0)["standings"]["a0"]  # untouched, still there
+    assert mine["fitness"] == 0.75
+    reg.publish(entry("a1", "a", [{"op": "resume", "from": "a0"}]), ["w"])
+    assert reg.fitness()["a1"]["fitness"] == 0.75  # a resumed pair is the same pair
+    # after a registry restart, the continued pair's matches may arrive before its birth
+    reg.report([{"generator": "x", "discriminator": "a2", "fooled": 0.0, "real_accepted": 1.0}])
+    reg.settle([], "a", {}, entry("a2", "a", [{"op": "continue", "from": "a1"}]), seed=0)
+    kept = reg.fitness()["a2"]
+    assert kept["d_matches"] == 1 and kept["fitness"] is None  # it had matches of its own: those are kept
+    reg.settle([], "a", {}, entry("a3", "a", [{"op": "continue", "from": "a1"}]), seed=0)
+    assert reg.fitness()["a3"]["fitness"] == 0.75  # born at settle, before its publish: inherited
+
+
+def test_a_restarted_registry_rebuilds_standings_and_second_round_judgements_from_the_record(mongo_uri, db_name):
+    from storage import records
+
+    db = records.connect(mongo_uri, db_name)
+
+    def at(seconds: float) -> dt.datetime:
+        return dt.datetime(2026, 1, 1) + dt.timedelta(seconds=seconds)
+
+    db.individuals.insert_many([
+        {"_id": "a0", "run_id": "rb", "ops": [], "created_at": at(0)},
+        {"_id": "b0", "run_id": "rb", "ops": [], "created_at": at(0)},
+        {"_id": "a1", "run_id": "rb", "ops": [{"op": "continue", "from": "a0"}], "created_at": at(5)}])
+    db.matches.insert_many([
+        {"_id": "m1", "run_id": "rb", "generator": "a0", "discriminator": "b0", "fooled": 0.5, "real_accepted": 1.0,
+         "kind": "duel", "at": at(1)},
+        {"_id": "m2", "run_id": "rb", "generator": "b0", "discriminator": "a1", "fooled": 0.25, "real_accepted": 1.0,
+         "kind": "round2", "at": at(6)}])
+    live = Registry("rb", window=4)
+    for doc in db.individuals.find({}, sort=[("created_at", 1)]):
+        live._born(doc["_id"], doc["ops"], None)
+        if doc["_id"] == "a0":
+            live.report([db.matches.find_one({"_id": "m1"})])
+    live.report([db.matches.find_one({"_id": "m2"})])
+    rebuilt = Registry("rb", window=4, mongo_uri=mongo_uri, mongo_db=db_name).fitness()
+    assert rebuilt == live.fitness()
+    assert rebuilt["a1"]["fitness"] == 0.5 and rebuilt["a1"]["d_round_fitness"] == pytest.approx(0.875)
