@@ -248,6 +248,23 @@ def quality(path: Path, rows: Sequence[dict], colours: dict) -> None:
     _save(figure, path)
 
 
+def hacking(path: Path, rows: Sequence[dict], colours: dict) -> None:
+    """The seed's hacking over time: per individual, the share of its generator's fakes its own discriminator
+    took for real minus the share opposing ones did (`gap`; above 0, its own is the easier to fool). `rows`:
+    `t`, `player`, `gap`."""
+    if not rows:
+        raise NoData("no individual recorded its hacking measure (no duel yet, or a run from before it existed)")
+    figure, axes = plt.subplots(figsize=(7.5, 3.4), layout="constrained")
+    for player in sorted({r["player"] for r in rows}):
+        mine = sorted((r["t"], r["gap"]) for r in rows if r["player"] == player)
+        axes.plot(*zip(*mine), marker="o", ms=2, lw=0.8, color=colours[player], label=player)
+    axes.axhline(0.0, color="grey", ls="--", lw=0.8)
+    axes.set_xlabel("seconds since start")
+    axes.set_ylabel("fooled own − fooled opposing")
+    axes.legend(fontsize=7)
+    _save(figure, path)
+
+
 def effects(path: Path, changes: dict[str, list[float]], table: dict[str, dict] | None = None,
             control: str = "clone") -> None:
     """Beneficial versus nefarious mutations: per operator, the distribution of its children's fitness

@@ -38,7 +38,7 @@ LEADERBOARD = 10
 SNAPSHOTS = 5  # samples of the best generator of this many stretches of the run, and of the final best
 PROJECTION = {"genome": 0, "inherited": 0}
 FIGURES = ("standings", "timeline", "losses", "elimination", "prevalence", "lineage", "samples", "quality",
-           "effects", "epidemic")
+           "hacking", "effects", "epidemic")
 SIDES = ("generator", "discriminator")
 
 
@@ -354,6 +354,17 @@ def build(db, run_id: str, out: str, folder: Path) -> Path:
 
     report.figure("Quality during the run", "quality", figures.quality,
                   [{**m, "t": since(m["at"])} for m in during], colours)
+    hacked = [{"t": since(i["created_at"]), "player": i["player"], **i["hacking"]} for i in individuals
+              if i.get("hacking")]
+    report.figure("Hacking: its own discriminator against opposing ones", "hacking", figures.hacking, hacked, colours,
+                  note="<p>The seed: \"GANs seem to overfit by hacking the reward of their discriminator\". For each "
+                       "individual, the share of its generator's fakes that its own discriminator took for real, "
+                       "minus the share opposing discriminators did, in its duels; above zero its own is the easier "
+                       "to fool, the hacking that competition between architectures is meant to expose." +
+                       (f" Over the run: own {np.mean([h['own'] for h in hacked]):.3f}, opposing "
+                        f"{np.mean([h['opposing'] for h in hacked]):.3f}, gap "
+                        f"{np.mean([h['gap'] for h in hacked]):+.3f} ({len(hacked)} individuals)." if hacked else "")
+                       + "</p>")
     effects = operator_effects(individuals, resamples=1000)
     report.figure("What mutations did", "effects", figures.effects, operator_changes(individuals), effects,
                   note="<p>Per operator, the fitness change of the children it made from their parents' mean. "

@@ -112,7 +112,8 @@ def test_an_interrupted_run_is_reported(tmp_path, mongo_uri, db_name, raw_db):
     assert result.returncode == 0, result.stderr
     shown, page = check_report(tmp_path / "cut" / "report")
     assert "interrupted" in page
-    assert {"standings", "timeline", "losses", "elimination", "prevalence", "lineage", "samples", "quality"} <= shown
+    assert {"standings", "timeline", "losses", "elimination", "prevalence", "lineage", "samples", "quality",
+            "hacking"} <= shown
 
 
 def test_old_records_without_timelines_fall_back_and_empty_figures_are_explained(tmp_path, mongo_uri, db_name,
@@ -147,6 +148,7 @@ def test_old_records_without_timelines_fall_back_and_empty_figures_are_explained
     assert not stale.exists()
     assert "final standing at their birth" in page and "from the traces" in page
     assert "no match is recorded" in page and "no quality metric" in page and "gone.pt" in page
+    assert "no individual recorded its hacking measure" in page
     assert page.count("<tr>", page.index("Leaderboard")) == 1 + 4  # header and the four with a fitness
 
 
@@ -189,6 +191,7 @@ def test_figures_without_data_raise_rather_than_draw(tmp_path):
                        (figures.prevalence, ([], {})), (figures.lineage_tree, ([], {})),
                        (figures.samples, ([], None)), (figures.quality, ([{"t": 1.0, "player": "p"}], {})),
                        (figures.effects, ({},)), (figures.losses, ({"p": ([], [], [])}, {})),
+                       (figures.hacking, ([], {})),
                        (figures.epidemic, ({"generator": []}, [{"t": 1.0, "coinfected": 0.0}], [], {}, 0))]:
         with pytest.raises(figures.NoData):
             draw(tmp_path / f"{uuid.uuid4().hex}.png", *args)
