@@ -72,6 +72,7 @@ class Player:
                                   flush_seconds=float("inf"))
         self.recorder = Recorder(connect(spec.mongo_uri, spec.mongo_db, ACTOR_PATIENCE_MS),
                                  before_flush=self.traces.flush)
+        self.entry: dict | None = None  # the individual in hand as published, for this loop's registry calls
         self.generation = 0  # of the individual in hand
         self.individuals = 0  # recorded so far
         self.steps = 0
@@ -110,7 +111,7 @@ class Player:
                                    loop_seconds=time.perf_counter() - started,
                                    buffered=self.recorder.pending if self.recorder.outage_since else 0)
                 with clock("settle"):
-                    settled = self._settle(child, individual, matches, deadline)
+                    settled = self._settle(matches)
                 mine = settled["standings"].get(individual, {})
                 fitness = {key: mine.get(key) for key in ("fitness", "d_fitness", "fitness_change", "mu", "sigma",
                                                           "rating", "d_rating")}
@@ -130,7 +131,7 @@ class Player:
                     with clock("wait"):  # a synchronous arena: nobody breeds before all have fought
                         done = not ray.get(self.barrier.arrive.remote(self.name, deadline))
                         if not done:  # the others' standings moved while this one waited
-                            settled["move"] = self._move(child, individual)
+                            settled["move"] = self._move()
                 if not done:
                     with clock("breed"):
                         child = self._next(child, individual, settled["move"], fitness["fitness"])
@@ -233,8 +234,9 @@ class Player:
         bred from it can carry both) and get the opponents the registry draws for it."""
         weights = ray.put({**child.pair.state_dicts(), **child.optimizer_states()})
         cfg = self.arena
-        return ray.get(self.registry.enter.remote(self._entry(child, individual), [weights], cfg.opponents,
-                                                  cfg.matchmaking, self._seed()))
+        self.entry = self._entry(child, individual)  # the genome is serialised once a loop, not per call
+        return ray.get(self.registry.enter.remote(self.entry, [weights], cfg.opponents, cfg.matchmaking,
+                                                  self._seed()))
 
     def _game(self) -> dict:
         """The settings of `arena.selection.next_move`, from the configuration."""
@@ -243,19 +245,17 @@ class Player:
                 "tournament_size": cfg.tournament_size, "key": cfg.selection,
                 "d_key": None if cfg.keep_pairs else "d_round_fitness"}
 
-    def _settle(self, child: Offspring, individual: str, matches: list[dict], deadline: float) -> dict:
+    def _settle(self, matches: list[dict]) -> dict:
         """Report the matches and the heartbeat, get the next move and trade fakes, in one call."""
         fakes = self.fooling if self.arena.shared_fakes and self.fooling is not None and len(self.fooling) else None
-        settled = ray.get(self.registry.settle.remote(matches, self.name, self.status,
-                                                      self._entry(child, individual), self._seed(), fakes,
-                                                      **self._game()))
+        settled = ray.get(self.registry.settle.remote(matches, self.name, self.status, self.entry, self._seed(),
+                                                      fakes, **self._game()))
         if settled["fakes"] is not None:  # what fooled others' discriminators, for own to learn from
             self.replay.add(settled["fakes"], self.torch_rng)
         return settled
 
-    def _move(self, child: Offspring, individual: str):
-        return ray.get(self.registry.move.remote(self.spec.dataset, self._entry(child, individual), self._seed(),
-                                                 **self._game()))
+    def _move(self):
+        return ray.get(self.registry.move.remote(self.spec.dataset, self.entry, self._seed(), **self._game()))
 
     def _fetch(self, entry: dict) -> dict | None:
         """A published individual's weights, or None when they are lost: a player whose node went
