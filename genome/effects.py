@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Iterable, Mapping
+from typing import Iterable
 
 import numpy as np
 from scipy.stats import mannwhitneyu
@@ -85,18 +85,6 @@ def operator_effects(records: Iterable[dict], resamples: int = 0, seed: int = 0)
                                     "control_count": len(control)}
         effects[name] = effect
     return effects
-
-
-def lineage_effects(lineage: Mapping[str, dict], fitness: Mapping[str, float | None],
-                    resamples: int = 0) -> dict[str, dict]:
-    """`operator_effects` over the registry's lineage, `{id: {"ops": [...], "parent_fitness": x}}`, with
-    each id's current fitness from `fitness`."""
-    records = []
-    for _id, entry in lineage.items():
-        now, before = fitness.get(_id), entry.get("parent_fitness")
-        records.append({"ops": entry.get("ops"),
-                        "fitness_change": now - before if now is not None and before is not None else None})
-    return operator_effects(records, resamples)
 
 
 def adapted(cfg: MutationConfig, effects: dict[str, dict]) -> MutationConfig:

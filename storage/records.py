@@ -16,7 +16,6 @@ import pymongo
 from pymongo import ReplaceOne, UpdateOne
 from pymongo.database import Database
 
-from arena.analysis import elimination_curve, lineage_prevalence
 from arena.selection import champion
 from genome.effects import operator_effects
 
@@ -258,16 +257,3 @@ def champion_of(db: Database, run_id: str, among: list[str] | None = None, key: 
     docs = list(db.individuals.find(query, projection={**fields, key: 1}, sort=[("_id", 1)]))
     return champion(docs, key) if docs else None
 
-
-def generator_elimination(db: Database, generator: str) -> list[dict]:
-    """The elimination curve of one generator, from its matches."""
-    matches = db.matches.find({"generator": generator}, projection={"discriminator": 1, "fooled": 1, "at": 1})
-    return elimination_curve(matches)
-
-
-def population_prevalence(db: Database, run_id: str, side: str = "generator") -> list[dict]:
-    """Every lineage's share of the live population over a run on `side`, from the lineage records
-    (`arena.analysis.lineage_prevalence`)."""
-    individuals = db.individuals.find({"run_id": run_id}, projection={"player": 1, "parents": 1, "g_parents": 1,
-                                                                      "d_parents": 1, "created_at": 1})
-    return lineage_prevalence(list(individuals), side)

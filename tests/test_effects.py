@@ -8,7 +8,7 @@ import pytest
 
 import numpy as np
 
-from genome.effects import CONTROL, OPERATOR_PROBABILITY, QUANTILES, adapted, lineage_effects, operator_effects
+from genome.effects import CONTROL, OPERATOR_PROBABILITY, QUANTILES, adapted, operator_effects
 from genome.operators import MutationConfig
 
 
@@ -85,17 +85,6 @@ def test_clones_are_the_control_and_each_operator_is_compared_with_them():
 
 def effects_without(effects: dict, name: str) -> dict:
     return {k: v for k, v in effects.items() if k != name}
-
-
-def test_lineage_effects_take_the_registrys_lineage_and_current_fitness():
-    lineage = {"a": {"ops": [{"op": "clone"}], "parent_fitness": 0.5}, "b": {"ops": [{"op": "change_lr"}],
-               "parent_fitness": 0.5}, "c": {"ops": [{"op": "change_lr"}], "parent_fitness": None},
-               "d": {"ops": [{"op": "random"}], "parent_fitness": None}}
-    effects = lineage_effects(lineage, {"a": 0.4, "b": 0.7, "c": 0.9, "d": 0.1})
-    assert effects["clone"]["mean_change"] == pytest.approx(-0.1) and effects["change_lr"]["count"] == 1
-    assert effects["change_lr"]["vs_control"]["difference"] == pytest.approx(0.3)
-    assert effects["change_lr"]["vs_control"]["low"] is None  # no bootstrap unless asked
-    assert lineage_effects({"a": lineage["a"]}, {}) == {}  # not fought yet
 
 
 def test_adaptation_judges_operators_against_the_clone_control_when_there_are_enough_clones():
