@@ -1,5 +1,6 @@
 """The quality and throughput benchmarks: their plain-GAN baselines, the figures they read from a run's
-timelines, and both commands end to end on tiny budgets, writing only under tmp_path."""
+timelines, and both commands end to end on tiny budgets, writing only under tmp_path; the report's prose,
+which no benchmark has to be imported for."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from arena.ensemble import quality_loss
 from arena.founders import found
 from arena.metrics import Judge, mixture_quality
 from experiments import cli
+from arena.metrics import IMAGE_SAMPLES, MIXTURE_SAMPLES
 from experiments.bench import baselines, quality, results, throughput
 from arena.config import ArenaConfig
 from genome import Genome, MutationConfig, random_genome
@@ -266,3 +268,36 @@ def test_population_quality_over_time_is_read_in_equal_slices_of_the_window():
     assert _trajectory([slices, {**slices, "modes": [1.5, 3.5, 5.5, 7.5, None]}]).startswith(
         "modes 1.0 → 3.0 → 5.0 → 7.0 → 8.0; kl 1.00")
     assert over_time([], 100.0, 200.0) == {} and _trajectory([]) == "-"
+
+
+def test_the_report_is_written_without_importing_a_benchmark(tmp_path):
+    script = ("import sys, pathlib\nfrom experiments.bench import results\n"
+              f"results.RESULTS = pathlib.Path({str(tmp_path / 'results')!r})\n"
+              f"results.REPORT = pathlib.Path({str(tmp_path / 'BENCHMARKS.md')!r})\n"
+              "results.write_report()\nprint(sorted(m for m in sys.modules if m.startswith('experiments.bench')))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          cwd=results.ROOT)
+    assert done.stdout.split("\n")[-2] == str(["experiments.bench", "experiments.bench.results"])
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    for name, text in results.sections().items():
+        assert f"## {name}\n\n{text}\n\nNo result recorded yet.\n" in report
+
+
+def test_every_command_has_its_prose_in_the_reports_order():
+    names = importlib.import_module("experiments.bench.__main__").BENCHMARKS
+    assert list(results.sections()) == list(names)
+    assert all(text and not text.startswith("#") for text in results.sections().values())
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        results.record("nope", [])
+
+
+def test_the_prose_names_the_codes_numbers():
+    prose = {name: " ".join(text.split()) for name, text in results.sections().items()}
+    assert f"{MIXTURE_SAMPLES:,} samples" in prose["quality"] and f"{IMAGE_SAMPLES:,} on mnist" in prose["quality"]
+    for phases in (throughput.COMPUTE + throughput.WAITING, throughput.COMPUTE, throughput.WAITING):
+        assert ", ".join(phases) in prose["throughput"]
+    for target in (f"overhead ≤ {throughput.OVERHEAD:.0%}", f"≥ {throughput.COMPUTE_SHARE:.0%}",
+                   f"≥ {throughput.SPEEDUP}×"):
+        assert target in prose["throughput"]
+    assert f"≥ {quality.HIGH_QUALITY * 100:.0f} % high quality, KL ≤ {quality.KL}" in prose["quality"]
+    assert f"TVD ≤ {quality.TVD} and FID ≤ {quality.FID_RATIO} ×" in prose["quality"]

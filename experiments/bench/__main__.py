@@ -9,7 +9,7 @@ from experiments import cli
 app = cli.new_app(no_args_is_help=True,
                   help="Benchmarks of the arena; each writes benchmarks/results/*.json and BENCHMARKS.md.")
 
-# Each module defines `command` (a typer command function) and declares its section in results.
+# Each module defines `command` (a typer command function); its prose is its `## NAME` section of sections.md.
 BENCHMARKS = ("quality", "throughput", "registry", "exchange", "gpu")
 
 for name in BENCHMARKS:

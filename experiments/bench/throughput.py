@@ -24,36 +24,6 @@ COMPUTE = ("train", "save", "fight", "breed", "measure")
 WAITING = ("publish", "settle", "wait")  # settle: report, heartbeat and next move, one call
 OVERHEAD, COMPUTE_SHARE, SPEEDUP = 0.10, 0.95, 1.5
 
-results.section("throughput", f"""
-Where a player's time goes, from the `timeline` of every recorded individual ({{phase: [start, end]}}, epoch
-seconds, phases {", ".join(COMPUTE + WAITING)}) and `trained_steps`.
-`python -m experiments.bench throughput --dataset D --seconds S --seeds N [--players P --cpus C]`: per seed, one
-arena run (`[arena] schedule = "async"`) and one barrier run (`"barrier"`, the synchronous generational arena) of P
-players for S s on a local Ray cluster of C CPUs (by default P = C = the machine's cores: one core and one torch
-thread per player, so a player's wall time is its core time), with `[arena] replay = 0` unless given (replayed
-fakes are extra arithmetic a plain GAN step does not do). Mean ± std over seeds.
-
-- **(i) training steps per second per core**: the arena's steps over the player-seconds of its train phases
-  (*train phase*) and of whole loops, first loop's start to last loop's end (*whole loop*), scaled by min(1, C/P),
-  a player's share of a core; against the same steps in a bare torch loop: each recorded genome (the most-trained
-  `--genomes` distinct ones, origins of layers ignored, the rest at their steps-weighted mean) built with
-  `build_pair` and trained by plain forward/backward/step (the step `bout()` takes, without its trace rows,
-  `.item()` and clock reads) in this process on one thread after the runs, timed per step. Overhead = arena time
-  / bare time − 1. Target: whole-loop overhead ≤ {OVERHEAD:.0%}. Wall time is what a quiet machine gives; on a
-  busy one, the third row compares CPU time instead: the players' processes (read from `/proc`, first loop's
-  start to last loop's end, every phase included) against the bare loop's `time.process_time`.
-- **(ii) compute share**: per player, time in {", ".join(COMPUTE)} over its wall time from its first loop's start
-  to its last loop's end; the rest is waiting ({", ".join(WAITING)}; `wait` is the barrier) and the gaps between
-  phases. `fight` includes its registry calls and fetching opponents' weights. Mean and the lowest player. Target:
-  ≥ {COMPUTE_SHARE:.0%} (asynchronous arena).
-- **(iii) generations per hour**, recorded individuals over the span of all loops, asynchronous against barrier,
-  same seeds, so the same first genomes: their different costs (random widths and depths; `--config`/`--set`
-  may widen them) are what a barrier waits for. *cost spread* is the ratio of the costliest to the cheapest
-  first-generation training round (steps × bare seconds per step); *ideal* the ratio async/barrier that training
-  alone would give, mean(1/c)·max(c). Target: ≥ {SPEEDUP}×.
-""")
-
-
 def genome_key(genome: dict) -> str:
     """The architecture and genes, without the layers' origins (which record inheritance, not cost)."""
     plain = {**genome, **{net: [{**layer, "origin": None} for layer in genome[net]]
