@@ -1,15 +1,18 @@
 """The quality and throughput benchmarks: their plain-GAN baselines, the figures they read from a run's
-timelines, and both commands end to end on tiny budgets, writing only under tmp_path; the report's prose,
-which no benchmark has to be imported for."""
+timelines, and both commands end to end on tiny budgets, writing only under tmp_path; what the benchmarks
+share (settings, the CPU meter) and the report's prose, which no benchmark has to be imported for."""
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
 import json
 import math
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +24,7 @@ from arena.founders import found
 from arena.metrics import Judge, mixture_quality
 from experiments import cli
 from arena.metrics import IMAGE_SAMPLES, MIXTURE_SAMPLES
-from experiments.bench import baselines, quality, results, throughput
+from experiments.bench import baselines, common, quality, results, throughput
 from arena.config import ArenaConfig
 from genome import Genome, MutationConfig, random_genome
 
@@ -135,30 +138,37 @@ def test_target_met_says_by_how_much_each_metric_misses():
 def test_settings_take_a_file_and_sets_and_refuse_what_the_benchmark_sets(tmp_path):
     toml = tmp_path / "arena.toml"
     toml.write_text("[arena]\nsteps = 50\n[mutation]\nmax_layers = 3\n")
-    base = quality.settings(toml, ["arena.opponents=2", "arena.matchmaking=k_best", "mutation.adapt=true"])
+    base = common.settings(toml, ["arena.opponents=2", "arena.matchmaking=k_best", "mutation.adapt=true"])
     assert base == {"arena": {"steps": 50, "opponents": 2, "matchmaking": "k_best"},
                     "mutation": {"max_layers": 3, "adapt": True}}
-    cfg = quality.run_config(base, dataset="grid25", players=3, seconds=5, seed=1, cpus=2, schedule="barrier")
+    cfg = common.run_config(base, dataset="grid25", players=3, seconds=5, seed=1, cpus=2, schedule="barrier")
     assert (cfg.arena.steps, cfg.arena.schedule, cfg.players, cfg.num_cpus, cfg.mutation.adapt) == \
         (50, "barrier", 3, 2, True)
     for bad in (["players=3"], ["arena.schedule=barrier"], ["noequals"]):
         with pytest.raises(ValueError):
-            quality.settings(None, bad)
+            common.settings(None, bad)
     with pytest.raises(ValueError, match="arena.bogus"):
-        quality.run_config(quality.settings(None, ["arena.bogus=1"]), dataset="ring8", players=2, seconds=1,
-                           seed=0, cpus=1)
+        common.run_config(common.settings(None, ["arena.bogus=1"]), dataset="ring8", players=2, seconds=1,
+                          seed=0, cpus=1)
 
 
 def test_the_cpu_meter_counts_a_child_process_and_tells_players_apart():
-    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass\ntime.sleep(0.5)"
-    with quality.CpuMeter(every=0.1) as meter:
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < {}: pass\ntime.sleep(0.5)"
+    with common.CpuMeter(every=0.1) as meter:
         started = time.time()
-        subprocess.run([sys.executable, "-c", burn], check=True)
+        subprocess.run([sys.executable, "-c", burn.format(1.0)], check=True)
         ended = time.time()
+        # A command line as Ray gives a Player actor's process: counted apart from the others.
+        subprocess.run(["ray::Player.loop", "-c", burn.format(0.5)], executable=sys.executable, check=True)
     assert 0.8 <= meter.used(players=False) <= 1.6
-    assert meter.used(players=True) == 0
+    assert 0.4 <= meter.used(players=True) <= 1.0
+    assert meter.used(players=True, end=ended) == pytest.approx(0, abs=0.05)
     assert meter.used(players=False, start=ended, end=ended + 10) == pytest.approx(0, abs=0.05)
     assert meter.used(players=False, start=started, end=ended) >= 0.8
+
+
+def test_the_cpu_meter_reads_nothing_before_it_is_entered():
+    assert common.CpuMeter().used(players=False) is None
 
 
 def _timeline(start: float, **durations: float) -> dict:
@@ -259,7 +269,8 @@ def test_throughput_runs_both_schedules_end_to_end(bench):
 def test_population_quality_over_time_is_read_in_equal_slices_of_the_window():
     import datetime as dt
 
-    from experiments.bench.quality import _trajectory, over_time
+    from experiments.bench.common import over_time
+    from experiments.bench.quality import _trajectory
 
     at = [dt.datetime.fromtimestamp(100 + 10 * i, dt.timezone.utc).replace(tzinfo=None) for i in range(10)]
     during = [{"at": at[i], "modes": i, "high_quality": 0.5, "kl": 1.0} for i in range(9)]  # nothing in the last
@@ -268,6 +279,10 @@ def test_population_quality_over_time_is_read_in_equal_slices_of_the_window():
     assert _trajectory([slices, {**slices, "modes": [1.5, 3.5, 5.5, 7.5, None]}]).startswith(
         "modes 1.0 → 3.0 → 5.0 → 7.0 → 8.0; kl 1.00")
     assert over_time([], 100.0, 200.0) == {} and _trajectory([]) == "-"
+
+
+BENCHMARK_MODULES = [f"experiments.bench.{name}" for name in importlib.import_module("experiments.bench.__main__")
+                     .BENCHMARKS]
 
 
 def test_the_report_is_written_without_importing_a_benchmark(tmp_path):
@@ -283,10 +298,16 @@ def test_the_report_is_written_without_importing_a_benchmark(tmp_path):
         assert f"## {name}\n\n{text}\n\nNo result recorded yet.\n" in report
 
 
-def test_every_command_has_its_prose_in_the_reports_order():
+def test_every_command_has_its_prose_in_the_reports_order_and_no_benchmark_imports_another():
     names = importlib.import_module("experiments.bench.__main__").BENCHMARKS
     assert list(results.sections()) == list(names)
     assert all(text and not text.startswith("#") for text in results.sections().values())
+    for module in BENCHMARK_MODULES:
+        tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        imported |= {f"{node.module}.{alias.name}" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                     for alias in node.names}
+        assert not imported & (set(BENCHMARK_MODULES) - {module}), module
     with pytest.raises(ValueError, match="unknown benchmark"):
         results.record("nope", [])
 

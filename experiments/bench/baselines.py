@@ -16,7 +16,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,11 +26,10 @@ from arena.ensemble import quality_loss
 from arena.metrics import Judge
 from arena.config import ArenaConfig, lr_scale
 from arena.founders import found
-from genome import Genome, Layer, OptimizerGene, build_pair, make_optimizer, random_genome
+from experiments.bench.results import ROOT
+from genome import Genome, Layer, OptimizerGene, build_pair, make_optimizer
 from genome.build import Generator
 from genome.operators import MutationConfig
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def single_genome(data_shape: tuple[int, ...]) -> Genome:
@@ -199,6 +197,7 @@ def bare_step_seconds(genome: Genome, data: GaussianMixture | ImageDataset, seed
         step()
         steps += 1
     return (time.perf_counter() - started) / steps, (time.process_time() - cpu) / steps
+
 
 if __name__ == "__main__":  # one job from stdin (JSON), its result to stdout: how `run_jobs` runs each
     torch.set_num_threads(1)

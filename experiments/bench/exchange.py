@@ -18,7 +18,7 @@ import torch
 import typer
 
 from experiments.bench import results
-from experiments.bench.registry import ray_session
+from experiments.bench.common import ray_session
 from storage.checkpoints import load_checkpoint, save_checkpoint
 
 METHODS = ("object store", "object store, zero-copy", "checkpoint file", "json over http")

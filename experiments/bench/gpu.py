@@ -35,7 +35,7 @@ def run_once(players: int, budget_seconds: float, dataset: str, num_cpus: int, m
     with open(log, "wb") as output:
         try:
             code = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  timeout=budget_seconds + 900, cwd=Path(__file__).resolve().parents[2]).returncode
+                                  timeout=budget_seconds + 900, cwd=results.ROOT).returncode
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"run with {players} players did not end within {budget_seconds + 900:g} s") from None
     if code != 0:

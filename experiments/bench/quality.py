@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import secrets
-import shutil
-import signal
-import tempfile
-import threading
-import time
 from collections import defaultdict
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Optional
 
 import numpy as np
 import typer
@@ -22,214 +13,16 @@ from rich.console import Console
 
 from arena.datasets import load_dataset
 from experiments.bench import baselines, results
-from experiments.config import RunConfig, apply_sets, load_config, read_toml
+from experiments.bench.common import Workspace, mean_std, measured, run_arena, run_config, settings
 from experiments.options import Sets
-from storage import records
-from storage.embedded import EmbeddedMongo
 
 DATASETS = {"ring8": 600.0, "grid25": 600.0, "mnist": 1800.0}  # the budgets issue 7 states targets for
 METHODS = ("arena", "single", "independent", "barrier")
-# What the benchmark sets itself; a --config file or --set may give anything else.
-BENCH_KEYS = ("players", "dataset", "budget_seconds", "seed", "run_id", "out", "mongo_uri", "mongo_db", "address",
-              "num_cpus", "cpus_per_player", "gpus_per_player", "arena.schedule")
 MODES = {"ring8": 8, "grid25": 25}
 # The arena's rows: its products, then the judge's own pick, which is a diagnostic (scored on fresh samples).
 ARENA_ROWS = (("champion", "champion by its standing"), ("ensemble", "mixture of the first by standing"),
               ("best", "judge's pick (diagnostic)"))
 HIGH_QUALITY, KL, TVD, FID_RATIO = 0.97, 0.02, 0.05, 0.7
-
-
-class CpuMeter:
-    """CPU seconds used, while it is entered, by the descendants of this process (a local Ray cluster
-    and its actors, a database server started here), read from `/proc` every `every` seconds, and
-    split into the Player actors' processes (command line `ray::Player…`) and all the others. The
-    last moments of a process that exits between two readings are missed. No readings where `/proc`
-    is absent: `used` is then None."""
-
-    def __init__(self, every: float = 1.0):
-        self.every = every
-        self.readings: list[tuple[float, dict]] = []  # (epoch seconds, {(pid, start time): CPU seconds})
-        self.player_keys: set = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    @staticmethod
-    def _read() -> dict[tuple[int, str], tuple[float, bool]]:
-        tick = os.sysconf("SC_CLK_TCK")
-        parents, stats = {}, {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    text = f.read()
-            except OSError:
-                continue
-            rest = text[text.rfind(")") + 2:].split()  # the name in parentheses may hold spaces
-            parents[int(entry)] = int(rest[1])
-            stats[int(entry)] = ((int(rest[11]) + int(rest[12])) / tick, rest[19])  # utime + stime, start time
-        children = defaultdict(list)
-        for pid, ppid in parents.items():
-            children[ppid].append(pid)
-        out, stack = {}, [os.getpid()]
-        while stack:
-            for child in children.get(stack.pop(), []):
-                stack.append(child)
-                try:
-                    with open(f"/proc/{child}/cmdline", "rb") as f:
-                        player = f.read().startswith(b"ray::Player")
-                except OSError:
-                    player = False
-                out[(child, stats[child][1])] = (stats[child][0], player)
-        return out
-
-    def _take(self) -> None:
-        at, reading = time.time(), {}
-        for key, (cpu, player) in self._read().items():
-            reading[key] = cpu
-            if player:
-                self.player_keys.add(key)
-        self.readings.append((at, reading))
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.every):
-            self._take()
-
-    def __enter__(self) -> CpuMeter:
-        if os.path.isdir("/proc/self"):
-            self._take()
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._thread.is_alive():
-            self._stop.set()
-            self._thread.join()
-            self._take()
-
-    def used(self, players: bool, start: float | None = None, end: float | None = None) -> float | None:
-        """CPU seconds the player processes (or, `players` False, all the others) used between the
-        epoch times `start` and `end` (default: the whole time), interpolated between readings."""
-        if len(self.readings) < 2:
-            return None
-        first, latest, times, totals = self.readings[0][1], {}, [], []
-        for at, reading in self.readings:
-            latest.update(reading)  # a process that exited keeps the time it had used
-            times.append(at)
-            totals.append(sum(cpu - first.get(key, 0.0) for key, cpu in latest.items()
-                              if (key in self.player_keys) == players))
-        start = times[0] if start is None else start
-        end = times[-1] if end is None else end
-        return float(np.interp(end, times, totals) - np.interp(start, times, totals))
-
-
-@dataclass
-class Workspace:
-    """Where a benchmark's arena runs write: a folder and one embedded database for all of them."""
-
-    path: Path
-    mongo_uri: str
-
-    @property
-    def db(self):
-        return records.connect(self.mongo_uri, "arena")
-
-
-@contextmanager
-def workspace(work: Path | None, keep: bool) -> Iterator[Workspace]:
-    """`work`, or a temporary folder removed at the end unless `keep`; an embedded database in it."""
-    path = Path(work) if work is not None else Path(tempfile.mkdtemp(prefix="arena-bench-"))
-    path.mkdir(parents=True, exist_ok=True)
-    server = EmbeddedMongo(path / "db", log_path=path / "secantusd.log")
-    # SIGTERM (a scheduler, `timeout`) unwinds as Ctrl-C does: the database, in a session of its own, is stopped.
-    handler = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield Workspace(path, server.start())
-    finally:
-        server.stop()
-        signal.signal(signal.SIGTERM, handler)
-        if work is None and not keep:
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def measured(name: str, work: Path | None, keep: bool, console: Console,
-             measure: Callable[[Workspace], tuple[list[dict], list[str]]]) -> tuple[list[dict], Path]:
-    """A benchmark's rows and notes, measured in its workspace and recorded: (rows, the result file)."""
-    with workspace(work, keep) as ws:
-        rows, notes = measure(ws)
-        if keep or work is not None:
-            console.print(f"runs, logs and database kept in {ws.path}")
-    return rows, results.record(name, rows, notes)
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
-def settings(config: Path | None, sets: list[str] | None) -> dict:
-    """Arena settings from a TOML file and `KEY=VALUE` items (`arena.steps=200`, TOML values), refusing
-    what the benchmark sets itself."""
-    data = apply_sets(read_toml(config) if config is not None else {}, sets)
-    for key in BENCH_KEYS:
-        *tables, name = key.split(".")
-        table = data
-        for part in tables:
-            table = table.get(part, {}) if isinstance(table, dict) else {}
-        if isinstance(table, dict) and name in table:
-            raise ValueError(f"{key} is set by the benchmark (see its options); remove it from --config/--set")
-    return data
-
-
-def run_config(base: dict, *, dataset: str, players: int, seconds: float, seed: int, cpus: int,
-               schedule: str = "async") -> RunConfig:
-    arena = {**base.get("arena", {}), "schedule": schedule}
-    return load_config(None, {**base, "arena": arena, "dataset": dataset, "players": players,
-                              "budget_seconds": seconds, "seed": seed, "num_cpus": cpus})
-
-
-def run_arena(ws: Workspace, cfg: RunConfig, name: str) -> dict:
-    """One arena run by `experiments.run.launch`, recorded in the workspace's database; its record,
-    individuals and the CPU time its processes used. Its output goes to `<workspace>/<run_id>.log`."""
-    from experiments.run import launch  # Ray is imported only where an arena runs
-
-    run_id = f"{name}-{secrets.token_hex(3)}"
-    cfg = load_config(None, {**cfg.to_dict(), "run_id": run_id, "out": str(ws.path / "runs"),
-                             "mongo_uri": ws.mongo_uri, "mongo_db": "arena"})
-    log = ws.path / f"{run_id}.log"
-    handler = signal.getsignal(signal.SIGTERM)  # launch() makes SIGTERM interrupt its run; only its run
-    try:
-        with open(log, "w") as out, CpuMeter() as meter:
-            code = launch(cfg, Console(file=out, width=160))
-    finally:
-        signal.signal(signal.SIGTERM, handler)
-    if code != 0:
-        raise RuntimeError(f"arena run {run_id} ended with exit code {code}; its output: {log}")
-    db = ws.db
-    run = db.runs.find_one({"_id": run_id})
-    individuals = list(db.individuals.find(
-        {"run_id": run_id}, projection={"player": 1, "generation": 1, "trained_steps": 1, "timeline": 1,
-                                        "genome": 1, "steps": 1}))
-    spans = [span for doc in individuals for span in (doc.get("timeline") or {}).values()]
-    # The evolution itself, from the first loop's start to the last one's end: not the players'
-    # start-up (imports, data) nor the final evaluation.
-    start, end = (min(s for s, _ in spans), max(e for _, e in spans)) if spans else (None, None)
-    during = list(db.metrics.find({"run_id": run_id, "kind": "during"}))
-    return {"run_id": run_id, "summary": run["summary"], "individuals": individuals, "log": str(log),
-            "window": (start, end), "cpu_players": meter.used(True, start, end),
-            "cpu_other": meter.used(False, start, end), "over_time": over_time(during, start, end)}
-
-
-def over_time(during: list[dict], start: float | None, end: float | None, parts: int = 4) -> dict[str, list]:
-    """The population's mean quality (the players' own `during` measurements) in each of `parts` equal
-    slices of the run's window: whether evolution adds quality as the run goes, or undoes it."""
-    if not during or start is None or end is None or end <= start:
-        return {}
-    keys = ("fid", "tvd") if "fid" in during[0] else ("modes", "high_quality", "kl")
-    slices: list[list[dict]] = [[] for _ in range(parts)]
-    for m in during:
-        at = m["at"].replace(tzinfo=m["at"].tzinfo or dt.timezone.utc).timestamp()  # pymongo gives naive UTC
-        slices[min(parts - 1, max(0, int((at - start) / (end - start) * parts)))].append(m)
-    return {k: [float(np.mean([m[k] for m in part])) if part else None for part in slices] for k in keys}
 
 
 def _trajectory(runs: list[dict[str, list]]) -> str:
@@ -244,15 +37,9 @@ def _trajectory(runs: list[dict[str, list]]) -> str:
     return "; ".join(out) or "-"
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    values = [float(v) for v in values]
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-
-
 def _metric_columns(dataset: str, runs: list[dict]) -> dict:
     def cell(key: str, scale: float = 1.0, spec: str = ".3f", unit: str = "") -> str:
-        mean, std = _mean_std([r[key] * scale for r in runs])
-        return f"{mean:{spec}} ± {std:{spec}}{unit}"
+        return mean_std([r[key] for r in runs], spec, scale, unit)
 
     if dataset in MODES:
         return {"modes": cell("modes", spec=".1f"), "high_quality": cell("high_quality", 100, ".1f", " %"),

@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import time
-from contextlib import contextmanager
-from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
@@ -21,6 +19,7 @@ from agents.registry import Registry
 from arena.rounds import match_records, round_pool
 from arena.selection import choose_opponents, choose_parents
 from experiments.bench import results
+from experiments.bench.common import ray_session
 from genome import MutationConfig, random_genome
 
 DATASET = "ring8"
@@ -30,7 +29,7 @@ APIS = ("candidates", "select")
 
 def code_identity() -> str:
     """Which agents/registry.py was measured: its sha256 prefix, and whether it is the committed one."""
-    path = Path(__file__).resolve().parents[2] / "agents" / "registry.py"
+    path = results.ROOT / "agents" / "registry.py"
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=path.parent, capture_output=True,
@@ -40,20 +39,6 @@ def code_identity() -> str:
     except (OSError, subprocess.SubprocessError):
         return f"registry.py {digest}"
     return f"registry.py {digest} ({'working tree' if changed else 'HEAD ' + head})"
-
-
-@contextmanager
-def ray_session(num_cpus: int, object_store_memory: int | None = None):
-    """A local Ray cluster of `num_cpus` CPUs for a benchmark; an already started one is used as it is."""
-    if ray.is_initialized():
-        yield
-        return
-    ray.init(address="local", num_cpus=num_cpus, object_store_memory=object_store_memory, include_dashboard=False,
-             log_to_driver=False, logging_level="ERROR")
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 class SimulatedPlayers:

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from arena.datasets import load_dataset
 from experiments.bench import baselines, results
-from experiments.bench.quality import Workspace, measured, run_arena, run_config, settings
+from experiments.bench.common import Workspace, mean_std, measured, run_arena, run_config, settings
 from experiments.options import Sets
 from genome import Genome
 
@@ -106,14 +106,6 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
     }
 
 
-def _ms(values: list[float], spec: str, scale: float = 1.0, unit: str = "") -> str:
-    values = [v * scale for v in values if v is not None]
-    if not values:
-        return "-"
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return f"{np.mean(values):{spec}} ± {std:{spec}}{unit}"
-
-
 def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
     """The table: one row per measure, means over seeds."""
     rows = []
@@ -128,9 +120,9 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
             mean = float(np.mean([r[overhead] for r in a]))
             judged = rate == "loop_rate"
             rows.append({"measure": f"(i) {kind}", "schedule": "async",
-                         "value": _ms([r[rate] for r in a], ".0f"),
-                         "reference": f"bare torch loop {_ms([r[bare] for r in a], '.0f')}",
-                         "result": f"overhead {_ms([r[overhead] for r in a], '.1f', 100, ' %')}",
+                         "value": mean_std([r[rate] for r in a], ".0f"),
+                         "reference": f"bare torch loop {mean_std([r[bare] for r in a], '.0f')}",
+                         "result": f"overhead {mean_std([r[overhead] for r in a], '.1f', 100, ' %')}",
                          "target": f"overhead ≤ {OVERHEAD:.0%}" if judged else "-",
                          "target met": ("yes" if mean <= OVERHEAD else f"no (+{(mean - OVERHEAD) * 100:.1f} pts)")
                          if judged else "-", **common})
@@ -139,12 +131,12 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
             continue
         mean = float(np.mean([r["compute_share"] for r in runs]))
         judged = schedule == "async"
-        waits = ", ".join(f"{p} {_ms([r['waiting'][p] for r in runs], '.1f', 100, ' %')}" for p in WAITING
+        waits = ", ".join(f"{p} {mean_std([r['waiting'][p] for r in runs], '.1f', 100, ' %')}" for p in WAITING
                           if any(r["waiting"][p] for r in runs))
         rows.append({"measure": "(ii) compute share of player wall time", "schedule": schedule,
-                     "value": _ms([r["compute_share"] for r in runs], ".1f", 100, " %"),
+                     "value": mean_std([r["compute_share"] for r in runs], ".1f", 100, " %"),
                      "reference": f"waiting: {waits or 'none'}",
-                     "result": f"lowest player {_ms([r['compute_share_min'] for r in runs], '.1f', 100, ' %')}",
+                     "result": f"lowest player {mean_std([r['compute_share_min'] for r in runs], '.1f', 100, ' %')}",
                      "target": f"≥ {COMPUTE_SHARE:.0%}" if judged else "-",
                      "target met": ("yes" if mean >= COMPUTE_SHARE else
                                     f"no (−{(COMPUTE_SHARE - mean) * 100:.1f} pts)") if judged else "-", **common})
@@ -152,11 +144,11 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
         ratios = [x["generations_per_hour"] / y["generations_per_hour"] for x, y in zip(a, b)]
         mean = float(np.mean(ratios))
         rows.append({"measure": "(iii) generations per hour", "schedule": "async vs barrier",
-                     "value": _ms([r["generations_per_hour"] for r in a], ".0f"),
-                     "reference": f"barrier {_ms([r['generations_per_hour'] for r in b], '.0f')}; "
-                                  f"cost spread {_ms([r['cost_spread'] for r in a], '.2f', unit='×')}, "
-                                  f"ideal {_ms([r['ideal_ratio'] for r in a], '.2f', unit='×')}",
-                     "result": f"ratio {_ms(ratios, '.2f', unit='×')}", "target": f"≥ {SPEEDUP}×",
+                     "value": mean_std([r["generations_per_hour"] for r in a], ".0f"),
+                     "reference": f"barrier {mean_std([r['generations_per_hour'] for r in b], '.0f')}; "
+                                  f"cost spread {mean_std([r['cost_spread'] for r in a], '.2f', unit='×')}, "
+                                  f"ideal {mean_std([r['ideal_ratio'] for r in a], '.2f', unit='×')}",
+                     "result": f"ratio {mean_std(ratios, '.2f', unit='×')}", "target": f"≥ {SPEEDUP}×",
                      "target met": "yes" if mean >= SPEEDUP else f"no ({mean:.2f}×)", **common})
     return rows
 

@@ -1,0 +1,234 @@
+"""What the benchmarks share: the arena settings they take from `--config`/`--set`, a workspace (a
+folder and an embedded database) for their arena runs, one arena run with the CPU time its processes
+used, a local Ray cluster for those that run actors of their own, and the mean ± std of their tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import psutil
+from rich.console import Console
+
+from experiments.bench import results
+from experiments.config import RunConfig, apply_sets, load_config, read_toml
+from storage import records
+from storage.embedded import EmbeddedMongo
+
+# What a benchmark running the arena sets itself; a --config file or --set may give anything else.
+BENCH_KEYS = ("players", "dataset", "budget_seconds", "seed", "run_id", "out", "mongo_uri", "mongo_db", "address",
+              "num_cpus", "cpus_per_player", "gpus_per_player", "arena.schedule")
+
+
+def mean_std(values: list, spec: str, scale: float = 1.0, unit: str = "") -> str:
+    """`mean ± std` (sample std, 0 for one value) of the values that are not None, scaled; `-` if none."""
+    values = [float(v) * scale for v in values if v is not None]
+    if not values:
+        return "-"
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return f"{np.mean(values):{spec}} ± {std:{spec}}{unit}"
+
+
+class CpuMeter:
+    """CPU seconds used, while it is entered, by the descendants of this process (a local Ray cluster
+    and its actors, a database server started here), read every `every` seconds, and split into the
+    Player actors' processes (command line `ray::Player…`) and all the others. The last moments of a
+    process that exits between two readings are missed."""
+
+    def __init__(self, every: float = 1.0):
+        self.every = every
+        self.readings: list[tuple[float, dict]] = []  # (epoch seconds, {(pid, start time): CPU seconds})
+        self.player_keys: set = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    @staticmethod
+    def _read() -> dict[tuple[int, float], tuple[float, bool]]:
+        """Each descendant's own user and system seconds (not those of children it waited for), keyed by
+        pid and start time (a reused pid is another process), and whether it is a player."""
+        out = {}
+        for process in psutil.Process().children(recursive=True):
+            try:
+                with process.oneshot():
+                    key, cpu = (process.pid, process.create_time()), process.cpu_times()
+            except psutil.Error:  # exited since it was listed
+                continue
+            try:
+                player = " ".join(process.cmdline()).startswith("ray::Player")
+            except psutil.Error:  # a zombie has no command line; its time is still counted
+                player = False
+            out[key] = (cpu.user + cpu.system, player)
+        return out
+
+    def _take(self) -> None:
+        at, reading = time.time(), {}
+        for key, (cpu, player) in self._read().items():
+            reading[key] = cpu
+            if player:
+                self.player_keys.add(key)
+        self.readings.append((at, reading))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self._take()
+
+    def __enter__(self) -> CpuMeter:
+        self._take()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._take()
+
+    def used(self, players: bool, start: float | None = None, end: float | None = None) -> float | None:
+        """CPU seconds the player processes (or, `players` False, all the others) used between the
+        epoch times `start` and `end` (default: the whole time), interpolated between readings; None
+        before two readings."""
+        if len(self.readings) < 2:
+            return None
+        first, latest, times, totals = self.readings[0][1], {}, [], []
+        for at, reading in self.readings:
+            latest.update(reading)  # a process that exited keeps the time it had used
+            times.append(at)
+            totals.append(sum(cpu - first.get(key, 0.0) for key, cpu in latest.items()
+                              if (key in self.player_keys) == players))
+        start = times[0] if start is None else start
+        end = times[-1] if end is None else end
+        return float(np.interp(end, times, totals) - np.interp(start, times, totals))
+
+
+@dataclass
+class Workspace:
+    """Where a benchmark's arena runs write: a folder and one embedded database for all of them."""
+
+    path: Path
+    mongo_uri: str
+
+    @property
+    def db(self):
+        return records.connect(self.mongo_uri, "arena")
+
+
+@contextmanager
+def workspace(work: Path | None, keep: bool) -> Iterator[Workspace]:
+    """`work`, or a temporary folder removed at the end unless `keep`; an embedded database in it."""
+    path = Path(work) if work is not None else Path(tempfile.mkdtemp(prefix="arena-bench-"))
+    path.mkdir(parents=True, exist_ok=True)
+    server = EmbeddedMongo(path / "db", log_path=path / "secantusd.log")
+    # SIGTERM (a scheduler, `timeout`) unwinds as Ctrl-C does: the database, in a session of its own, is stopped.
+    handler = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield Workspace(path, server.start())
+    finally:
+        server.stop()
+        signal.signal(signal.SIGTERM, handler)
+        if work is None and not keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def measured(name: str, work: Path | None, keep: bool, console: Console,
+             measure: Callable[[Workspace], tuple[list[dict], str]]) -> tuple[list[dict], Path]:
+    """A benchmark's rows and notes, measured in its workspace and recorded: (rows, the result file)."""
+    with workspace(work, keep) as ws:
+        rows, notes = measure(ws)
+        if keep or work is not None:
+            console.print(f"runs, logs and database kept in {ws.path}")
+    return rows, results.record(name, rows, notes)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def settings(config: Path | None, sets: list[str] | None) -> dict:
+    """Arena settings from a TOML file and `KEY=VALUE` items (`arena.steps=200`, TOML values), refusing
+    what the benchmark sets itself."""
+    data = apply_sets(read_toml(config) if config is not None else {}, sets)
+    for key in BENCH_KEYS:
+        *tables, name = key.split(".")
+        table = data
+        for part in tables:
+            table = table.get(part, {}) if isinstance(table, dict) else {}
+        if isinstance(table, dict) and name in table:
+            raise ValueError(f"{key} is set by the benchmark (see its options); remove it from --config/--set")
+    return data
+
+
+def run_config(base: dict, *, dataset: str, players: int, seconds: float, seed: int, cpus: int,
+               schedule: str = "async") -> RunConfig:
+    arena = {**base.get("arena", {}), "schedule": schedule}
+    return load_config(None, {**base, "arena": arena, "dataset": dataset, "players": players,
+                              "budget_seconds": seconds, "seed": seed, "num_cpus": cpus})
+
+
+def run_arena(ws: Workspace, cfg: RunConfig, name: str) -> dict:
+    """One arena run by `experiments.run.launch`, recorded in the workspace's database; its record,
+    individuals and the CPU time its processes used. Its output goes to `<workspace>/<run_id>.log`."""
+    from experiments.run import launch  # Ray is imported only where an arena runs
+
+    run_id = f"{name}-{secrets.token_hex(3)}"
+    cfg = load_config(None, {**cfg.to_dict(), "run_id": run_id, "out": str(ws.path / "runs"),
+                             "mongo_uri": ws.mongo_uri, "mongo_db": "arena"})
+    log = ws.path / f"{run_id}.log"
+    handler = signal.getsignal(signal.SIGTERM)  # launch() makes SIGTERM interrupt its run; only its run
+    try:
+        with open(log, "w") as out, CpuMeter() as meter:
+            code = launch(cfg, Console(file=out, width=160))
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+    if code != 0:
+        raise RuntimeError(f"arena run {run_id} ended with exit code {code}; its output: {log}")
+    db = ws.db
+    run = db.runs.find_one({"_id": run_id})
+    individuals = list(db.individuals.find(
+        {"run_id": run_id}, projection={"player": 1, "generation": 1, "trained_steps": 1, "timeline": 1,
+                                        "genome": 1, "steps": 1}))
+    spans = [span for doc in individuals for span in (doc.get("timeline") or {}).values()]
+    # The evolution itself, from the first loop's start to the last one's end: not the players'
+    # start-up (imports, data) nor the final evaluation.
+    start, end = (min(s for s, _ in spans), max(e for _, e in spans)) if spans else (None, None)
+    during = list(db.metrics.find({"run_id": run_id, "kind": "during"}))
+    return {"run_id": run_id, "summary": run["summary"], "individuals": individuals, "log": str(log),
+            "window": (start, end), "cpu_players": meter.used(True, start, end),
+            "cpu_other": meter.used(False, start, end), "over_time": over_time(during, start, end)}
+
+
+def over_time(during: list[dict], start: float | None, end: float | None, parts: int = 4) -> dict[str, list]:
+    """The population's mean quality (the players' own `during` measurements) in each of `parts` equal
+    slices of the run's window: whether evolution adds quality as the run goes, or undoes it."""
+    if not during or start is None or end is None or end <= start:
+        return {}
+    keys = ("fid", "tvd") if "fid" in during[0] else ("modes", "high_quality", "kl")
+    slices: list[list[dict]] = [[] for _ in range(parts)]
+    for m in during:
+        at = m["at"].replace(tzinfo=m["at"].tzinfo or dt.timezone.utc).timestamp()  # pymongo gives naive UTC
+        slices[min(parts - 1, max(0, int((at - start) / (end - start) * parts)))].append(m)
+    return {k: [float(np.mean([m[k] for m in part])) if part else None for part in slices] for k in keys}
+
+
+@contextmanager
+def ray_session(num_cpus: int, object_store_memory: int | None = None):
+    """A local Ray cluster of `num_cpus` CPUs for a benchmark; an already started one is used as it is."""
+    import ray  # only the benchmarks that start actors of their own need it here
+
+    if ray.is_initialized():
+        yield
+        return
+    ray.init(address="local", num_cpus=num_cpus, object_store_memory=object_store_memory, include_dashboard=False,
+             log_to_driver=False, logging_level="ERROR")
+    try:
+        yield
+    finally:
+        ray.shutdown()
