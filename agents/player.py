@@ -100,13 +100,14 @@ class Player:
                 with clock("train"):
                     trained = self._train(child, individual, deadline)
                 with clock("save"):
-                    self._save(child, trained, individual)
+                    record = self._save(child, trained, individual)
                 with clock("publish"):
                     opponents = self._enter(child, individual)
                 with clock("fight"):
                     matches = self._fight(child, individual, opponents)
-                for match in matches:
-                    self.recorder.match(dict(match))
+                # Recorded at the end of the loop, timed now: a restarted registry replays births and
+                # matches in the order of their times.
+                fought_at = now()
                 self.status.update(generation=self.generation, steps=self.steps, phase="running",
                                    loop_seconds=time.perf_counter() - started,
                                    buffered=self.recorder.pending if self.recorder.outage_since else 0)
@@ -115,14 +116,13 @@ class Player:
                 mine = settled["standings"].get(individual, {})
                 fitness = {key: mine.get(key) for key in ("fitness", "d_fitness", "fitness_change", "mu", "sigma",
                                                           "rating", "d_rating")}
-                # The standing right after its own fight, kept as it was: the final standings
-                # overwrite `fitness` at the end of the run, this is its history.
-                self.recorder.update_individual(individual, {
-                    **fitness, "at_fight": {**fitness, "at": now()}, "matches": len(matches),
-                    "trace_rows": self.loop_rows, "hacking": self.hacking})
+                record.update(fitness, at_fight={**fitness, "at": now()}, matches=len(matches),
+                              trace_rows=self.loop_rows, hacking=self.hacking,
+                              step_ms=1000 * clock.seconds("train") / trained if trained else None)
+                measured = []
                 if self.judge and self.generation % self.arena.metrics_every == 0:
                     with clock("measure"):
-                        self._measure(child, individual)
+                        measured.append(self._measure(child, individual))
                 self.individuals += 1
                 self.status.update(fitness=fitness["fitness"])
                 self.gauges.show(fitness, self.generation, trained / max(clock.seconds("train"), 1e-9))
@@ -136,7 +136,9 @@ class Player:
                     with clock("breed"):
                         child = self._next(child, individual, settled["move"], fitness["fitness"])
                     self.generation += 1
-                self.recorder.update_individual(individual, {"timeline": clock.spans})
+                # The individual's whole record, once (`Recorder.record` says what each field holds).
+                self.recorder.record({**record, "timeline": clock.spans},
+                                     [{**match, "at": fought_at} for match in matches], measured)
                 loop_times.append(time.perf_counter() - started)
                 if done:
                     break
@@ -156,7 +158,10 @@ class Player:
         """After a restart (of this actor, or of the run with --resume): carry on from the latest
         recorded individual whose checkpoint is intact, as its next generation, with its optimizer
         state; a checkpoint that is missing or does not match its sha256 is refused and the one before
-        it is tried."""
+        it is tried. An individual is recorded at the end of its loop: one killed after its checkpoint
+        was saved but before its record was sent is lost, and the player resumes from the one before it,
+        under the lost one's number (numbering has no gaps; the registry, if it lived on, keeps the
+        matches the lost one fought under that id as the new one's standing)."""
         recorded = self.recorder.db.individuals.find(
             {"run_id": self.run_id, "player": self.name}, sort=[("generation", -1)],
             projection={"checkpoint": 1, "checkpoint_sha256": 1, "generation": 1, "steps": 1, "fitness": 1,
@@ -202,27 +207,26 @@ class Player:
         self._trace(individual, rows, "train")
         return len(rows)  # fewer steps than the genome's when the budget ran out mid-round
 
-    def _save(self, child: Offspring, trained: int, individual: str) -> None:
+    def _save(self, child: Offspring, trained: int, individual: str) -> dict:
+        """Write the checkpoint; returns the individual's record as far as it is known now (its birth)."""
         location = checkpoint_location(self.checkpoint_dir, self.name, self.generation)
         sha256 = save_checkpoint(location, {
             "genome": child.genome.to_dict(), **child.pair.state_dicts(), **child.optimizer_states(),
             "step": self.steps})
-        self.recorder.individual({
-            "_id": individual, "run_id": self.run_id, "player": self.name, "generation": self.generation,
-            "dataset": self.spec.dataset, "parents": child.parents, "g_parents": child.g_parents,
-            "d_parents": child.d_parents, "genome": child.genome.to_dict(), "age": child.age,
-            "ops": child.ops, "inherited": child.inherited, "parameters": child.pair.parameter_count(),
-            "checkpoint": location, "checkpoint_sha256": sha256, "steps": self.steps, "trained_steps": trained,
-            "parent_fitness": child.parent_fitness,
-            "fitness": None, "d_fitness": None, "fitness_change": None})
+        return {"_id": individual, "run_id": self.run_id, "player": self.name, "generation": self.generation,
+                "dataset": self.spec.dataset, "parents": child.parents, "g_parents": child.g_parents,
+                "d_parents": child.d_parents, "genome": child.genome.to_dict(), "age": child.age,
+                "ops": child.ops, "inherited": child.inherited, "parameters": child.pair.parameter_count(),
+                "checkpoint": location, "checkpoint_sha256": sha256, "steps": self.steps, "trained_steps": trained,
+                "parent_fitness": child.parent_fitness, "created_at": now()}
 
-    def _measure(self, child: Offspring, individual: str) -> None:
-        """Quality of the own generator by the data set's protocol, into the `metrics` collection."""
+    def _measure(self, child: Offspring, individual: str) -> dict:
+        """Quality of the own generator by the data set's protocol, for the `metrics` collection."""
         with torch.no_grad():
             samples = child.pair.generator.sample(self.judge.samples, self.torch_rng)
-        self.recorder.metric({"_id": f"{individual}|during", "run_id": self.run_id, "kind": "during",
-                              "individual": individual, "player": self.name, "generation": self.generation,
-                              **self.judge.quality(samples)})
+        quality = self.judge.quality(samples)
+        return {"_id": f"{individual}|during", "run_id": self.run_id, "kind": "during", "individual": individual,
+                "player": self.name, "generation": self.generation, "at": now(), **quality}
 
     def _entry(self, child: Offspring, individual: str) -> dict:
         return {"id": individual, "player": self.name, "generation": self.generation, "dataset": self.spec.dataset,

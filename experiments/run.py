@@ -252,7 +252,8 @@ def evolve(cfg: RunConfig, db: Database, run_id: str, registry, players: list, e
 
 
 def final_population(registry, db: Database) -> list[str]:
-    """The final standing of every individual, written to its record; returns the live population."""
+    """The final standing of every individual, written to its record over its latest one (its standing at
+    its fight stays in `at_fight`: `records.Recorder.record`); returns the live population."""
     records.set_fitness(db, ray.get(registry.fitness.remote()))
     return [c["id"] for c in ray.get(registry.candidates.remote())]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import pymongo
 from pymongo import ReplaceOne, UpdateOne
@@ -117,20 +117,21 @@ def end_run(db: Database, run_id: str, status: str, summary: dict | None = None)
 
 
 def set_fitness(db: Database, standings: dict[str, dict]) -> None:
-    """Write the final standing of every individual at once."""
+    """Write the final standing of every individual at once, over its latest standing; its standing at its
+    fight stays in `at_fight` (`Recorder.record` says what each field holds)."""
     requests = [UpdateOne({"_id": _id}, {"$set": fields}) for _id, fields in standings.items()]
     if requests:
         db.individuals.bulk_write(requests, ordered=False)
 
 
 class Recorder:
-    """Buffers a player's writes and sends them in bulk every `flush_ops` writes or
-    `flush_seconds` seconds, and on `close()`.
+    """Buffers a player's writes, one loop at a time (`record`), and sends them in bulk once
+    `flush_ops` writes or `flush_seconds` seconds have gathered, and on `close()`.
 
     When the store cannot be reached the writes stay buffered and training goes on; sending is
     retried every `retry_seconds`. Past `max_pending` buffered writes the recorder waits for the
-    store instead, so nothing is dropped. Every write is an upsert or a `$set` by `_id`, so a batch
-    re-sent after a connection broke half-way through is written once."""
+    store instead, so nothing is dropped. Every write is an upsert of a whole document by `_id`, so a
+    batch re-sent after a connection broke half-way through is written once."""
 
     def __init__(self, db: Database, flush_ops: int = 100, flush_seconds: float = 2.0,
                  before_flush: Callable[[], None] | None = None, max_pending: int = 200_000,
@@ -150,23 +151,31 @@ class Recorder:
     def pending(self) -> int:
         return sum(len(v) for v in self._pending.values())
 
-    def individual(self, doc: dict) -> None:
-        doc.setdefault("created_at", now())
-        self._add("individuals", ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
+    def record(self, individual: dict, matches: Sequence[dict] = (), metrics: Sequence[dict] = ()) -> None:
+        """One loop of a player, queued at once so that no flush sends a part of it, nor (through
+        `before_flush`) the trace rows of an individual whose record is not queued yet: its matches and
+        metrics (each stamped `at` when it has no time of its own), then the individual's record, which
+        claims them and is sent after them.
 
-    def update_individual(self, _id: str, fields: dict) -> None:
-        self._add("individuals", UpdateOne({"_id": _id}, {"$set": fields}))
-
-    def match(self, doc: dict) -> None:
-        doc.setdefault("at", now())
-        self._add("matches", ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
-
-    def metric(self, doc: dict) -> None:
-        doc.setdefault("at", now())
-        self._add("metrics", ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
-
-    def _add(self, collection: str, request) -> None:
-        self._pending[collection].append(request)
+        An individual's record is written once, whole, by its player at the end of its loop: who it is
+        (`player`, `generation`, `dataset`, `genome`, `parameters`), where it came from (`parents`,
+        `g_parents`, `d_parents`, `ops`, `inherited`, `age`, `parent_fitness`), when it was saved
+        (`created_at`), its checkpoint (`checkpoint`, `checkpoint_sha256`), its training (`steps`, the
+        player's total; `trained_steps`; `step_ms`, the train phase's milliseconds per step: what the genome
+        costs), and its fight (`matches` and `trace_rows`, the counts it claims; `hacking`; `timeline`, the
+        loop's phases). Its standing, in two places with one meaning each:
+        - `at_fight`: its standing right after its own fight, with its time `at`; never rewritten, so the
+          record keeps the history of the run (the report's standings over time).
+        - `fitness`, `d_fitness`, `fitness_change`, `mu`, `sigma`, `rating`, `d_rating`: its latest standing,
+          what every reader ranks by (`champion_of`, the leaderboard, the effects of operators): written as
+          at its fight, replaced once by its final standing when the run ends (`set_fitness`, which adds
+          `d_round_fitness`, `g_matches` and `d_matches`). A run whose driver died keeps the first."""
+        for doc in matches:
+            self._pending["matches"].append(ReplaceOne({"_id": doc["_id"]}, {"at": now(), **doc}, upsert=True))
+        for doc in metrics:
+            self._pending["metrics"].append(ReplaceOne({"_id": doc["_id"]}, {"at": now(), **doc}, upsert=True))
+        doc = {"created_at": now(), **individual}
+        self._pending["individuals"].append(ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
         waited = time.monotonic() - self._last_flush
         due = self.retry_seconds if self.outage_since is not None else self.flush_seconds
         if waited >= due or (self.outage_since is None and self.pending >= self.flush_ops):
@@ -209,9 +218,9 @@ class Recorder:
         for collection, requests in self._pending.items():
             if requests:
                 with pymongo.timeout(self.attempt_seconds):
-                    # Ordered: an individual's later fitness update must land after its insert.
+                    # Ordered: requests are written in the order they were queued.
                     self.db[collection].bulk_write(requests, ordered=True)
-                self.written[collection] += sum(isinstance(r, ReplaceOne) for r in requests)
+                self.written[collection] += len(requests)
                 self._pending[collection] = []
 
     def close(self, timeout: float = 600.0) -> None:

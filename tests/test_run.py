@@ -87,16 +87,18 @@ def check_records(db, run_id: str, trace_dir: Path | str, damaged: tuple[str, ..
                                            pc.equal(traces["phase"], "train"))).num_rows
         assert train_rows == individual["trained_steps"], individual["_id"]
         assert 1 <= individual["trained_steps"] <= individual["genome"]["steps"]
-        if "matches" in individual:  # what it claims it recorded is there, no more, no less
-            assert matches_per_individual[individual["_id"]] == individual["matches"], individual["_id"]
-            assert rows_per_individual[individual["_id"]] == individual["trace_rows"], individual["_id"]
-            assert individual["at_fight"]["fitness"] is None or 0 <= individual["at_fight"]["fitness"] <= 1
-        if "timeline" in individual:  # the loop's phases, in order, none overlapping
-            spans = sorted(individual["timeline"].values())
-            assert all(start <= end <= later for (start, end), (later, _) in zip(spans, spans[1:] + [(1e12, 0)]))
-            assert {"train", "save", "publish", "fight", "settle"} <= set(individual["timeline"])
-    claimed = [i for i in individuals if "matches" in i]
-    assert len(claimed) >= len(individuals) - len({i["player"] for i in individuals}), "fights not recorded"
+        # Written once, whole, at the end of its loop (a player killed mid-loop leaves none):
+        # what it claims it recorded is there, no more, no less.
+        assert matches_per_individual[individual["_id"]] == individual["matches"], individual["_id"]
+        assert rows_per_individual[individual["_id"]] == individual["trace_rows"], individual["_id"]
+        assert individual["at_fight"]["fitness"] is None or 0 <= individual["at_fight"]["fitness"] <= 1
+        assert individual["step_ms"] > 0, individual["_id"]
+        # the loop's phases, in order, none overlapping
+        spans = sorted(individual["timeline"].values())
+        assert all(start <= end <= later for (start, end), (later, _) in zip(spans, spans[1:] + [(1e12, 0)]))
+        assert {"train", "save", "publish", "fight", "settle"} <= set(individual["timeline"])
+        train = individual["timeline"]["train"]
+        assert individual["step_ms"] == pytest.approx(1000 * (train[1] - train[0]) / individual["trained_steps"])
     assert sum(rows_per_individual.values()) == traces.num_rows
     return individuals
 

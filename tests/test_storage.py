@@ -51,24 +51,38 @@ def test_redact_hides_only_the_password():
 def test_recorder_batches_until_its_threshold_and_flushes_on_close(mongo_uri, db_name, raw_db):
     recorder = records.Recorder(records.connect(mongo_uri, db_name), flush_ops=5, flush_seconds=3600)
     for i in range(4):
-        recorder.individual({"_id": f"r/p/{i}", "run_id": "r", "fitness": None})
+        recorder.record({"_id": f"r/p/{i}", "run_id": "r", "fitness": None})
     assert raw_db.individuals.count_documents({}) == 0, "written before the batch was full"
-    recorder.match({"_id": "m0", "run_id": "r", "generator": "r/p/0", "discriminator": "r/p/1", "fooled": 0.5})
-    assert raw_db.individuals.count_documents({}) == 4 and raw_db.matches.count_documents({}) == 1
-    recorder.update_individual("r/p/0", {"fitness": 0.75})
-    recorder.individual({"_id": "r/p/9", "run_id": "r"})
-    assert raw_db.individuals.find_one({"_id": "r/p/0"})["fitness"] is None
-    recorder.close()
-    assert raw_db.individuals.find_one({"_id": "r/p/0"})["fitness"] == 0.75
+    recorder.record({"_id": "r/p/4", "run_id": "r"},
+                    [{"_id": "m0", "run_id": "r", "generator": "r/p/0", "discriminator": "r/p/4", "fooled": 0.5}])
+    assert raw_db.individuals.count_documents({}) == 5 and raw_db.matches.count_documents({}) == 1
+    recorder.record({"_id": "r/p/9", "run_id": "r"})
     assert raw_db.individuals.count_documents({}) == 5
-    assert recorder.written == {"individuals": 5, "matches": 1, "metrics": 0}
+    recorder.close()
+    assert raw_db.individuals.count_documents({}) == 6
+    assert recorder.written == {"individuals": 6, "matches": 1, "metrics": 0}
+    assert raw_db.individuals.find_one({"_id": "r/p/0"})["created_at"] <= raw_db.matches.find_one()["at"]
+
+
+def test_one_loop_is_queued_whole_so_no_flush_sends_a_part_of_it(mongo_uri, db_name, raw_db):
+    """A flush sends the traces first: one due in the middle of a loop's writes would put the trace rows
+    of an individual on disk with its record not even queued (killed then, they would belong to nobody)."""
+    recorder = records.Recorder(records.connect(mongo_uri, db_name), flush_ops=1, flush_seconds=3600,
+                                before_flush=lambda: flushed.append(recorder.pending))
+    flushed = []
+    recorder.record({"_id": "r/p/0", "run_id": "r", "matches": 3},
+                    [{"_id": f"m{k}", "run_id": "r", "at": k} for k in range(3)],
+                    [{"_id": "r/p/0|during", "run_id": "r", "kind": "during"}])
+    assert flushed == [5] and recorder.pending == 0
+    assert raw_db.matches.count_documents({}) == 3 and raw_db.metrics.count_documents({}) == 1
+    assert [m["at"] for m in raw_db.matches.find(sort=[("_id", 1)])] == [0, 1, 2], "a time of its own was replaced"
+    assert raw_db.individuals.find_one({"_id": "r/p/0"})["matches"] == 3
 
 
 def test_writing_the_same_records_twice_keeps_one_copy(mongo_uri, db_name, raw_db):
     recorder = records.Recorder(records.connect(mongo_uri, db_name), flush_ops=1)
     for _ in range(2):
-        recorder.individual({"_id": "r/p/0", "run_id": "r"})
-        recorder.match({"_id": "a|b|a", "run_id": "r"})
+        recorder.record({"_id": "r/p/0", "run_id": "r"}, [{"_id": "a|b|a", "run_id": "r"}])
     recorder.close()
     assert raw_db.individuals.count_documents({}) == 1 and raw_db.matches.count_documents({}) == 1
 
@@ -141,16 +155,14 @@ def test_an_outage_buffers_writes_and_sends_each_once_when_the_store_returns(tmp
     try:
         recorder = records.Recorder(records.connect(server.uri, "arena"), flush_ops=1, retry_seconds=0.0,
                                     attempt_seconds=0.5)
-        recorder.individual({"_id": "r/p/0", "run_id": "r"})
+        recorder.record({"_id": "r/p/0", "run_id": "r"})
         server.stop()
         started = time.monotonic()
         for i in range(1, 4):  # the store is away: writes are kept, nothing raises, nobody waits long
-            recorder.individual({"_id": f"r/p/{i}", "run_id": "r"})
-            recorder.match({"_id": f"m{i}", "run_id": "r"})
+            recorder.record({"_id": f"r/p/{i}", "run_id": "r", "fitness": 0.5}, [{"_id": f"m{i}", "run_id": "r"}])
         assert recorder.outage_since is not None and recorder.pending == 6 and recorder.outages == 1
         assert time.monotonic() - started < 15
         server.start()  # same port, same data
-        recorder.update_individual("r/p/3", {"fitness": 0.5})
         recorder.close()
         assert recorder.outage_since is None and recorder.pending == 0
         db = pymongo.MongoClient(server.uri)["arena"]
@@ -166,14 +178,14 @@ def test_a_full_buffer_waits_for_the_store_rather_than_dropping(tmp_path):
     recorder = records.Recorder(records.connect(server.uri, "arena"), flush_ops=1, max_pending=2,
                                 retry_seconds=3600, attempt_seconds=0.5)
     server.stop()
-    recorder.individual({"_id": "a", "run_id": "r"})
-    recorder.individual({"_id": "b", "run_id": "r"})
+    recorder.record({"_id": "a", "run_id": "r"})
+    recorder.record({"_id": "b", "run_id": "r"})
     with pytest.raises(ConnectionError, match="2 buffered writes were not recorded"):
         recorder.close(timeout=1)
     threading.Timer(3.0, server.start).start()  # the store comes back while the writer waits
     started = time.monotonic()
     try:
-        recorder.individual({"_id": "c", "run_id": "r"})  # over the bound: waits rather than dropping
+        recorder.record({"_id": "c", "run_id": "r"})  # over the bound: waits rather than dropping
         assert time.monotonic() - started >= 2.5 and recorder.pending == 0
         assert pymongo.MongoClient(server.uri)["arena"].individuals.count_documents({}) == 3
     finally:
