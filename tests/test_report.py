@@ -18,7 +18,7 @@ import pymongo
 import pytest
 from matplotlib import image
 
-from experiments import cli, report
+from experiments import cli, report, sections
 from storage.traces import TRACE_SCHEMA, TraceWriter, read_traces, trace_dataset
 from tests.test_run import arena_run, background_run, finish
 
@@ -92,7 +92,7 @@ def test_a_finished_run_has_every_figure(finished_run):
     assert shown == EVERY, f"missing: {EVERY - shown}"
     assert "finished" in page and "still running" not in page
     leaderboard = page[page.index("Leaderboard"):]
-    assert leaderboard.count("<tr>") == report.LEADERBOARD + 1 and "adam" in leaderboard
+    assert leaderboard.count("<tr>") == sections.LEADERBOARD + 1 and "adam" in leaderboard
     # The loop timeline of both players, with their share of each phase.
     assert re.search(r"<td class=l>player-0</td><td>\d+</td>", page) and "player-1" in page
 
@@ -208,17 +208,17 @@ def test_lineage_effect_and_epidemic_figures_draw_from_plain_records(tmp_path):
 
     matches = [match("a1", "b0", 0.8, 5), match("b1", "a1", 0.3, 6), match("a2", "b1", 0.9, 7),
                match("a2", "b1", 0.2, 8)]
-    since = report.seconds_since(dt.datetime(2026, 1, 1))
+    since = sections.seconds_since(dt.datetime(2026, 1, 1))
     founders = {"a0": ("founder a0", "C0"), "b0": ("founder b0", "C1")}
     children = [{"ops": [{"op": op}], "fitness_change": change} for op, change in
                 [("clone", -0.1), ("clone", 0.0), ("clone", -0.2), ("add_noise", 0.1), ("add_noise", 0.0)]]
     effects = operator_effects(children, resamples=100)
-    args, note = report.epidemic_figure(INDIVIDUALS, matches, since, founders)
+    args, note = sections.epidemic_figure(INDIVIDUALS, matches, since, founders)
     drawings = {
         "elimination": (figures.elimination, {side: lineage_elimination(INDIVIDUALS, matches, side)
-                                              for side in report.SIDES}, founders),
+                                              for side in sections.SIDES}, founders),
         "prevalence": (figures.prevalence, {side: [{**r, "t": since(r["at"])} for r in
-                                                   lineage_prevalence(INDIVIDUALS, side)] for side in report.SIDES},
+                                                   lineage_prevalence(INDIVIDUALS, side)] for side in sections.SIDES},
                        founders),
         "effects": (figures.effects, operator_changes(children), effects),
         "epidemic": (figures.epidemic, *args)}
@@ -226,5 +226,5 @@ def test_lineage_effect_and_epidemic_figures_draw_from_plain_records(tmp_path):
         draw(tmp_path / f"{name}.png", *rest)
         pixels = image.imread(tmp_path / f"{name}.png")
         assert pixels.shape[0] > 50 and pixels.std() > 0, name
-    assert "clone (control)" in report.effects_table(effects) and "Δ vs clones" in report.effects_table(effects)
+    assert "clone (control)" in sections.effects_table(effects) and "Δ vs clones" in sections.effects_table(effects)
     assert "<td class=l>infected</td><td>2</td>" in note and "re-infected after immunity" in note
