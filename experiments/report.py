@@ -159,8 +159,9 @@ def build(db, run_id: str, out: str, folder: Path) -> Path:
     report.figure("Epidemiology", "epidemic", figures.epidemic, *args, note=note)
     report.add(f"Leaderboard (the {LEADERBOARD} fittest)",
                "<p>By fitness, the mean share fooled over an individual's matches: early individuals earned theirs "
-               "against untrained opponents; <i>final pop.</i> marks the population at the end. Quality: as "
-               "measured during the run, where it was.</p>" +
+               "against untrained opponents; <i>final pop.</i> marks the population at the end; <i>ms/step</i>: "
+               "its training time per step, what its genome costs (empty in records older than it). Quality: "
+               "as measured during the run, where it was.</p>" +
                leaderboard(db, individuals, population, {m["individual"]: m for m in during}))
     return report.write(f"Run {run_id}")
 

@@ -93,6 +93,9 @@ def test_a_finished_run_has_every_figure(finished_run):
     assert "finished" in page and "still running" not in page
     leaderboard = page[page.index("Leaderboard"):]
     assert leaderboard.count("<tr>") == sections.LEADERBOARD + 1 and "adam" in leaderboard
+    # What each genome costs: its training time per step, in the column after its parameters.
+    steps = re.findall(r"<td>[\d,]+</td><td>(\d+\.\d)</td>", leaderboard)
+    assert "<th>ms/step</th>" in leaderboard and len(steps) == sections.LEADERBOARD and min(map(float, steps)) > 0
     # The loop timeline of both players, with their share of each phase.
     assert re.search(r"<td class=l>player-0</td><td>\d+</td>", page) and "player-1" in page
 
