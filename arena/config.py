@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from arena.selection import EXPLOITS, MATCHMAKING
+from arena.selection import CHAMPIONS, EXPLOITS, MATCHMAKING
 
 SCHEDULES = ("async", "barrier")
 FOUNDERS = ("random", "conventional")
@@ -79,6 +79,11 @@ class ArenaConfig:
     generations; 0 records it only for the final population."""
     ensemble: int = 3
     """Generators mixed into the ensemble evaluated at the end of a run (0: none)."""
+    champion: str = "real"
+    """How the run's champion is chosen from its final population: standing (the first by `selection`),
+    or real (of the `ensemble` first by standing, the one whose samples are nearest held-out real
+    training data by maximum mean discrepancy; a statistic of real samples only, blind to the true modes
+    or labels): a collapsed generator can top the standing when discriminators grow weak."""
     pack: int = 2
     """Samples a first-generation discriminator judges at once (PacGAN's packing: a generator that
     collapses onto few modes yields packs unlike real ones); children keep their discriminator's pack.
@@ -119,6 +124,8 @@ class ArenaConfig:
             raise ValueError(f"arena.truncation must be in (0, 0.5]; got {self.truncation!r}")
         if not isinstance(self.keep_pairs, bool):
             raise ValueError(f"arena.keep_pairs must be true or false; got {self.keep_pairs!r}")
+        if self.champion not in CHAMPIONS:
+            raise ValueError(f"arena.champion must be one of {', '.join(CHAMPIONS)}; got {self.champion!r}")
         if self.selection not in ("fitness", "rating"):
             raise ValueError(f"arena.selection must be fitness or rating; got {self.selection!r}")
         if self.shared_fakes and not self.replay:

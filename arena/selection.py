@@ -88,12 +88,22 @@ def ranked(candidates: Sequence[dict], key: str) -> list[dict]:
     return sorted(candidates, key=lambda c: -c[key] if c.get(key) is not None else np.inf)
 
 
-def champion(candidates: Sequence[dict], key: str = "fitness") -> dict:
-    """The run's product: the individual the arena's own standing puts first (by `key`, fitness or
-    rating), never one picked by a metric that knows the true modes or labels."""
+CHAMPIONS = ("standing", "real")
+
+
+def champion(candidates: Sequence[dict], key: str = "fitness", distances: dict | None = None) -> dict:
+    """The run's product, never one picked by a metric that knows the true modes or labels: the individual
+    the arena's own standing puts first (by `key`, fitness or rating); with `distances` (individual id →
+    its samples' distance to held-out real training data, measured for the first few by standing), the
+    nearest of those, ties to the better standing. Fooling discriminators is relative to how strong they
+    are: a generator collapsed onto one mode can top the standing of a population whose discriminators
+    have grown weak, and real data, which no player can hack, catches it."""
     if not candidates:
         raise ValueError("no individual to choose a champion from")
-    return ranked(candidates, key)[0]
+    first = ranked(candidates, key)
+    name = (lambda c: c["_id"]) if "_id" in first[0] else (lambda c: c["id"])  # a record, or a registry entry
+    measured = [c for c in first if (distances or {}).get(name(c)) is not None]
+    return min(measured, key=lambda c: distances[name(c)]) if measured else first[0]  # min keeps the first of ties
 
 
 def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *, exploit: str = "truncation",

@@ -1,5 +1,5 @@
-"""Quality of a run's products, recorded in MongoDB: its champion (chosen by the arena's own standing)
-and a mixture of its best generators (weights fitted on real training data); beside them, as a
+"""Quality of a run's products, recorded in MongoDB: its champion (chosen by the arena's own standing,
+checked against real training data) and a mixture of its best generators (weights fitted on real training data); beside them, as a
 diagnostic only, the best individual by the judge's own metric, scored on samples other than the
 ones that picked it."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from pymongo.database import Database
 
-from arena.ensemble import Mixture, fit_weights, quality_loss
+from arena.ensemble import Mixture, distances_to_real, fit_weights, quality_loss
 from arena.metrics import Judge
 from arena.selection import champion, ranked
 from storage.checkpoints import CheckpointError, load_pair
@@ -18,10 +18,12 @@ STANDING_FIELDS = {"fitness": 1, "rating": 1, "d_fitness": 1, "g_matches": 1}
 
 
 def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[str], ensemble: int,
-                   seed: int, key: str = "fitness") -> dict:
-    """Metrics of each individual in `individuals` (kind `final`), of the champion by `key` and of a
-    mixture of the `ensemble` first by `key` (kind `ensemble`). Returns `champion`, `ensemble` and the
-    diagnostic `best`, each with its metrics and the individuals it is made of."""
+                   seed: int, key: str = "fitness", choice: str = "standing") -> dict:
+    """Metrics of each individual in `individuals` (kind `final`), of the champion (`choice`: the first by
+    the standing `key`, or `real`: of the `ensemble` first by it, the nearest to real training data; see
+    `arena.selection.champion`) and of a mixture of the `ensemble` first by `key` (kind `ensemble`).
+    Returns `champion`, `ensemble` and the diagnostic `best`, each with its metrics and the individuals
+    it is made of; under `real`, `by_standing` too, the first by standing alone, for comparison."""
     torch_rng = torch.Generator().manual_seed(seed)
     docs = list(db.individuals.find({"_id": {"$in": individuals}},
                                     projection={"checkpoint": 1, "checkpoint_sha256": 1, "player": 1, "generation": 1,
@@ -39,14 +41,25 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
         results.append({"_id": f"{doc['_id']}|final", "run_id": run_id, "kind": "final", "individual": doc["_id"],
                         "player": doc["player"], "generation": doc["generation"], "at": now(), **metrics})
     summary = {}
+    members = [d["_id"] for d in ranked(docs, key)[:ensemble]]
     if results:
-        chosen = champion(docs, key)["_id"]
-        summary["champion"] = {**next(r for r in results if r["individual"] == chosen), "by": key}
+        distances = None
+        if choice == "real" and len(members) > 1:
+            # Its own stream: the judge's numbers below are drawn alike whichever way the champion is chosen.
+            real_rng = torch.Generator().manual_seed(seed + 1)
+            real = judge.data.sample(judge.samples, real_rng)
+            distances = dict(zip(members, map(float, distances_to_real([generators[m] for m in members], real,
+                                                                       real_rng))))
+        scored = {r["individual"]: r for r in results}
+        chosen = champion(docs, key, distances)["_id"]
+        summary["champion"] = {**scored[chosen], "by": key}
+        if distances:
+            summary["champion"].update(by=f"{key}, then nearest real data", mmd=distances[chosen])
+            summary["by_standing"] = {**scored[champion(docs, key)["_id"]], "by": key}
         # The judge picks on one sample and is scored on another: the best of several noisy estimates flatters.
         picked = min(results, key=quality_loss)
         rescored = judge.quality(generators[picked["individual"]].sample(judge.samples, torch_rng))
         summary["best"] = {**picked, **rescored, "diagnostic": "picked by the judge, scored on fresh samples"}
-    members = [d["_id"] for d in ranked(docs, key)[:ensemble]]
     if ensemble and len(members) > 1:
         mixture = Mixture([generators[m] for m in members])
         fit_weights(mixture, judge.data.sample(judge.samples, torch_rng), torch_rng)

@@ -280,10 +280,13 @@ def conclude(db: Database, run_id: str, cfg: RunConfig, outcome: Outcome, regist
         _attempt(console, "noting the time spent",
                  lambda: records.note_elapsed(db, run_id, time.time() - outcome.started))
     population = registry and _attempt(console, "reading the final standings", lambda: final_population(registry, db))
-    summary = _attempt(console, "counting the records",
-                       lambda: records.run_summary(db, run_id, among=population, key=cfg.arena.selection))
     quality = population and _attempt(console, "the final evaluation", lambda: evaluate_final(
-        db, run_id, judge, population, cfg.arena.ensemble, cfg.seed, cfg.arena.selection))
+        db, run_id, judge, population, cfg.arena.ensemble, cfg.seed, cfg.arena.selection, cfg.arena.champion))
+    chosen = ((quality or {}).get("champion") or {}).get("individual")
+    summary = _attempt(console, "counting the records", lambda: records.run_summary(
+        db, run_id, among=population, key=cfg.arena.selection, chosen=chosen))
+    if summary is not None and summary["best"]:
+        summary["best"]["by"] = ((quality or {}).get("champion") or {}).get("by", cfg.arena.selection)
     lineage = _attempt(console, "the lineage summary", lambda: records.lineage_summary(db, run_id))
     if recorded and summary is not None:
         _attempt(console, "recording the summary", lambda: records.end_run(db, run_id, outcome.status, {
@@ -351,7 +354,7 @@ def _report(console: Console, run_id: str, outcome: Outcome, summary: dict | Non
     best = summary and summary["best"]
     if best:
         key = cfg.arena.selection
-        console.print(f"Champion of the final population by {key}: {best['_id']} ({key} {best[key]:.3f}, "
+        console.print(f"Champion of the final population by {best['by']}: {best['_id']} ({key} {best[key]:.3f}, "
                       f"generation {best['generation']}): {summarize_genome(best['genome'])}")
         console.print(f"  weights: {best['checkpoint']}")
     where = where_recorded(mongo_uri, cfg.mongo_db) if cfg.mongo_uri else \

@@ -13,8 +13,9 @@ from experiments import cli
 
 from arena.datasets import GaussianMixture, load_dataset
 from arena.ensemble import Mixture
-from arena.selection import champion, ranked
+from arena.selection import ranked
 from experiments.evaluate import STANDING_FIELDS
+from experiments.runs import best_individual
 from storage.checkpoints import load_pair
 from storage.store import open_run_store
 
@@ -22,9 +23,9 @@ app = cli.new_app(help=__doc__)
 
 
 def choose_source(db, run_id: str, individual: str | None, ensemble: int | None) -> tuple[list[str], list[float]]:
-    """The individuals to sample from and their weights: one named; the run's champion (by the standing
-    its configuration chose by, among the final population, or among every individual of a run still
-    going); or a mixture of the `ensemble` first by that standing (with the weights fitted at the end of
+    """The individuals to sample from and their weights: one named; the run's champion (the one it
+    recorded at its end, see `arena.champion`; the first by its standing among every individual of a run
+    still going); or a mixture of the `ensemble` first by that standing (with the weights fitted at the end of
     the run when the members match, else equal)."""
     if individual:
         if db.individuals.find_one({"_id": individual, "run_id": run_id}, projection={"_id": 1}) is None:
@@ -38,7 +39,7 @@ def choose_source(db, run_id: str, individual: str | None, ensemble: int | None)
     if not any(d.get(key) is not None for d in docs):
         raise ValueError(f"run {run_id!r} has no individual with a {key} yet")
     if not ensemble:
-        return [champion(docs, key)["_id"]], [1.0]
+        return [best_individual(db, run, projection={"_id": 1})["_id"]], [1.0]
     ids = [d["_id"] for d in ranked(docs, key)[:ensemble]]
     fitted = db.metrics.find_one({"_id": f"{run_id}|ensemble"})
     if fitted and fitted["members"] == ids:
@@ -75,8 +76,8 @@ def main(
     run_id: str = typer.Argument(..., help="The run to sample from."),
     n: int = typer.Option(1000, help="Number of samples."),
     out: Path = typer.Option(..., "--out", help="The .npy file to write."),
-    best: bool = typer.Option(False, "--champion", "--best", help="The run's champion: the individual its own "
-                                                                   "standing puts first (the default)."),
+    best: bool = typer.Option(False, "--champion", "--best", help="The run's champion, as it recorded at its "
+                                                                   "end (see arena.champion; the default)."),
     individual: Optional[str] = typer.Option(None, help="One individual, by id."),
     ensemble: Optional[int] = typer.Option(None, help="A mixture of the K first of the final population by "
                                                       "the run's standing."),

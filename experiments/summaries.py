@@ -44,6 +44,9 @@ def report_quality(console: Console, quality: dict) -> None:
     if "champion" in quality:
         console.print(f"Quality, champion by {quality['champion']['by']} ({quality['champion']['individual']}; "
                       f"`experiments.sample RUN_ID` draws from it): {quality_line(quality['champion'])}")
+    if "by_standing" in quality:
+        console.print(f"Quality, first by {quality['by_standing']['by']} alone "
+                      f"({quality['by_standing']['individual']}): {quality_line(quality['by_standing'])}")
     if "ensemble" in quality:
         weights = ", ".join(f"{w:.2f}" for w in quality["ensemble"]["weights"])
         console.print(f"Quality, mixture of the {len(quality['ensemble']['members'])} first by "

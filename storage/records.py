@@ -245,13 +245,19 @@ def lineage_summary(db: Database, run_id: str) -> dict:
             "effects": operator_effects(children)}
 
 
-def run_summary(db: Database, run_id: str, among: list[str] | None = None, key: str = "fitness") -> dict:
-    """Counts and the champion of a run (`best`: `arena.selection.champion` by the standing `key`, fitness or
-    rating), read back from the store; `among` limits it to those ids (the final population: early fitness
-    was earned against untrained opponents)."""
+CHAMPION_FIELDS = {"genome": 1, "fitness": 1, "rating": 1, "d_fitness": 1, "player": 1, "generation": 1, "checkpoint": 1}
+
+
+def run_summary(db: Database, run_id: str, among: list[str] | None = None, key: str = "fitness",
+                chosen: str | None = None) -> dict:
+    """Counts and the champion of a run (`best`: the individual `chosen` when the final evaluation chose
+    one, else `arena.selection.champion` by the standing `key`, fitness or rating), read back from the
+    store; `among` limits it to those ids (the final population: early fitness was earned against
+    untrained opponents)."""
+    best = chosen and db.individuals.find_one({"_id": chosen, "run_id": run_id}, projection=CHAMPION_FIELDS)
     return {"individuals": db.individuals.count_documents({"run_id": run_id}),
             "matches": db.matches.count_documents({"run_id": run_id}),
-            "best": champion_of(db, run_id, among, key)}
+            "best": best or champion_of(db, run_id, among, key)}
 
 
 def champion_of(db: Database, run_id: str, among: list[str] | None = None, key: str = "fitness",
@@ -261,8 +267,7 @@ def champion_of(db: Database, run_id: str, among: list[str] | None = None, key: 
     query = {"run_id": run_id, key: {"$ne": None}}
     if among is not None:
         query["_id"] = {"$in": among}
-    fields = projection or {"genome": 1, "fitness": 1, "rating": 1, "d_fitness": 1, "player": 1, "generation": 1,
-                            "checkpoint": 1}
+    fields = projection or CHAMPION_FIELDS
     docs = list(db.individuals.find(query, projection={**fields, key: 1}, sort=[("_id", 1)]))
     return champion(docs, key) if docs else None
 

@@ -241,9 +241,9 @@ def test_quality_runs_the_arena_end_to_end(bench):
     result = bench("quality", "--dataset", "ring8", "--seeds", "1", "--seconds", "4", "--players", "2",
                    "--cpus", "2", "--methods", "arena")
     rows = {row["method"]: row for row in result["rows"]}
-    assert list(rows) == ["arena, champion by its standing", "arena, mixture of the first by standing",
-                          "arena, judge's pick (diagnostic)"]
-    best = rows["arena, champion by its standing"]
+    assert list(rows) == ["arena, champion by standing, then nearest real data", "arena, champion by standing alone",
+                          "arena, mixture of the first by standing", "arena, judge's pick (diagnostic)"]
+    best = rows["arena, champion by standing, then nearest real data"]
     assert best["individuals"] >= 2 and 0 < best["cpu_s"] <= 2 * 4 + 1 and best["cpu_budget_s"] == 8
 
 

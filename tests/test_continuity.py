@@ -149,6 +149,17 @@ def test_the_champion_is_first_by_the_arenas_own_standing():
         champion(pool, "modes")  # a judge's metric is no standing
 
 
+def test_real_data_overrules_a_standing_topped_by_a_collapsed_generator():
+    """Of those measured (the first few by standing), the nearest to real data; ties to the better
+    standing; nobody measured: the standing alone."""
+    pool = population(5)  # e4 first by fitness, then e3, e2
+    assert champion(pool, "fitness", {"e4": 0.09, "e3": 0.004, "e2": 0.006})["id"] == "e3"
+    assert champion(pool, "fitness", {"e4": 0.01, "e3": 0.01})["id"] == "e4"
+    assert champion(pool, "fitness", {})["id"] == "e4"
+    records = [{"_id": "a", "fitness": 0.9}, {"_id": "b", "fitness": 0.1}]
+    assert champion(records, "fitness", {"a": 0.5, "b": 0.1})["_id"] == "b"
+
+
 def test_the_round_is_fitness_filtered_and_discriminators_are_chosen_on_its_second_judgement():
     from arena.rounds import round_pool
 

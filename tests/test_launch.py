@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from arena.config import ArenaConfig
+from arena.founders import found
+from genome.operators import MutationConfig
 from experiments import cli
 from experiments import run as run_module
 
@@ -86,3 +89,32 @@ def test_records_are_named_by_database_and_server(driver, monkeypatch, mongo_uri
     out = capsys.readouterr().out
     assert f"Records: database {db_name} at {mongo_uri.rstrip('/')}" in out
     assert f"{mongo_uri.rstrip('/')}{db_name}" not in out
+
+
+def test_the_champion_the_final_evaluation_chose_is_the_one_recorded_and_sampled(driver, monkeypatch, raw_db, capsys):
+    """Under `arena.champion = "real"` the evaluation may choose another than the first by standing: the
+    run's summary, its printout and `experiments.sample` all give that one."""
+    from experiments.sample import choose_source
+
+    genome = found(0, 0, 2, (2,), MutationConfig(), ArenaConfig()).genome.to_dict()
+
+    def evolve(cfg, db, run_id, registry, players, elapsed, console, outcome):
+        outcome.status, outcome.started = "finished", 0.0
+        db.individuals.insert_many([{"_id": f"r/p{i}/0", "run_id": "r", "fitness": f, "generation": 0,
+                                     "genome": genome, "player": f"p{i}", "checkpoint": f"p{i}.pt"} for i, f in enumerate((0.9, 0.4))])
+
+    def evaluate(db, run_id, judge, population, ensemble, seed, key, choice):
+        assert (population, key, choice) == (["r/p0/0", "r/p1/0"], "fitness", "real")
+        champion = {"individual": "r/p1/0", "by": "fitness, then nearest real data", "modes": 8,
+                    "high_quality": 0.9, "kl": 0.01}
+        return {"champion": champion, "by_standing": {**champion, "individual": "r/p0/0", "by": "fitness"}}
+
+    monkeypatch.setattr(run_module, "evolve", evolve)
+    monkeypatch.setattr(run_module, "final_population", lambda registry, db: ["r/p0/0", "r/p1/0"])
+    monkeypatch.setattr(run_module, "evaluate_final", evaluate)
+    assert driver() == 0
+    out = capsys.readouterr().out
+    assert "Champion of the final population by fitness, then nearest real data: r/p1/0 (fitness 0.400" in out
+    assert "first by fitness alone (r/p0/0)" in out
+    assert raw_db.runs.find_one({"_id": "r"})["summary"]["best"] == "r/p1/0"
+    assert choose_source(raw_db, "r", None, None) == (["r/p1/0"], [1.0])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from arena.datasets import ImageDataset, digits, grid25, ring8
-from arena.ensemble import Mixture, fit_weights
+from arena.ensemble import Mixture, distances_to_real, fit_weights
 from arena.metrics import Judge, frechet_distance, load_classifier, mixture_quality, train_classifier
 
 
@@ -135,3 +135,12 @@ def test_fitted_weights_combine_generators_that_cover_different_modes():
     assert weights[2] < 0.1
     judged = Judge(data).quality(mixture.sample(2500, rng))
     assert judged["modes"] == 8
+
+
+def test_a_collapsed_generator_is_further_from_real_data_than_one_that_covers_the_modes():
+    data = grid25()
+    rng = torch.Generator().manual_seed(2)
+    distances = distances_to_real([Modes(data, [7]), Modes(data, range(25)), Modes(data, range(0, 25, 2))],
+                                  data.sample(1024, rng), rng)
+    assert distances[1] < distances[2] < distances[0]
+    assert distances[1] < distances[2] / 3  # half the modes dropped is seen, not lost in the sampling noise

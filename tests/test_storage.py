@@ -96,6 +96,7 @@ def test_run_lifecycle_and_summary(mongo_uri, db_name, raw_db):
     records.set_fitness(db, {"r/p/1": {"fitness": 0.9}})
     summary = records.run_summary(db, "r")
     assert summary["individuals"] == 2 and summary["best"]["_id"] == "r/p/1"
+    assert records.run_summary(db, "r", chosen="r/p/0")["best"]["_id"] == "r/p/0"  # the final evaluation's choice
     records.end_run(db, "r", "interrupted")
     run = raw_db.runs.find_one({"_id": "r"})
     assert run["status"] == "interrupted" and run["finished_at"] >= run["started_at"]

@@ -20,8 +20,14 @@ DATASETS = {"ring8": 600.0, "grid25": 600.0, "mnist": 1800.0}  # the budgets iss
 METHODS = ("arena", "single", "independent", "barrier")
 MODES = {"ring8": 8, "grid25": 25}
 # The arena's rows: its products, then the judge's own pick, which is a diagnostic (scored on fresh samples).
-ARENA_ROWS = (("champion", "champion by its standing"), ("ensemble", "mixture of the first by standing"),
-              ("best", "judge's pick (diagnostic)"))
+# Under `arena.champion = "real"` the champion is checked against real data, and the first by standing
+# alone (`by_standing`) is scored beside it, so the same runs compare both ways of choosing.
+ARENA_ROWS = (("champion", "champion by its standing"), ("by_standing", "champion by standing alone"),
+              ("ensemble", "mixture of the first by standing"), ("best", "judge's pick (diagnostic)"))
+
+
+def _label(kind: str, label: str, entry: dict) -> str:
+    return "champion by standing, then nearest real data" if kind == "champion" and "mmd" in entry else label
 HIGH_QUALITY, KL, TVD, FID_RATIO = 0.97, 0.02, 0.05, 0.7
 
 
@@ -92,12 +98,12 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
             quality = run["summary"]["quality"]
             for kind, label in ARENA_ROWS:
                 if kind in quality:
-                    name = f"{labels[method]}, {label}"
+                    name = f"{labels[method]}, {_label(kind, label, quality[kind])}"
                     per_seed[name].append(quality[kind])
                     cpu[name].append(run["cpu_players"] if run["cpu_players"] is not None else float("nan"))
                     extra[name].append(len(run["individuals"]))
                     over[name].append(run["over_time"])
-            say(f"{labels[method]}, seed {seed}: " + "; ".join(f"{label} {_short(dataset, quality[kind])}"
+            say(f"{labels[method]}, seed {seed}: " + "; ".join(f"{_label(kind, label, quality[kind])} {_short(dataset, quality[kind])}"
                                                               for kind, label in ARENA_ROWS if kind in quality)
                 + f" ({len(run['individuals'])} individuals, players used {run['cpu_players'] or 0:.0f} CPU-s)")
     cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus)
