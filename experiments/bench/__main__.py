@@ -10,7 +10,7 @@ app = cli.new_app(no_args_is_help=True,
                   help="Benchmarks of the arena; each writes benchmarks/results/*.json and BENCHMARKS.md.")
 
 # Each module defines `command` (a typer command function); its prose is its `## NAME` section of sections.md.
-BENCHMARKS = ("quality", "throughput", "registry", "exchange", "gpu")
+BENCHMARKS = ("quality", "throughput", "soak", "registry", "exchange", "gpu")
 
 for name in BENCHMARKS:
     app.command(name)(importlib.import_module(f"experiments.bench.{name}").command)

@@ -5,6 +5,7 @@ used, a local Ray cluster for those that run actors of their own, and the mean �
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import shutil
 import signal
@@ -30,6 +31,10 @@ BENCH_KEYS = ("players", "dataset", "budget_seconds", "seed", "run_id", "out", "
               "num_cpus", "cpus_per_player", "gpus_per_player", "arena.schedule")
 
 
+# A Ray worker's command line: `ray::Player.loop`, `ray::Registry`, `ray::IDLE`, …
+RAY_WORKER = re.compile(r"ray::(\w+)")
+
+
 def mean_std(values: list, spec: str, scale: float = 1.0, unit: str = "") -> str:
     """`mean ± std` (sample std, 0 for one value) of the values that are not None, scaled; `-` if none."""
     values = [float(v) * scale for v in values if v is not None]
@@ -42,20 +47,23 @@ def mean_std(values: list, spec: str, scale: float = 1.0, unit: str = "") -> str
 class CpuMeter:
     """CPU seconds used, while it is entered, by the descendants of this process (a local Ray cluster
     and its actors, a database server started here), read every `every` seconds, and split into the
-    Player actors' processes (command line `ray::Player…`) and all the others. The last moments of a
-    process that exits between two readings are missed."""
+    Player actors' processes (command line `ray::Player…`) and all the others; with each reading, the
+    resident memory of every Ray worker process (`memory`). The last moments of a process that exits
+    between two readings are missed."""
 
     def __init__(self, every: float = 1.0):
         self.every = every
         self.readings: list[tuple[float, dict]] = []  # (epoch seconds, {(pid, start time): CPU seconds})
         self.player_keys: set = set()
+        # (epoch seconds, the name Ray gives the process: its actor's class or IDLE, pid, resident bytes)
+        self.memory: list[tuple[float, str, int, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     @staticmethod
-    def _read() -> dict[tuple[int, float], tuple[float, bool]]:
+    def _read() -> dict[tuple[int, float], tuple[float, str, int]]:
         """Each descendant's own user and system seconds (not those of children it waited for), keyed by
-        pid and start time (a reused pid is another process), and whether it is a player."""
+        pid and start time (a reused pid is another process), its command line and resident bytes."""
         out = {}
         for process in psutil.Process().children(recursive=True):
             try:
@@ -64,18 +72,20 @@ class CpuMeter:
             except psutil.Error:  # exited since it was listed
                 continue
             try:
-                player = " ".join(process.cmdline()).startswith("ray::Player")
+                command, rss = " ".join(process.cmdline()), process.memory_info().rss
             except psutil.Error:  # a zombie has no command line; its time is still counted
-                player = False
-            out[key] = (cpu.user + cpu.system, player)
+                command, rss = "", 0
+            out[key] = (cpu.user + cpu.system, command, rss)
         return out
 
     def _take(self) -> None:
         at, reading = time.time(), {}
-        for key, (cpu, player) in self._read().items():
+        for key, (cpu, command, rss) in self._read().items():
             reading[key] = cpu
-            if player:
+            if command.startswith("ray::Player"):
                 self.player_keys.add(key)
+            if worker := RAY_WORKER.match(command):
+                self.memory.append((at, worker[1], key[0], rss))
         self.readings.append((at, reading))
 
     def _loop(self) -> None:
@@ -175,7 +185,8 @@ def run_config(base: dict, *, dataset: str, players: int, seconds: float, seed: 
 
 def run_arena(ws: Workspace, cfg: RunConfig, name: str) -> dict:
     """One arena run by `experiments.run.launch`, recorded in the workspace's database; its record,
-    individuals and the CPU time its processes used. Its output goes to `<workspace>/<run_id>.log`."""
+    individuals, the CPU time its processes used and its Ray workers' `memory` samples (`CpuMeter.memory`).
+    Its output goes to `<workspace>/<run_id>.log`."""
     from experiments.run import launch  # Ray is imported only where an arena runs
 
     run_id = f"{name}-{secrets.token_hex(3)}"
@@ -202,7 +213,8 @@ def run_arena(ws: Workspace, cfg: RunConfig, name: str) -> dict:
     during = list(db.metrics.find({"run_id": run_id, "kind": "during"}))
     return {"run_id": run_id, "summary": run["summary"], "individuals": individuals, "log": str(log),
             "window": (start, end), "cpu_players": meter.used(True, start, end),
-            "cpu_other": meter.used(False, start, end), "over_time": over_time(during, start, end)}
+            "cpu_other": meter.used(False, start, end), "over_time": over_time(during, start, end),
+            "memory": meter.memory}
 
 
 def over_time(during: list[dict], start: float | None, end: float | None, parts: int = 4) -> dict[str, list]:

@@ -1,0 +1,155 @@
+"""`python -m experiments.bench soak`: whether one long arena run keeps its pace and its memory, the
+first minutes against the last (issue 14 point 2, "flat over time")."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+
+from experiments.bench import results
+from experiments.bench.common import Workspace, measured, run_arena, run_config, settings
+from experiments.options import Sets
+
+MINUTE = 60.0
+# Minute 0 is skipped: no loop ends in it until each player's first training round is done, and the
+# first genomes' rounds differ by design (`arena.steps_spread`), so its count is start-up, not pace.
+SKIP = 1
+SPAN = 2  # whole minutes compared at each end: one minute holds a few loops per player, two smooth them
+FLAT = 0.10  # the largest change that counts as flat: loops per minute either way, memory upwards
+WITHIN, GROWTH = f"within {FLAT:.0%}", f"growth ≤ {FLAT:.0%}"
+
+
+def window(docs: list[dict]) -> tuple[float, float] | None:
+    """The steady part of a run, epoch seconds: from the first loop's start to the first start of a
+    player's last loop (the deadline cuts every player's last loop short, and a short loop is not pace);
+    None without timelines."""
+    loops: dict[str, list[tuple[float, float]]] = {}
+    for doc in docs:
+        if doc.get("timeline"):
+            spans = doc["timeline"].values()
+            loops.setdefault(doc["player"], []).append((min(s for s, _ in spans), max(e for _, e in spans)))
+    if not loops:
+        return None
+    return min(s for spans in loops.values() for s, _ in spans), min(max(spans)[0] for spans in loops.values())
+
+
+def per_minute(docs: list[dict], start: float, end: float) -> list[list[dict]]:
+    """The loops (recorded individuals) that ended in each whole minute from `start` before `end`."""
+    minutes: list[list[dict]] = [[] for _ in range(max(0, int((end - start) // MINUTE)))]
+    for doc in docs:
+        if doc.get("timeline"):
+            k = int((max(e for _, e in doc["timeline"].values()) - start) // MINUTE)
+            if 0 <= k < len(minutes):
+                minutes[k].append(doc)
+    return minutes
+
+
+def train_ms(docs: list[dict]) -> float | None:
+    """The train phase's milliseconds per step over these loops (each loop's `step_ms` weighted by its steps)."""
+    known = [(d["step_ms"], d["trained_steps"]) for d in docs if d.get("step_ms") and d.get("trained_steps")]
+    steps = sum(n for _, n in known)
+    return sum(ms * n for ms, n in known) / steps if steps else None
+
+
+def resident(memory: list[tuple], actor: str, start: float, end: float) -> float | None:
+    """Mean resident MB (2^20 bytes) of `actor`'s processes in the samples (epoch seconds, actor, pid, bytes)
+    taken in [start, end): each process is sampled at every reading, so the mean over its processes."""
+    found = [rss for at, name, _, rss in memory if name == actor and start <= at < end and rss]
+    return float(np.mean(found)) / 2**20 if found else None
+
+
+def ends(start: float, minutes: int) -> list[tuple[float, float]] | None:
+    """The first and the last SPAN whole minutes compared, epoch seconds; None when they would overlap."""
+    if minutes < SKIP + 2 * SPAN:
+        return None
+    return [(start + SKIP * MINUTE, start + (SKIP + SPAN) * MINUTE),
+            (start + (minutes - SPAN) * MINUTE, start + minutes * MINUTE)]
+
+
+def rows_of(docs: list[dict], memory: list[tuple], common: dict) -> tuple[list[dict], dict[str, list]]:
+    """The table (loops per minute, ms per step, resident memory: first minutes, last, change, target)
+    and the series behind it: the loops and the players' mean MB in every whole minute."""
+    steady = window(docs)
+    minutes = per_minute(docs, *steady) if steady else []
+    compared = ends(steady[0], len(minutes)) if steady else None
+    both = (minutes[SKIP:SKIP + SPAN], minutes[-SPAN:]) if compared else ([], [])
+    rows = [_row("loops per minute, population", *[sum(map(len, m)) / SPAN if m else None for m in both],
+                 WITHIN, ".1f"),
+            _row("train phase ms per step", *[train_ms([d for minute in m for d in minute]) for m in both],
+                 None, ".2f")]
+    for label, actor in (("resident memory (RSS) per player, MB, mean over players", "Player"),
+                         ("resident memory (RSS) of the registry, MB", "Registry")):
+        spans = compared or [(0.0, 0.0)] * 2  # empty: nothing to compare
+        rows.append(_row(label, *[resident(memory, actor, *span) for span in spans], GROWTH, ".0f"))
+    span = f"{SKIP}–{SKIP + SPAN - 1} vs {len(minutes) - SPAN}–{len(minutes) - 1}" if compared else "-"
+    start = steady[0] if steady else 0.0
+    series = {"loops": [len(m) for m in minutes],
+              "player_mb": [resident(memory, "Player", start + k * MINUTE, start + (k + 1) * MINUTE)
+                            for k in range(len(minutes))]}
+    return [{**row, "minutes": span, **common} for row in rows], series
+
+
+def _row(measure: str, first: float | None, last: float | None, target: str | None, spec: str) -> dict:
+    """One measure, first minutes against last; judged against `target` (WITHIN: either way; GROWTH: up)."""
+    moved = last / first - 1 if first and last is not None else None
+    shown = "-" if moved is None else f"{moved * 100:+.1f} %"
+    met = "-" if target is None or moved is None else \
+        "yes" if (abs(moved) if target == WITHIN else moved) <= FLAT else f"no ({shown})"
+    return {"measure": measure, "first": "-" if first is None else f"{first:{spec}}",
+            "last": "-" if last is None else f"{last:{spec}}", "change": shown, "target": target or "-",
+            "target met": met}
+
+
+def benchmark(base: dict, dataset: str, seconds: float, players: int, cpus: int, seed: int, ws: Workspace,
+              say=print) -> tuple[list[dict], str]:
+    cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=seed, cpus=cpus)
+    run = run_arena(ws, cfg, f"soak-{dataset}-s{seed}")
+    docs = list(ws.db.individuals.find({"run_id": run["run_id"]},
+                                       projection={"player": 1, "timeline": 1, "trained_steps": 1, "step_ms": 1}))
+    rows, series = rows_of(docs, run["memory"], {"dataset": dataset, "players": players, "cpus": cpus,
+                                                 "seconds": seconds, "seed": seed})
+    sampled = {actor: len({pid for _, name, pid, _ in run["memory"] if name == actor})
+               for actor in ("Player", "Registry")}
+    mb = ", ".join("-" if v is None else f"{v:.0f}" for v in series["player_mb"])
+    notes = (f"run {run['run_id']}: {len(docs)} individuals; {len(series['loops'])} whole minutes from the first "
+             f"loop's start to the first start of a player's last loop; loops in each: "
+             f"{', '.join(map(str, series['loops'])) or '-'}; players' mean resident MB in each: {mb or '-'}; "
+             f"processes sampled: {sampled['Player']} players', {sampled['Registry']} registry's.")
+    say(notes)
+    return rows, notes
+
+
+def command(
+    dataset: str = typer.Option("grid25", help="ring8, grid25, mnist or digits."),
+    seconds: float = typer.Option(600.0, help="Wall-seconds of the arena run (3600 for the hour's soak)."),
+    players: int = typer.Option(4, help="Players of the arena."),
+    cpus: Optional[int] = typer.Option(None, help="CPUs of the local Ray cluster [default: min(players, cores)]."),
+    seed: int = typer.Option(0, help="The run's seed."),
+    config: Optional[Path] = typer.Option(None, help="TOML of arena settings ([arena], [mutation]) for the run."),
+    set_: Sets = None,
+    work: Optional[Path] = typer.Option(None, help="Folder for the run [default: a temporary one, removed]."),
+    keep: bool = typer.Option(False, help="Keep the temporary folder."),
+) -> None:
+    """Loops per minute, ms per step and the players' and registry's memory, first minutes against last."""
+    console = Console()
+    try:
+        cpus = cpus if cpus is not None else min(players, os.cpu_count() or 1)
+        if players < 1 or cpus < 1 or not seconds > 0:
+            raise ValueError("players, cpus and seconds must be positive")
+        base = settings(config, set_)
+        run_config(base, dataset=dataset, players=players, seconds=seconds, seed=seed, cpus=cpus)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    console.print(f"soak on {dataset}: {players} players on {cpus} CPUs, {seconds:g} s, seed {seed}")
+    rows, path = measured("soak", work, keep, console, lambda ws: benchmark(
+        base, dataset, seconds, players, cpus, seed, ws, console.print))
+    for row in rows:
+        console.print(f"{row['measure']}: minutes {row['minutes']}, {row['first']} → {row['last']} "
+                      f"({row['change']}); target met: {row['target met']}")
+    console.print(f"recorded in {path} and {results.REPORT}")

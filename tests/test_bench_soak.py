@@ -1,0 +1,142 @@
+"""The soak benchmark (issue 14 point 2): loops per minute, ms per step and resident memory, first minutes against
+last, from synthetic records and samples; the meter's memory samples; the command end to end on a tiny budget."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from experiments.bench import common, results, soak
+from tests.test_bench_quality import bench  # noqa: F401 (a fixture: the command line, writing under tmp_path)
+
+T0 = 1_000_000.0
+
+
+def _loop(player: str, start: float, seconds: float, steps: int = 100, ms: float | None = 10.0) -> dict:
+    """A recorded individual whose loop ran from `start` for `seconds`: train, then fight."""
+    return {"player": player, "trained_steps": steps, "step_ms": ms,
+            "timeline": {"train": [start, start + 0.8 * seconds], "fight": [start + 0.8 * seconds, start + seconds]}}
+
+
+def _run(minutes: int, loop: float, slower_from: float | None = None, slow: float = 1.0) -> list[dict]:
+    """Two players looping back to back for `minutes` and one loop more (their last, cut by the deadline);
+    from `slower_from` seconds on, loops take `slow` times as long, at `slow` times the ms per step."""
+    docs = []
+    for index, player in enumerate(("player-0", "player-1")):
+        at = T0 + index  # player-1 starts a second later
+        while at < T0 + minutes * 60:
+            factor = slow if slower_from is not None and at - T0 >= slower_from else 1.0
+            docs.append(_loop(player, at, loop * factor, ms=10.0 * factor))
+            at += loop * factor
+        docs.append(_loop(player, at, 0.5, steps=3))
+    return docs
+
+
+def test_the_steady_window_runs_from_the_first_loop_to_the_first_start_of_a_last_loop():
+    docs = [_loop("a", T0, 10), _loop("a", T0 + 10, 10), _loop("b", T0 + 3, 4), _loop("b", T0 + 7, 20)]
+    assert soak.window(docs) == (T0, T0 + 7)
+    assert soak.window([{"player": "a", "timeline": {}}]) is None
+
+
+def test_loops_are_counted_in_the_whole_minute_they_ended():
+    docs = [_loop("a", T0 - 5, 4), _loop("a", T0, 59.5), _loop("a", T0 + 59.5, 1), _loop("b", T0 + 100, 15),
+            _loop("b", T0 + 115, 60)]
+    minutes = soak.per_minute(docs, T0, T0 + 179)  # 2 whole minutes: the first loop ended before them, the last after
+    assert [[d["timeline"]["train"][0] - T0 for d in m] for m in minutes] == [[0], [59.5, 100]]
+    assert soak.per_minute(docs, T0, T0 + 59) == []
+
+
+def test_ms_per_step_weights_each_loop_by_its_steps():
+    docs = [_loop("a", 0, 1, steps=100, ms=10.0), _loop("a", 1, 1, steps=300, ms=20.0),
+            _loop("a", 2, 1, steps=0, ms=None)]
+    assert soak.train_ms(docs) == pytest.approx((100 * 10 + 300 * 20) / 400)
+    assert soak.train_ms(docs[2:]) is None and soak.train_ms([]) is None
+
+
+def test_resident_memory_is_the_mean_of_an_actors_samples_in_a_span_in_mb():
+    mb = 2**20
+    memory = [(T0, "Player", 1, 100 * mb), (T0, "Player", 2, 300 * mb), (T0, "Registry", 3, 50 * mb),
+              (T0 + 1, "Player", 1, 0), (T0 + 5, "Player", 1, 900 * mb), (T0, "IDLE", 4, 10 * mb)]
+    assert soak.resident(memory, "Player", T0, T0 + 5) == pytest.approx(200)  # the zero (a zombie) is no sample
+    assert soak.resident(memory, "Registry", T0, T0 + 5) == pytest.approx(50)
+    assert soak.resident(memory, "Registry", T0 + 1, T0 + 5) is None
+
+
+def _memory(minutes: int, player_mb: float, registry_mb: tuple[float, float]) -> list[tuple]:
+    """Samples every 5 s: two flat players, and a registry growing linearly between the two values."""
+    samples = []
+    for at in range(0, minutes * 60, 5):
+        grown = registry_mb[0] + (registry_mb[1] - registry_mb[0]) * at / (minutes * 60)
+        samples += [(T0 + at, "Player", 11, player_mb * 2**20), (T0 + at, "Player", 12, player_mb * 2**20),
+                    (T0 + at, "Registry", 13, grown * 2**20)]
+    return samples
+
+
+def test_a_flat_run_meets_every_target_and_a_slowing_leaking_one_says_by_how_much():
+    common_ = {"dataset": "ring8", "players": 2}
+    rows, series = soak.rows_of(_run(8, 6.0), _memory(8, 400, (100, 100)), common_)
+    assert [r["measure"] for r in rows] == [
+        "loops per minute, population", "train phase ms per step",
+        "resident memory (RSS) per player, MB, mean over players", "resident memory (RSS) of the registry, MB"]
+    # The last loops start at 480 s: whole minutes 0-7, each player ending 10 loops a minute, 9 in minute 0.
+    assert series["loops"][1:] == [20] * 7 and series["player_mb"] == [400] * 8
+    for row in rows:
+        assert row["minutes"] == "1–2 vs 6–7" and row["dataset"] == "ring8" and row["players"] == 2
+        assert row["change"] == "+0.0 %" and row["target met"] in ("yes", "-")
+    assert (rows[0]["first"], rows[0]["last"], rows[0]["target"]) == ("20.0", "20.0", soak.WITHIN)
+    assert (rows[1]["first"], rows[1]["target met"]) == ("10.00", "-")
+    assert (rows[2]["first"], rows[2]["target"], rows[3]["target met"]) == ("400", soak.GROWTH, "yes")
+
+    # From minute 4 on, loops take 1.25 times as long at 1.25 times the ms per step: a dearer genome's cost.
+    rows, _ = soak.rows_of(_run(8, 6.0, slower_from=240, slow=1.25), _memory(8, 400, (100, 200)), common_)
+    assert (rows[0]["last"], rows[0]["change"], rows[0]["target met"]) == ("16.0", "-20.0 %", "no (-20.0 %)")
+    assert (rows[1]["last"], rows[1]["change"]) == ("12.50", "+25.0 %")
+    assert rows[2]["target met"] == "yes" and rows[3]["target met"].startswith("no (+")
+
+
+def test_a_faster_end_is_not_flat_either_and_less_memory_is():
+    rows, _ = soak.rows_of(_run(8, 6.0, slower_from=240, slow=0.8), _memory(8, 400, (200, 100)), {})
+    assert rows[0]["target met"].startswith("no (+") and rows[3]["target met"] == "yes"
+
+
+def test_a_run_too_short_to_compare_gives_the_rows_without_figures():
+    for docs in (_run(4, 6.0), []):
+        rows, series = soak.rows_of(docs, _memory(4, 400, (100, 100)), {"seconds": 240})
+        assert len(rows) == 4 and all(r["first"] == r["last"] == r["target met"] == r["minutes"] == "-"
+                                      for r in rows)
+        assert all(r["seconds"] == 240 for r in rows)
+    assert len(series["loops"]) == 0
+
+
+def test_the_meter_samples_the_resident_memory_of_ray_workers_by_their_actor():
+    hold = "import time\nblock = bytearray(64 * 2**20)\ntime.sleep(0.6)"
+    with common.CpuMeter(every=0.1) as meter:
+        # Command lines as Ray gives an actor's process and a plain process: only the first is sampled.
+        subprocess.run(["ray::Registry.report", "-c", hold], executable=sys.executable, check=True)
+        subprocess.run([sys.executable, "-c", hold], check=True)
+    names = {name for _, name, _, _ in meter.memory}
+    assert names == {"Registry"}
+    assert max(rss for *_, rss in meter.memory) > 64 * 2**20
+
+
+def test_the_prose_names_the_codes_numbers():
+    prose = " ".join(results.sections()["soak"].split())
+    assert soak.WITHIN in prose and soak.GROWTH in prose
+    assert f"minutes {soak.SKIP}–{soak.SKIP + soak.SPAN - 1}" in prose
+    assert f"the last {soak.SPAN} whole minutes" in prose and f"fewer than {soak.SKIP + 2 * soak.SPAN} whole" in prose
+
+
+@pytest.mark.slow
+def test_soak_runs_end_to_end(bench):  # noqa: F811
+    """Which rows come, in which order, and which processes were sampled: 4 s hold no whole minute to compare."""
+    result = bench("soak", "--dataset", "ring8", "--seconds", "4", "--players", "2", "--cpus", "2")
+    rows = result["rows"]
+    assert [r["measure"] for r in rows] == [
+        "loops per minute, population", "train phase ms per step",
+        "resident memory (RSS) per player, MB, mean over players", "resident memory (RSS) of the registry, MB"]
+    for row in rows:
+        assert (row["dataset"], row["players"], row["cpus"], row["seconds"]) == ("ring8", 2, 2, 4), row
+    assert "processes sampled: 2 players', 1 registry's." in result["notes"]
+    assert int(result["notes"].split(": ")[1].split(" individuals")[0]) >= 2
