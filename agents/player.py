@@ -269,23 +269,27 @@ class Player:
         except (ray.exceptions.ObjectLostError, ray.exceptions.GetTimeoutError):
             return None
 
-    def _opponent(self, entry: dict):
-        states = self._fetch(entry)
-        if states is None:
-            return None
-        opponent = build_pair(Genome.from_dict(entry["genome"]), self.device)
-        opponent.load_state_dicts(states)
-        return opponent
+    def _opponents(self, entries: list[dict]) -> list[tuple[dict, object]]:
+        """The pairs of `entries` whose weights can still be read, each with its entry. One `ray.get` for
+        all, so their transfers overlap; when one is lost, each alone, to keep the others."""
+        try:
+            states = ray.get([entry["weights"][0] for entry in entries], timeout=60)
+        except (ray.exceptions.ObjectLostError, ray.exceptions.GetTimeoutError):
+            states = [self._fetch(entry) for entry in entries]
+        out = []
+        for entry, state in zip(entries, states):
+            if state is not None:
+                opponent = build_pair(Genome.from_dict(entry["genome"]), self.device)
+                opponent.load_state_dicts(state)
+                out.append((entry, opponent))
+        return out
 
     def _fight(self, child: Offspring, individual: str, picked: list[dict]) -> list[dict]:
         """The duels with the opponents drawn, cross-training against them when configured, and every
         `round_every` generations an all-versus-all round; returns the match records."""
         cfg = self.arena
-        chosen, opponents = [], []
-        for entry in picked:
-            if (opponent := self._opponent(entry)) is not None:
-                chosen.append(entry)
-                opponents.append(opponent)
+        fetched = self._opponents(picked)
+        chosen, opponents = [entry for entry, _ in fetched], [opponent for _, opponent in fetched]
         matches, self.hacking, self.fooling = [], None, None
         if opponents:
             fought = duels(child.pair, individual, [entry["id"] for entry in chosen], opponents, self.data,
@@ -306,7 +310,7 @@ class Player:
         cfg = self.arena
         drawn = ray.get(self.registry.round_pool.remote(self.spec.dataset, individual, cfg.round_size,
                                                         self._seed(), cfg.selection))
-        pool = [(entry, opponent) for entry in drawn if (opponent := self._opponent(entry)) is not None]
+        pool = self._opponents(drawn)
         if not pool:
             return []
         pairs = [child.pair] + [opponent for _, opponent in pool]

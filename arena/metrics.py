@@ -99,8 +99,9 @@ def train_classifier(data: ImageDataset, epochs: int = 12, seed: int = 0) -> tup
 def load_classifier(data: ImageDataset) -> tuple[DigitClassifier, float]:
     """The data set's classifier, trained once and cached by a hash of the data."""
     path = cache_dir() / f"classifier-{data.name}-{_data_hash(data)}.pt"
-    model = DigitClassifier(data.shape[0])
     if path.exists():
+        with torch.random.fork_rng(devices=[]):  # its first weights, replaced by the cached ones, draw no player's stream
+            model = DigitClassifier(data.shape[0])
         saved = torch.load(path, weights_only=True)
         model.load_state_dict(saved["state"])
         model.eval()

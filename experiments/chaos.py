@@ -27,6 +27,8 @@ from rich.console import Console
 from rich.table import Table
 
 from experiments import cli
+from experiments.config import load_config
+from experiments.options import ConfigFile, Sets
 from storage.embedded import EmbeddedMongo
 from storage.traces import read_traces
 
@@ -135,10 +137,13 @@ def main(
     seed: int = typer.Option(0, help="Seed of the run and of the fault plan."),
     run_id: Optional[str] = typer.Option(None, help="Name of the run [default: chaos-<seed>]."),
     out: Path = typer.Option(Path("runs"), help="Folder of the run."),
+    config: ConfigFile = None,
+    sets: Sets = None,
 ) -> None:
     """Run the arena while injecting faults, then audit that nothing recorded was lost."""
     try:
         _check(players, player_kills, registry_kills, outages, outage_seconds, budget_seconds)
+        load_config(config, {"players": players, "dataset": dataset}, sets)  # a bad key fails here, not in the run
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
@@ -155,7 +160,9 @@ def main(
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "ARENA_MONGO_URI")}
     command = [sys.executable, "-m", "experiments.run", "--players", str(players), "--dataset", dataset,
                "--budget-seconds", str(budget_seconds), "--seed", str(seed), "--run-id", run_id,
-               "--out", str(out.resolve()), "--mongo-uri", uri, "--num-cpus", str(num_cpus), "--quiet"]
+               "--out", str(out.resolve()), "--mongo-uri", uri, "--num-cpus", str(num_cpus), "--quiet",
+               *(["--config", str(config.resolve())] if config else []),
+               *[part for item in sets or [] for part in ("--set", item)]]  # the run parses and checks them
     log = open(run_dir / "run.log", "w")
     run = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     db = pymongo.MongoClient(uri, tz_aware=True)["arena"]

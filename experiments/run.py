@@ -241,14 +241,21 @@ def evolve(cfg: RunConfig, db: Database, run_id: str, registry, players: list, e
     except KeyboardInterrupt:
         outcome.status = "interrupted"
         console.print("Interrupted: players finish their current loop and stop; records so far are kept.")
-        registry.stop.remote()
         try:
-            done, _ = ray.wait(runs, num_returns=len(runs), timeout=60)
-            outcome.players = _results(done)
+            outcome.players = _stop(registry, runs)
         except KeyboardInterrupt:
             pass  # a second Ctrl-C: stop waiting, still record what there is
     except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError) as err:
         outcome.error = str(err).strip().splitlines()[-1]
+        # The others stop too: a player still writing while the run concludes could replace a final standing.
+        outcome.players = _stop(registry, runs)
+
+
+def _stop(registry, runs: list) -> list:
+    """Tell every player to stop after its current loop; what those that stopped within a minute return."""
+    registry.stop.remote()
+    done, _ = ray.wait(runs, num_returns=len(runs), timeout=60)
+    return _results(done)
 
 
 def final_population(registry, db: Database) -> list[str]:
@@ -306,7 +313,7 @@ def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
         mongo_uri, db = open_records(cfg, run_id, run_dir, resume is not None, stack)
         cfg, elapsed = recorded_config(db, cfg, run_id, resume)
         console.print(f"Run {run_id}: {cfg.players} players on {cfg.dataset} for {cfg.budget_seconds:g} s; "
-                      f"records in {where_recorded(mongo_uri, cfg.mongo_db)}")
+                      f"records in {records.where_recorded(mongo_uri, cfg.mongo_db)}")
         judge = Judge(load_dataset(cfg.dataset))  # for images this trains the FID classifier once, before players
         address, cpus = join_cluster(cfg, run_id, console, stack)
         check_reach(run_dir, embedded=not cfg.mongo_uri)  # several nodes: refused unless every node reaches both
@@ -326,12 +333,6 @@ def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
         if outcome.error:
             console.print(f"[red]error[/red]: a player failed: {outcome.error}")
         return {"finished": 0, "interrupted": 130, "failed": 1}[outcome.status]
-
-
-def where_recorded(mongo_uri: str, database: str) -> str:
-    """Database and server in words: appending the name to the URI gives no address when the URI has no
-    trailing slash, nor when it has options."""
-    return f"database {database} at {records.redact(mongo_uri)}"
 
 
 def _results(refs) -> list:
@@ -354,10 +355,11 @@ def _report(console: Console, run_id: str, outcome: Outcome, summary: dict | Non
     best = summary and summary["best"]
     if best:
         key = cfg.arena.selection
-        console.print(f"Champion of the final population by {best['by']}: {best['_id']} ({key} {best[key]:.3f}, "
+        standing = "no standing" if best.get(key) is None else f"{key} {best[key]:.3f}"  # e.g. a lone player
+        console.print(f"Champion of the final population by {best['by']}: {best['_id']} ({standing}, "
                       f"generation {best['generation']}): {summarize_genome(best['genome'])}")
         console.print(f"  weights: {best['checkpoint']}")
-    where = where_recorded(mongo_uri, cfg.mongo_db) if cfg.mongo_uri else \
+    where = records.where_recorded(mongo_uri, cfg.mongo_db) if cfg.mongo_uri else \
         f"{join(run_dir, 'db')} (embedded; reopen with: secantusd-py --storage-path {join(run_dir, 'db')})"
     console.print(f"Records: {where}\nCheckpoints: {join(run_dir, 'checkpoints')}\n"
                   f"Traces: {join(run_dir, 'traces')}")

@@ -22,7 +22,7 @@ from storage.store import open_run_store, read_embedded_runs
 
 SILENT = (f"marked running, but its driver has noted nothing for over {records.SILENT_AFTER:.0f} s (killed, or its "
           "machine lost); `python -m experiments.run --resume RUN_ID` continues it")
-COLUMNS = ("id", "status", "started", "players", "individuals", "best fitness")
+COLUMNS = ("id", "status", "started", "players", "individuals", "champion fitness")
 OPEN_AT_ONCE = 8  # embedded servers started together: each takes ~1 s to start and ~2 s to stop
 
 app = cli.new_app(help=__doc__, invoke_without_command=True)
@@ -36,7 +36,7 @@ class Where:
     mongo_db: str = "arena"
 
     def named(self) -> str:
-        return f"{records.redact(self.mongo_uri)}{self.mongo_db}" if self.mongo_uri else f"{self.out}/*/db"
+        return records.where_recorded(self.mongo_uri, self.mongo_db) if self.mongo_uri else f"{self.out}/*/db"
 
 
 def _finished(run: dict) -> bool:
@@ -62,7 +62,7 @@ def run_row(db: Database, run: dict) -> dict:
     best = best_individual(db, run, projection={"fitness": 1})
     return {"id": run["_id"], "status": records.shown_status(run), "started": run.get("started_at"),
             "players": (run.get("config") or {}).get("players"), "individuals": individuals,
-            "best_fitness": best.get("fitness") if best else None}
+            "champion_fitness": best.get("fitness") if best else None}
 
 
 def store_rows(db: Database) -> list[dict]:
@@ -85,7 +85,7 @@ def _when(moment: dt.datetime | None) -> str:
 
 def cells(row: dict) -> list[str]:
     return [row["id"], row["status"] or "-", _when(row["started"]), _fmt(row["players"], "d"),
-            _fmt(row["individuals"], "d"), _fmt(row["best_fitness"], ".3f")]
+            _fmt(row["individuals"], "d"), _fmt(row["champion_fitness"], ".3f")]
 
 
 def print_rows(console: Console, rows: list[dict]) -> None:
@@ -207,7 +207,7 @@ def list_runs(
     mongo_uri: UriAfter = None,
     mongo_db: DbAfter = None,
 ) -> None:
-    """Every run: id, status, started, players, individuals, best fitness (oldest first)."""
+    """Every run: id, status, started, players, individuals, the champion's fitness (oldest first)."""
     where = _where(ctx, out, mongo_uri, mongo_db)
     try:
         rows, failed = list_rows(where)
@@ -218,7 +218,7 @@ def list_runs(
         typer.echo(f"no runs in {where.named()}")
         return
     print_rows(console, rows + [{"id": run_id, "status": "unreadable", "started": None, "players": None,
-                                 "individuals": None, "best_fitness": None} for run_id in failed])
+                                 "individuals": None, "champion_fitness": None} for run_id in failed])
     for run_id, why in sorted(failed.items()):
         typer.echo(f"{run_id}: {why}", err=True)
 

@@ -37,6 +37,12 @@ def redact(uri: str) -> str:
     return re.sub(r"(?<=://)([^:@/]+):([^@/]*)@", r"\1:***@", uri)
 
 
+def where_recorded(mongo_uri: str, database: str) -> str:
+    """Database and server in words: appending the name to the URI gives no address when the URI has no
+    trailing slash, nor when it has options."""
+    return f"database {database} at {redact(mongo_uri)}"
+
+
 # How long an actor (re)starting during a database outage waits for the store: it cannot resume
 # without reading the record, and failing would end it for good (Ray restarts no failed constructor).
 ACTOR_PATIENCE_MS = 15 * 60 * 1000

@@ -71,6 +71,7 @@ def test_the_audit_counts_claims_against_what_is_stored(raw_db, tmp_path):
     (["--outage-seconds", "0"], "--outage-seconds"),
     (["--players", "0"], "--players"),
     (["--players", "x"], "'--players'"),
+    (["--set", "arena.pack=0"], "arena.pack"),  # the run's own configuration, checked before any fault
 ])
 def test_bad_chaos_flags_get_one_line(tmp_path, args, named):
     run = subprocess.run([sys.executable, "-m", "experiments.chaos", *args, "--out", str(tmp_path)],

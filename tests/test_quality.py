@@ -50,7 +50,11 @@ def digits_judge(tmp_path_factory):
 
 def test_the_classifier_is_trained_once_cached_and_accurate(digits_judge):
     assert digits_judge.images.test_accuracy > 0.9
+    torch.manual_seed(3)
     model, accuracy = load_classifier(digits())  # from the cache: same weights, same accuracy
+    drawn = torch.rand(4)
+    torch.manual_seed(3)
+    assert torch.equal(drawn, torch.rand(4))  # loading it drew nothing from the caller's seeded stream
     assert accuracy == digits_judge.images.test_accuracy
     for a, b in zip(model.state_dict().values(), digits_judge.images.classifier.state_dict().values()):
         assert torch.equal(a, b)

@@ -113,9 +113,11 @@ def test_three_players_evolve_asynchronously_into_a_given_server(tmp_path, mongo
                     "--config", str(config), cwd=tmp_path)
     output = finish(run)
     assert run.returncode == 0, output
-    assert "Champion of the final population by fitness: e2e/player-" in output and "Run e2e finished" in output
+    assert "Champion of the final population by fitness, then nearest real data: e2e/player-" in " ".join(output.split())
+    assert "Run e2e finished" in output
 
     status = raw_db.runs.find_one({"_id": "e2e"})
+    assert status["summary"]["best"] == status["summary"]["quality"]["champion"]["individual"]  # the one evaluated
     assert status["status"] == "finished" and status["finished_at"] > status["started_at"]
     assert status["config"]["players"] == 3
     individuals = check_records(raw_db, "e2e", tmp_path / "e2e" / "traces")
