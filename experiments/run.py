@@ -289,11 +289,11 @@ def conclude(db: Database, run_id: str, cfg: RunConfig, outcome: Outcome, regist
     population = registry and _attempt(console, "reading the final standings", lambda: final_population(registry, db))
     quality = population and _attempt(console, "the final evaluation", lambda: evaluate_final(
         db, run_id, judge, population, cfg.arena.ensemble, cfg.seed, cfg.arena.selection, cfg.arena.champion))
-    chosen = ((quality or {}).get("champion") or {}).get("individual")
+    chosen = (quality or {}).get("champion") or {}
     summary = _attempt(console, "counting the records", lambda: records.run_summary(
-        db, run_id, among=population, key=cfg.arena.selection, chosen=chosen))
+        db, run_id, among=population, key=cfg.arena.selection, chosen=chosen.get("individual")))
     if summary is not None and summary["best"]:
-        summary["best"]["by"] = ((quality or {}).get("champion") or {}).get("by", cfg.arena.selection)
+        summary["best"]["by"] = chosen.get("by", cfg.arena.selection)
     lineage = _attempt(console, "the lineage summary", lambda: records.lineage_summary(db, run_id))
     if recorded and summary is not None:
         _attempt(console, "recording the summary", lambda: records.end_run(db, run_id, outcome.status, {
