@@ -1,5 +1,5 @@
 """The player actor: owns one individual at a time and loops on its own, never waiting for others:
-train, save, publish, fight, breed. Decisions come from `arena/` and `genome/`; this only carries them out."""
+train, measure its distance to real data, save, publish, fight, breed. Decisions come from `arena/` and `genome/`; this only carries them out."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from agents.telemetry import PhaseClock, PlayerGauges
 from arena.bout import bout
 from arena.config import ArenaConfig
 from arena.datasets import load_dataset
+from arena.ensemble import RealReference
 from arena.founders import found
 from arena.offspring import Offspring, bred, continued, optimizers_for, whole
 from arena.metrics import Judge
@@ -25,6 +26,9 @@ from genome.operators import MutationConfig
 from storage.checkpoints import CheckpointError, checkpoint_location, load_checkpoint, save_checkpoint
 from storage.records import ACTOR_PATIENCE_MS, Recorder, connect, now
 from storage.traces import TraceWriter
+
+
+REAL_SAMPLES = 512  # real training samples a generator's distance to real data is measured on, each loop
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,10 @@ class Player:
         self.torch_rng = torch.Generator().manual_seed(self.founding.noise_seed)
         torch.manual_seed(self.founding.init_seed)  # module initialisation draws from the global generator
         self.judge = Judge(self.data) if arena.metrics_every else None
+        # Every player compares its generator with the same real training samples (drawn from the run's
+        # seed), so the distances the registry ranks are comparable.
+        self.reference = RealReference(self.data.sample(REAL_SAMPLES, torch.Generator().manual_seed(spec.seed)))
+        self.real_distance: float | None = None  # of the generator in hand, after its training this loop
         self.replay = ReplayBuffer(arena.replay)
         # Trace rows are written when the records are, never on their own: an individual in the store
         # always has its rows on disk, and a killed player leaves no rows of an unrecorded one.
@@ -99,6 +107,11 @@ class Player:
                 self.loop_rows = 0  # trace rows of this individual: training and cross-training
                 with clock("train"):
                     trained = self._train(child, individual, deadline)
+                with clock("distance"):
+                    # The same latent batch every loop (its own stream, not the training one): a change of
+                    # distance is the generator's, not the draw's.
+                    self.real_distance = self.reference.distance(
+                        child.pair.generator, torch.Generator().manual_seed(self.founding.noise_seed))
                 with clock("save"):
                     record = self._save(child, trained, individual)
                 with clock("publish"):
@@ -218,7 +231,7 @@ class Player:
                 "d_parents": child.d_parents, "genome": child.genome.to_dict(), "age": child.age,
                 "ops": child.ops, "inherited": child.inherited, "parameters": child.pair.parameter_count(),
                 "checkpoint": location, "checkpoint_sha256": sha256, "steps": self.steps, "trained_steps": trained,
-                "parent_fitness": child.parent_fitness, "created_at": now()}
+                "parent_fitness": child.parent_fitness, "real_distance": self.real_distance, "created_at": now()}
 
     def _measure(self, child: Offspring, individual: str) -> dict:
         """Quality of the own generator by the data set's protocol, for the `metrics` collection."""
@@ -231,7 +244,7 @@ class Player:
     def _entry(self, child: Offspring, individual: str) -> dict:
         return {"id": individual, "player": self.name, "generation": self.generation, "dataset": self.spec.dataset,
                 "genome": child.genome.to_dict(), "ops": child.ops, "parent_fitness": child.parent_fitness,
-                "age": child.age}
+                "age": child.age, "real_distance": self.real_distance}
 
     def _enter(self, child: Offspring, individual: str) -> list[dict]:
         """Publish the individual (weights and optimizer state through the object store, so a child
@@ -246,7 +259,7 @@ class Player:
         """The settings of `arena.selection.next_move`, from the configuration."""
         cfg = self.arena
         return {"exploit": cfg.exploit, "truncation": cfg.truncation, "ready": cfg.ready,
-                "tournament_size": cfg.tournament_size, "key": cfg.selection,
+                "tournament_size": cfg.tournament_size, "key": cfg.selection, "cull": cfg.cull,
                 "d_key": None if cfg.keep_pairs else "d_round_fitness"}
 
     def _settle(self, matches: list[dict]) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from arena.selection import CHAMPIONS, EXPLOITS, MATCHMAKING
+from arena.selection import CHAMPIONS, CULLS, EXPLOITS, MATCHMAKING
 
 SCHEDULES = ("async", "barrier")
 FOUNDERS = ("random", "conventional")
@@ -40,6 +40,11 @@ class ArenaConfig:
     """When a player replaces its pair by a bred child: always (every loop), truncation (only a pair in the
     bottom `truncation` share after `ready` loops; the others go on training with their optimizer state,
     as Ray Tune's PBT) or never (players only train and fight)."""
+    cull: str = "fitness"
+    """Under exploit = truncation, how the pairs to replace are found: fitness (the bottom by `selection`)
+    or real (the bottom by their generators' distance to real training samples, MMD measured by each
+    player every loop, which no player can hack; parents are still chosen by `selection`). Other exploits
+    cull nobody, and ignore it."""
     truncation: float = 0.25
     """Under exploit = truncation, the share of the ranked population whose pairs are replaced."""
     ready: int = 3
@@ -120,6 +125,8 @@ class ArenaConfig:
             raise ValueError(f"arena.exploit must be one of {', '.join(EXPLOITS)}; got {self.exploit!r}")
         if not 0 < self.lr_final <= 1:
             raise ValueError(f"arena.lr_final must be in (0, 1]; got {self.lr_final!r}")
+        if self.cull not in CULLS:
+            raise ValueError(f"arena.cull must be one of {', '.join(CULLS)}; got {self.cull!r}")
         if not 0 < self.truncation <= 0.5:
             raise ValueError(f"arena.truncation must be in (0, 0.5]; got {self.truncation!r}")
         if not isinstance(self.keep_pairs, bool):

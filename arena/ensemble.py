@@ -52,32 +52,65 @@ def _samples_and_bandwidth(generators: list[Generator], real: torch.Tensor, torc
                            samples: int) -> tuple[list[torch.Tensor], torch.Tensor, float]:
     """`samples` of each generator, the real ones flattened, and the Gaussian kernel's bandwidth: the
     median pairwise distance of real and generated samples pooled."""
-    parts = []
-    for generator in generators:
-        generator.eval()
-        parts.append(generator.sample(samples, torch_rng).flatten(1).float())
+    parts = _generated(generators, torch_rng, samples)
     real = real.flatten(1).float()[:samples]
     pooled = torch.cat([real, *[p[: max(1, samples // len(parts))] for p in parts]])
     return parts, real, float(torch.cdist(pooled, pooled).median()) or 1.0
 
 
+@torch.no_grad()
+def _generated(generators: list[Generator], torch_rng: torch.Generator, samples: int) -> list[torch.Tensor]:
+    parts = []
+    for generator in generators:
+        generator.eval()
+        parts.append(generator.sample(samples, torch_rng).flatten(1).float())
+    return parts
+
+
 SCALES = (0.125, 0.25, 0.5, 1.0)  # kernel bandwidths, as shares of the median distance
+
+
+class RealReference:
+    """A fixed set of real training samples and the kernel to compare generators with them: each
+    generator's squared maximum mean discrepancy to real data, a two-sample statistic that knows the data
+    only through real samples, never the true modes or labels. A generator collapsed onto few modes is far
+    from real data however many discriminators it fools. The kernel is a sum over bandwidths from `median`
+    down to an eighth of it: the median alone (about 4.5 on grid25, wider than the modes' spacing of 2)
+    cannot tell 13 modes of 25 from all. With the same samples and median, distances measured apart (each
+    player its own generator, every loop) are comparable."""
+
+    def __init__(self, real: torch.Tensor, median: float | None = None):
+        self.real = real.flatten(1).float()
+        self.median = median or float(torch.cdist(self.real, self.real).median()) or 1.0
+        self.bandwidths = [self.median * s for s in SCALES]
+        self.within_real = [_kernel_means([self.real], [self.real], b)[0, 0] for b in self.bandwidths]
+
+    @torch.no_grad()
+    def distances(self, parts: list[torch.Tensor]) -> np.ndarray:
+        """MMD² of each set of flattened generated samples in `parts` to the real ones (`_kernel_means`'
+        arithmetic, each pair of sets' squared distances computed once for every bandwidth)."""
+        out = np.zeros(len(parts))
+        squared = [(torch.cdist(x, x).pow(2), torch.cdist(x, self.real).pow(2)) for x in parts]
+        for bandwidth, real in zip(self.bandwidths, self.within_real):
+            for i, (within, cross) in enumerate(squared):
+                out[i] += float(torch.exp(-within / (2 * bandwidth ** 2)).mean()) \
+                    - 2 * float(torch.exp(-cross / (2 * bandwidth ** 2)).mean()) + real
+        return out
+
+    @torch.no_grad()
+    def distance(self, generator: Generator, torch_rng: torch.Generator) -> float:
+        """One generator's MMD² to the real samples, from as many of its samples; leaves it in eval mode
+        (its normalisations' running statistics untouched)."""
+        return float(self.distances([_generated([generator], torch_rng, len(self.real))[0].to(self.real.device)])[0])
 
 
 @torch.no_grad()
 def distances_to_real(generators: list[Generator], real: torch.Tensor, torch_rng: torch.Generator,
                       samples: int = 1024) -> np.ndarray:
-    """Each generator's squared maximum mean discrepancy to `real` (held-out real training samples): a
-    two-sample statistic that knows the data only through real samples, never the true modes or labels.
-    A generator collapsed onto few modes is far from real data however many discriminators it fools.
-    The kernel is a sum over bandwidths from the median distance down to an eighth of it: the median
-    alone (about 4.5 on grid25, wider than the modes' spacing of 2) cannot tell 13 modes of 25 from all."""
+    """Each generator's squared MMD to `real` (held-out real training samples; `RealReference`), the
+    kernel's median taken over real and generated samples pooled."""
     parts, real, median = _samples_and_bandwidth(generators, real, torch_rng, samples)
-    out = np.zeros(len(parts))
-    for bandwidth in (median * s for s in SCALES):
-        within = np.diag(_kernel_means(parts, parts, bandwidth))
-        out += within - 2 * _kernel_means(parts, [real], bandwidth)[:, 0] + _kernel_means([real], [real], bandwidth)[0, 0]
-    return out
+    return RealReference(real, median).distances(parts)
 
 
 @torch.no_grad()

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from arena.bout import judge, judged_real
+from arena.selection import ranked
 
 # Match kinds: a duel, a round's first judgement, and its second one (after the round's training), the
 # judgement the seed selects discriminators on.
@@ -38,7 +39,7 @@ def round_pool(candidates: Sequence[dict], me: str, size: int, rng: np.random.Ge
     fitness", the size − 1 first by `key` (ties and the unrated, who come last, in random order)."""
     others = [c for c in candidates if c["id"] != me]
     shuffled = [others[int(i)] for i in rng.permutation(len(others))]
-    return sorted(shuffled, key=lambda c: -c[key] if c.get(key) is not None else np.inf)[: size - 1]
+    return ranked(shuffled, key)[: size - 1]
 
 
 @dataclass

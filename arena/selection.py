@@ -9,7 +9,9 @@ from typing import Sequence
 import numpy as np
 
 MATCHMAKING = ("random", "all", "k_best", "prioritized")
-STANDINGS = ("fitness", "rating", "d_fitness", "d_round_fitness", "d_rating")
+STANDINGS = ("fitness", "rating", "d_fitness", "d_round_fitness", "d_rating", "real_distance")
+LOWER_IS_BETTER = ("real_distance",)  # a generator's MMD² to real training samples (arena.ensemble.RealReference)
+CULLS = ("fitness", "real")  # the standing truncation reads: the selection's own, or real_distance
 
 
 def choose_opponents(candidates: Sequence[dict], player: str, k: int, rng: np.random.Generator,
@@ -48,15 +50,14 @@ def _priority(me: dict | None, other: dict) -> float:
 
 
 def tournament(candidates: Sequence[dict], size: int, rng: np.random.Generator, key: str = "fitness") -> dict:
-    """Draw `size` candidates uniformly and return the best by `key` (fitness, rating or d_fitness);
-    those not yet rated count as lowest so a fresh individual can still win a tournament of unrated ones."""
+    """Draw `size` candidates uniformly and return the best by the standing `key` (`ranked`); those not yet
+    rated count as worst, so a fresh individual can still win a tournament of unrated ones."""
     if not candidates:
         raise ValueError("tournament needs at least one candidate")
     if key not in STANDINGS:
         raise ValueError(f"unknown standing {key!r}; choose from {', '.join(STANDINGS)}")
     picks = rng.choice(len(candidates), size=min(size, len(candidates)), replace=False)
-    entrants = [candidates[int(i)] for i in picks]
-    return max(entrants, key=lambda c: c[key] if c.get(key) is not None else -np.inf)
+    return ranked([candidates[int(i)] for i in picks], key)[0]
 
 
 def choose_parents(candidates: Sequence[dict], size: int, rng: np.random.Generator, key: str = "fitness") -> list[dict]:
@@ -82,10 +83,12 @@ class Move:
 
 
 def ranked(candidates: Sequence[dict], key: str) -> list[dict]:
-    """Best first by the standing `key`; the unrated last, in their given order."""
+    """Best first by the standing `key` (highest, or lowest for a distance); the unrated last, ties and
+    the unrated in their given order."""
     if key not in STANDINGS:
         raise ValueError(f"unknown standing {key!r}; choose from {', '.join(STANDINGS)}")
-    return sorted(candidates, key=lambda c: -c[key] if c.get(key) is not None else np.inf)
+    sign = 1 if key in LOWER_IS_BETTER else -1
+    return sorted(candidates, key=lambda c: sign * c[key] if c.get(key) is not None else np.inf)
 
 
 CHAMPIONS = ("standing", "real")
@@ -108,14 +111,17 @@ def champion(candidates: Sequence[dict], key: str = "fitness", distances: dict |
 
 def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *, exploit: str = "truncation",
               truncation: float = 0.25, ready: int = 3, tournament_size: int = 3, key: str = "fitness",
-              d_key: str | None = "d_round_fitness") -> Move:
+              d_key: str | None = "d_round_fitness", cull: str = "fitness") -> Move:
     """The asynchronous game's one decision, for the player whose individual is `me` (in `candidates`
     or not yet published there):
 
     - `always`: every loop breeds, from two tournament winners over everyone (each pair lives one loop);
     - `truncation` (Ray Tune's PBT, Lipizzaner's elitism): a pair that has trained `ready` loops and stands
-      in the bottom `truncation` share by `key` (rounded up: one of two, three or four) is replaced by a child of two tournament winners over the
-      rest; every other pair goes on training, its weights and optimizer state intact;
+      in the bottom `truncation` share (rounded up: one of two, three or four) is replaced by a child of two
+      tournament winners by `key` over the rest; every other pair goes on training, its weights and
+      optimizer state intact. The bottom is read by `key` (`cull` fitness) or by the generators' distance
+      to real training data (`cull` real: fooling is relative to the discriminators met, and a
+      population whose discriminators grew weak would otherwise cull its best generator);
     - `never`: nobody breeds (independent GANs that only fight).
 
     The child's discriminator side comes from tournaments by `d_key` over everyone (the seed: select
@@ -124,17 +130,20 @@ def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *,
     """
     if exploit not in EXPLOITS:
         raise ValueError(f"unknown exploit {exploit!r}; choose from {', '.join(EXPLOITS)}")
+    if cull not in CULLS:
+        raise ValueError(f"unknown cull {cull!r}; choose from {', '.join(CULLS)}")
     everyone = [c for c in candidates if c["id"] != me["id"]] + [me]
     if exploit == "never":
         return Move()
     if exploit == "always":
         parents = choose_parents(everyone, tournament_size, rng, key)
     else:
-        if (me.get("age") or 0) < ready or me.get(key) is None:
+        by = "real_distance" if cull == "real" else key
+        if (me.get("age") or 0) < ready or me.get(by) is None:
             return Move()
-        rated = [c for c in everyone if c.get(key) is not None]
+        rated = [c for c in everyone if c.get(by) is not None]
         rated = [rated[int(i)] for i in rng.permutation(len(rated))]  # ties: nobody culled for its place in the pool
-        bottom = {c["id"] for c in ranked(rated, key)[-math.ceil(len(rated) * truncation):]}
+        bottom = {c["id"] for c in ranked(rated, by)[-math.ceil(len(rated) * truncation):]}
         if len(rated) < 2 or me["id"] not in bottom:
             return Move()
         parents = choose_parents([c for c in everyone if c["id"] not in bottom], tournament_size, rng, key)

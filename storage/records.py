@@ -168,7 +168,8 @@ class Recorder:
         `g_parents`, `d_parents`, `ops`, `inherited`, `age`, `parent_fitness`), when it was saved
         (`created_at`), its checkpoint (`checkpoint`, `checkpoint_sha256`), its training (`steps`, the
         player's total; `trained_steps`; `step_ms`, the train phase's milliseconds per step: what the genome
-        costs), and its fight (`matches` and `trace_rows`, the counts it claims; `hacking`; `timeline`, the
+        costs; `real_distance`, its generator's MMD² to the run's real reference samples after training, what
+        `arena.cull = "real"` ranks by), and its fight (`matches` and `trace_rows`, the counts it claims; `hacking`; `timeline`, the
         loop's phases). Its standing, in two places with one meaning each:
         - `at_fight`: its standing right after its own fight, with its time `at`; never rewritten, so the
           record keeps the history of the run (the report's standings over time).

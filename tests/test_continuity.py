@@ -11,7 +11,7 @@ import torch
 
 from agents.registry import Registry
 from arena.config import ArenaConfig
-from arena.selection import Move, champion, choose_parents, next_move
+from arena.selection import Move, champion, choose_parents, next_move, ranked, tournament
 from genome.build import build_pair, make_optimizer
 from genome.genes import OptimizerGene
 from genome.optimizer_state import carry_optimizer_state
@@ -59,6 +59,29 @@ def test_never_and_always_and_pairs_kept_together():
     assert kept.breeds and kept.d_parents == ()
     with pytest.raises(ValueError, match="unknown exploit 'sometimes'"):
         next_move(pool[0], pool, rng, exploit="sometimes")
+
+
+def test_culling_by_real_data_replaces_the_generator_furthest_from_it_whatever_its_fitness():
+    pool = population(4)
+    for i, entry in enumerate(pool):
+        entry["real_distance"] = 0.1 * (i + 1)  # e3, the fittest, is the furthest from real data
+    for seed in range(10):
+        moves = [next_move(me, pool, np.random.default_rng(seed), cull="real") for me in pool]
+        assert [m.breeds for m in moves] == [False, False, False, True]
+        # Its parents are still the winners of tournaments by fitness (of 3, over the 3 others: e2, then e1).
+        assert [p["id"] for p in moves[3].parents] == ["e2", "e1"]
+    unmeasured = {**pool[3], "real_distance": None}
+    assert not next_move(unmeasured, pool[:3] + [unmeasured], np.random.default_rng(0), cull="real").breeds
+    with pytest.raises(ValueError, match="unknown cull 'oracle'"):
+        next_move(pool[0], pool, np.random.default_rng(0), cull="oracle")
+    with pytest.raises(ValueError, match="arena.cull must be one of fitness, real; got 'modes'"):
+        ArenaConfig(cull="modes")
+
+
+def test_a_distance_ranks_lowest_first_and_the_unmeasured_last():
+    entries = [{"id": "a", "real_distance": 0.3}, {"id": "b", "real_distance": None}, {"id": "c", "real_distance": 0.1}]
+    assert [c["id"] for c in ranked(entries, "real_distance")] == ["c", "a", "b"]
+    assert tournament(entries, 3, np.random.default_rng(0), "real_distance")["id"] == "c"
 
 
 def test_selection_by_rating_ranks_by_rating():

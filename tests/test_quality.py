@@ -9,8 +9,11 @@ import pytest
 import torch
 
 from arena.datasets import ImageDataset, digits, grid25, ring8
-from arena.ensemble import Mixture, distances_to_real, fit_weights
+from arena.ensemble import SCALES, Mixture, RealReference, _generated, _kernel_means, distances_to_real, fit_weights
 from arena.metrics import Judge, frechet_distance, load_classifier, mixture_quality, train_classifier
+from genome import build_pair
+from genome.operators import MutationConfig
+from genome.population import conventional_genome
 
 
 @pytest.mark.parametrize("data", [ring8(), grid25()], ids=["ring8", "grid25"])
@@ -148,3 +151,47 @@ def test_a_collapsed_generator_is_further_from_real_data_than_one_that_covers_th
                                   data.sample(1024, rng), rng)
     assert distances[1] < distances[2] < distances[0]
     assert distances[1] < distances[2] / 3  # half the modes dropped is seen, not lost in the sampling noise
+
+
+def test_distances_measured_apart_against_one_real_reference_rank_as_measured_together():
+    """Players measure their own generators each loop; with one reference (the same real samples and
+    kernel) their distances compare, and rank coverage as `distances_to_real` does."""
+    data = grid25()
+    reference = RealReference(data.sample(512, torch.Generator().manual_seed(0)))
+    generators = [Modes(data, [7]), Modes(data, range(25)), Modes(data, range(0, 25, 2))]
+    apart = [reference.distance(g, torch.Generator().manual_seed(1)) for g in generators]
+    assert apart[1] < apart[2] < apart[0]
+    assert apart[1] < apart[2] / 3
+    rng = torch.Generator().manual_seed(1)
+    # The statistic itself: real samples are nearer the reference than half of the modes are.
+    assert reference.distances([data.sample(512, rng)])[0] < reference.distances([Modes(data, range(0, 25, 2)).sample(512, rng)])[0]
+
+
+def test_a_distance_measured_in_a_loop_leaves_the_generator_untouched():
+    """No graph is built and a normalisation's running statistics do not move: measuring is not training."""
+    genome = conventional_genome(np.random.default_rng(0), MutationConfig(), 16, 5, (1, 8, 8))  # batch-normed
+    generator = build_pair(genome).generator.train()
+    assert any("running_mean" in k for k in generator.state_dict())
+    before = {k: v.clone() for k, v in generator.state_dict().items()}
+    reference = RealReference(torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    assert reference.distance(generator, torch.Generator().manual_seed(1)) > 0
+    assert all(torch.equal(before[k], v) for k, v in generator.state_dict().items())
+    samples = _generated([generator], torch.Generator().manual_seed(1), 8)[0]
+    assert not samples.requires_grad
+
+
+def test_distances_to_real_keep_their_old_arithmetic():
+    """Built on RealReference now: the same numbers as the sum over bandwidths of within − 2·cross + real."""
+    data = grid25()
+    rng = torch.Generator().manual_seed(3)
+    generators = [Modes(data, [7]), Modes(data, range(25))]
+    real = data.sample(256, rng)
+    got = distances_to_real(generators, real, torch.Generator().manual_seed(4), samples=256)
+    parts = [generators[0].sample(256, r := torch.Generator().manual_seed(4)), generators[1].sample(256, r)]
+    pooled = torch.cat([real, parts[0][:128], parts[1][:128]])
+    median = float(torch.cdist(pooled, pooled).median())
+    want = np.zeros(2)
+    for bandwidth in (median * s for s in SCALES):
+        want += np.diag(_kernel_means(parts, parts, bandwidth)) - 2 * _kernel_means(parts, [real], bandwidth)[:, 0] \
+            + _kernel_means([real], [real], bandwidth)[0, 0]
+    assert np.allclose(got, want, rtol=1e-6, atol=1e-9)
