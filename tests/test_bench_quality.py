@@ -122,6 +122,8 @@ def test_the_bare_loop_trains_the_pair_and_is_timed_on_both_clocks():
     genome = Genome.from_dict({**baselines.single_genome((2,)).to_dict(), "steps": 20})
     wall, cpu = baselines.bare_step_seconds(genome, ring8(), min_seconds=0.1)
     assert 0 < wall < 1 and 0 < cpu < 1
+    wall, cpu = baselines.bare_step_seconds(genome, ring8(), min_seconds=0.1, replay_share=0.25)  # the replay's arithmetic
+    assert 0 < wall < 1 and 0 < cpu < 1
 
 
 def test_target_met_says_by_how_much_each_metric_misses():

@@ -167,21 +167,28 @@ def best_and_mean(results: list[dict]) -> tuple[dict, dict]:
 
 
 def bare_step_seconds(genome: Genome, data: GaussianMixture | ImageDataset, seed: int = 0,
-                      min_seconds: float = 1.0, min_steps: int = 10, warmup: int = 5) -> tuple[float, float]:
+                      min_seconds: float = 1.0, min_steps: int = 10, warmup: int = 5,
+                      replay_share: float = 0.0) -> tuple[float, float]:
     """Wall and CPU seconds per training step of `genome`'s pair in a bare torch loop on this process's
     threads: the step `bout()` takes (fakes, discriminator on real and detached fakes, generator on the
     same fakes, the genome's loss, batch and optimizers), without its trace rows, `.item()` calls or clock
-    reads. Runs `genome.steps` steps, or more until `min_seconds` have passed, after `warmup` steps."""
+    reads. With `replay_share`, the discriminator also judges that share of a batch of older fakes (the
+    previous step's), the arithmetic of the arena's replay without its buffer. Runs `genome.steps` steps,
+    or more until `min_seconds` have passed, after `warmup` steps."""
     torch.manual_seed(seed)
     pair = build_pair(genome)
     generator, discriminator = pair.generator.train(), pair.discriminator.train()
     g_optimizer = make_optimizer(genome.g_optimizer, generator.parameters())
     d_optimizer = make_optimizer(genome.d_optimizer, discriminator.parameters())
     rng, batch, loss = torch.Generator().manual_seed(seed), genome.batch_size, genome.loss
+    replayed = int(batch * replay_share)
+    older = [generator.sample(batch, rng).detach() if replayed else None]
 
     def step() -> None:
         fakes = generator.sample(batch, rng)
-        d_loss = discriminator_loss(loss, discriminator(data.sample(batch, rng)), discriminator(fakes.detach()))
+        caught = torch.cat([fakes.detach(), older[0][:replayed]]) if replayed else fakes.detach()
+        d_loss = discriminator_loss(loss, discriminator(data.sample(batch, rng)), discriminator(caught))
+        older[0] = fakes.detach()
         d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         d_optimizer.step()

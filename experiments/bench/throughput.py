@@ -20,7 +20,7 @@ from experiments.bench.common import Workspace, mean_std, measured, run_arena, r
 from experiments.options import Sets
 from genome import Genome
 
-COMPUTE = ("train", "save", "fight", "breed", "measure")
+COMPUTE = ("train", "distance", "save", "fight", "breed", "measure")
 WAITING = ("publish", "settle", "wait")  # settle: report, heartbeat and next move, one call
 OVERHEAD, COMPUTE_SHARE, SPEEDUP = 0.10, 0.95, 1.5
 
@@ -36,9 +36,11 @@ def _span(timeline: dict, phase: str) -> float:
     return end - start
 
 
-def bare_costs(runs: list[dict], dataset: str, limit: int, say=print) -> dict[str, tuple[float, float]]:
+def bare_costs(runs: list[dict], dataset: str, limit: int, say=print,
+               replay_share: float = 0.0) -> dict[str, tuple[float, float]]:
     """Bare wall and CPU seconds per step of the distinct genomes of `runs`: every first-generation one, then the most
-    trained, `limit` in all at least; on one thread of this process."""
+    trained, `limit` in all at least; on one thread of this process, the discriminator judging `replay_share` of a
+    batch more when the runs replayed fakes (the same arithmetic)."""
     steps, first = defaultdict(int), set()
     genomes = {}
     for run in runs:
@@ -54,8 +56,8 @@ def bare_costs(runs: list[dict], dataset: str, limit: int, say=print) -> dict[st
     data, threads = load_dataset(dataset), torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return {key: baselines.bare_step_seconds(Genome.from_dict(genomes[key]), data, min_seconds=0.5)
-                for key in chosen}
+        return {key: baselines.bare_step_seconds(Genome.from_dict(genomes[key]), data, min_seconds=0.5,
+                                                 replay_share=replay_share) for key in chosen}
     finally:
         torch.set_num_threads(threads)
 
@@ -156,6 +158,7 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
 def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int, schedules: list[str], base: dict,
               genomes: int, ws: Workspace, say=print) -> tuple[list[dict], str]:
     runs: dict[str, list[dict]] = defaultdict(list)
+    arena = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus).arena
     for seed in range(seeds):
         for schedule in schedules:
             cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=seed, cpus=cpus,
@@ -165,7 +168,8 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
             say(f"{schedule}, seed {seed}: {len(run['individuals'])} individuals, "
                 f"{sum(d.get('trained_steps') or 0 for d in run['individuals'])} steps, "
                 f"players used {run['cpu_players'] or 0:.0f} CPU-s, the rest {run['cpu_other'] or 0:.0f}")
-    bare = bare_costs([r for rs in runs.values() for r in rs], dataset, genomes, say)
+    bare = bare_costs([r for rs in runs.values() for r in rs], dataset, genomes, say,
+                      arena.replay_share if arena.replay else 0.0)
     found = {schedule: [analyse(r, bare, players, cpus) for r in rs] for schedule, rs in runs.items()}
     common = {"dataset": dataset, "players": players, "cpus": cpus, "seconds": seconds, "seeds": seeds}
     notes = []
@@ -202,7 +206,6 @@ def command(
         if seeds < 1 or players < 1 or cpus < 1 or genomes < 1 or not seconds > 0:
             raise ValueError("seeds, players, cpus, genomes and seconds must be positive")
         base = settings(config, set_)
-        base.setdefault("arena", {}).setdefault("replay", 0)
         run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
