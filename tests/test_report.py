@@ -58,7 +58,7 @@ def finished_run(tmp_path_factory):
     """A short run into its own embedded database, reported once while it runs; then it finishes."""
     out = tmp_path_factory.mktemp("report")
     run = arena_run("--players", "2", "--dataset", "ring8", "--budget-seconds", "20", "--seed", "5",
-                    "--run-id", "rep", "--out", str(out), cwd=out)
+                    "--run-id", "rep", "--out", str(out), "--set", 'arena.exploit="truncation"', cwd=out)  # children to show
     uri_file, deadline = out / "rep" / "db.uri", time.time() + 120
     while not (uri_file.exists() and count(uri_file.read_text(), "arena", "rep") >= 4):
         assert time.time() < deadline and run.poll() is None, "the run recorded nothing"

@@ -108,7 +108,7 @@ def test_three_players_evolve_asynchronously_into_a_given_server(tmp_path, mongo
     # Loops of different costs (player-2 trains 4x the steps of player-0), as when architectures differ:
     # with equal costs the players can finish as many generations by chance, and the check below says nothing.
     config = tmp_path / "spread.toml"
-    config.write_text("[arena]\nsteps_spread = 4.0\n")
+    config.write_text("[arena]\nsteps_spread = 4.0\nexploit = \"truncation\"\n")  # breeding: its records are checked
     run = arena_run("--players", "3", "--dataset", "ring8", "--budget-seconds", "20", "--seed", "3",
                     "--run-id", "e2e", "--out", str(tmp_path), "--mongo-uri", mongo_uri, "--mongo-db", db_name,
                     "--config", str(config), cwd=tmp_path)
