@@ -148,8 +148,10 @@ def build(db, run_id: str, out: str, folder: Path) -> Path:
                         f"{np.mean([h['gap'] for h in hacked]):+.3f} ({len(hacked)} individuals)." if hacked else "")
                        + "</p>")
     effects = operator_effects(individuals, resamples=1000)
+    exploit = ((run.get("config") or {}).get("arena") or {}).get("exploit")
     report.figure("What mutations did", "effects", figures.effects, operator_changes(individuals), effects,
-                  note="<p>Per operator, the fitness change of the children it made from their parents' mean. "
+                  note=("<p>This run bred no child: its players only trained and fought (arena.exploit = "
+                        "\"never\", the default).</p>" if exploit == "never" else "") + "<p>Per operator, the fitness change of the children it made from their parents' mean. "
                        "Opponents improve meanwhile, so changes lean negative for every child; the control is the "
                        "children that were not varied (clones), and each operator is judged by the difference of "
                        "its mean change from theirs (Δ, with a 95 % bootstrap interval) and a Mann–Whitney test "

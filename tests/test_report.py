@@ -115,6 +115,7 @@ def test_an_interrupted_run_is_reported(tmp_path, mongo_uri, db_name, raw_db):
     assert result.returncode == 0, result.stderr
     shown, page = check_report(tmp_path / "cut" / "report")
     assert "interrupted" in page
+    assert "This run bred no child" in page  # the defaults: players only train and fight
     assert {"standings", "timeline", "losses", "elimination", "prevalence", "lineage", "samples", "quality",
             "hacking"} <= shown
 
