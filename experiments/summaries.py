@@ -60,6 +60,10 @@ def report_quality(console: Console, quality: dict) -> None:
 def report_lineage(console: Console, lineage: dict) -> None:
     if not lineage["children"]:
         return
+    went_on = sum(lineage["operators"].get(op, 0) for op in ("continue", "resume"))
+    if went_on == lineage["children"]:  # exploit never: nobody was bred
+        console.print(f"No child was bred: every pair went on training ({went_on} loops after the first)")
+        return
     console.print(f"Children: {lineage['children']}, built on the first try: {lineage['built_first_try']}, "
                   f"mean share of parameters inherited: {lineage['mean_inherited_share']:.1%}")
     effects = lineage["effects"]

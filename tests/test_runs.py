@@ -158,3 +158,16 @@ def test_embedded_databases_under_out_are_each_read(tmp_path, capsys, monkeypatc
 
     assert cli.run_app(runs_module.app, ["--out", str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_a_run_that_bred_nobody_says_so_rather_than_counting_continued_pairs_as_children():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from experiments.summaries import report_lineage
+
+    out = StringIO()
+    report_lineage(Console(file=out, width=200), {"children": 6, "built_first_try": 0, "mean_inherited_share": None,
+                                                  "operators": {"continue": 5, "resume": 1}, "effects": {}})
+    assert out.getvalue().strip() == "No child was bred: every pair went on training (6 loops after the first)"
