@@ -3,6 +3,7 @@ train, measure its distance to real data, save, publish, fight, breed. Decisions
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from storage.traces import TraceWriter
 
 
 REAL_SAMPLES = 512  # real training samples a generator's distance to real data is measured on, each loop
+BUILT_PAIRS = 16  # opponents' pairs kept built, to load their next weights into (`Player._built`)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Player:
         self.recorder = Recorder(connect(spec.mongo_uri, spec.mongo_db, ACTOR_PATIENCE_MS),
                                  before_flush=self.traces.flush)
         self.entry: dict | None = None  # the individual in hand as published, for this loop's registry calls
+        self.built: dict[tuple[str, str], object] = {}  # (player, genome) -> an opponent's pair, least recent first
         self.generation = 0  # of the individual in hand
         self.individuals = 0  # recorded so far
         self.steps = 0
@@ -292,10 +295,21 @@ class Player:
         out = []
         for entry, state in zip(entries, states):
             if state is not None:
-                opponent = build_pair(Genome.from_dict(entry["genome"]), self.device)
+                opponent = self._built(entry)
                 opponent.load_state_dicts(state)
                 out.append((entry, opponent))
         return out
+
+    def _built(self, entry: dict):
+        """A pair of the entry's genome to load its weights into: the one built for its player's last entry of
+        the same genome (a pair goes on training for many loops, so building one each fight is time lost), or
+        a new one. Keyed by player too: two players' entries in one fight never share modules."""
+        key = (entry["player"], json.dumps(entry["genome"], sort_keys=True))
+        pair = self.built.pop(key, None) or build_pair(Genome.from_dict(entry["genome"]), self.device)
+        self.built[key] = pair  # the most recently used last
+        while len(self.built) > BUILT_PAIRS:
+            self.built.pop(next(iter(self.built)))
+        return pair
 
     def _fight(self, child: Offspring, individual: str, picked: list[dict]) -> list[dict]:
         """The duels with the opponents drawn, cross-training against them when configured, and every

@@ -1,0 +1,30 @@
+"""A player keeps opponents' pairs built between fights and loads their new weights into them."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from agents.player import BUILT_PAIRS, Player
+from genome import build_pair
+from genome.operators import MutationConfig
+from genome.population import conventional_genome
+
+
+def test_an_opponents_pair_is_built_once_per_player_and_genome_and_the_cache_is_bounded():
+    me = SimpleNamespace(built={}, device=torch.device("cpu"))
+    genomes = [conventional_genome(np.random.default_rng(i), MutationConfig(), 16, 5, (2,)).to_dict() for i in range(2)]
+    first = Player._built(me, {"player": "p1", "genome": genomes[0]})
+    assert Player._built(me, {"player": "p1", "genome": genomes[0]}) is first  # the same genome again: no build
+    # Another player of the same genome gets its own modules: both may sit in one fight.
+    assert Player._built(me, {"player": "p2", "genome": genomes[0]}) is not first
+    assert Player._built(me, {"player": "p1", "genome": genomes[1]}) is not first  # bred anew: built anew
+    # Loading weights into a kept pair gives what building it afresh would.
+    state = build_pair(conventional_genome(np.random.default_rng(0), MutationConfig(), 16, 5, (2,))).state_dicts()
+    first.load_state_dicts(state)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dicts()["generator"].values(), state["generator"].values()))
+    for i in range(BUILT_PAIRS + 3):
+        Player._built(me, {"player": f"q{i}", "genome": genomes[0]})
+    assert len(me.built) == BUILT_PAIRS and not any(player in ("p1", "p2") for player, _ in me.built)  # least recent out
