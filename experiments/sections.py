@@ -170,12 +170,13 @@ def leaderboard(db, individuals: list[dict], population: set[str], quality: dict
         measured = f"FID {q['fid']:.1f}" if "fid" in q else f"{q['modes']} modes, {q['high_quality']:.1%} HQ" \
             if "modes" in q else ""
         rows.append([rank, short(i["_id"]), "yes" if i["_id"] in population else "", fmt(i["fitness"]),
-                     fmt(i.get("d_fitness")), fmt(i.get("rating"), 2), f"{i.get('parameters') or 0:,}",
+                     fmt(i.get("d_fitness")), fmt(i.get("rating"), 2), fmt(i.get("real_distance"), 4),
+                     f"{i.get('parameters') or 0:,}",
                      fmt(i.get("step_ms"), 1), *genes,
                      measured])
     if not rows:
         return "<p class='none'>No individual has a fitness yet.</p>"
-    return table(["#", "individual", "final pop.", "fitness", "D fitness", "rating", "parameters", "ms/step",
+    return table(["#", "individual", "final pop.", "fitness", "D fitness", "rating", "MMD² to real", "parameters", "ms/step",
                   "G layers", "G optimizer", "D layers", "D optimizer", "latent", "quality"], rows, left=2)
 
 
