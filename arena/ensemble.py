@@ -67,7 +67,9 @@ def _generated(generators: list[Generator], torch_rng: torch.Generator, samples:
     return parts
 
 
-SCALES = (0.125, 0.25, 0.5, 1.0)  # kernel bandwidths, as shares of the median distance
+# Kernel bandwidths, as shares of the median distance: down to a thirty-second (0.14 on grid25, whose modes
+# have a sigma of 0.05) so the distance sees how tightly samples sit on the modes, not only which modes.
+SCALES = (1 / 32, 1 / 16, 0.125, 0.25, 0.5, 1.0)
 
 
 class RealReference:
@@ -75,7 +77,7 @@ class RealReference:
     generator's squared maximum mean discrepancy to real data, a two-sample statistic that knows the data
     only through real samples, never the true modes or labels. A generator collapsed onto few modes is far
     from real data however many discriminators it fools. The kernel is a sum over bandwidths from `median`
-    down to an eighth of it: the median alone (about 4.5 on grid25, wider than the modes' spacing of 2)
+    down to a thirty-second of it (`SCALES`): the median alone (about 4.5 on grid25, wider than the modes' spacing of 2)
     cannot tell 13 modes of 25 from all. With the same samples and median, distances measured apart (each
     player its own generator, every loop) are comparable."""
 
@@ -118,8 +120,8 @@ def fit_weights(mixture: Mixture, real: torch.Tensor, torch_rng: torch.Generator
                 iterations: int = 500, scales: tuple[float, ...] = SCALES) -> np.ndarray:
     """Weights on the simplex that minimise the maximum mean discrepancy between the mixture and `real`
     (held-out real training samples), with the kernel of `distances_to_real`: Gaussians of the median
-    pairwise distance times each of `scales`, summed (the median alone is blind to how tightly samples
-    sit on the modes).
+    pairwise distance times each of `scales`, summed (the median alone cannot tell which modes are
+    covered, nor how tightly samples sit on them).
 
     MMD² of a mixture is quadratic in its weights, wᵀKw − 2wᵀk + const, where K holds the mean kernel
     between components' samples (within one component's, over distinct pairs: the unbiased estimate) and

@@ -110,8 +110,8 @@ def test_a_mixture_draws_from_its_members_by_weight():
 class Modes:
     """A generator that draws only from the given modes of a mixture (a partial, collapsed one)."""
 
-    def __init__(self, data, modes):
-        self.data, self.modes = data, list(modes)
+    def __init__(self, data, modes, blur=1.0):
+        self.data, self.modes, self.blur = data, list(modes), blur  # blur: its spread, in the modes' sigmas
 
     def eval(self):
         return self
@@ -119,7 +119,7 @@ class Modes:
     def sample(self, n, rng):
         means = torch.as_tensor(self.data.means[self.modes], dtype=torch.float32)
         pick = torch.randint(len(means), (n,), generator=rng)
-        return means[pick] + self.data.sigma * torch.randn(n, 2, generator=rng)
+        return means[pick] + self.blur * self.data.sigma * torch.randn(n, 2, generator=rng)
 
 
 def test_fitted_weights_favour_the_better_generator_from_real_data_alone():
@@ -200,11 +200,29 @@ def test_distances_to_real_keep_their_old_arithmetic():
 
 def test_fitted_weights_see_modes_the_median_kernel_misses():
     """Half of grid25's modes beside all of them: the median distance alone (about 4.9) can barely tell
-    them apart and splits the weight (0.43 : 0.57 here); the kernel summed down to an eighth of it gives
-    the whole one nearly all."""
+    them apart and splits the weight (0.43 : 0.57 here); the kernel summed down to a thirty-second of it
+    gives the whole one nearly all."""
     data = grid25()
     rng = torch.Generator().manual_seed(0)
     real = data.sample(1000, rng)
     fine = fit_weights(Mixture([Modes(data, range(0, 25, 2)), Modes(data, range(25))]), real, rng)
     coarse = fit_weights(Mixture([Modes(data, range(0, 25, 2)), Modes(data, range(25))]), real, rng, scales=(1.0,))
     assert fine[1] > 0.85 and fine[1] > coarse[1] + 0.2
+
+
+def test_distance_to_real_sees_how_tightly_samples_sit_on_the_modes():
+    """Every grid25 mode, tight (the data's own spread) or blurred (four times it, most samples off the
+    modes by the high-quality measure): the kernel down to an eighth of the median (0.6 on grid25, beside a
+    sigma of 0.05) barely tells them apart; the bandwidths down to a thirty-second see the blur."""
+    data = grid25()
+    real = data.sample(512, torch.Generator().manual_seed(0))
+    parts = [Modes(data, range(25), blur).sample(512, torch.Generator().manual_seed(1)) for blur in (1.0, 4.0)]
+    reference = RealReference(real)
+    tight, blurred = reference.distances(parts)
+    assert tight < blurred
+    coarse = [reference.median * s for s in SCALES if s >= 0.125]
+    eighth = RealReference(real, reference.median)
+    eighth.bandwidths = coarse
+    eighth.within_real = [_kernel_means([eighth.real], [eighth.real], b)[0, 0] for b in coarse]
+    coarse_tight, coarse_blurred = eighth.distances(parts)
+    assert blurred - tight > 2 * (coarse_blurred - coarse_tight)
