@@ -17,7 +17,7 @@ from arena.config import ArenaConfig
 from arena.datasets import load_dataset
 from arena.ensemble import RealReference
 from arena.founders import found
-from arena.offspring import Offspring, bred, continued, optimizers_for, whole
+from arena.offspring import Offspring, bred, continued, optimizers_for, perturbed, whole
 from arena.metrics import Judge
 from arena.replay import ReplayBuffer
 from arena.rounds import FIRST_ROUND, SECOND_ROUND, all_versus_all, duels
@@ -263,6 +263,7 @@ class Player:
         cfg = self.arena
         return {"exploit": cfg.exploit, "truncation": cfg.truncation, "ready": cfg.ready,
                 "tournament_size": cfg.tournament_size, "key": cfg.selection, "cull": cfg.cull,
+                "explore": cfg.explore,
                 "d_key": None if cfg.keep_pairs else "d_round_fitness"}
 
     def _settle(self, matches: list[dict]) -> dict:
@@ -390,6 +391,8 @@ class Player:
                 if weights is None:  # lost with its node: the own individual stands in
                     group[k], weights = own, mine
                 states.append(weights)
+        if self.arena.explore == "perturb":
+            return perturbed(chosen[0], states[0], self.rng, self.mutation, self.device)
         mutation = self.mutation
         if mutation.adapt:
             mutation = adapted(mutation, ray.get(self.registry.effects.remote()))

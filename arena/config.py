@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from arena.selection import CHAMPIONS, CULLS, EXPLOITS, MATCHMAKING
+from arena.selection import CHAMPIONS, CULLS, EXPLOITS, EXPLORES, MATCHMAKING
 
 SCHEDULES = ("async", "barrier")
 FOUNDERS = ("random", "conventional")
@@ -50,6 +50,11 @@ class ArenaConfig:
     or real (the bottom by their generators' distance to real training samples, MMD measured by each
     player every loop, which no player can hack; parents are still chosen by `selection`). Other exploits
     cull nobody, and ignore it."""
+    explore: str = "breed"
+    """What a culled pair (or, under exploit = always, every pair) becomes: breed (the seed's: a child of
+    two tournament winners by crossover and mutation, inheriting their weights where its layers are
+    theirs) or perturb (Ray Tune's PBT: a copy of one tournament winner by the cull's standing, weights
+    and optimizer state whole, each learning rate multiplied by 0.8 or 1.25; the pair stays together)."""
     truncation: float = 0.25
     """Under exploit = truncation, the share of the ranked population whose pairs are replaced."""
     ready: int = 3
@@ -130,6 +135,8 @@ class ArenaConfig:
             raise ValueError(f"arena.exploit must be one of {', '.join(EXPLOITS)}; got {self.exploit!r}")
         if not 0 < self.lr_final <= 1:
             raise ValueError(f"arena.lr_final must be in (0, 1]; got {self.lr_final!r}")
+        if self.explore not in EXPLORES:
+            raise ValueError(f"arena.explore must be one of {', '.join(EXPLORES)}; got {self.explore!r}")
         if self.cull not in CULLS:
             raise ValueError(f"arena.cull must be one of {', '.join(CULLS)}; got {self.cull!r}")
         if not 0 < self.truncation <= 0.5:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from genome import Genome, Pair, breed, build_pair, inherit, make_optimizer
+from genome.genes import NETS
 from genome.operators import MutationConfig
 from genome.optimizer_state import carry_optimizer_state
 
@@ -98,3 +99,27 @@ def bred(chosen: list[dict], d_chosen: list[dict], states: list[dict], rng: np.r
     return Offspring(genome, pair, sorted({p["id"] for p in chosen + d_chosen}), ops, inherited,
                      sum(known) / len(known) if known else None, optimizers=optimizers,
                      g_parents=[p["id"] for p in chosen], d_parents=[p["id"] for p in d_chosen or chosen])
+
+
+PERTURB_FACTORS = (0.8, 1.25)  # Ray Tune PBT's perturbation of a continuous hyperparameter
+
+
+def perturbed(parent: dict, state: dict, rng: np.random.Generator, mutation: MutationConfig,
+              device: str | torch.device = "cpu") -> Offspring:
+    """PBT's exploit and explore: the pair of `parent` (an entry with `id` and `genome`; `state` its weights
+    and optimizer states) copied whole, each network's learning rate multiplied by one of
+    `PERTURB_FACTORS` (within the mutation limits). Nothing is rebuilt from scratch, so what the parent has
+    learnt, and its optimizer's moments, go on training: the variation is in how fast, not in what."""
+    genome = Genome.from_dict(parent["genome"])
+    genes, ops = {}, []
+    for net in NETS:
+        gene = getattr(genome, f"{net[0]}_optimizer")
+        lr = min(max(gene.lr * float(rng.choice(PERTURB_FACTORS)), mutation.min_lr), mutation.max_lr)
+        genes[f"{net[0]}_optimizer"] = dataclasses.replace(gene, lr=lr)
+        ops.append({"op": "change_lr", "net": net, "from": gene.lr, "to": lr, "scale": "perturb"})
+    genome = dataclasses.replace(genome, **genes)
+    pair = build_pair(genome, device)
+    pair.load_state_dicts(state)
+    return Offspring(genome, pair, [parent["id"]], ops, whole(pair, parent["id"]), parent.get("fitness"),
+                     optimizers=optimizers_for(genome, pair, state, state), g_parents=[parent["id"]],
+                     d_parents=[parent["id"]])

@@ -68,6 +68,7 @@ def choose_parents(candidates: Sequence[dict], size: int, rng: np.random.Generat
 
 
 EXPLOITS = ("always", "truncation", "never")
+EXPLORES = ("breed", "perturb")
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def champion(candidates: Sequence[dict], key: str = "fitness", distances: dict |
 
 def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *, exploit: str = "truncation",
               truncation: float = 0.25, ready: int = 3, tournament_size: int = 3, key: str = "fitness",
-              d_key: str | None = "d_round_fitness", cull: str = "fitness") -> Move:
+              d_key: str | None = "d_round_fitness", cull: str = "fitness", explore: str = "breed") -> Move:
     """The asynchronous game's one decision, for the player whose individual is `me` (in `candidates`
     or not yet published there):
 
@@ -126,8 +127,12 @@ def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *,
 
     The child's discriminator side comes from tournaments by `d_key` over everyone (the seed: select
     discriminators apart, on the second judgement of rounds, since a generator can hack its own); `d_key`
-    None keeps each pair together.
+    None keeps each pair together. With `explore` perturb (PBT) the move names one parent, the winner of a
+    tournament by the standing that culls, whose pair is copied whole: no crossover, no separate
+    discriminator.
     """
+    if explore not in EXPLORES:
+        raise ValueError(f"unknown explore {explore!r}; choose from {', '.join(EXPLORES)}")
     if exploit not in EXPLOITS:
         raise ValueError(f"unknown exploit {exploit!r}; choose from {', '.join(EXPLOITS)}")
     if cull not in CULLS:
@@ -136,6 +141,8 @@ def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *,
     if exploit == "never":
         return Move()
     if exploit == "always":
+        if explore == "perturb":
+            return Move((tournament(everyone, tournament_size, rng, key),))
         parents = choose_parents(everyone, tournament_size, rng, key)
     else:
         by = "real_distance" if cull == "real" else key
@@ -146,6 +153,9 @@ def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *,
         bottom = {c["id"] for c in ranked(rated, by)[-math.ceil(len(rated) * truncation):]}
         if len(rated) < 2 or me["id"] not in bottom:
             return Move()
-        parents = choose_parents([c for c in everyone if c["id"] not in bottom], tournament_size, rng, key)
+        survivors = [c for c in everyone if c["id"] not in bottom]
+        if explore == "perturb":
+            return Move((tournament(survivors, tournament_size, rng, by),))
+        parents = choose_parents(survivors, tournament_size, rng, key)
     d_parents = choose_parents(everyone, tournament_size, rng, d_key) if d_key else []
     return Move(tuple(parents), tuple(d_parents))

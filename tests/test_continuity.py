@@ -11,6 +11,7 @@ import torch
 
 from agents.registry import Registry
 from arena.config import ArenaConfig
+from arena.offspring import PERTURB_FACTORS, optimizers_for, perturbed
 from arena.selection import Move, champion, choose_parents, next_move, ranked, tournament
 from genome.build import build_pair, make_optimizer
 from genome.genes import OptimizerGene
@@ -310,3 +311,53 @@ def test_a_restarted_registry_rebuilds_standings_and_second_round_judgements_fro
     rebuilt = Registry("rb", window=4, mongo_uri=mongo_uri, mongo_db=db_name).fitness()
     assert rebuilt == live.fitness()
     assert rebuilt["a1"]["fitness"] == 0.5 and rebuilt["a1"]["d_round_fitness"] == pytest.approx(0.875)
+
+
+def test_perturb_copies_one_survivor_chosen_by_the_culling_standing():
+    pool = population(4)
+    for i, entry in enumerate(pool):
+        entry["real_distance"] = 0.1 * (4 - i)  # e0, the least fit, is also the furthest from real data
+    pool[1]["real_distance"] = 0.01  # e1 is the nearest: by distance it wins every tournament it enters
+    for seed in range(10):
+        moves = [next_move(me, pool, np.random.default_rng(seed), cull="real", explore="perturb") for me in pool]
+        assert [m.breeds for m in moves] == [True, False, False, False]
+        assert [p["id"] for p in moves[0].parents] == ["e1"] and moves[0].d_parents == ()
+    by_fitness = next_move(pool[0], pool, np.random.default_rng(0), explore="perturb")
+    assert [p["id"] for p in by_fitness.parents] == ["e3"]  # a tournament of all 3 survivors by fitness
+    always = next_move(pool[0], pool, np.random.default_rng(0), exploit="always", explore="perturb")
+    assert len(always.parents) == 1 and always.d_parents == ()
+    with pytest.raises(ValueError, match="unknown explore 'mutate'"):
+        next_move(pool[0], pool, np.random.default_rng(0), explore="mutate")
+    with pytest.raises(ValueError, match="arena.explore must be one of breed, perturb; got 'pbt'"):
+        ArenaConfig(explore="pbt")
+
+
+def test_a_perturbed_child_is_its_parent_whole_at_a_perturbed_learning_rate():
+    genome, pair, _ = pair_and_adam(3)
+    optimizers = optimizers_for(genome, pair)
+    for optimizer in optimizers:  # a step each, so there is optimizer state to carry
+        optimizer.zero_grad()
+    pair.generator.sample(16, torch.Generator().manual_seed(0)).pow(2).mean().backward()
+    optimizers[0].step()
+    state = {**pair.state_dicts(), "g_optimizer": optimizers[0].state_dict(), "d_optimizer": optimizers[1].state_dict()}
+    mutation = MutationConfig()
+    seen = set()
+    for seed in range(20):
+        child = perturbed({"id": "p/7", "genome": genome.to_dict(), "fitness": 0.4}, state,
+                          np.random.default_rng(seed), mutation)
+        for net in ("g", "d"):
+            ratio = getattr(child.genome, f"{net}_optimizer").lr / getattr(genome, f"{net}_optimizer").lr
+            assert min(abs(ratio - f) for f in PERTURB_FACTORS) < 1e-9
+            seen.add(round(ratio, 3))
+        assert child.genome.generator == genome.generator and child.genome.discriminator == genome.discriminator
+        for a, b in zip(pair.generator.state_dict().values(), child.pair.generator.state_dict().values()):
+            assert torch.equal(a, b)
+        moments = [s["exp_avg"] for s in child.optimizers[0].state_dict()["state"].values()]
+        assert moments and all(torch.equal(a, b["exp_avg"]) for a, b in
+                               zip(moments, optimizers[0].state_dict()["state"].values()))
+        assert child.parents == child.g_parents == child.d_parents == ["p/7"] and child.age == 0
+        assert [op["op"] for op in child.ops] == ["change_lr", "change_lr"]
+    assert seen == {0.8, 1.25}
+    capped = perturbed({"id": "p/7", "genome": genome.to_dict()}, state, np.random.default_rng(0),
+                       MutationConfig(min_lr=genome.g_optimizer.lr, max_lr=genome.g_optimizer.lr))
+    assert capped.genome.g_optimizer.lr == genome.g_optimizer.lr  # within the mutation limits
