@@ -110,11 +110,10 @@ class Player:
                 self.loop_rows = 0  # trace rows of this individual: training and cross-training
                 with clock("train"):
                     trained = self._train(child, individual, deadline)
-                with clock("distance"):
-                    # The same latent batch every loop (its own stream, not the training one): a change of
-                    # distance is the generator's, not the draw's.
-                    self.real_distance = self.reference.distance(
-                        child.pair.generator, torch.Generator().manual_seed(self.founding.noise_seed))
+                self.real_distance = None
+                if self.arena.distance_due(self.generation):
+                    with clock("distance"):
+                        self._distance(child)
                 with clock("save"):
                     record = self._save(child, trained, individual)
                 with clock("publish"):
@@ -148,6 +147,9 @@ class Player:
                         done = not ray.get(self.barrier.arrive.remote(self.name, deadline))
                         if not done:  # the others' standings moved while this one waited
                             settled["move"] = self._move()
+                if done and self.real_distance is None:  # the final individual's, for the leaderboard
+                    with clock("distance"):
+                        record["real_distance"] = self._distance(child)
                 if not done:
                     with clock("breed"):
                         child = self._next(child, individual, settled["move"], fitness["fitness"])
@@ -169,6 +171,13 @@ class Player:
         self.status["phase"] = "done"
         self.registry.heartbeat.remote(self.name, self.status)
         return summary
+
+    def _distance(self, child: Offspring) -> float:
+        """The generator's MMD² to the run's real reference samples, from the same latent batch every time (its
+        own stream, not the training one): a change of distance is the generator's, not the draw's."""
+        self.real_distance = self.reference.distance(child.pair.generator,
+                                                     torch.Generator().manual_seed(self.founding.noise_seed))
+        return self.real_distance
 
     def _resume(self) -> Offspring | None:
         """After a restart (of this actor, or of the run with --resume): carry on from the latest

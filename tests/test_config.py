@@ -221,3 +221,11 @@ def test_every_field_has_the_docstring_its_help_is_made_of(cls):
     docs = field_docs(cls)
     assert set(docs) == {f.name for f in dataclasses.fields(cls)}
     assert all(doc and "  " not in doc for doc in docs.values())
+
+
+def test_the_distance_to_real_data_is_measured_every_loop_only_where_the_game_reads_it():
+    every = ArenaConfig(exploit="truncation", cull="real", metrics_every=5)
+    assert all(every.distance_due(g) for g in range(12))
+    for cfg in (ArenaConfig(metrics_every=5), ArenaConfig(exploit="truncation", metrics_every=5)):
+        assert [g for g in range(12) if cfg.distance_due(g)] == [0, 5, 10]
+    assert not any(ArenaConfig(metrics_every=0).distance_due(g) for g in range(12))
