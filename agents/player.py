@@ -1,5 +1,5 @@
 """The player actor: owns one individual at a time and loops on its own, never waiting for others:
-train, measure its distance to real data, save, publish, fight, breed. Decisions come from `arena/` and `genome/`; this only carries them out."""
+train, measure its distance to real data (when due), save, publish, fight, breed. Decisions come from `arena/` and `genome/`; this only carries them out."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from storage.records import ACTOR_PATIENCE_MS, Recorder, connect, now
 from storage.traces import TraceWriter
 
 
-REAL_SAMPLES = 512  # real training samples a generator's distance to real data is measured on, each loop
+REAL_SAMPLES = 512  # real training samples a generator's distance to real data is measured on
 BUILT_PAIRS = 16  # opponents' pairs kept built, to load their next weights into (`Player._built`)
 
 
@@ -74,7 +74,7 @@ class Player:
         # Every player compares its generator with the same real training samples (drawn from the run's
         # seed), so the distances the registry ranks are comparable.
         self.reference = RealReference(self.data.sample(REAL_SAMPLES, torch.Generator().manual_seed(spec.seed)))
-        self.real_distance: float | None = None  # of the generator in hand, after its training this loop
+        self.real_distance: float | None = None  # of the generator in hand, after its training, when measured
         self.replay = ReplayBuffer(arena.replay)
         # Trace rows are written when the records are, never on their own: an individual in the store
         # always has its rows on disk, and a killed player leaves no rows of an unrecorded one.
@@ -111,7 +111,9 @@ class Player:
                 with clock("train"):
                     trained = self._train(child, individual, deadline)
                 self.real_distance = None
-                if self.arena.distance_due(self.generation):
+                # The last loop of a run ends at the deadline, mostly inside training: its individual is measured
+                # then too, on the weights its checkpoint holds (a fight's cross-training moves them).
+                if self.arena.distance_due(self.generation) or time.time() >= deadline:
                     with clock("distance"):
                         self._distance(child)
                 with clock("save"):
@@ -135,7 +137,7 @@ class Player:
                               trace_rows=self.loop_rows, hacking=self.hacking,
                               step_ms=1000 * clock.seconds("train") / trained if trained else None)
                 measured = []
-                if self.judge and self.generation % self.arena.metrics_every == 0:
+                if self.judge and self.arena.metrics_due(self.generation):
                     with clock("measure"):
                         measured.append(self._measure(child, individual))
                 self.individuals += 1
@@ -147,7 +149,7 @@ class Player:
                         done = not ray.get(self.barrier.arrive.remote(self.name, deadline))
                         if not done:  # the others' standings moved while this one waited
                             settled["move"] = self._move()
-                if done and self.real_distance is None:  # the final individual's, for the leaderboard
+                if done and self.real_distance is None:  # stopped by the registry: the last one measured too
                     with clock("distance"):
                         record["real_distance"] = self._distance(child)
                 if not done:
@@ -400,12 +402,12 @@ class Player:
                 if weights is None:  # lost with its node: the own individual stands in
                     group[k], weights = own, mine
                 states.append(weights)
+        # Under steps_spread the player's loop cost stays its own, whoever the parents were.
+        steps = self.arena.first_steps(self.index, self.spec.players) if self.arena.steps_spread != 1 else None
         if self.arena.explore == "perturb":
-            return perturbed(chosen[0], states[0], self.rng, self.mutation, self.device)
+            return perturbed(chosen[0], states[0], self.rng, self.mutation, self.device, steps)
         mutation = self.mutation
         if mutation.adapt:
             mutation = adapted(mutation, ray.get(self.registry.effects.remote()))
-        # Under steps_spread the player's loop cost stays its own, whoever the parents were.
-        steps = self.arena.first_steps(self.index, self.spec.players) if self.arena.steps_spread != 1 else None
         return bred(chosen, d_chosen, states, self.rng, mutation, self.device, steps,
                     say=lambda text: print(f"{self.name}: {text}"))

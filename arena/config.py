@@ -48,13 +48,17 @@ class ArenaConfig:
     cull: str = "fitness"
     """Under exploit = truncation, how the pairs to replace are found: fitness (the bottom by `selection`)
     or real (the bottom by their generators' distance to real training samples, MMD measured by each
-    player every loop, which no player can hack; parents are still chosen by `selection`). Other exploits
-    cull nobody, and ignore it."""
+    player every loop, which no player can hack; parents are still chosen by `selection`, except under
+    explore = perturb, which copies the survivor nearest real data). Other exploits cull nobody, and ignore
+    it."""
     explore: str = "breed"
     """What a culled pair (or, under exploit = always, every pair) becomes: breed (the seed's: a child of
     two tournament winners by crossover and mutation, inheriting their weights where its layers are
-    theirs) or perturb (Ray Tune's PBT: a copy of one tournament winner by the cull's standing, weights
-    and optimizer state whole, each learning rate multiplied by 0.8 or 1.25; the pair stays together)."""
+    theirs) or perturb (Ray Tune's PBT: a copy of one tournament winner, by the cull's standing under
+    truncation and by `selection` under always, weights and optimizer state whole, each learning rate
+    multiplied by 0.8 or 1.25; the pair stays together). On grid25 at 600 s (seed 0) perturb made the
+    players copies of one costly lineage: 20 modes, KL 0.968, against 25, 0.301 without breeding
+    (BENCHMARKS.md, 2026-12-03T11:09:50). exploit = never breeds nothing and ignores it."""
     truncation: float = 0.25
     """Under exploit = truncation, the share of the ranked population whose pairs are replaced."""
     ready: int = 3
@@ -170,14 +174,16 @@ class ArenaConfig:
         """The learning rates' factor at `progress` (0 at the start of the budget, 1 at its end)."""
         return lr_scale(progress, self.lr_final)
 
+    def metrics_due(self, generation: int) -> bool:
+        """Whether a player records its generator's quality after this generation (`metrics_every`)."""
+        return bool(self.metrics_every) and generation % self.metrics_every == 0
+
     def distance_due(self, generation: int) -> bool:
         """Whether a player measures its generator's distance to real data after this generation's training:
         every loop when the game reads it (truncation culling by it), else with the quality metrics (every
-        `metrics_every` generations); the final individual is always measured. A measure costs about a
-        twentieth of a grid25 loop (512 samples against 512 real ones at six bandwidths)."""
-        if self.exploit == "truncation" and self.cull == "real":
-            return True
-        return bool(self.metrics_every) and generation % self.metrics_every == 0
+        `metrics_every` generations); a player's last individual is measured too (`Player.run`). A measure
+        costs about a twentieth of a grid25 loop (512 samples against 512 real ones at six bandwidths)."""
+        return (self.exploit == "truncation" and self.cull == "real") or self.metrics_due(generation)
 
     def first_steps(self, index: int, players: int) -> int:
         """Training steps per loop of player `index`'s first genome (see `steps_spread`)."""

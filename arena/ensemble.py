@@ -79,7 +79,7 @@ class RealReference:
     from real data however many discriminators it fools. The kernel is a sum over bandwidths from `median`
     down to a thirty-second of it (`SCALES`): the median alone (about 4.5 on grid25, wider than the modes' spacing of 2)
     cannot tell 13 modes of 25 from all. With the same samples and median, distances measured apart (each
-    player its own generator, every loop) are comparable."""
+    player its own generator, after its training) are comparable."""
 
     def __init__(self, real: torch.Tensor, median: float | None = None):
         self.real = real.flatten(1).float()

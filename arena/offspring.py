@@ -12,8 +12,7 @@ import numpy as np
 import torch
 
 from genome import Genome, Pair, breed, build_pair, inherit, make_optimizer
-from genome.genes import NETS
-from genome.operators import MutationConfig
+from genome.operators import MutationConfig, _clip
 from genome.optimizer_state import carry_optimizer_state
 
 BUILD_ATTEMPTS = 5
@@ -105,21 +104,22 @@ PERTURB_FACTORS = (0.8, 1.25)  # Ray Tune PBT's perturbation of a continuous hyp
 
 
 def perturbed(parent: dict, state: dict, rng: np.random.Generator, mutation: MutationConfig,
-              device: str | torch.device = "cpu") -> Offspring:
+              device: str | torch.device = "cpu", steps: int | None = None) -> Offspring:
     """PBT's exploit and explore: the pair of `parent` (an entry with `id` and `genome`; `state` its weights
     and optimizer states) copied whole, each network's learning rate multiplied by one of
-    `PERTURB_FACTORS` (within the mutation limits). Nothing is rebuilt from scratch, so what the parent has
-    learnt, and its optimizer's moments, go on training: the variation is in how fast, not in what."""
+    `PERTURB_FACTORS` (within the mutation limits); `steps` fixes its training steps as `bred`'s. Nothing is
+    rebuilt, so what the parent has learnt, and its optimizer's moments, go on training: the variation is in
+    how fast, not in what. Recorded as one op, `perturb`, apart from mutation's `change_lr`."""
     genome = Genome.from_dict(parent["genome"])
-    genes, ops = {}, []
-    for net in NETS:
-        gene = getattr(genome, f"{net[0]}_optimizer")
-        lr = min(max(gene.lr * float(rng.choice(PERTURB_FACTORS)), mutation.min_lr), mutation.max_lr)
-        genes[f"{net[0]}_optimizer"] = dataclasses.replace(gene, lr=lr)
-        ops.append({"op": "change_lr", "net": net, "from": gene.lr, "to": lr, "scale": "perturb"})
-    genome = dataclasses.replace(genome, **genes)
+    genes, op = {}, {"op": "perturb"}
+    for side in ("g", "d"):
+        gene = getattr(genome, f"{side}_optimizer")
+        lr = _clip(gene.lr * float(rng.choice(PERTURB_FACTORS)), mutation.min_lr, mutation.max_lr)
+        genes[f"{side}_optimizer"] = dataclasses.replace(gene, lr=lr)
+        op[f"{side}_lr"] = [gene.lr, lr]
+    genome = dataclasses.replace(genome, **genes, **({"steps": steps} if steps is not None else {}))
     pair = build_pair(genome, device)
     pair.load_state_dicts(state)
-    return Offspring(genome, pair, [parent["id"]], ops, whole(pair, parent["id"]), parent.get("fitness"),
+    return Offspring(genome, pair, [parent["id"]], [op], whole(pair, parent["id"]), parent.get("fitness"),
                      optimizers=optimizers_for(genome, pair, state, state), g_parents=[parent["id"]],
                      d_parents=[parent["id"]])

@@ -127,9 +127,9 @@ def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *,
 
     The child's discriminator side comes from tournaments by `d_key` over everyone (the seed: select
     discriminators apart, on the second judgement of rounds, since a generator can hack its own); `d_key`
-    None keeps each pair together. With `explore` perturb (PBT) the move names one parent, the winner of a
-    tournament by the standing that culls, whose pair is copied whole: no crossover, no separate
-    discriminator.
+    None keeps each pair together. With `explore` perturb (PBT) the move names one parent whose pair is
+    copied whole (no crossover, no separate discriminator): under truncation the winner of a tournament by
+    the standing that culls, under always one by `key` over everyone.
     """
     if explore not in EXPLORES:
         raise ValueError(f"unknown explore {explore!r}; choose from {', '.join(EXPLORES)}")

@@ -169,7 +169,7 @@ class Recorder:
         (`created_at`), its checkpoint (`checkpoint`, `checkpoint_sha256`), its training (`steps`, the
         player's total; `trained_steps`; `step_ms`, the train phase's milliseconds per step: what the genome
         costs; `real_distance`, its generator's MMD² to the run's real reference samples after training, what
-        `arena.cull = "real"` ranks by), and its fight (`matches` and `trace_rows`, the counts it claims; `hacking`; `timeline`, the
+        `arena.cull = "real"` ranks by; null where not measured, see `ArenaConfig.distance_due`), and its fight (`matches` and `trace_rows`, the counts it claims; `hacking`; `timeline`, the
         loop's phases). Its standing, in two places with one meaning each:
         - `at_fight`: its standing right after its own fight, with its time `at`; never rewritten, so the
           record keeps the history of the run (the report's standings over time).

@@ -11,7 +11,7 @@ import torch
 
 from agents.registry import Registry
 from arena.config import ArenaConfig
-from arena.offspring import PERTURB_FACTORS, optimizers_for, perturbed
+from arena.offspring import optimizers_for, perturbed
 from arena.selection import Move, champion, choose_parents, next_move, ranked, tournament
 from genome.build import build_pair, make_optimizer
 from genome.genes import OptimizerGene
@@ -314,18 +314,26 @@ def test_a_restarted_registry_rebuilds_standings_and_second_round_judgements_fro
 
 
 def test_perturb_copies_one_survivor_chosen_by_the_culling_standing():
-    pool = population(4)
+    pool = population(5)  # 5 rated: the bottom 2 are culled, a tournament of 2 of the 3 survivors
     for i, entry in enumerate(pool):
-        entry["real_distance"] = 0.1 * (4 - i)  # e0, the least fit, is also the furthest from real data
-    pool[1]["real_distance"] = 0.01  # e1 is the nearest: by distance it wins every tournament it enters
-    for seed in range(10):
-        moves = [next_move(me, pool, np.random.default_rng(seed), cull="real", explore="perturb") for me in pool]
-        assert [m.breeds for m in moves] == [True, False, False, False]
-        assert [p["id"] for p in moves[0].parents] == ["e1"] and moves[0].d_parents == ()
-    by_fitness = next_move(pool[0], pool, np.random.default_rng(0), explore="perturb")
-    assert [p["id"] for p in by_fitness.parents] == ["e3"]  # a tournament of all 3 survivors by fitness
-    always = next_move(pool[0], pool, np.random.default_rng(0), exploit="always", explore="perturb")
-    assert len(always.parents) == 1 and always.d_parents == ()
+        entry["real_distance"] = 0.1 * (5 - i)  # e0, the least fit, is also the furthest from real data
+    pool[2]["real_distance"] = 0.01  # e2, a middling fitness, is the nearest
+    picked = set()
+    for seed in range(20):
+        move = next_move(pool[0], pool, np.random.default_rng(seed), cull="real", explore="perturb",
+                         tournament_size=2)
+        assert move.breeds and len(move.parents) == 1 and move.d_parents == ()
+        picked.add(move.parents[0]["id"])
+    # Survivors e2, e3, e4 at distances 0.01, 0.2, 0.1: e3 loses every tournament of two by distance (and
+    # by fitness it would win against e2).
+    assert picked == {"e2", "e4"}
+    assert not next_move(pool[4], pool, np.random.default_rng(0), cull="real", explore="perturb").breeds
+    by_fitness = next_move(pool[0], pool, np.random.default_rng(0), explore="perturb", tournament_size=3)
+    assert [p["id"] for p in by_fitness.parents] == ["e4"]  # all 3 survivors by fitness: the fittest
+    for seed in range(10):  # always: a tournament over everyone by the selection's key, not by distance
+        always = next_move(pool[0], pool, np.random.default_rng(seed), exploit="always", explore="perturb",
+                           tournament_size=5)
+        assert [p["id"] for p in always.parents] == ["e4"] and always.d_parents == ()
     with pytest.raises(ValueError, match="unknown explore 'mutate'"):
         next_move(pool[0], pool, np.random.default_rng(0), explore="mutate")
     with pytest.raises(ValueError, match="arena.explore must be one of breed, perturb; got 'pbt'"):
@@ -335,29 +343,35 @@ def test_perturb_copies_one_survivor_chosen_by_the_culling_standing():
 def test_a_perturbed_child_is_its_parent_whole_at_a_perturbed_learning_rate():
     genome, pair, _ = pair_and_adam(3)
     optimizers = optimizers_for(genome, pair)
-    for optimizer in optimizers:  # a step each, so there is optimizer state to carry
-        optimizer.zero_grad()
+    # A step for each network, so both optimizers have state to carry.
     pair.generator.sample(16, torch.Generator().manual_seed(0)).pow(2).mean().backward()
-    optimizers[0].step()
+    pair.discriminator(torch.randn(16, *genome.data_shape)).pow(2).mean().backward()
+    for optimizer in optimizers:
+        optimizer.step()
     state = {**pair.state_dicts(), "g_optimizer": optimizers[0].state_dict(), "d_optimizer": optimizers[1].state_dict()}
-    mutation = MutationConfig()
     seen = set()
     for seed in range(20):
         child = perturbed({"id": "p/7", "genome": genome.to_dict(), "fitness": 0.4}, state,
-                          np.random.default_rng(seed), mutation)
-        for net in ("g", "d"):
-            ratio = getattr(child.genome, f"{net}_optimizer").lr / getattr(genome, f"{net}_optimizer").lr
-            assert min(abs(ratio - f) for f in PERTURB_FACTORS) < 1e-9
-            seen.add(round(ratio, 3))
+                          np.random.default_rng(seed), MutationConfig())
+        (op,) = child.ops
+        assert op["op"] == "perturb"
+        for side, parent_opt, child_opt in (("g", optimizers[0], child.optimizers[0]),
+                                            ("d", optimizers[1], child.optimizers[1])):
+            before, after = op[f"{side}_lr"]
+            assert before == getattr(genome, f"{side}_optimizer").lr == parent_opt.param_groups[0]["lr"]
+            assert after == getattr(child.genome, f"{side}_optimizer").lr == child_opt.param_groups[0]["lr"]
+            seen.add(round(after / before, 3))
+            parent_moments = [s["exp_avg"] for s in parent_opt.state_dict()["state"].values()]
+            child_moments = [s["exp_avg"] for s in child_opt.state_dict()["state"].values()]
+            assert parent_moments and len(child_moments) == len(parent_moments)
+            assert all(torch.equal(a, b) and a.data_ptr() != b.data_ptr() for a, b in zip(parent_moments, child_moments))
         assert child.genome.generator == genome.generator and child.genome.discriminator == genome.discriminator
         for a, b in zip(pair.generator.state_dict().values(), child.pair.generator.state_dict().values()):
-            assert torch.equal(a, b)
-        moments = [s["exp_avg"] for s in child.optimizers[0].state_dict()["state"].values()]
-        assert moments and all(torch.equal(a, b["exp_avg"]) for a, b in
-                               zip(moments, optimizers[0].state_dict()["state"].values()))
+            assert torch.equal(a, b) and a.data_ptr() != b.data_ptr()
         assert child.parents == child.g_parents == child.d_parents == ["p/7"] and child.age == 0
-        assert [op["op"] for op in child.ops] == ["change_lr", "change_lr"]
     assert seen == {0.8, 1.25}
+    lr = genome.g_optimizer.lr
     capped = perturbed({"id": "p/7", "genome": genome.to_dict()}, state, np.random.default_rng(0),
-                       MutationConfig(min_lr=genome.g_optimizer.lr, max_lr=genome.g_optimizer.lr))
-    assert capped.genome.g_optimizer.lr == genome.g_optimizer.lr  # within the mutation limits
+                       MutationConfig(min_lr=lr, max_lr=lr), steps=37)
+    assert capped.genome.g_optimizer.lr == lr and capped.ops[0]["g_lr"] == [lr, lr]  # within the mutation limits
+    assert capped.genome.steps == 37  # a player's own loop cost under steps_spread

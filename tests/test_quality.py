@@ -154,7 +154,7 @@ def test_a_collapsed_generator_is_further_from_real_data_than_one_that_covers_th
 
 
 def test_distances_measured_apart_against_one_real_reference_rank_as_measured_together():
-    """Players measure their own generators each loop; with one reference (the same real samples and
+    """Players measure their own generators apart; with one reference (the same real samples and
     kernel) their distances compare, and rank coverage as `distances_to_real` does."""
     data = grid25()
     reference = RealReference(data.sample(512, torch.Generator().manual_seed(0)))
