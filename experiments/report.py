@@ -13,6 +13,7 @@ from typing import Callable, Optional
 
 import numpy as np
 import pymongo
+from pymongo.database import Database
 import typer
 
 from arena.analysis import lineage_elimination, lineage_prevalence
@@ -24,7 +25,7 @@ from experiments.sections import (LEADERBOARD, SIDES, effects_table, epidemic_fi
 from genome.effects import operator_changes, operator_effects
 from storage import records
 from storage.files import is_uri, join, upload_folder
-from storage.store import open_run_store
+from storage.store import read_run_store
 from storage.traces import read_traces
 
 app = cli.new_app(help=__doc__)
@@ -182,13 +183,14 @@ def main(
     """Write <out>/<run_id>/report/index.html and its PNG figures."""
     started = time.perf_counter()
     try:
-        with open_run_store(run_id, out, mongo_uri, mongo_db) as db:
+        def draw(db: Database) -> str:
             if report_dir is None and is_uri(out):  # drawn on local disk, then put beside the run's files
                 with tempfile.TemporaryDirectory() as folder:
                     build(db, run_id, out, Path(folder))
-                    index = join(upload_folder(Path(folder), join(out, run_id, "report")), "index.html")
-            else:
-                index = build(db, run_id, out, report_dir or Path(out) / run_id / "report")
+                    return join(upload_folder(Path(folder), join(out, run_id, "report")), "index.html")
+            return str(build(db, run_id, out, report_dir or Path(out) / run_id / "report"))
+
+        index = read_run_store(run_id, out, mongo_uri, mongo_db, draw)
     except (ValueError, OSError, RuntimeError, pymongo.errors.PyMongoError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)

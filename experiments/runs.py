@@ -18,7 +18,7 @@ from rich.table import Table
 from experiments import cli
 from experiments.summaries import report_lineage, report_quality, summarize_genome
 from storage import records
-from storage.store import open_run_store, read_embedded_runs
+from storage.store import read_embedded_runs, read_run_store
 
 SILENT = (f"marked running, but its driver has noted nothing for over {records.SILENT_AFTER:.0f} s (killed, or its "
           "machine lost); `python -m experiments.run --resume RUN_ID` continues it")
@@ -234,8 +234,9 @@ def show(
     """One run: configuration, status, time spent, counts, best individual and its genome, quality, lineage."""
     where = _where(ctx, out, mongo_uri, mongo_db)
     try:
-        with open_run_store(run_id, where.out, where.mongo_uri, where.mongo_db) as db:
-            describe(db, run_id, Console(soft_wrap=True))  # lines as long as they are, for logs and grep
+        # lines as long as they are, for logs and grep
+        read_run_store(run_id, where.out, where.mongo_uri, where.mongo_db,
+                       lambda db: describe(db, run_id, Console(soft_wrap=True)))
     except (ValueError, ConnectionError, RuntimeError) as err:
         raise _fail(err)
 

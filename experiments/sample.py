@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 import torch
 import typer
+from pymongo.database import Database
 
 from experiments import cli
 
@@ -17,7 +18,7 @@ from arena.selection import ranked
 from experiments.evaluate import STANDING_FIELDS
 from experiments.runs import best_individual
 from storage.checkpoints import load_pair
-from storage.store import open_run_store
+from storage.store import read_run_store
 
 app = cli.new_app(help=__doc__)
 
@@ -93,11 +94,13 @@ def main(
             raise ValueError("choose one of --champion, --individual and --ensemble")
         if n < 1 or (ensemble is not None and ensemble < 1):
             raise ValueError(f"--n and --ensemble must be positive; got {n} and {ensemble}")
-        with open_run_store(run_id, runs, mongo_uri, mongo_db) as db:
+        def choose(db: Database) -> tuple[list[str], list[float], dict, str]:
             ids, weights = choose_source(db, run_id, individual, ensemble)
             checkpoints = {d["_id"]: (d["checkpoint"], d.get("checkpoint_sha256"))
                            for d in db.individuals.find({"_id": {"$in": ids}})}
-            dataset = db.runs.find_one({"_id": run_id})["config"]["dataset"]
+            return ids, weights, checkpoints, db.runs.find_one({"_id": run_id})["config"]["dataset"]
+
+        ids, weights, checkpoints, dataset = read_run_store(run_id, runs, mongo_uri, mongo_db, choose)
         generators = [load_pair(checkpoints[i][0], sha256=checkpoints[i][1])[1].generator for i in ids]
         samples = Mixture(generators, np.asarray(weights)).sample(n, torch.Generator().manual_seed(seed)).numpy()
     except (ValueError, ConnectionError, RuntimeError, FileNotFoundError) as err:

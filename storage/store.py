@@ -44,6 +44,23 @@ def open_run_store(run_id: str, out: str, mongo_uri: str | None, mongo_db: str) 
         yield db
 
 
+def read_run_store(run_id: str, out: str, mongo_uri: str | None, mongo_db: str, read: Callable[[Database], T]) -> T:
+    """`read(db)` on the database `open_run_store` opens. A run that ends while it is read stops its own
+    server, and a server started beside another may have drawn the same free port: either way the read is
+    made once more, from the folder the run left (so it sees the run finished)."""
+    for attempt in (1, 2):
+        try:
+            with open_run_store(run_id, out, mongo_uri, mongo_db) as db:
+                try:
+                    return read(db)
+                finally:
+                    db.client.close()
+        except (pymongo.errors.ConnectionFailure, RuntimeError):
+            if attempt == 2 or mongo_uri:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _answering(uri_file: Path, run_id: str, mongo_db: str) -> str | None:
     """The address in `uri_file` when a server holding `run_id` answers there (a stale file, left by a
     killed run, is ignored)."""
@@ -77,16 +94,7 @@ def read_embedded_runs(out: str, mongo_db: str, read: Callable[[Database, str], 
     run_ids = sorted(folder.parent.name for folder in Path(out).glob("*/db") if folder.is_dir())
 
     def one(run_id: str) -> T:
-        for attempt in (1, 2):  # a second try: two servers started at once may have drawn the same free port
-            try:
-                with open_run_store(run_id, out, None, mongo_db) as db:
-                    try:
-                        return read(db, run_id)
-                    finally:
-                        db.client.close()
-            except RuntimeError:
-                if attempt == 2:
-                    raise
+        return read_run_store(run_id, out, None, mongo_db, lambda db: read(db, run_id))
 
     found, failed = {}, {}
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

@@ -55,9 +55,10 @@ def count(db_uri: str, database: str, run_id: str) -> int:
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    """A short run into its own embedded database, reported once while it runs; then it finishes."""
+    """A short run into its own embedded database, reported once while it runs (its budget outlasts the
+    report on a loaded machine); then it finishes."""
     out = tmp_path_factory.mktemp("report")
-    run = arena_run("--players", "2", "--dataset", "ring8", "--budget-seconds", "20", "--seed", "5",
+    run = arena_run("--players", "2", "--dataset", "ring8", "--budget-seconds", "35", "--seed", "5",
                     "--run-id", "rep", "--out", str(out), "--set", 'arena.exploit="truncation"', cwd=out)  # children to show
     uri_file, deadline = out / "rep" / "db.uri", time.time() + 120
     while not (uri_file.exists() and count(uri_file.read_text(), "arena", "rep") >= 4):

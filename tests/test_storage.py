@@ -16,6 +16,7 @@ from genome.genes import Genome, Layer, OptimizerGene
 from storage import records
 from storage.checkpoints import checkpoint_location, load_checkpoint, save_checkpoint
 from storage.embedded import EmbeddedMongo
+from storage.store import read_run_store
 from storage.traces import TraceWriter, read_traces
 
 
@@ -191,3 +192,26 @@ def test_a_full_buffer_waits_for_the_store_rather_than_dropping(tmp_path):
         assert pymongo.MongoClient(server.uri)["arena"].individuals.count_documents({}) == 3
     finally:
         server.stop()
+
+
+def test_a_run_that_ends_while_it_is_read_is_read_again_from_its_folder(tmp_path):
+    """The run's own server answers first; it stops mid-read (the run ended), and the read is made once more
+    on a server started on the folder the run left, which holds the same records."""
+    run = EmbeddedMongo(tmp_path / "r" / "db")
+    run.start()
+    records.connect(run.uri, "arena").runs.insert_one({"_id": "r", "status": "running"})
+    served = []
+
+    def read(db):
+        served.append(db.client.address)
+        if len(served) == 1:
+            db.runs.update_one({"_id": "r"}, {"$set": {"status": "finished"}})
+            run.stop()  # as the run does at its end
+        return db.runs.find_one({"_id": "r"})["status"]
+
+    try:
+        assert read_run_store("r", str(tmp_path), None, "arena", read) == "finished"
+    finally:
+        run.stop()
+    assert len(served) == 2
+    assert not (tmp_path / "r" / "db.uri").exists()
