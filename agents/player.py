@@ -135,7 +135,8 @@ class Player:
                                                           "rating", "d_rating")}
                 record.update(fitness, at_fight={**fitness, "at": now()}, matches=len(matches),
                               trace_rows=self.loop_rows, hacking=self.hacking,
-                              step_ms=1000 * clock.seconds("train") / trained if trained else None)
+                              step_ms=1000 * clock.seconds("train") / trained if trained else None,
+                              step_cpu_ms=1000 * clock.cpu["train"] / trained if trained else None)
                 measured = []
                 if self.judge and self.arena.metrics_due(self.generation):
                     with clock("measure"):

@@ -10,20 +10,24 @@ from ray.util import metrics
 
 
 class PhaseClock:
-    """Wall-clock spans of one loop's phases, `{phase: [start, end]}` in epoch seconds."""
+    """Wall-clock spans of one loop's phases, `{phase: [start, end]}` in epoch seconds, and the CPU time
+    this thread spent in each: a player's torch runs on its own thread, so wall time over CPU time is the
+    share of a core the machine gave it, and CPU time per step is what its arithmetic costs."""
 
     def __init__(self):
         self.spans: dict[str, list[float]] = {}
+        self.cpu: dict[str, float] = {}
 
     @contextmanager
     def __call__(self, phase: str):
         if phase in self.spans:
             raise ValueError(f"phase {phase!r} timed twice in one loop")
-        start = time.time()
+        start, cpu = time.time(), time.thread_time()
         try:
             yield
         finally:
             self.spans[phase] = [start, time.time()]
+            self.cpu[phase] = time.thread_time() - cpu
 
     def seconds(self, phase: str) -> float:
         start, end = self.spans[phase]

@@ -163,7 +163,8 @@ def build(db, run_id: str, out: str, folder: Path) -> Path:
     report.add(f"Leaderboard (the {LEADERBOARD} fittest)",
                "<p>By fitness, the mean share fooled over an individual's matches: early individuals earned theirs "
                "against untrained opponents; <i>final pop.</i> marks the population at the end; <i>ms/step</i>: "
-               "its training time per step, what its genome costs (empty in records older than it); <i>MMD² to "
+               "its training's wall time per step, and <i>CPU ms/step</i> the CPU time, what its genome costs apart "
+               "from the share of a core the machine gave it (each empty in records older than it); <i>MMD² to "
                "real</i>: its generator's distance to real training samples, where measured (with the quality "
                "metrics, every loop when culling reads it, and each player's last). Quality: "
                "as measured during the run, where it was.</p>" +

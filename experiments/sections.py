@@ -172,12 +172,12 @@ def leaderboard(db, individuals: list[dict], population: set[str], quality: dict
         rows.append([rank, short(i["_id"]), "yes" if i["_id"] in population else "", fmt(i["fitness"]),
                      fmt(i.get("d_fitness")), fmt(i.get("rating"), 2), fmt(i.get("real_distance"), 4),
                      f"{i.get('parameters') or 0:,}",
-                     fmt(i.get("step_ms"), 1), *genes,
+                     fmt(i.get("step_ms"), 1), fmt(i.get("step_cpu_ms"), 1), *genes,
                      measured])
     if not rows:
         return "<p class='none'>No individual has a fitness yet.</p>"
     return table(["#", "individual", "final pop.", "fitness", "D fitness", "rating", "MMD² to real", "parameters", "ms/step",
-                  "G layers", "G optimizer", "D layers", "D optimizer", "latent", "quality"], rows, left=2)
+                  "CPU ms/step", "G layers", "G optimizer", "D layers", "D optimizer", "latent", "quality"], rows, left=2)
 
 
 def overview(run: dict, individuals: list[dict], matches: int, trace_rows: int, finals: list[dict]) -> str:

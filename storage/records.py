@@ -167,8 +167,9 @@ class Recorder:
         (`player`, `generation`, `dataset`, `genome`, `parameters`), where it came from (`parents`,
         `g_parents`, `d_parents`, `ops`, `inherited`, `age`, `parent_fitness`), when it was saved
         (`created_at`), its checkpoint (`checkpoint`, `checkpoint_sha256`), its training (`steps`, the
-        player's total; `trained_steps`; `step_ms`, the train phase's milliseconds per step: what the genome
-        costs; `real_distance`, its generator's MMD² to the run's real reference samples after training, what
+        player's total; `trained_steps`; `step_ms`, the train phase's wall milliseconds per step, and
+        `step_cpu_ms`, its CPU milliseconds per step (the player thread's): what the genome costs, apart from
+        the share of a core the machine gave; `real_distance`, its generator's MMD² to the run's real reference samples after training, what
         `arena.cull = "real"` ranks by; null where not measured, see `ArenaConfig.distance_due`), and its fight (`matches` and `trace_rows`, the counts it claims; `hacking`; `timeline`, the
         loop's phases). Its standing, in two places with one meaning each:
         - `at_fight`: its standing right after its own fight, with its time `at`; never rewritten, so the

@@ -103,6 +103,8 @@ def check_records(db, run_id: str, trace_dir: Path | str, damaged: tuple[str, ..
         assert {"train", "save", "publish", "fight", "settle"} <= set(individual["timeline"])
         train = individual["timeline"]["train"]
         assert individual["step_ms"] == pytest.approx(1000 * (train[1] - train[0]) / individual["trained_steps"])
+        # The thread's CPU time in training: some, and never more than the wall time it took (one thread).
+        assert 0 < individual["step_cpu_ms"] <= individual["step_ms"] * 1.01 + 0.01, individual["_id"]
     assert sum(rows_per_individual.values()) == traces.num_rows
     last = {}
     for individual in individuals:
