@@ -17,7 +17,7 @@ from arena.config import ArenaConfig
 from arena.datasets import load_dataset
 from arena.ensemble import RealReference
 from arena.founders import found
-from arena.offspring import Offspring, bred, continued, optimizers_for, perturbed, whole
+from arena.offspring import Offspring, bred, continued, optimizers_for, perturbed, restored
 from arena.metrics import Judge
 from arena.replay import ReplayBuffer
 from arena.rounds import FIRST_ROUND, SECOND_ROUND, all_versus_all, duels
@@ -202,18 +202,13 @@ class Player:
             except CheckpointError as err:
                 print(f"{self.name}: {err}; falling back to the individual before it")
                 continue
-            genome = Genome.from_dict(payload["genome"])
-            pair = build_pair(genome, self.device)
-            pair.load_state_dicts(payload)
             # Numbering goes on after the latest record, refused ones included: no record is overwritten.
             self.generation, self.steps = latest + 1, doc.get("steps", 0)
             self.individuals = self.recorder.db.individuals.count_documents(
                 {"run_id": self.run_id, "player": self.name})
-            optimizers = optimizers_for(genome, pair, payload, payload)
-            return Offspring(genome, pair, [doc["_id"]], [{"op": "resume", "from": doc["_id"]}],
-                             whole(pair, doc["_id"]),
-                             parent_fitness=doc.get("fitness"), optimizers=optimizers, age=doc.get("age", 0) + 1,
-                             g_parents=[doc["_id"]], d_parents=[doc["_id"]])
+            return restored(Genome.from_dict(payload["genome"]), payload, doc["_id"],
+                            {"op": "resume", "from": doc["_id"]}, self.device, doc.get("fitness"),
+                            doc.get("age", 0) + 1)
         return None
 
     def _train(self, child: Offspring, individual: str, deadline: float) -> int:

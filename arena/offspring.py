@@ -57,6 +57,17 @@ def optimizers_for(genome: Genome, pair: Pair, g_from: dict | None = None, d_fro
     return optimizers
 
 
+def restored(genome: Genome, state: dict, parent: str, op: dict, device: str | torch.device = "cpu",
+             fitness: float | None = None, age: int = 0) -> Offspring:
+    """A pair of `genome` holding `state` whole (weights and optimizers' moments), the one parent's child by
+    `op`: how a perturbed copy and a resumed player start, nothing rebuilt but the modules."""
+    pair = build_pair(genome, device)
+    pair.load_state_dicts(state)
+    return Offspring(genome, pair, [parent], [op], whole(pair, parent), parent_fitness=fitness,
+                     optimizers=optimizers_for(genome, pair, state, state), age=age, g_parents=[parent],
+                     d_parents=[parent])
+
+
 def continued(current: Offspring, individual: str, fitness: float | None) -> Offspring:
     """The same pair, trained on under a new id, its optimizers with it."""
     return Offspring(current.genome, current.pair, [individual], [{"op": "continue", "from": individual}],
@@ -118,8 +129,4 @@ def perturbed(parent: dict, state: dict, rng: np.random.Generator, mutation: Mut
         genes[f"{side}_optimizer"] = dataclasses.replace(gene, lr=lr)
         op[f"{side}_lr"] = [gene.lr, lr]
     genome = dataclasses.replace(genome, **genes, **({"steps": steps} if steps is not None else {}))
-    pair = build_pair(genome, device)
-    pair.load_state_dicts(state)
-    return Offspring(genome, pair, [parent["id"]], [op], whole(pair, parent["id"]), parent.get("fitness"),
-                     optimizers=optimizers_for(genome, pair, state, state), g_parents=[parent["id"]],
-                     d_parents=[parent["id"]])
+    return restored(genome, state, parent["id"], op, device, parent.get("fitness"))
