@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from arena.config import ArenaConfig
+from genome.effects import CONTROL, OPERATOR_PROBABILITY
 from storage.embedded import EmbeddedMongo
 
 pytestmark = pytest.mark.slow
@@ -157,8 +158,13 @@ def test_three_players_evolve_asynchronously_into_a_given_server(tmp_path, mongo
             assert individual["fitness_change"] is None
     lineage = status["summary"]["lineage"]
     assert lineage["children"] == sum(i["generation"] > 0 for i in individuals) == lineage["built_first_try"]
+    # The operators' effects cover exactly the bred children that have fought, by their records (a 20 s run on a
+    # loaded machine may breed none that fought: then there are none).
+    fought = Counter(op for i in individuals if i["fitness_change"] is not None
+                     for op in {o["op"] for o in i["ops"]} & (set(OPERATOR_PROBABILITY) | {CONTROL}))
     effects = lineage["effects"]
-    assert effects and all(e["count"] == e["helped"] + e["hurt"] + e["neutral"] for e in effects.values())
+    assert {name: e["count"] for name, e in effects.items()} == dict(fought)
+    assert all(e["count"] == e["helped"] + e["hurt"] + e["neutral"] for e in effects.values())
     assert not (tmp_path / "e2e" / "db").exists(), "an embedded database was started despite --mongo-uri"
 
 
