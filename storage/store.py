@@ -48,17 +48,19 @@ def read_run_store(run_id: str, out: str, mongo_uri: str | None, mongo_db: str, 
     """`read(db)` on the database `open_run_store` opens. A run that ends while it is read stops its own
     server, and a server started beside another may have drawn the same free port: either way the read is
     made once more, from the folder the run left (so it sees the run finished)."""
-    for attempt in (1, 2):
-        try:
-            with open_run_store(run_id, out, mongo_uri, mongo_db) as db:
-                try:
-                    return read(db)
-                finally:
-                    db.client.close()
-        except (pymongo.errors.ConnectionFailure, RuntimeError):
-            if attempt == 2 or mongo_uri:
-                raise
-    raise AssertionError("unreachable")
+    def once() -> T:
+        with open_run_store(run_id, out, mongo_uri, mongo_db) as db:
+            try:
+                return read(db)
+            finally:
+                db.client.close()
+
+    try:
+        return once()
+    except (pymongo.errors.ConnectionFailure, RuntimeError):
+        if mongo_uri:  # a server the user named: nothing of ours to fall back on
+            raise
+    return once()
 
 
 def _answering(uri_file: Path, run_id: str, mongo_db: str) -> str | None:
