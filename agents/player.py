@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,7 @@ import ray
 import torch
 
 from agents.telemetry import PhaseClock, PlayerGauges
+from agents.turns import CoreTurns
 from arena.bout import bout
 from arena.config import ArenaConfig
 from arena.datasets import load_dataset
@@ -50,6 +52,13 @@ class PlayerSpec:
     trace_dir: str
     threads: int = 1
     gpu: bool = False  # a share of a GPU was reserved for it
+    turn_ms: float = 0.0  # turns on its node's cores, with others that share them (0: the OS time-slices)
+
+
+def node_cpus() -> int:
+    """The CPUs Ray counts on this actor's node: the cores its players share."""
+    node = ray.get_runtime_context().get_node_id()
+    return max(1, int(next(n for n in ray.nodes() if n["NodeID"] == node)["Resources"].get("CPU", 1)))
 
 
 class Player:
@@ -76,6 +85,7 @@ class Player:
         self.reference = RealReference(self.data.sample(REAL_SAMPLES, torch.Generator().manual_seed(spec.seed)))
         self.real_distance: float | None = None  # of the generator in hand, after its training, when measured
         self.replay = ReplayBuffer(arena.replay)
+        self.turns = CoreTurns(spec.run_id, node_cpus(), spec.turn_ms / 1000, spec.index) if spec.turn_ms else None
         # Trace rows are written when the records are, never on their own: an individual in the store
         # always has its rows on disk, and a killed player leaves no rows of an unrecorded one.
         self.traces = TraceWriter(spec.trace_dir, spec.run_id, self.name, flush_rows=10**9,
@@ -166,6 +176,8 @@ class Player:
         finally:
             if self.barrier is not None:
                 self.barrier.leave.remote(self.name)  # the others stop waiting for this player
+            if self.turns is not None:
+                self.turns.close()
             self.recorder.close()
         summary = {"player": self.name, "generations": self.individuals, "steps": self.steps,
                    "store_outages": self.recorder.outages,
@@ -221,11 +233,12 @@ class Player:
         for optimizer, gene in zip(child.optimizers, (genome.g_optimizer, genome.d_optimizer)):
             for group in optimizer.param_groups:
                 group["lr"] = gene.lr * scale
-        rows = bout([pair.generator], [pair.discriminator], self.data, genome.steps, genome.batch_size,
-                    self.torch_rng, g_optimizer=child.optimizers[0], d_optimizer=child.optimizers[1],
-                    loss=genome.loss, generator_first=self.arena.generator_first, replay=self.replay,
-                    replay_share=self.arena.replay_share,
-                    first_step=self.steps, deadline=deadline).rows
+        with self._turn():
+            rows = bout([pair.generator], [pair.discriminator], self.data, genome.steps, genome.batch_size,
+                        self.torch_rng, g_optimizer=child.optimizers[0], d_optimizer=child.optimizers[1],
+                        loss=genome.loss, generator_first=self.arena.generator_first, replay=self.replay,
+                        replay_share=self.arena.replay_share, first_step=self.steps, deadline=deadline,
+                        between=self.turns and self.turns.between).rows
         self.steps += len(rows)
         self._trace(individual, rows, "train")
         return len(rows)  # fewer steps than the genome's when the budget ran out mid-round
@@ -327,8 +340,9 @@ class Player:
         chosen, opponents = [entry for entry, _ in fetched], [opponent for _, opponent in fetched]
         matches, self.hacking, self.fooling = [], None, None
         if opponents:
-            fought = duels(child.pair, individual, [entry["id"] for entry in chosen], opponents, self.data,
-                           cfg.duel_samples, self.torch_rng, self.run_id)
+            with self._turn():
+                fought = duels(child.pair, individual, [entry["id"] for entry in chosen], opponents, self.data,
+                               cfg.duel_samples, self.torch_rng, self.run_id)
             matches, self.hacking, self.fooling = fought.matches, fought.hacking, fought.fooling
             self.replay.add(self.fooling, self.torch_rng)
             if cfg.cross_steps:
@@ -354,10 +368,12 @@ class Player:
             return all_versus_all(pairs, ids, self.data, cfg.duel_samples, self.torch_rng, self.run_id, kind,
                                   own_only=kind == SECOND_ROUND)
 
-        matches = judged(FIRST_ROUND)
+        with self._turn():
+            matches = judged(FIRST_ROUND)
         if cfg.round_steps:
             self._cross_train(child, [opponent for _, opponent in pool], individual, cfg.round_steps, "round")
-            matches += judged(SECOND_ROUND)
+            with self._turn():
+                matches += judged(SECOND_ROUND)
         return matches
 
     def _seed(self) -> int:
@@ -371,13 +387,19 @@ class Player:
         for net in opponents:
             net.generator.requires_grad_(False)
             net.discriminator.requires_grad_(False)
-        common = dict(loss=genome.loss, first_step=self.steps)
-        rows = bout([child.pair.generator], [o.discriminator for o in opponents], self.data, steps,
-                    genome.batch_size, self.torch_rng, g_optimizer=child.optimizers[0], **common).rows
-        rows += bout([o.generator for o in opponents], [child.pair.discriminator], self.data, steps,
-                     genome.batch_size, self.torch_rng, d_optimizer=child.optimizers[1], replay=self.replay,
-                     replay_share=self.arena.replay_share, **common).rows
+        common = dict(loss=genome.loss, first_step=self.steps, between=self.turns and self.turns.between)
+        with self._turn():
+            rows = bout([child.pair.generator], [o.discriminator for o in opponents], self.data, steps,
+                        genome.batch_size, self.torch_rng, g_optimizer=child.optimizers[0], **common).rows
+            rows += bout([o.generator for o in opponents], [child.pair.discriminator], self.data, steps,
+                         genome.batch_size, self.torch_rng, d_optimizer=child.optimizers[1], replay=self.replay,
+                         replay_share=self.arena.replay_share, **common).rows
         self._trace(individual, rows, phase)
+
+    def _turn(self):
+        """A turn on one of the node's cores for a phase of arithmetic (`agents.turns`), or nothing to wait
+        for when the player has a core of its own."""
+        return self.turns if self.turns is not None else nullcontext()
 
     def _trace(self, individual: str, rows: list[dict], phase: str) -> None:
         self.traces.add(individual, self.generation, rows, phase=phase)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,7 +47,7 @@ def bout(generators: list[Generator], discriminators: list[Discriminator], data,
          rng: torch.Generator, *, g_optimizer: torch.optim.Optimizer | None = None,
          d_optimizer: torch.optim.Optimizer | None = None, loss: str = "non_saturating", generator_first: int = 0,
          replay: ReplayBuffer | None = None, replay_share: float = 0.0, first_step: int = 0,
-         deadline: float | None = None) -> Bout:
+         deadline: float | None = None, between: Callable[[], None] | None = None) -> Bout:
     """Training: generators against discriminators, the one function behind a pair's own training and
     cross-training (matches are `judge`, over the same lists).
 
@@ -91,6 +92,8 @@ def bout(generators: list[Generator], discriminators: list[Discriminator], data,
         g_losses.append(g_loss.detach())
         d_losses.append(d_loss.detach())
         times.append(time.time())
+        if between is not None:
+            between()
     if not done:
         return Bout(rows=[])
     losses = torch.stack([torch.stack(g_losses), torch.stack(d_losses)]).cpu().tolist()

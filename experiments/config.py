@@ -53,6 +53,10 @@ class RunConfig:
     """Ray CPUs reserved by each player (fractions allowed); none shares the cluster's CPUs evenly, at most 1 each."""
     gpus_per_player: float = 0.0
     """Ray GPUs reserved by each player (fractions share one GPU: 0.25 puts four players on it); 0: CPU only."""
+    turn_ms: float = 50.0
+    """Players on the CPU with less than a core each take turns of this many milliseconds on their node's cores
+    (at most one per core at a time) rather than being time-sliced by the OS every few milliseconds, each switch
+    costing the next its caches; 0: the OS's time-slicing (agents/turns.py)."""
     arena: ArenaConfig = field(default_factory=ArenaConfig)
     """How players train, fight and choose parents."""
     mutation: MutationConfig = field(default_factory=MutationConfig)
@@ -88,6 +92,8 @@ class RunConfig:
 
         if not 0 <= self.gpus_per_player <= 64:
             raise ValueError(f"gpus_per_player must be between 0 and 64; got {self.gpus_per_player!r}")
+        if not 0 <= self.turn_ms <= 10_000:
+            raise ValueError(f"turn_ms must be between 0 and 10000; got {self.turn_ms!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

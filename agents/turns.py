@@ -1,0 +1,92 @@
+"""Turns on a node's cores for players that share them.
+
+With more single-thread players than cores (4 players on 2 cores), the OS time-slices them every few
+milliseconds, and each switch costs the next slice its caches. Taking turns of tens of milliseconds, at most
+one player per core, gives that time back: two pairs of 90 s grid25 runs, 4 players on 2 CPUs, trained 28,283
+and 28,014 steps with turns against 24,381 and 26,416 without, each player's CPU time per step 5-18 % lower
+(`python -m experiments.run --players 4 --dataset grid25 --budget-seconds 90 --num-cpus 2 --turn-ms 50`, then
+`--turn-ms 0`, alternately).
+
+A turn is an exclusive `flock` on one of the node's slot files: the OS releases it when its holder dies, so a
+killed player never keeps a core from the others, and there is nothing to clean up after a crash.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import tempfile
+import time
+
+HANDOVER_SECONDS = 0.0005  # how long a player that gave a core up stays off it: the one waiting wakes first
+
+
+class CoreTurns:
+    """Turns of `turn_seconds` on `cores` slots shared by the players of one run on one node.
+
+    `with turns:` holds a core for a phase of work; inside it, `turns.between()` at a step boundary gives the
+    core up once the turn has lasted its time, and waits for the next. A player asking for a core tries every
+    slot, in a random order, then sleeps in the kernel on its home slot until that one is given up: a waiter
+    that polled would wake every millisecond and preempt the players at work, the very switching that turns
+    avoid (a polling version trained 13 % fewer steps than none in the run above). One that has just given a core up stays off it for `HANDOVER_SECONDS`, so the
+    player sleeping on it takes it and turns go round.
+    """
+
+    def __init__(self, run_id: str, cores: int, turn_seconds: float, home: int = 0, directory: str | None = None):
+        if cores < 1:
+            raise ValueError(f"turns need at least one core; got {cores!r}")
+        if not turn_seconds > 0:
+            raise ValueError(f"a turn must last a positive time; got {turn_seconds!r} s")
+        folder = os.path.join(directory or tempfile.gettempdir(), f"arena-turns-{run_id}")
+        os.makedirs(folder, exist_ok=True)
+        self.slots = [os.open(os.path.join(folder, f"core-{i}.lock"), os.O_CREAT | os.O_RDWR, 0o600)
+                      for i in range(cores)]
+        self.turn_seconds = turn_seconds
+        self.home = self.slots[home % cores]
+        self.held: int | None = None
+        self.since = 0.0
+        self.waited = 0.0  # seconds spent waiting for a core, over this object's life
+        self.turns = 0
+
+    def _take(self) -> None:
+        started = time.perf_counter()
+        for slot in random.sample(self.slots, len(self.slots)):
+            try:
+                fcntl.flock(slot, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                continue
+        else:
+            slot = self.home
+            fcntl.flock(slot, fcntl.LOCK_EX)
+        self.held, self.since = slot, time.perf_counter()
+        self.waited += self.since - started
+        self.turns += 1
+
+    def _give(self) -> None:
+        if self.held is not None:
+            fcntl.flock(self.held, fcntl.LOCK_UN)
+            self.held = None
+
+    def __enter__(self) -> CoreTurns:
+        if self.held is not None:
+            raise RuntimeError("a core is already held: turns do not nest")
+        self._take()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._give()
+
+    def between(self) -> None:
+        """At a step boundary inside `with`: give the core up if the turn is over, then wait for one."""
+        if self.held is not None and time.perf_counter() - self.since >= self.turn_seconds:
+            self._give()
+            time.sleep(HANDOVER_SECONDS)
+            self._take()
+
+    def close(self) -> None:
+        self._give()
+        for slot in self.slots:
+            os.close(slot)
+        self.slots = []

@@ -1,0 +1,85 @@
+"""Turns on a node's cores (agents/turns.py): one holder per core, turns go round, a dead holder frees its core."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from agents.turns import CoreTurns
+from experiments.config import RunConfig
+
+
+def test_one_core_is_held_by_one_player_at_a_time_and_turns_go_round(tmp_path):
+    events, lock = [], threading.Lock()
+
+    def player(name: str) -> None:
+        turns = CoreTurns("run", 1, 1e-9, directory=str(tmp_path))
+        with turns:
+            for _ in range(20):
+                with lock:
+                    events.append((name, "in"))
+                with lock:
+                    events.append((name, "out"))
+                turns.between()  # every turn is over at once: the core goes to whoever waits
+        turns.close()
+
+    threads = [threading.Thread(target=player, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    # Between a player's "in" and its "out" the other never comes in: the one core is never shared.
+    for (first, kind), (second, _) in zip(events, events[1:]):
+        if kind == "in":
+            assert first == second
+    holders = [name for name, kind in events if kind == "in"]
+    assert holders.count("a") == holders.count("b") == 20
+    switches = sum(1 for x, y in zip(holders, holders[1:]) if x != y)
+    assert switches > 1  # the core changed hands between turns, not only when one player finished
+
+
+def test_two_cores_let_two_players_work_at_once(tmp_path):
+    first, second = (CoreTurns("run", 2, 1.0, home=i, directory=str(tmp_path)) for i in range(2))
+    with first, second:  # the second takes the other core without waiting
+        assert first.held is not None and second.held is not None
+        assert os.fstat(first.held).st_ino != os.fstat(second.held).st_ino
+    first.close()
+    second.close()
+
+
+def test_a_player_that_dies_holding_a_core_frees_it(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from agents.turns import CoreTurns; "
+         f"t = CoreTurns('run', 1, 1.0, directory={str(tmp_path)!r}); t.__enter__(); print('held', flush=True); "
+         "time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        slot = os.open(tmp_path / "arena-turns-run" / "core-0.lock", os.O_RDWR)
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(slot, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        holder.kill()
+        holder.wait()
+    fcntl.flock(slot, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the OS released the dead holder's lock
+    os.close(slot)
+
+
+def test_turns_refuse_what_cannot_be_a_turn(tmp_path):
+    with pytest.raises(ValueError, match="at least one core; got 0"):
+        CoreTurns("run", 0, 0.05, directory=str(tmp_path))
+    with pytest.raises(ValueError, match="positive time; got 0"):
+        CoreTurns("run", 1, 0, directory=str(tmp_path))
+    turns = CoreTurns("run", 1, 0.05, directory=str(tmp_path))
+    with turns:
+        with pytest.raises(RuntimeError, match="do not nest"):
+            turns.__enter__()
+    turns.close()
+    with pytest.raises(ValueError, match="turn_ms must be between 0 and 10000; got -1"):
+        RunConfig(turn_ms=-1)
