@@ -182,7 +182,10 @@ class Player:
         summary = {"player": self.name, "generations": self.individuals, "steps": self.steps,
                    "store_outages": self.recorder.outages,
                    "mean_loop_seconds": float(np.mean(loop_times)) if loop_times else None,
-                   "trace_rows": self.traces.rows_written}
+                   "trace_rows": self.traces.rows_written,
+                   # Turns taken on the node's cores, and the time spent waiting for one (0 with a core of its own).
+                   "core_turns": self.turns.turns if self.turns else 0,
+                   "core_wait_seconds": self.turns.waited if self.turns else 0.0}
         self.status["phase"] = "done"
         self.registry.heartbeat.remote(self.name, self.status)
         return summary

@@ -16,10 +16,23 @@ from __future__ import annotations
 import fcntl
 import os
 import random
+import shutil
 import tempfile
 import time
 
 HANDOVER_SECONDS = 0.0005  # how long a player that gave a core up stays off it: the one waiting wakes first
+
+
+def folder(run_id: str, directory: str | None = None) -> str:
+    """Where a run's slot files live on this node: its temporary folder, never a shared filesystem, where
+    `flock` may not hold across machines."""
+    return os.path.join(directory or tempfile.gettempdir(), f"arena-turns-{run_id}")
+
+
+def remove(run_id: str, directory: str | None = None) -> None:
+    """The run's slot files on this node, once its players are done (a player still holding one keeps its
+    lock on the removed file; nobody new opens it)."""
+    shutil.rmtree(folder(run_id, directory), ignore_errors=True)
 
 
 class CoreTurns:
@@ -38,9 +51,9 @@ class CoreTurns:
             raise ValueError(f"turns need at least one core; got {cores!r}")
         if not turn_seconds > 0:
             raise ValueError(f"a turn must last a positive time; got {turn_seconds!r} s")
-        folder = os.path.join(directory or tempfile.gettempdir(), f"arena-turns-{run_id}")
-        os.makedirs(folder, exist_ok=True)
-        self.slots = [os.open(os.path.join(folder, f"core-{i}.lock"), os.O_CREAT | os.O_RDWR, 0o600)
+        slots = folder(run_id, directory)
+        os.makedirs(slots, exist_ok=True)
+        self.slots = [os.open(os.path.join(slots, f"core-{i}.lock"), os.O_CREAT | os.O_RDWR, 0o600)
                       for i in range(cores)]
         self.turn_seconds = turn_seconds
         self.home = self.slots[home % cores]

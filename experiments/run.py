@@ -22,6 +22,7 @@ import typer
 from pymongo.database import Database
 from rich.console import Console
 
+from agents import turns
 from agents.barrier import Barrier
 from agents.player import Player, PlayerSpec
 from agents.registry import Registry
@@ -327,6 +328,7 @@ def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
             evolve(cfg, db, run_id, registry, players, elapsed, console, outcome)
         finally:  # on any end, even an error on its way to the user: the status first, the rest best effort
             ended = conclude(db, run_id, cfg, outcome, registry, judge, console)
+            turns.remove(run_id)  # this node's; another node's are a few empty files in its temporary folder
         _report(console, run_id, outcome, ended["summary"], run_dir, mongo_uri, cfg)
         report_quality(console, ended["quality"])
         if ended["lineage"]:

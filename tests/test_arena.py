@@ -292,6 +292,18 @@ def test_train_bout_with_each_optimizer(optimizer):
     assert not torch.equal(head, pair.generator.head.linear.weight)
 
 
+def test_a_bout_calls_between_after_every_step_it_trains():
+    torch.manual_seed(0)
+    genome = small_genome()
+    pair = build_pair(genome)
+    calls = []
+    rows = bout([pair.generator], [pair.discriminator], ring8(), 5, 8, torch.Generator().manual_seed(0),
+                g_optimizer=make_optimizer(genome.g_optimizer, pair.generator.parameters()),
+                d_optimizer=make_optimizer(genome.d_optimizer, pair.discriminator.parameters()),
+                between=lambda: calls.append(len(calls))).rows
+    assert len(rows) == 5 and calls == [0, 1, 2, 3, 4]  # where a player gives its core up between steps
+
+
 def test_train_bout_zero_steps():
     torch.manual_seed(0)
     pair = build_pair(small_genome())

@@ -20,6 +20,7 @@ import pymongo
 import pytest
 import torch
 
+from agents import turns
 from arena.config import ArenaConfig
 from genome.effects import CONTROL, OPERATOR_PROBABILITY
 from storage.embedded import EmbeddedMongo
@@ -166,6 +167,9 @@ def test_three_players_evolve_asynchronously_into_a_given_server(tmp_path, mongo
     assert {name: e["count"] for name, e in effects.items()} == dict(fought)
     assert all(e["count"] == e["helped"] + e["hurt"] + e["neutral"] for e in effects.values())
     assert not (tmp_path / "e2e" / "db").exists(), "an embedded database was started despite --mongo-uri"
+    # Three players on 2 CPUs share the cores: each took turns on them, and the turns' files are gone with the run.
+    assert all(p["core_turns"] > 0 for p in status["summary"]["players"]), status["summary"]["players"]
+    assert not Path(turns.folder("e2e")).exists()
 
 
 def test_no_flags_starts_and_stops_an_embedded_database(tmp_path):
