@@ -85,7 +85,7 @@ class Player:
         self.reference = RealReference(self.data.sample(REAL_SAMPLES, torch.Generator().manual_seed(spec.seed)))
         self.real_distance: float | None = None  # of the generator in hand, after its training, when measured
         self.replay = ReplayBuffer(arena.replay)
-        self.turns = CoreTurns(spec.run_id, node_cpus(), spec.turn_ms / 1000, spec.index) if spec.turn_ms else None
+        self.turns = CoreTurns(spec.run_id, node_cpus(), spec.turn_ms / 1000) if spec.turn_ms else None
         # Trace rows are written when the records are, never on their own: an individual in the store
         # always has its rows on disk, and a killed player leaves no rows of an unrecorded one.
         self.traces = TraceWriter(spec.trace_dir, spec.run_id, self.name, flush_rows=10**9,
@@ -193,8 +193,9 @@ class Player:
     def _distance(self, child: Offspring) -> float:
         """The generator's MMD² to the run's real reference samples, from the same latent batch every time (its
         own stream, not the training one): a change of distance is the generator's, not the draw's."""
-        self.real_distance = self.reference.distance(child.pair.generator,
-                                                     torch.Generator().manual_seed(self.founding.noise_seed))
+        with self._turn():
+            self.real_distance = self.reference.distance(child.pair.generator,
+                                                         torch.Generator().manual_seed(self.founding.noise_seed))
         return self.real_distance
 
     def _resume(self) -> Offspring | None:
@@ -261,9 +262,9 @@ class Player:
 
     def _measure(self, child: Offspring, individual: str) -> dict:
         """Quality of the own generator by the data set's protocol, for the `metrics` collection."""
-        with torch.no_grad():
+        with torch.no_grad(), self._turn():
             samples = child.pair.generator.sample(self.judge.samples, self.torch_rng)
-        quality = self.judge.quality(samples)
+            quality = self.judge.quality(samples)
         return {"_id": f"{individual}|during", "run_id": self.run_id, "kind": "during", "individual": individual,
                 "player": self.name, "generation": self.generation, "at": now(), **quality}
 

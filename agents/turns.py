@@ -5,7 +5,8 @@ milliseconds, and each switch costs the next slice its caches. Taking turns of t
 one player per core, gives that time back: two pairs of 90 s grid25 runs, 4 players on 2 CPUs, trained 28,283
 and 28,014 steps with turns against 24,381 and 26,416 without, each player's CPU time per step 5-18 % lower
 (`python -m experiments.run --players 4 --dataset grid25 --budget-seconds 90 --num-cpus 2 --turn-ms 50`, then
-`--turn-ms 0`, alternately).
+`--turn-ms 0`, alternately; waiters then slept on a fixed slot each). With the slot drawn at random, as now, one
+such run trained 26,716 steps: between the two, not separated from either.
 
 A turn is an exclusive `flock` on one of the node's slot files: the OS releases it when its holder dies, so a
 killed player never keeps a core from the others, and there is nothing to clean up after a crash.
@@ -26,7 +27,7 @@ HANDOVER_SECONDS = 0.0005  # how long a player that gave a core up stays off it:
 def folder(run_id: str, directory: str | None = None) -> str:
     """Where a run's slot files live on this node: its temporary folder, never a shared filesystem, where
     `flock` may not hold across machines."""
-    return os.path.join(directory or tempfile.gettempdir(), f"arena-turns-{run_id}")
+    return os.path.join(directory or tempfile.gettempdir(), f"arena-turns-{os.getuid()}-{run_id}")
 
 
 def remove(run_id: str, directory: str | None = None) -> None:
@@ -40,13 +41,17 @@ class CoreTurns:
 
     `with turns:` holds a core for a phase of work; inside it, `turns.between()` at a step boundary gives the
     core up once the turn has lasted its time, and waits for the next. A player asking for a core tries every
-    slot, in a random order, then sleeps in the kernel on its home slot until that one is given up: a waiter
-    that polled would wake every millisecond and preempt the players at work, the very switching that turns
-    avoid (a polling version trained 13 % fewer steps than none in the run above). One that has just given a core up stays off it for `HANDOVER_SECONDS`, so the
-    player sleeping on it takes it and turns go round.
+    slot, in a random order, then sleeps in the kernel on one of them, drawn at random, until it is given up:
+    a waiter that polled would wake every millisecond and preempt the players at work, the very switching
+    that turns avoid (a polling version trained 13 % fewer steps than none in the run above); a fixed slot per
+    player would give a player alone on its slot a whole core while others share one (3 players on 2 cores).
+    One that has just given a core up stays off it for `HANDOVER_SECONDS`, then tries the other slots before
+    its own, so the player sleeping on it takes it and turns go round.
+
+    The slots are per run and per user on a node: two runs on one node each count on all of its cores.
     """
 
-    def __init__(self, run_id: str, cores: int, turn_seconds: float, home: int = 0, directory: str | None = None):
+    def __init__(self, run_id: str, cores: int, turn_seconds: float, directory: str | None = None):
         if cores < 1:
             raise ValueError(f"turns need at least one core; got {cores!r}")
         if not turn_seconds > 0:
@@ -56,22 +61,24 @@ class CoreTurns:
         self.slots = [os.open(os.path.join(slots, f"core-{i}.lock"), os.O_CREAT | os.O_RDWR, 0o600)
                       for i in range(cores)]
         self.turn_seconds = turn_seconds
-        self.home = self.slots[home % cores]
         self.held: int | None = None
         self.since = 0.0
         self.waited = 0.0  # seconds spent waiting for a core, over this object's life
         self.turns = 0
 
-    def _take(self) -> None:
+    def _take(self, last: int | None = None) -> None:
+        """A core: a free slot (the one given up `last` tried last), else a sleep on a random one until it is free."""
         started = time.perf_counter()
-        for slot in random.sample(self.slots, len(self.slots)):
+        order = random.sample(self.slots, len(self.slots))
+        order.sort(key=lambda slot: slot == last)
+        for slot in order:
             try:
                 fcntl.flock(slot, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 continue
         else:
-            slot = self.home
+            slot = random.choice(self.slots)
             fcntl.flock(slot, fcntl.LOCK_EX)
         self.held, self.since = slot, time.perf_counter()
         self.waited += self.since - started
@@ -94,9 +101,10 @@ class CoreTurns:
     def between(self) -> None:
         """At a step boundary inside `with`: give the core up if the turn is over, then wait for one."""
         if self.held is not None and time.perf_counter() - self.since >= self.turn_seconds:
+            given = self.held
             self._give()
             time.sleep(HANDOVER_SECONDS)
-            self._take()
+            self._take(last=given)
 
     def close(self) -> None:
         self._give()

@@ -72,6 +72,8 @@ def bout(generators: list[Generator], discriminators: list[Discriminator], data,
     for step in range(first_step, first_step + steps):
         if deadline is not None and done and time.time() >= deadline:
             break
+        if between is not None and done:
+            between()
         fakes = torch.cat([g.sample(share, rng) for g in generators])
         d_loss = torch.zeros((), device=device)
         if d_optimizer is not None and step - first_step >= generator_first:
@@ -92,8 +94,6 @@ def bout(generators: list[Generator], discriminators: list[Discriminator], data,
         g_losses.append(g_loss.detach())
         d_losses.append(d_loss.detach())
         times.append(time.time())
-        if between is not None:
-            between()
     if not done:
         return Bout(rows=[])
     losses = torch.stack([torch.stack(g_losses), torch.stack(d_losses)]).cpu().tolist()

@@ -10,6 +10,7 @@ import threading
 
 import pytest
 
+from agents import turns
 from agents.turns import CoreTurns
 from experiments.config import RunConfig
 
@@ -45,7 +46,7 @@ def test_one_core_is_held_by_one_player_at_a_time_and_turns_go_round(tmp_path):
 
 
 def test_two_cores_let_two_players_work_at_once(tmp_path):
-    first, second = (CoreTurns("run", 2, 1.0, home=i, directory=str(tmp_path)) for i in range(2))
+    first, second = (CoreTurns("run", 2, 1.0, directory=str(tmp_path)) for _ in range(2))
     with first, second:  # the second takes the other core without waiting
         assert first.held is not None and second.held is not None
         assert os.fstat(first.held).st_ino != os.fstat(second.held).st_ino
@@ -61,7 +62,7 @@ def test_a_player_that_dies_holding_a_core_frees_it(tmp_path):
         stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
         assert holder.stdout.readline().strip() == "held"
-        slot = os.open(tmp_path / "arena-turns-run" / "core-0.lock", os.O_RDWR)
+        slot = os.open(os.path.join(turns.folder("run", str(tmp_path)), "core-0.lock"), os.O_RDWR)
         with pytest.raises(BlockingIOError):
             fcntl.flock(slot, fcntl.LOCK_EX | fcntl.LOCK_NB)
     finally:
@@ -69,6 +70,17 @@ def test_a_player_that_dies_holding_a_core_frees_it(tmp_path):
         holder.wait()
     fcntl.flock(slot, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the OS released the dead holder's lock
     os.close(slot)
+
+
+def test_a_player_whose_turn_is_over_takes_a_free_core_before_the_one_it_gave_up(tmp_path):
+    player = CoreTurns("run", 2, 1e-9, directory=str(tmp_path))
+    with player:
+        for _ in range(10):  # whichever slot it holds, the other is free: it moves there every time
+            given = os.fstat(player.held).st_ino
+            player.between()
+            assert os.fstat(player.held).st_ino != given
+    assert player.turns == 11
+    player.close()
 
 
 def test_turns_refuse_what_cannot_be_a_turn(tmp_path):
