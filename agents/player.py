@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +12,7 @@ import ray
 import torch
 
 from agents.telemetry import PhaseClock, PlayerGauges
-from agents.turns import CoreTurns
+from agents.turns import CoreTurns, OwnCore
 from arena.bout import bout
 from arena.config import ArenaConfig
 from arena.datasets import load_dataset
@@ -85,7 +84,7 @@ class Player:
         self.reference = RealReference(self.data.sample(REAL_SAMPLES, torch.Generator().manual_seed(spec.seed)))
         self.real_distance: float | None = None  # of the generator in hand, after its training, when measured
         self.replay = ReplayBuffer(arena.replay)
-        self.turns = CoreTurns(spec.run_id, node_cpus(), spec.turn_ms / 1000) if spec.turn_ms else None
+        self.turns = CoreTurns(spec.run_id, node_cpus(), spec.turn_ms / 1000) if spec.turn_ms else OwnCore()
         # Trace rows are written when the records are, never on their own: an individual in the store
         # always has its rows on disk, and a killed player leaves no rows of an unrecorded one.
         self.traces = TraceWriter(spec.trace_dir, spec.run_id, self.name, flush_rows=10**9,
@@ -176,16 +175,14 @@ class Player:
         finally:
             if self.barrier is not None:
                 self.barrier.leave.remote(self.name)  # the others stop waiting for this player
-            if self.turns is not None:
-                self.turns.close()
+            self.turns.close()
             self.recorder.close()
         summary = {"player": self.name, "generations": self.individuals, "steps": self.steps,
                    "store_outages": self.recorder.outages,
                    "mean_loop_seconds": float(np.mean(loop_times)) if loop_times else None,
                    "trace_rows": self.traces.rows_written,
                    # Turns taken on the node's cores, and the time spent waiting for one (0 with a core of its own).
-                   "core_turns": self.turns.turns if self.turns else 0,
-                   "core_wait_seconds": self.turns.waited if self.turns else 0.0}
+                   "core_turns": self.turns.turns, "core_wait_seconds": self.turns.waited}
         self.status["phase"] = "done"
         self.registry.heartbeat.remote(self.name, self.status)
         return summary
@@ -193,7 +190,7 @@ class Player:
     def _distance(self, child: Offspring) -> float:
         """The generator's MMD² to the run's real reference samples, from the same latent batch every time (its
         own stream, not the training one): a change of distance is the generator's, not the draw's."""
-        with self._turn():
+        with self.turns:
             self.real_distance = self.reference.distance(child.pair.generator,
                                                          torch.Generator().manual_seed(self.founding.noise_seed))
         return self.real_distance
@@ -237,12 +234,12 @@ class Player:
         for optimizer, gene in zip(child.optimizers, (genome.g_optimizer, genome.d_optimizer)):
             for group in optimizer.param_groups:
                 group["lr"] = gene.lr * scale
-        with self._turn():
+        with self.turns:
             rows = bout([pair.generator], [pair.discriminator], self.data, genome.steps, genome.batch_size,
                         self.torch_rng, g_optimizer=child.optimizers[0], d_optimizer=child.optimizers[1],
                         loss=genome.loss, generator_first=self.arena.generator_first, replay=self.replay,
                         replay_share=self.arena.replay_share, first_step=self.steps, deadline=deadline,
-                        between=self.turns and self.turns.between).rows
+                        between=self.turns.between).rows
         self.steps += len(rows)
         self._trace(individual, rows, "train")
         return len(rows)  # fewer steps than the genome's when the budget ran out mid-round
@@ -262,7 +259,7 @@ class Player:
 
     def _measure(self, child: Offspring, individual: str) -> dict:
         """Quality of the own generator by the data set's protocol, for the `metrics` collection."""
-        with torch.no_grad(), self._turn():
+        with torch.no_grad(), self.turns:
             samples = child.pair.generator.sample(self.judge.samples, self.torch_rng)
             quality = self.judge.quality(samples)
         return {"_id": f"{individual}|during", "run_id": self.run_id, "kind": "during", "individual": individual,
@@ -344,7 +341,7 @@ class Player:
         chosen, opponents = [entry for entry, _ in fetched], [opponent for _, opponent in fetched]
         matches, self.hacking, self.fooling = [], None, None
         if opponents:
-            with self._turn():
+            with self.turns:
                 fought = duels(child.pair, individual, [entry["id"] for entry in chosen], opponents, self.data,
                                cfg.duel_samples, self.torch_rng, self.run_id)
             matches, self.hacking, self.fooling = fought.matches, fought.hacking, fought.fooling
@@ -372,11 +369,11 @@ class Player:
             return all_versus_all(pairs, ids, self.data, cfg.duel_samples, self.torch_rng, self.run_id, kind,
                                   own_only=kind == SECOND_ROUND)
 
-        with self._turn():
+        with self.turns:
             matches = judged(FIRST_ROUND)
         if cfg.round_steps:
             self._cross_train(child, [opponent for _, opponent in pool], individual, cfg.round_steps, "round")
-            with self._turn():
+            with self.turns:
                 matches += judged(SECOND_ROUND)
         return matches
 
@@ -391,19 +388,14 @@ class Player:
         for net in opponents:
             net.generator.requires_grad_(False)
             net.discriminator.requires_grad_(False)
-        common = dict(loss=genome.loss, first_step=self.steps, between=self.turns and self.turns.between)
-        with self._turn():
+        common = dict(loss=genome.loss, first_step=self.steps, between=self.turns.between)
+        with self.turns:
             rows = bout([child.pair.generator], [o.discriminator for o in opponents], self.data, steps,
                         genome.batch_size, self.torch_rng, g_optimizer=child.optimizers[0], **common).rows
             rows += bout([o.generator for o in opponents], [child.pair.discriminator], self.data, steps,
                          genome.batch_size, self.torch_rng, d_optimizer=child.optimizers[1], replay=self.replay,
                          replay_share=self.arena.replay_share, **common).rows
         self._trace(individual, rows, phase)
-
-    def _turn(self):
-        """A turn on one of the node's cores for a phase of arithmetic (`agents.turns`), or nothing to wait
-        for when the player has a core of its own."""
-        return self.turns if self.turns is not None else nullcontext()
 
     def _trace(self, individual: str, rows: list[dict], phase: str) -> None:
         self.traces.add(individual, self.generation, rows, phase=phase)

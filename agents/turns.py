@@ -111,3 +111,21 @@ class CoreTurns:
         for slot in self.slots:
             os.close(slot)
         self.slots = []
+
+
+class OwnCore:
+    """What a player with a core of its own holds instead of turns: nothing to wait for, nothing counted."""
+
+    turns, waited = 0, 0.0
+
+    def __enter__(self) -> OwnCore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def between(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
