@@ -26,7 +26,7 @@ from genome import Genome, build_pair
 from genome.effects import adapted
 from genome.operators import MutationConfig
 from storage.checkpoints import CheckpointError, checkpoint_location, load_checkpoint, save_checkpoint
-from storage.records import ACTOR_PATIENCE_MS, Recorder, connect, now
+from storage.records import ACTOR_PATIENCE_MS, Recorder, connect, drop_unclaimed, now
 from storage.traces import TraceWriter
 
 
@@ -203,8 +203,17 @@ class Player:
         was saved but before its record was sent is lost, and the player resumes from the one before it,
         under the lost one's number (numbering has no gaps; the registry, if it lived on, keeps the
         matches the lost one fought under that id as the new one's standing)."""
+        mine = {"run_id": self.run_id, "player": self.name}
+        newest = self.recorder.db.individuals.find_one(mine, sort=[("generation", -1)], projection={"generation": 1})
+        # What an individual killed before its record was sent left behind (trace rows, matches, metrics)
+        # would be claimed by its successor, which takes its number.
+        last = newest["generation"] if newest else -1
+        dropped = self.traces.drop_unrecorded(last), drop_unclaimed(self.recorder.db, self.run_id, self.name, last)
+        if any(dropped):
+            print(f"{self.name}: removed {dropped[0]} trace rows and {dropped[1]} matches or metrics of "
+                  "individuals that were never recorded")
         recorded = self.recorder.db.individuals.find(
-            {"run_id": self.run_id, "player": self.name}, sort=[("generation", -1)],
+            mine, sort=[("generation", -1)],
             projection={"checkpoint": 1, "checkpoint_sha256": 1, "generation": 1, "steps": 1, "fitness": 1,
                         "age": 1})
         latest = None

@@ -90,6 +90,21 @@ def note_cluster(db: Database, run_id: str, address: str, namespace: str) -> Non
     db.runs.update_one({"_id": run_id}, {"$set": {"ray": {"address": address, "namespace": namespace}}})
 
 
+def drop_unclaimed(db: Database, run_id: str, player: str, last_recorded: int) -> int:
+    """Delete the matches and metrics of `player`'s individuals after generation `last_recorded`, and
+    return how many: a flush sends an individual's matches and metrics before its record, so a player
+    killed in between leaves documents no record claims, and its restart reuses that individual's number."""
+    prefix = f"{run_id}/{player}/"
+    mine = {"$regex": f"^{re.escape(prefix)}[0-9]+$"}
+    dropped = 0
+    for collection, field in (("matches", "by"), ("metrics", "individual")):
+        unclaimed = [i for i in db[collection].distinct(field, {"run_id": run_id, field: mine})
+                     if int(i[len(prefix):]) > last_recorded]
+        if unclaimed:
+            dropped += db[collection].delete_many({"run_id": run_id, field: {"$in": unclaimed}}).deleted_count
+    return dropped
+
+
 SILENT_AFTER = 60.0  # seconds without a note from its driver after which a "running" run is shown as silent
 
 

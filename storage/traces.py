@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as fs
 import pyarrow.parquet as pq
@@ -69,6 +70,31 @@ class TraceWriter:
 
     def close(self) -> None:
         self.flush()
+
+    def drop_unrecorded(self, last_recorded: int) -> int:
+        """Remove this player's rows of generations after `last_recorded` from the files on disk, and
+        return how many: a player killed after writing an individual's rows but before its record
+        reached the store leaves rows nobody claims, and its restart reuses that individual's number.
+        Files are visited newest first (their names carry the time of writing) and the visit stops at
+        the first holding no such row: a generation is written after every one before it."""
+        filesystem, path = resolve(self.directory)
+        files = filesystem.get_file_info(fs.FileSelector(path, allow_not_found=True))
+        mine = [f for f in files if f.base_name.startswith(f"{self.player}-") and f.base_name.endswith(".parquet")]
+        dropped = 0
+        for info in sorted(mine, key=lambda f: int(f.base_name[len(self.player) + 1:].split("-")[0]), reverse=True):
+            with filesystem.open_input_file(info.path) as handle:
+                table = pq.read_table(handle)
+            keep = table.filter(pc.less_equal(table["generation"], last_recorded))
+            if keep.num_rows == table.num_rows:
+                break
+            dropped += table.num_rows - keep.num_rows
+            if keep.num_rows:
+                buffer = io.BytesIO()
+                pq.write_table(keep, buffer)
+                write_atomically(join(self.directory, info.base_name), buffer.getvalue())
+            else:
+                filesystem.delete_file(info.path)
+        return dropped
 
 
 def trace_dataset(directory: str) -> ds.Dataset:

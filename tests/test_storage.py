@@ -215,3 +215,41 @@ def test_a_run_that_ends_while_it_is_read_is_read_again_from_its_folder(tmp_path
         run.stop()
     assert len(served) == 2
     assert not (tmp_path / "r" / "db.uri").exists()
+
+
+def test_a_restarted_player_drops_the_traces_of_individuals_never_recorded_and_keeps_the_rest(tmp_path):
+    folder = str(tmp_path / "traces")
+    rows = [{"step": s, "g_loss": 0.0, "d_loss": 0.0, "time": 1_700_000_000 + s} for s in range(3)]
+    killed = TraceWriter(folder, "r", "player-1")
+    for generation in range(4):
+        killed.add(f"r/player-1/{generation}", generation, rows)
+        if generation in (1, 2):  # flushed with the records of 0-1 and of 2; 3's rows flushed, record lost
+            killed.flush()
+    killed.flush()
+    other = TraceWriter(folder, "r", "player-10")  # a name that starts like it is not touched
+    other.add("r/player-10/5", 5, rows)
+    other.flush()
+    restarted = TraceWriter(folder, "r", "player-1")
+    assert restarted.drop_unrecorded(2) == 3
+    table = read_traces(folder)
+    kept = sorted(set(zip(table.column("player").to_pylist(), table.column("generation").to_pylist())))
+    assert kept == [("player-1", 0), ("player-1", 1), ("player-1", 2), ("player-10", 5)]
+    assert restarted.drop_unrecorded(2) == 0
+    assert restarted.drop_unrecorded(0) == 6 and len(list((tmp_path / "traces").glob("player-1-*"))) == 1
+    assert restarted.drop_unrecorded(-1) == 3 and read_traces(folder).num_rows == 3  # player-10's
+    assert TraceWriter(str(tmp_path / "empty"), "r", "player-1").drop_unrecorded(-1) == 0
+
+
+def test_a_restarted_player_drops_matches_and_metrics_no_record_claims(mongo_uri, db_name, raw_db):
+    db = records.connect(mongo_uri, db_name)
+    for generation in range(4):
+        by = f"r/player-1/{generation}"
+        db.matches.insert_one({"_id": f"x|{by}|{by}|duel", "run_id": "r", "by": by})
+        db.metrics.insert_one({"_id": f"{by}|during", "run_id": "r", "individual": by})
+    db.matches.insert_one({"_id": "y", "run_id": "r", "by": "r/player-10/9"})
+    db.matches.insert_one({"_id": "z", "run_id": "other", "by": "other/player-1/9"})
+    assert records.drop_unclaimed(db, "r", "player-1", 1) == 4
+    assert sorted(raw_db.matches.distinct("by")) == ["other/player-1/9", "r/player-1/0", "r/player-1/1",
+                                                      "r/player-10/9"]
+    assert sorted(raw_db.metrics.distinct("individual")) == ["r/player-1/0", "r/player-1/1"]
+    assert records.drop_unclaimed(db, "r", "player-1", 1) == 0
