@@ -216,18 +216,15 @@ class Player:
             mine, sort=[("generation", -1)],
             projection={"checkpoint": 1, "checkpoint_sha256": 1, "generation": 1, "steps": 1, "fitness": 1,
                         "age": 1})
-        latest = None
         for doc in recorded:
-            latest = latest if latest is not None else doc["generation"]
             try:
                 payload = load_checkpoint(doc["checkpoint"], self.device, sha256=doc.get("checkpoint_sha256"))
             except CheckpointError as err:
                 print(f"{self.name}: {err}; falling back to the individual before it")
                 continue
             # Numbering goes on after the latest record, refused ones included: no record is overwritten.
-            self.generation, self.steps = latest + 1, doc.get("steps", 0)
-            self.individuals = self.recorder.db.individuals.count_documents(
-                {"run_id": self.run_id, "player": self.name})
+            self.generation, self.steps = last + 1, doc.get("steps", 0)
+            self.individuals = self.recorder.db.individuals.count_documents(mine)
             return restored(Genome.from_dict(payload["genome"]), payload, doc["_id"],
                             {"op": "resume", "from": doc["_id"]}, self.device, doc.get("fitness"),
                             doc.get("age", 0) + 1)

@@ -61,15 +61,17 @@ class TraceWriter:
         table = pa.table({name: pa.array(values, type=TRACE_SCHEMA.field(name).type)
                           for name, values in self._columns.items()}, schema=TRACE_SCHEMA)
         # A unique name per file: a restarted player never overwrites what it wrote before.
-        name = f"{self.player}-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet"
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer)
-        write_atomically(join(self.directory, name), buffer.getvalue())
+        self._write(f"{self.player}-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet", table)
         self.rows_written += count
         self._columns = {name: [] for name in TRACE_SCHEMA.names}
 
     def close(self) -> None:
         self.flush()
+
+    def _write(self, name: str, table: pa.Table) -> None:
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        write_atomically(join(self.directory, name), buffer.getvalue())
 
     def drop_unrecorded(self, last_recorded: int) -> int:
         """Remove this player's rows of generations after `last_recorded` from the files on disk, and
@@ -89,9 +91,7 @@ class TraceWriter:
                 break
             dropped += table.num_rows - keep.num_rows
             if keep.num_rows:
-                buffer = io.BytesIO()
-                pq.write_table(keep, buffer)
-                write_atomically(join(self.directory, info.base_name), buffer.getvalue())
+                self._write(info.base_name, keep)
             else:
                 filesystem.delete_file(info.path)
         return dropped
