@@ -87,7 +87,9 @@ def test_an_interrupted_run_resumes_past_a_damaged_checkpoint(tmp_path, mongo_ur
     check_records(raw_db, "res", tmp_path / "res" / "traces", damaged=(damaged["_id"],))
     for player, previous in last.items():
         found = generations(raw_db, "res", player)
-        assert found == list(range(len(found))) and found[-1] > previous + 1, player
+        # the resumed generation previous + 1 is trained before it is recorded: it is the progress shown, as
+        # a loaded machine may give the rest of the budget no further generation
+        assert found == list(range(len(found))) and found[-1] > previous, player
         continued = raw_db.individuals.find_one({"_id": f"res/{player}/{previous + 1}"})
         expected = previous - 1 if player == "player-0" else previous  # the damaged one is skipped
         assert continued["ops"] == [{"op": "resume", "from": f"res/{player}/{expected}"}], continued["ops"]
