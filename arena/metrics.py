@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import linalg
 from torch import nn
 from torch.nn import functional as F
 
@@ -120,6 +119,8 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     # A small ridge keeps the square root defined when a generator's features collapse.
     ridge = 1e-6 * np.eye(a.shape[1])
     cov_a, cov_b = np.cov(a, rowvar=False) + ridge, np.cov(b, rowvar=False) + ridge
+    from scipy import linalg  # here: only image runs need it, and every player imports this module
+
     root = linalg.sqrtm(cov_a @ cov_b)
     root = root.real
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * root))

@@ -161,6 +161,7 @@ def main(
     command = [sys.executable, "-m", "experiments.run", "--players", str(players), "--dataset", dataset,
                "--budget-seconds", str(budget_seconds), "--seed", str(seed), "--run-id", run_id,
                "--out", str(out.resolve()), "--mongo-uri", uri, "--num-cpus", str(num_cpus), "--quiet",
+               "--dashboard",  # over the file's: the kills find the players' processes through it
                *(["--config", str(config.resolve())] if config else []),
                *[part for item in sets or [] for part in ("--set", item)]]  # the run parses and checks them
     log = open(run_dir / "run.log", "w")

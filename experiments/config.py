@@ -53,6 +53,10 @@ class RunConfig:
     """Ray CPUs reserved by each player (fractions allowed); none shares the cluster's CPUs evenly, at most 1 each."""
     gpus_per_player: float = 0.0
     """Ray GPUs reserved by each player (fractions share one GPU: 0.25 puts four players on it); 0: CPU only."""
+    dashboard: bool = True
+    """Start Ray's dashboard with a cluster this command starts: it shows the players as actors, and `ray list
+    actors` and experiments.chaos read the run through it; false saves its start-up where nobody looks (the
+    test suite). A cluster attached to keeps its own."""
     turn_ms: float = 50.0
     """Players on the CPU with less than a core each take turns of this many milliseconds on their node's cores
     (at most one per core at a time) rather than being time-sliced by the OS every few milliseconds, each switch
@@ -141,7 +145,8 @@ def _build(cls: type, data: dict, prefix: str = ""):
 
 # What describes where a run happens rather than what it evolves: a resumed run takes these from its
 # command line, everything else from its record.
-SITE_KEYS = ("out", "mongo_uri", "mongo_db", "address", "num_cpus", "cpus_per_player", "gpus_per_player")
+SITE_KEYS = ("out", "mongo_uri", "mongo_db", "address", "num_cpus", "cpus_per_player", "gpus_per_player",
+             "dashboard")
 
 
 def check_resume_flags(overrides: dict) -> None:

@@ -47,10 +47,16 @@ def _plain(kind):
     return kind
 
 
+def _flag(name: str, kind) -> str:
+    """`--name`, or `--name/--no-name` for a switch."""
+    flag = "--" + name.replace("_", "-")
+    return f"{flag}/--no-{flag[2:]}" if _plain(kind) is bool else flag
+
+
 def _flags() -> list[inspect.Parameter]:
     hints = typing.get_type_hints(RunConfig)
     return [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[_plain(hints[f.name])],
-                              default=typer.Option(None, "--" + f.name.replace("_", "-"), help=flag_help(RunConfig, f),
+                              default=typer.Option(None, _flag(f.name, hints[f.name]), help=flag_help(RunConfig, f),
                                                    envvar=f.metadata.get("envvar")))
             for f in dataclasses.fields(RunConfig) if not dataclasses.is_dataclass(hints[f.name])]
 

@@ -87,8 +87,11 @@ def _connect_ray(cfg: RunConfig, run_id: str, console: Console) -> str:
     # address None: Ray attaches to a cluster started with `ray start` on this machine, else starts one.
     sizing = {"address": cfg.address}
     if cfg.num_cpus:  # a cluster of its own, with a dashboard of its own even beside another local cluster
-        sizing = {"address": "local", "num_cpus": cfg.num_cpus, "dashboard_port": free_port(DASHBOARD_PORT)}
-    context = ray.init(**sizing, namespace=run_id, log_to_driver=False, logging_level="WARNING")
+        sizing = {"address": "local", "num_cpus": cfg.num_cpus,
+                  **({"dashboard_port": free_port(DASHBOARD_PORT)} if cfg.dashboard else {})}
+    # Ray ignores include_dashboard when it attaches to a running cluster.
+    context = ray.init(**sizing, include_dashboard=cfg.dashboard, namespace=run_id, log_to_driver=False,
+                       logging_level="WARNING")
     dashboard = f", dashboard http://{context.dashboard_url}" if context.dashboard_url else ""
     console.print(f"Ray: {context.address_info['address']}{dashboard}{dashboard_note()}, namespace {run_id}")
     return context.address_info["address"]

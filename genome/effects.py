@@ -9,7 +9,6 @@ from dataclasses import replace
 from typing import Iterable
 
 import numpy as np
-from scipy.stats import mannwhitneyu
 
 from genome.operators import MutationConfig
 
@@ -77,6 +76,8 @@ def operator_effects(records: Iterable[dict], resamples: int = 0, seed: int = 0)
             "quantiles": [float(q) for q in np.quantile(array, QUANTILES)], "vs_control": None,
         }
         if name != CONTROL and len(control):
+            from scipy.stats import mannwhitneyu  # here: scipy.stats takes a second to import in every player
+
             u, p = mannwhitneyu(array, control, alternative="two-sided")
             low, high = (None, None) if not resamples else \
                 _bootstrap(array, control, resamples, np.random.default_rng(seed))

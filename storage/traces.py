@@ -5,14 +5,17 @@ from __future__ import annotations
 import io
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.fs as fs
 import pyarrow.parquet as pq
 
 from storage.files import join, resolve, write_atomically
+
+if TYPE_CHECKING:  # imported where read: players only write, and it takes a second to import
+    import pyarrow.dataset as ds
 
 TRACE_SCHEMA = pa.schema([
     ("run_id", pa.string()),
@@ -104,6 +107,8 @@ def trace_dataset(directory: str) -> ds.Dataset:
     (`SELECT ... FROM 'folder/*.parquet'`) read it as well, without this code. A folder with no file yet
     (a run that has not flushed any) is an empty dataset. Files a player is still writing never show:
     each appears whole, by an atomic rename."""
+    import pyarrow.dataset as ds
+
     filesystem, path = resolve(directory)
     info = filesystem.get_file_info(path)
     if info.type == fs.FileType.NotFound:

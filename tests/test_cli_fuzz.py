@@ -95,6 +95,15 @@ def test_help_gives_each_field_its_flag_docstring_and_default(capsys):
     assert "--set mutation.KEY=VALUE: p_add_layer=0.15," in text and "adapt=false" in text
 
 
+def test_a_switch_takes_its_no_form_and_the_last_one_given_wins(monkeypatch):
+    launched = []
+    monkeypatch.setattr(run_module, "launch", lambda cfg, console, resume=None: launched.append(cfg) or 0)
+    for args, expected in (([], True), (["--no-dashboard"], False), (["--no-dashboard", "--dashboard"], True),
+                           (["--set", "dashboard=false"], False), (["--set", "dashboard=false", "--dashboard"], True)):
+        assert cli.run_app(run_module.app, args) == 0, args
+        assert launched[-1].dashboard is expected, args
+
+
 def test_set_reaches_the_configuration_and_resume_refuses_it(monkeypatch, capsys):
     launched = []
     monkeypatch.setattr(run_module, "launch", lambda cfg, console, resume=None: launched.append(cfg) or 0)

@@ -37,7 +37,7 @@ def generations(db, run_id: str, player: str) -> list[int]:
 def test_killed_player_and_registry_processes_come_back_and_nothing_recorded_is_lost(
         tmp_path, mongo_uri, db_name, raw_db):
     run = arena_run("--players", "2", "--budget-seconds", "40", "--run-id", "kill", "--out", str(tmp_path),
-                    "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
+                    "--mongo-uri", mongo_uri, "--mongo-db", db_name, "--dashboard", cwd=tmp_path)  # for actor_pids
     wait_for(lambda: raw_db.individuals.count_documents({"player": "player-0"}) >= 5, "player-0's first records")
     pids = actor_pids(raw_db.runs.find_one({"_id": "kill"})["ray"]["address"], "kill")  # this run's cluster
     before = set(d["_id"] for d in raw_db.individuals.find({"run_id": "kill"}))

@@ -32,7 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def arena_run(*args: str, cwd: Path, **popen) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "ARENA_MONGO_URI")}
     env["PYTHONPATH"] = str(ROOT)
-    return subprocess.Popen([sys.executable, "-m", "experiments.run", "--num-cpus", "2", *args], cwd=cwd, env=env,
+    # No dashboard unless a test asks for one (`--dashboard` among its arguments, the last flag winning):
+    # seconds of start-up on every run of the suite, and nothing here looks at it.
+    return subprocess.Popen([sys.executable, "-m", "experiments.run", "--num-cpus", "2", "--no-dashboard", *args],
+                            cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 
