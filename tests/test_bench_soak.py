@@ -131,8 +131,7 @@ def test_the_prose_names_the_codes_numbers():
 @pytest.mark.slow
 def test_soak_runs_end_to_end(bench):  # noqa: F811
     """Which rows come, in which order, and which processes were sampled: 4 s hold no whole minute to compare."""
-    result = bench("soak", "--dataset", "ring8", "--seconds", "4", "--players", "2", "--cpus", "2",
-                   "--set", "dashboard=false")  # its start-up: seconds
+    result = bench("soak", "--dataset", "ring8", "--seconds", "4", "--players", "2", "--cpus", "2")
     rows = result["rows"]
     assert [r["measure"] for r in rows] == [
         "loops per minute, population", "train phase ms per step",

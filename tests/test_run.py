@@ -35,8 +35,7 @@ def arena_run(*args: str, cwd: Path, **popen) -> subprocess.Popen:
     # No dashboard unless a test asks for one (`--dashboard` among its arguments, the last flag winning):
     # seconds of start-up on every run of the suite, and nothing here looks at it.
     return subprocess.Popen([sys.executable, "-m", "experiments.run", "--num-cpus", "2", "--no-dashboard", *args],
-                            cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 
 def background_run(*args: str, cwd: Path) -> subprocess.Popen:
