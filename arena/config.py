@@ -103,6 +103,12 @@ class ArenaConfig:
     or real (of the `ensemble` first by standing, the one whose samples are nearest held-out real
     training data by maximum mean discrepancy; a statistic of real samples only, blind to the true modes
     or labels): a collapsed generator can top the standing when discriminators grow weak."""
+    screen: float = 0.5
+    """The run's products (its champion and its mixture) are screened by the final population's
+    discriminators: of `1 / screen` candidate samples per sample given out, the ones they rank most real
+    are kept (`arena.screen`; 1: no screen). Discriminators and real training data only decide.
+    On grid25 the opposing discriminators raised a champion's high-quality share far more than its own
+    discriminator did (BENCHMARKS.md, the screening rows of issue 13)."""
     pack: int = 2
     """Samples a first-generation discriminator judges at once (PacGAN's packing: a generator that
     collapses onto few modes yields packs unlike real ones); children keep their discriminator's pack.
@@ -143,6 +149,8 @@ class ArenaConfig:
             raise ValueError(f"arena.explore must be one of {', '.join(EXPLORES)}; got {self.explore!r}")
         if self.cull not in CULLS:
             raise ValueError(f"arena.cull must be one of {', '.join(CULLS)}; got {self.cull!r}")
+        if isinstance(self.screen, bool) or not isinstance(self.screen, (int, float)) or not 0 < self.screen <= 1:
+            raise ValueError(f"arena.screen must be a share in (0, 1]; got {self.screen!r}")
         if not 0 < self.truncation <= 0.5:
             raise ValueError(f"arena.truncation must be in (0, 0.5]; got {self.truncation!r}")
         if not isinstance(self.keep_pairs, bool):

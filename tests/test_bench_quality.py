@@ -78,9 +78,11 @@ def test_one_gan_trains_for_its_cpu_budget_and_learns():
     data = ring8()
     torch.set_num_threads(1)
     genome = baselines.single_genome(data.shape)
-    generator, spent = baselines.train_gan(genome, data, 1.5, init_seed=1, rng_seed=2)
+    pair, spent = baselines.train_gan(genome, data, 1.5, init_seed=1, rng_seed=2)
+    generator = pair.generator
     assert 1.5 <= spent["cpu_seconds"] < 1.8 and spent["steps"] > 10
     untrained, one = baselines.train_gan(genome, data, 0.0, init_seed=1, rng_seed=2)
+    untrained = untrained.generator
     assert one["steps"] == 1
     with torch.no_grad():
         radius = [float(g.eval().sample(2000, torch.Generator().manual_seed(0)).norm(dim=1).sub(1).abs().mean())
@@ -92,7 +94,7 @@ def test_one_gan_trains_for_its_cpu_budget_and_learns():
 
 def test_evaluation_follows_the_arenas_final_one():
     data = ring8()
-    generator, _ = baselines.train_gan(baselines.single_genome(data.shape), data, 0.0, 1, 2)
+    generator = baselines.train_gan(baselines.single_genome(data.shape), data, 0.0, 1, 2)[0].generator
     seen = {}
 
     class Spy:

@@ -4,7 +4,8 @@ the throughput benchmark, a bare torch loop), on a CPU-time budget, in plain pro
 Budgets are CPU-seconds of the training process (`time.process_time`, so a loaded machine slows a
 baseline down without shortening what it gets); evaluation is outside the budget and follows the
 arena's final evaluation (`experiments/evaluate.py`): the generator in eval mode, `judge.samples`
-samples drawn with `torch.Generator().manual_seed(seed)`.
+samples drawn with `torch.Generator().manual_seed(seed)`; with a screen, also those samples screened by the
+GAN's own discriminator (`arena.screen`), as the arena screens its products by its population's.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ import torch
 
 from arena.bout import bout, discriminator_loss, generator_loss
 from arena.datasets import GaussianMixture, ImageDataset, load_dataset
-from arena.ensemble import quality_loss
+from arena.ensemble import Mixture, fit_weights, quality_loss
 from arena.metrics import Judge
+from arena.screen import Screened
 from arena.config import ArenaConfig, lr_scale
 from arena.founders import found
 from experiments.bench.results import ROOT
+from storage.checkpoints import load_pair, save_checkpoint
 from genome import Genome, Layer, OptimizerGene, build_pair, make_optimizer
-from genome.build import Generator
+from genome.build import Generator, Pair
 from genome.operators import MutationConfig
 
 
@@ -68,6 +71,8 @@ class Job:
     rng_seed: int  # the torch.Generator of noise and real batches
     eval_seed: int
     lr_final: float = 1.0  # learning rates decay linearly over the budget to this share, as the arena's
+    screen: float = 1.0  # below 1, the samples are also judged screened by the GAN's own discriminator
+    save: str = ""  # where to save the trained pair (a checkpoint, as a player's), for screens across jobs
 
 
 def independent_jobs(run_seed: int, players: int, dataset: str, cpu_seconds: float, mutation: MutationConfig,
@@ -77,19 +82,19 @@ def independent_jobs(run_seed: int, players: int, dataset: str, cpu_seconds: flo
     shape = load_dataset(dataset).shape
     founders = [found(run_seed, i, players, shape, mutation, arena) for i in range(players)]
     return [Job(f"independent-{run_seed}-{i}", f.genome.to_dict(), dataset, cpu_seconds, f.init_seed, f.noise_seed,
-                run_seed, arena.lr_final) for i, f in enumerate(founders)]
+                run_seed, arena.lr_final, arena.screen) for i, f in enumerate(founders)]
 
 
-def single_job(run_seed: int, dataset: str, cpu_seconds: float) -> Job:
+def single_job(run_seed: int, dataset: str, cpu_seconds: float, screen: float = 1.0) -> Job:
     """Baseline (b): the fixed conventional GAN with seeds derived from the run seed, `cpu_seconds`."""
     seed = np.random.SeedSequence([run_seed, 1_000_000])  # apart from every player's [run_seed, i]
     init, rng = (int(v) for v in seed.generate_state(2))
     return Job(f"single-{run_seed}", single_genome(load_dataset(dataset).shape).to_dict(), dataset, cpu_seconds,
-               init, rng, run_seed)
+               init, rng, run_seed, screen=screen)
 
 
 def train_gan(genome: Genome, data: GaussianMixture | ImageDataset, cpu_seconds: float, init_seed: int,
-              rng_seed: int, lr_final: float = 1.0) -> tuple[Generator, dict]:
+              rng_seed: int, lr_final: float = 1.0) -> tuple[Pair, dict]:
     """One pair trained by `bout()` with both optimizers (kept for the whole run, as a plain GAN does)
     until this process has used `cpu_seconds` of CPU time (at most one step more); at least one step.
     Learning rates decay linearly over that budget to `lr_final` of the genes' (1: constant)."""
@@ -111,23 +116,33 @@ def train_gan(genome: Genome, data: GaussianMixture | ImageDataset, cpu_seconds:
         steps += len(bout([pair.generator], [pair.discriminator], data, genome.steps, genome.batch_size, rng,
                           g_optimizer=g_optimizer, d_optimizer=d_optimizer, loss=genome.loss, first_step=steps,
                           deadline=time.time() + max(left, 0.0)).rows)
-    return pair.generator, {"steps": steps, "cpu_seconds": time.process_time() - cpu,
+    return pair, {"steps": steps, "cpu_seconds": time.process_time() - cpu,
                             "wall_seconds": time.perf_counter() - wall}
 
 
 @torch.no_grad()
-def evaluate(generator: Generator, judge: Judge, seed: int) -> dict:
-    """As the arena's final evaluation: eval mode, `judge.samples` samples from a generator seeded `seed`."""
-    generator.eval()
-    return judge.quality(generator.sample(judge.samples, torch.Generator().manual_seed(seed)))
+def evaluate(source: Generator | Mixture | Screened, judge: Judge, seed: int) -> dict:
+    """As the arena's final evaluation: eval mode, `judge.samples` samples from a generator (or a mixture,
+    or a screen of either) seeded `seed`."""
+    if isinstance(source, Generator):
+        source.eval()
+    return judge.quality(source.sample(judge.samples, torch.Generator().manual_seed(seed)))
 
 
 def run_job(job: Job) -> dict:
-    """Train and judge one job in this process; the metrics, steps and CPU time spent."""
+    """Train and judge one job in this process; the metrics, steps and CPU time spent, and under a screen
+    the metrics of the screened samples (`screened`). Saves the pair where the job says."""
     data = load_dataset(job.dataset)
-    generator, spent = train_gan(Genome.from_dict(job.genome), data, job.cpu_seconds, job.init_seed, job.rng_seed,
-                                 job.lr_final)
-    return {"label": job.label, **spent, **evaluate(generator, Judge(data), job.eval_seed)}
+    pair, spent = train_gan(Genome.from_dict(job.genome), data, job.cpu_seconds, job.init_seed, job.rng_seed,
+                            job.lr_final)
+    judge = Judge(data)
+    result = {"label": job.label, **spent, **evaluate(pair.generator, judge, job.eval_seed)}
+    if job.screen < 1:
+        result["screened"] = evaluate(Screened(pair.generator, [pair.discriminator], data, job.screen), judge,
+                                      job.eval_seed)
+    if job.save:
+        save_checkpoint(job.save, {"genome": job.genome, **pair.state_dicts()})
+    return result
 
 
 def _in_process(job: Job) -> dict:
@@ -156,6 +171,22 @@ def run_jobs(jobs: list[Job], workers: int) -> list[dict]:
     for i, result in zip(order, results):
         out[i] = result
     return out
+
+
+@torch.no_grad()
+def pooled(checkpoints: list[str], data: GaussianMixture | ImageDataset, judge: Judge, seed: int,
+           screen: float) -> tuple[dict, dict | None]:
+    """The independent GANs as the arena's products are made: a mixture of their generators with weights
+    fitted on real training data, judged as it is and, under a screen, screened by all their
+    discriminators (the arena's screen without its fights)."""
+    pairs = [load_pair(c)[1] for c in checkpoints]
+    rng = torch.Generator().manual_seed(seed)
+    mixture = Mixture([p.generator for p in pairs])
+    fit_weights(mixture, data.sample(judge.samples, rng), rng)
+    raw = evaluate(mixture, judge, seed)
+    if screen >= 1:
+        return raw, None
+    return raw, evaluate(Screened(mixture, [p.discriminator for p in pairs], data, screen), judge, seed)
 
 
 def best_and_mean(results: list[dict]) -> tuple[dict, dict]:

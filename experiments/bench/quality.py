@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -12,6 +13,7 @@ import typer
 from rich.console import Console
 
 from arena.datasets import load_dataset
+from arena.metrics import Judge
 from experiments.bench import baselines, results
 from experiments.bench.common import Workspace, mean_std, measured, run_arena, run_config, settings
 from experiments.options import Sets
@@ -107,34 +109,53 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                                                               for kind, label in ARENA_ROWS if kind in quality)
                 + f" ({len(run['individuals'])} individuals, players used {run['cpu_players'] or 0:.0f} CPU-s)")
     cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus)
+    screen = cfg.arena.screen
     jobs: list[baselines.Job] = []
     if "single" in methods:
-        jobs += [baselines.single_job(seed, dataset, budget) for seed in range(seeds)]
+        jobs += [baselines.single_job(seed, dataset, budget, screen) for seed in range(seeds)]
     if "independent" in methods:
         for seed in range(seeds):
-            jobs += baselines.independent_jobs(seed, players, dataset, budget / players, cfg.mutation, cfg.arena)
+            jobs += [replace(job, save=str(ws.path / "independent" / f"{job.label}.pt"))
+                     for job in baselines.independent_jobs(seed, players, dataset, budget / players, cfg.mutation,
+                                                           cfg.arena)]
     if jobs:
         say(f"training {len(jobs)} plain GANs, {cpus} at a time in single-thread processes "
             f"(about {sum(j.cpu_seconds for j in jobs) / cpus:.0f} s)")
     done = baselines.run_jobs(jobs, cpus)
     single_name, best_name, mean_name = "one GAN", f"{players} independent GANs, best", \
         f"{players} independent GANs, mean"
+    screened = f", screened by its own discriminator (keeps {screen:g})"
+    data = load_dataset(dataset)
+
+    def add(name: str, value: dict, group: list[dict]) -> None:
+        per_seed[name].append(value)
+        cpu[name].append(sum(r["cpu_seconds"] for r in group))
+        extra[name].append(sum(r["steps"] for r in group))
+
     for seed in range(seeds):
         mine = [r for r in done if r["label"] == f"single-{seed}"]
         if mine:
-            per_seed[single_name].append(mine[0])
-            cpu[single_name].append(mine[0]["cpu_seconds"])
-            extra[single_name].append(mine[0]["steps"])
+            add(single_name, mine[0], mine)
+            if "screened" in mine[0]:
+                add(single_name + screened, mine[0]["screened"], mine)
             say(f"one GAN, seed {seed}: {_short(dataset, mine[0])} ({mine[0]['steps']} steps)")
         group = [r for r in done if r["label"].startswith(f"independent-{seed}-")]
         if group:
             best, mean = baselines.best_and_mean(group)
-            for name, value in ((best_name, best), (mean_name, mean)):
-                per_seed[name].append(value)
-                cpu[name].append(sum(r["cpu_seconds"] for r in group))
-                extra[name].append(sum(r["steps"] for r in group))
+            add(best_name, best, group)
+            add(mean_name, mean, group)
+            if "screened" in group[0]:
+                for name, value in zip((best_name, mean_name), baselines.best_and_mean([r["screened"] for r in group])):
+                    add(name + screened, value, group)
+            mixture, screened_mixture = baselines.pooled(
+                [job.save for job in jobs if job.label.startswith(f"independent-{seed}-")], data, Judge(data), seed,
+                screen)
+            add(f"{players} independent GANs, mixture (weights fitted on real data)", mixture, group)
+            if screened_mixture is not None:
+                add(f"{players} independent GANs, mixture screened by their discriminators (keeps {screen:g})",
+                    screened_mixture, group)
             say(f"{players} independent GANs, seed {seed}: best {_short(dataset, best)}; "
-                f"mean {_short(dataset, mean)}")
+                f"mean {_short(dataset, mean)}; mixture {_short(dataset, mixture)}")
     single_fid = float(np.mean([r["fid"] for r in per_seed[single_name]])) \
         if dataset not in MODES and per_seed.get(single_name) else None
     rows, notes = [], []
