@@ -1,5 +1,6 @@
 """Quality of a run's products, recorded in MongoDB: its champion (chosen by the arena's own standing,
-checked against real training data) and a mixture of its best generators (weights fitted on real training data); beside them, as a
+checked against real training data) and a mixture of its best generators (weights fitted on real training data),
+each screened by the final population's discriminators (`arena.screen`); beside them, as a
 diagnostic only, the best individual by the judge's own metric, scored on samples other than the
 ones that picked it."""
 
@@ -10,6 +11,7 @@ from pymongo.database import Database
 
 from arena.ensemble import Mixture, distances_to_real, fit_weights, quality_loss
 from arena.metrics import Judge
+from arena.screen import Screened
 from arena.selection import champion, ranked
 from storage.checkpoints import CheckpointError, load_pair
 from storage.records import now
@@ -18,17 +20,19 @@ STANDING_FIELDS = {"fitness": 1, "rating": 1, "d_fitness": 1, "g_matches": 1}
 
 
 def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[str], ensemble: int,
-                   seed: int, key: str = "fitness", choice: str = "standing") -> dict:
+                   seed: int, key: str = "fitness", choice: str = "standing", screen: float = 1.0) -> dict:
     """Metrics of each individual in `individuals` (kind `final`), of the champion (`choice`: the first by
     the standing `key`, or `real`: of the `ensemble` first by it, the nearest to real training data; see
     `arena.selection.champion`) and of a mixture of the `ensemble` first by `key` (kind `ensemble`).
     Returns `champion`, `ensemble` and the diagnostic `best`, each with its metrics and the individuals
-    it is made of; under `real`, `by_standing` too, the first by standing alone, for comparison."""
+    it is made of; under `real`, `by_standing` too, the first by standing alone, for comparison.
+    With `screen` below 1 the products are screened by the discriminators of `individuals`
+    (`arena.screen`), and `champion_unscreened` and `ensemble_unscreened` give them as they come."""
     torch_rng = torch.Generator().manual_seed(seed)
     docs = list(db.individuals.find({"_id": {"$in": individuals}},
                                     projection={"checkpoint": 1, "checkpoint_sha256": 1, "player": 1, "generation": 1,
                                                 **STANDING_FIELDS}, sort=[("_id", 1)]))  # as records.champion_of
-    generators, results = {}, []
+    generators, discriminators, results = {}, [], []
     for doc in list(docs):
         try:
             _, pair = load_pair(doc["checkpoint"], sha256=doc.get("checkpoint_sha256"))
@@ -37,6 +41,7 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
             docs.remove(doc)
             continue
         generators[doc["_id"]] = pair.generator
+        discriminators.append(pair.discriminator)
         metrics = judge.quality(pair.generator.sample(judge.samples, torch_rng))
         results.append({"_id": f"{doc['_id']}|final", "run_id": run_id, "kind": "final", "individual": doc["_id"],
                         "player": doc["player"], "generation": doc["generation"], "at": now(), **metrics})
@@ -51,11 +56,22 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
             distances = dict(zip(members, map(float, distances_to_real([generators[m] for m in members], real,
                                                                        real_rng))))
         scored = {r["individual"]: r for r in results}
+
+        def product(individual: str) -> dict:
+            if screen >= 1:
+                return {**scored[individual], "by": key}
+            source = Screened(generators[individual], discriminators, judge.data, screen)
+            return {**scored[individual], **judge.quality(source.sample(judge.samples, torch_rng)), "by": key,
+                    "screen": screen}
+
         chosen = champion(docs, key, distances)["_id"]
-        summary["champion"] = {**scored[chosen], "by": key}
+        summary["champion"] = product(chosen)
+        if screen < 1:
+            summary["champion_unscreened"] = {**scored[chosen], "by": key}
         if distances:
-            summary["champion"].update(by=f"{key}, then nearest real data", mmd=distances[chosen])
-            summary["by_standing"] = {**scored[champion(docs, key)["_id"]], "by": key}
+            for entry in (summary["champion"], summary.get("champion_unscreened", {})):
+                entry.update(by=f"{key}, then nearest real data", mmd=distances[chosen])
+            summary["by_standing"] = product(champion(docs, key)["_id"])
         # The judge picks on one sample and is scored on another: the best of several noisy estimates flatters.
         picked = min(results, key=quality_loss)
         rescored = judge.quality(generators[picked["individual"]].sample(judge.samples, torch_rng))
@@ -66,6 +82,10 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
         summary["ensemble"] = {"_id": f"{run_id}|ensemble", "run_id": run_id, "kind": "ensemble", "by": key,
                                "members": members, "weights": mixture.weights.tolist(), "at": now(),
                                **judge.quality(mixture.sample(judge.samples, torch_rng))}
+        if screen < 1:
+            summary["ensemble_unscreened"] = dict(summary["ensemble"])
+            summary["ensemble"].update(screen=screen, **judge.quality(
+                Screened(mixture, discriminators, judge.data, screen).sample(judge.samples, torch_rng)))
         results.append(summary["ensemble"])
     for doc in results:
         db.metrics.replace_one({"_id": doc["_id"]}, doc, upsert=True)

@@ -1,4 +1,5 @@
-"""`python -m experiments.sample RUN_ID`: export samples of a run's generators as .npy (and a picture)."""
+"""`python -m experiments.sample RUN_ID`: export samples of a run's generators as .npy (and a picture),
+screened by its final population's discriminators as the run's own evaluation screened them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from experiments import cli
 
 from arena.datasets import GaussianMixture, load_dataset
 from arena.ensemble import Mixture
+from arena.screen import Screened
 from arena.selection import ranked
 from experiments.evaluate import STANDING_FIELDS
 from experiments.runs import best_individual
@@ -46,6 +48,20 @@ def choose_source(db, run_id: str, individual: str | None, ensemble: int | None)
     if fitted and fitted["members"] == ids:
         return ids, fitted["weights"]
     return ids, [1 / len(ids)] * len(ids)
+
+
+def screening_population(db, run_id: str) -> list[str]:
+    """The discriminators that screen a run's products: its final population's; for a run still going, the
+    latest individual of each player."""
+    run = db.runs.find_one({"_id": run_id}) or {}
+    population = (run.get("summary") or {}).get("population")
+    if population:
+        return list(population)
+    latest: dict[str, tuple[int, str]] = {}
+    for doc in db.individuals.find({"run_id": run_id}, projection={"player": 1, "generation": 1}):
+        if doc["generation"] >= latest.get(doc["player"], (-1, ""))[0]:
+            latest[doc["player"]] = (doc["generation"], doc["_id"])
+    return sorted(i for _, i in latest.values())
 
 
 def save_picture(samples: np.ndarray, data, path: Path) -> None:
@@ -87,6 +103,9 @@ def main(
     mongo_uri: Optional[str] = typer.Option(None, envvar="ARENA_MONGO_URI", help="MongoDB server of the run."),
     mongo_db: str = typer.Option("arena", help="Database name."),
     seed: int = typer.Option(0, help="Seed of the latent noise."),
+    unscreened: bool = typer.Option(False, "--unscreened", help="The generators' samples as they come, not "
+                                                                "screened by the final population's "
+                                                                "discriminators (the run's `arena.screen`)."),
 ) -> None:
     """Write N samples of the chosen generator(s) to OUT as a float32 array of shape (N, *data shape)."""
     try:
@@ -94,23 +113,32 @@ def main(
             raise ValueError("choose one of --champion, --individual and --ensemble")
         if n < 1 or (ensemble is not None and ensemble < 1):
             raise ValueError(f"--n and --ensemble must be positive; got {n} and {ensemble}")
-        def choose(db: Database) -> tuple[list[str], list[float], dict, str]:
+        def choose(db: Database) -> tuple[list[str], list[float], dict, str, float, list[str]]:
             ids, weights = choose_source(db, run_id, individual, ensemble)
+            config = db.runs.find_one({"_id": run_id})["config"]
+            # A run recorded before screening existed gave its products unscreened.
+            keep = 1.0 if unscreened else float((config.get("arena") or {}).get("screen", 1.0))
+            screens = screening_population(db, run_id) if keep < 1 else []
             checkpoints = {d["_id"]: (d["checkpoint"], d.get("checkpoint_sha256"))
-                           for d in db.individuals.find({"_id": {"$in": ids}})}
-            return ids, weights, checkpoints, db.runs.find_one({"_id": run_id})["config"]["dataset"]
+                           for d in db.individuals.find({"_id": {"$in": ids + screens}})}
+            return ids, weights, checkpoints, config["dataset"], keep, screens
 
-        ids, weights, checkpoints, dataset = read_run_store(run_id, runs, mongo_uri, mongo_db, choose)
-        generators = [load_pair(checkpoints[i][0], sha256=checkpoints[i][1])[1].generator for i in ids]
-        samples = Mixture(generators, np.asarray(weights)).sample(n, torch.Generator().manual_seed(seed)).numpy()
+        ids, weights, checkpoints, dataset, keep, screens = read_run_store(run_id, runs, mongo_uri, mongo_db, choose)
+        data = load_dataset(dataset)
+        pairs = {i: load_pair(checkpoints[i][0], sha256=checkpoints[i][1])[1] for i in {*ids, *screens}}
+        source = Mixture([pairs[i].generator for i in ids], np.asarray(weights))
+        if keep < 1:
+            source = Screened(source, [pairs[i].discriminator for i in screens], data, keep)
+        samples = source.sample(n, torch.Generator().manual_seed(seed)).numpy()
     except (ValueError, ConnectionError, RuntimeError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, samples.astype(np.float32))
-    typer.echo(f"{n} samples of {', '.join(ids)} -> {out}")
+    screened = f", screened by {len(screens)} discriminators (keeps {keep:g})" if keep < 1 else ""
+    typer.echo(f"{n} samples of {', '.join(ids)}{screened} -> {out}")
     if png:
-        save_picture(samples, load_dataset(dataset), png)
+        save_picture(samples, data, png)
         typer.echo(f"picture -> {png}")
 
 

@@ -190,11 +190,15 @@ def overview(run: dict, individuals: list[dict], matches: int, trace_rows: int, 
             ["finished", fmt(run.get("finished_at"))], ["evolution time", f"{fmt(run.get('elapsed_seconds'), 0)} s"],
             ["individuals", len(individuals)], ["matches", matches], ["trace rows", trace_rows]]
     text = table(None, rows, left=2)
+    champion = ((run.get("summary") or {}).get("quality") or {}).get("champion")
+    if champion:  # the product as screened (`arena.screen`); its `final` row gives it unscreened
+        finals = [*finals, {**champion, "kind": "champion"}]
     if finals:
         fields = [f for f in figures.QUALITY_LABELS if any(f in m for m in finals)]
-        text += "<p>Quality at the end (final population, and the ensemble of the fittest):</p>" + table(
+        text += "<p>Quality at the end (final population, the champion and the ensemble of the fittest):</p>" + table(
             ["kind", "individual(s)"] + [figures.QUALITY_LABELS[f] for f in fields],
-            [[m["kind"], ", ".join(short(x) for x in m.get("members") or [m.get("individual", "")])] +
+            [[m["kind"] + (f", screened (keeps {m['screen']:g})" if m.get("screen") else ""),
+              ", ".join(short(x) for x in m.get("members") or [m.get("individual", "")])] +
              [fmt(m.get(f)) for f in fields] for m in finals], left=2)
     return text
 

@@ -38,20 +38,30 @@ def quality_line(metrics: dict) -> str:
     return f"{metrics['modes']} modes, {metrics['high_quality']:.1%} high quality, KL {metrics['kl']:.3f}"
 
 
+def _screened(product: dict) -> str:
+    screen = product.get("screen")
+    return f", screened by the final population's discriminators (keeps {screen:g})" if screen else ""
+
+
 def report_quality(console: Console, quality: dict) -> None:
     """The run's products, as the judge scores them: the champion (chosen by the arena's standing) and
     the mixture; the judge's own pick last, marked as the diagnostic it is."""
     if "champion" in quality:
         console.print(f"Quality, champion by {quality['champion']['by']} ({quality['champion']['individual']}; "
-                      f"`experiments.sample RUN_ID` draws from it): {quality_line(quality['champion'])}")
+                      f"`experiments.sample RUN_ID` draws from it){_screened(quality['champion'])}: "
+                      f"{quality_line(quality['champion'])}")
+    if "champion_unscreened" in quality:
+        console.print(f"Quality, the same champion unscreened: {quality_line(quality['champion_unscreened'])}")
     if "by_standing" in quality:
         console.print(f"Quality, first by {quality['by_standing']['by']} alone "
                       f"({quality['by_standing']['individual']}): {quality_line(quality['by_standing'])}")
     if "ensemble" in quality:
         weights = ", ".join(f"{w:.2f}" for w in quality["ensemble"]["weights"])
         console.print(f"Quality, mixture of the {len(quality['ensemble']['members'])} first by "
-                      f"{quality['ensemble'].get('by', 'fitness')} (weights fitted on real data: {weights}): "
-                      f"{quality_line(quality['ensemble'])}")
+                      f"{quality['ensemble'].get('by', 'fitness')} (weights fitted on real data: {weights})"
+                      f"{_screened(quality['ensemble'])}: {quality_line(quality['ensemble'])}")
+    if "ensemble_unscreened" in quality:
+        console.print(f"Quality, the same mixture unscreened: {quality_line(quality['ensemble_unscreened'])}")
     if "best" in quality:
         console.print(f"Diagnostic only, the judge's pick of the final population ({quality['best']['individual']}),"
                       f" scored on fresh samples: {quality_line(quality['best'])}")

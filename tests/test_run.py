@@ -193,13 +193,20 @@ def test_no_flags_starts_and_stops_an_embedded_database(tmp_path):
         assert db.metrics.count_documents({"run_id": "local", "kind": "during"}) >= 2  # generation 0 of each
         ensemble = db.metrics.find_one({"_id": "local|ensemble"})
         assert sorted(ensemble["members"]) == sorted(population) and sum(ensemble["weights"]) == pytest.approx(1)
+        quality = run_record["summary"]["quality"]  # the products screened, as they come beside them
+        assert ensemble["screen"] == quality["champion"]["screen"] == 0.5
+        assert {"champion_unscreened", "ensemble_unscreened"} <= set(quality)
 
     env = {k: v for k, v in os.environ.items() if k != "ARENA_MONGO_URI"}
     sample = subprocess.run([sys.executable, "-m", "experiments.sample", "local", "--n", "300", "--out", "s.npy",
                              "--png", "s.png", "--ensemble", "2"], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=120)
     assert sample.returncode == 0, sample.stderr
+    assert "screened by 2 discriminators (keeps 0.5)" in sample.stdout
     assert np.load(tmp_path / "s.npy").shape == (300, 2)
+    unscreened = subprocess.run([sys.executable, "-m", "experiments.sample", "local", "--n", "300", "--out", "u.npy",
+                                 "--unscreened"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert unscreened.returncode == 0 and "screened" not in unscreened.stdout, unscreened.stderr
     assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -24,12 +24,14 @@ MODES = {"ring8": 8, "grid25": 25}
 # The arena's rows: its products, then the judge's own pick, which is a diagnostic (scored on fresh samples).
 # Under `arena.champion = "real"` the champion is checked against real data, and the first by standing
 # alone (`by_standing`) is scored beside it, so the same runs compare both ways of choosing.
-ARENA_ROWS = (("champion", "champion by its standing"), ("by_standing", "champion by standing alone"),
-              ("ensemble", "mixture of the first by standing"), ("best", "judge's pick (diagnostic)"))
+ARENA_ROWS = (("champion", "champion by its standing"), ("champion_unscreened", "the same champion unscreened"),
+              ("by_standing", "champion by standing alone"), ("ensemble", "mixture of the first by standing"),
+              ("ensemble_unscreened", "the same mixture unscreened"), ("best", "judge's pick (diagnostic)"))
 
 
 def _label(kind: str, label: str, entry: dict) -> str:
-    return "champion by standing, then nearest real data" if kind == "champion" and "mmd" in entry else label
+    label = "champion by standing, then nearest real data" if kind == "champion" and "mmd" in entry else label
+    return label + (f", screened (keeps {entry['screen']:g})" if entry.get("screen") else "")
 HIGH_QUALITY, KL, TVD, FID_RATIO = 0.97, 0.02, 0.05, 0.7
 
 
