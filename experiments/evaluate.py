@@ -90,3 +90,31 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
     for doc in results:
         db.metrics.replace_one({"_id": doc["_id"]}, doc, upsert=True)
     return summary
+
+
+def screen_sweep(db: Database, run_id: str, judge: Judge, shares: list[float], seed: int) -> dict[float, dict]:
+    """A finished run's products, as its summary names them (the champion; the mixture's members and fitted
+    weights), judged screened by its final population's discriminators at each share in `shares`
+    (1: unscreened): `{share: {"champion": metrics, "ensemble": metrics}}`. Evaluation only, for choosing
+    `arena.screen` from numbers."""
+    run = db.runs.find_one({"_id": run_id}) or {}
+    summary = run.get("summary") or {}
+    quality = summary.get("quality") or {}
+    paths = {d["_id"]: (d["checkpoint"], d.get("checkpoint_sha256"))
+             for d in db.individuals.find({"_id": {"$in": summary.get("population") or []}})}
+    pairs = {i: load_pair(path, sha256=sha)[1] for i, (path, sha) in paths.items()}
+    discriminators = [p.discriminator for p in pairs.values()]
+    products = {}
+    if "champion" in quality:
+        products["champion"] = Mixture([pairs[quality["champion"]["individual"]].generator])
+    if "ensemble" in quality:
+        products["ensemble"] = Mixture([pairs[m].generator for m in quality["ensemble"]["members"]],
+                                       quality["ensemble"]["weights"])
+    out = {}
+    for share in shares:
+        out[share] = {}
+        for name, source in products.items():
+            rng = torch.Generator().manual_seed(seed)  # each share screens the same stream of candidates
+            screened = Screened(source, discriminators, judge.data, share) if share < 1 else source
+            out[share][name] = judge.quality(screened.sample(judge.samples, rng))
+    return out

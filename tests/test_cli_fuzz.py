@@ -31,7 +31,7 @@ VALUES = {
 }
 TOML_LINES = [
     "players = 3", "players = 'four'", "dataset = 'grid25'", "budget_seconds = 1e9", "colour = 'blue'",
-    "[arena]", "opponents = 0", "matchmaking = 'swiss'", "replay_share = 2", "steps = 50",
+    "[arena]", "opponents = 0", "matchmaking = 'swiss'", "replay_share = 2", "steps = 50", "screen = 0", "screen = 0.25",
     "[mutation]", "p_add_layer = 1.5", "max_width = 4", "min_width = 8", "small_sigma = nan", "adapt = true",
     "[nonsense]", "x = = 1", "[arena", "round_size = 1", "architecture = 'conv'",
 ]

@@ -95,3 +95,12 @@ def test_the_reports_overview_shows_the_champion_screened_beside_the_population_
     text = overview(run, [], 0, 0, finals)
     assert "champion, screened (keeps 0.5)" in text and "0.8" in text
     assert text.index("final") < text.index("champion, screened")
+
+
+@pytest.mark.parametrize("screens", ["0.5,x", "0", "1.5", "nan"])
+def test_the_quality_benchmark_refuses_a_bad_share_naming_it(screens, capsys):
+    from experiments import cli
+    from experiments.bench.__main__ import app
+
+    assert cli.run_app(app, ["quality", "--screens", screens]) == 2
+    assert "--screens takes shares in (0, 1]" in capsys.readouterr().err

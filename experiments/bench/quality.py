@@ -16,6 +16,7 @@ from arena.datasets import load_dataset
 from arena.metrics import Judge
 from experiments.bench import baselines, results
 from experiments.bench.common import Workspace, mean_std, measured, run_arena, run_config, settings
+from experiments.evaluate import screen_sweep
 from experiments.options import Sets
 
 DATASETS = {"ring8": 600.0, "grid25": 600.0, "mnist": 1800.0}  # the budgets issue 7 states targets for
@@ -27,6 +28,9 @@ MODES = {"ring8": 8, "grid25": 25}
 ARENA_ROWS = (("champion", "champion by its standing"), ("champion_unscreened", "the same champion unscreened"),
               ("by_standing", "champion by standing alone"), ("ensemble", "mixture of the first by standing"),
               ("ensemble_unscreened", "the same mixture unscreened"), ("best", "judge's pick (diagnostic)"))
+
+
+SWEEP_LABELS = {"champion": "champion", "ensemble": "mixture"}
 
 
 def _label(kind: str, label: str, entry: dict) -> str:
@@ -84,8 +88,9 @@ def _short(dataset: str, m: dict) -> str:
 
 
 def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int, methods: list[str], base: dict,
-              ws: Workspace, say=print) -> tuple[list[dict], str]:
-    """Every method over seeds 0…seeds−1; the table's rows and the notes (per-seed figures)."""
+              ws: Workspace, say=print, screens: tuple[float, ...] = ()) -> tuple[list[dict], str]:
+    """Every method over seeds 0…seeds−1; the table's rows and the notes (per-seed figures). With `screens`,
+    each arena run's products are also judged screened at those shares (the same runs, evaluated again)."""
     budget = cpus * seconds  # CPU-seconds every method gets
     per_seed: dict[str, list[dict]] = defaultdict(list)  # row label -> one dict per seed
     cpu: dict[str, list[float]] = defaultdict(list)
@@ -107,6 +112,13 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                     cpu[name].append(run["cpu_players"] if run["cpu_players"] is not None else float("nan"))
                     extra[name].append(len(run["individuals"]))
                     over[name].append(run["over_time"])
+            for share, products in (screen_sweep(ws.db, run["run_id"], Judge(load_dataset(dataset)), screens, seed)
+                                    if screens else {}).items():
+                for kind, metrics in products.items():
+                    name = f"{labels[method]}, {SWEEP_LABELS[kind]}, screen sweep: keeps {share:g}"
+                    per_seed[name].append(metrics)
+                    cpu[name].append(run["cpu_players"] if run["cpu_players"] is not None else float("nan"))
+                    extra[name].append(len(run["individuals"]))
             say(f"{labels[method]}, seed {seed}: " + "; ".join(f"{_label(kind, label, quality[kind])} {_short(dataset, quality[kind])}"
                                                               for kind, label in ARENA_ROWS if kind in quality)
                 + f" ({len(run['individuals'])} individuals, players used {run['cpu_players'] or 0:.0f} CPU-s)")
@@ -174,6 +186,16 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     return rows, budget_note + "Per seed — " + " | ".join(notes)
 
 
+def _share(text: str) -> float:
+    try:
+        share = float(text)
+    except ValueError:
+        share = float("nan")
+    if not 0 < share <= 1:
+        raise ValueError(f"--screens takes shares in (0, 1]; got {text.strip()!r}")
+    return share
+
+
 def command(
     dataset: str = typer.Option("ring8", help="ring8, grid25 or mnist."),
     seeds: int = typer.Option(3, help="Seeds 0…N−1 for every method."),
@@ -185,6 +207,8 @@ def command(
     methods: str = typer.Option(",".join(METHODS), help="Comma-separated subset of: " + ", ".join(METHODS) + "."),
     config: Optional[Path] = typer.Option(None, help="TOML of arena settings ([arena], [mutation]) for every run."),
     set_: Sets = None,
+    screens: str = typer.Option("", help="Comma-separated shares (in (0, 1]; 1: unscreened) at which each arena "
+                                         "run's products are also judged screened, to choose arena.screen."),
     work: Optional[Path] = typer.Option(None, help="Folder for the runs' checkpoints, logs and database "
                                                    "[default: a temporary one, removed at the end]."),
     keep: bool = typer.Option(False, help="Keep the temporary folder."),
@@ -198,6 +222,7 @@ def command(
         unknown = sorted(set(chosen) - set(METHODS))
         if unknown or not chosen:
             raise ValueError(f"unknown method {unknown[0] if unknown else methods!r}; choose from {', '.join(METHODS)}")
+        shares = tuple(_share(v) for v in screens.split(",") if v.strip())
         seconds = DATASETS[dataset] if seconds is None else seconds
         cpus = cpus if cpus is not None else min(players, os.cpu_count() or 1)
         if seeds < 1 or players < 1 or cpus < 1 or not seconds > 0:
@@ -211,7 +236,7 @@ def command(
     console.print(f"quality on {dataset}: {', '.join(chosen)}; {seeds} seeds, {players} players on {cpus} CPUs, "
                   f"{seconds:g} s = {cpus * seconds:g} CPU-s per method")
     rows, path = measured("quality", work, keep, console, lambda ws: benchmark(
-        dataset, seeds, seconds, players, cpus, chosen, base, ws, say=console.print))
+        dataset, seeds, seconds, players, cpus, chosen, base, ws, say=console.print, screens=shares))
     for row in rows:
         console.print(f"{row['method']}: " + ", ".join(f"{k} {row[k]}" for k in ("modes", "high_quality", "kl",
                                                                                   "fid", "tvd") if k in row)
