@@ -90,6 +90,7 @@ class Registry:
         previous = self.live.get(player)
         if previous is not None:
             self.live_ids.pop(previous["id"], None)
+            self._fitness_of.pop(previous["id"], None)  # retired: read again only at the end, rebuilt then
             if previous["dataset"] != entry["dataset"]:  # never in a run; kept exact
                 self.pools[previous["dataset"]].pop(player)
         published = {**entry, "weights": weights, "published_at": time.time(), **self._fitness(_id)}

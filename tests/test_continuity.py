@@ -145,6 +145,22 @@ def test_a_continued_pair_keeps_its_standing_in_the_registry_and_a_bred_one_star
     assert [c["id"] for c in reg.candidates("ring8")] == ["a1", "b1"]  # a player's place is kept
 
 
+def test_the_registry_forgets_no_retired_standing_but_caches_only_the_live_ones():
+    """Memory per individual stays small over hours: retired individuals keep their standing (the run's
+    record reads it at the end), not a cached copy of what it says; a late match still counts for them."""
+    reg = Registry("t", window=4)
+    for g in range(50):
+        reg.publish(entry(f"a{g}", "a", [{"op": "continue", "from": f"a{g - 1}"}] if g else []), ["w"])
+        reg.publish(entry(f"b{g}", "b"), ["w"])
+        reg.report([{"generator": f"a{g}", "discriminator": f"b{g}", "fooled": 0.25, "real_accepted": 1.0}])
+    assert set(reg._fitness_of) <= {"a49", "b49"} and len(reg.standings) == 100
+    reg.report([{"generator": "a3", "discriminator": "b3", "fooled": 1.0, "real_accepted": 1.0}])  # a late one
+    standings = reg.fitness()
+    assert standings["a49"]["g_matches"] == 50 and standings["a49"]["fitness"] == pytest.approx(0.25)
+    # a3 went on from a0…a2: its window of 4 holds three of their 0.25s and the late 1.0
+    assert standings["a3"]["g_matches"] == 5 and standings["a3"]["fitness"] == pytest.approx(0.4375)
+
+
 def test_settle_reports_beats_and_decides_in_one_call():
     reg = Registry("t", window=4)
     for i in range(4):
