@@ -90,7 +90,7 @@ class Registry:
         previous = self.live.get(player)
         if previous is not None:
             self.live_ids.pop(previous["id"], None)
-            self._fitness_of.pop(previous["id"], None)  # retired: read again only at the end, rebuilt then
+            self._fitness_of.pop(previous["id"], None)  # retired: `_fitness` caches only the live
             if previous["dataset"] != entry["dataset"]:  # never in a run; kept exact
                 self.pools[previous["dataset"]].pop(player)
         published = {**entry, "weights": weights, "published_at": time.time(), **self._fitness(_id)}
@@ -192,7 +192,8 @@ class Registry:
         known = {"fitness": standing.fitness, "d_fitness": standing.d_fitness,
                  "d_round_fitness": standing.d_round_fitness, "fitness_change": change,
                  "g_matches": standing.g_matches, "d_matches": standing.d_matches, **self.ratings.standing(_id)}
-        self._fitness_of[_id] = known
+        if _id in self.live_ids:  # a retired one is read again only by a late match or at the end
+            self._fitness_of[_id] = known
         return known
 
     def effects(self) -> dict[str, dict]:

@@ -33,8 +33,7 @@ class Standing:
 
     def _push(self, values: list, value: float) -> None:
         values.append(value)
-        if len(values) > self.window:
-            del values[0]
+        del values[:-self.window]
 
     def as_generator(self, fooled: float) -> None:
         self._push(self.g_fooled, fooled)

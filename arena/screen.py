@@ -19,22 +19,30 @@ class Source(Protocol):
     def sample(self, n: int, rng: torch.Generator) -> torch.Tensor: ...
 
 
+CHUNK = 4096  # candidates a discriminator reads at once: bounded memory for any number of samples
+
+
 @torch.no_grad()
 def realness(discriminator: Discriminator, x: torch.Tensor, data: GaussianMixture | ImageDataset,
              rng: torch.Generator) -> torch.Tensor:
-    """One score per sample. A packing discriminator reads each sample beside `pack − 1` real training
-    samples, so its score is about that one sample."""
+    """One score per sample. A packing discriminator reads each sample beside the same `pack − 1` real
+    training samples, so its scores differ by the sample alone."""
     discriminator.eval()
     pack = discriminator.pack
-    if pack == 1:
-        return discriminator(x).float().cpu()
-    partners = data.sample(len(x) * (pack - 1), rng).reshape(len(x), pack - 1, *x.shape[1:])
-    packs = torch.cat([x.unsqueeze(1), partners.to(x.device)], dim=1).reshape(len(x) * pack, *x.shape[1:])
-    return discriminator(packs).float().cpu()
+    partners = data.sample(pack - 1, rng).to(x.device)
+    scores = []
+    for part in x.split(CHUNK):
+        if pack > 1:
+            packs = torch.cat([part.unsqueeze(1), partners.expand(len(part), *partners.shape)], dim=1)
+            part = packs.reshape(len(part) * pack, *x.shape[1:])
+        scores.append(discriminator(part).float().cpu())
+    return torch.cat(scores)
 
 
 def _ranks(scores: torch.Tensor) -> torch.Tensor:
-    """Each score's rank among its batch, scaled to [0, 1]: losses score on different scales."""
+    """Each score's rank among its batch, scaled to [0, 1]: losses score on different scales. A score that
+    is not a number (a diverged discriminator) ranks least real."""
+    scores = torch.nan_to_num(scores, nan=-torch.inf)
     return torch.argsort(torch.argsort(scores)).float() / max(len(scores) - 1, 1)
 
 

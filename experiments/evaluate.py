@@ -6,6 +6,8 @@ ones that picked it."""
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from pymongo.database import Database
 
@@ -13,6 +15,7 @@ from arena.ensemble import Mixture, distances_to_real, fit_weights, quality_loss
 from arena.metrics import Judge
 from arena.screen import Screened
 from arena.selection import champion, ranked
+from genome.build import Pair
 from storage.checkpoints import CheckpointError, load_pair
 from storage.records import now
 
@@ -32,16 +35,12 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
     docs = list(db.individuals.find({"_id": {"$in": individuals}},
                                     projection={"checkpoint": 1, "checkpoint_sha256": 1, "player": 1, "generation": 1,
                                                 **STANDING_FIELDS}, sort=[("_id", 1)]))  # as records.champion_of
-    generators, discriminators, results = {}, [], []
-    for doc in list(docs):
-        try:
-            _, pair = load_pair(doc["checkpoint"], sha256=doc.get("checkpoint_sha256"))
-        except CheckpointError as err:
-            print(f"warning: {err}; {doc['_id']} is left out of the evaluation")
-            docs.remove(doc)
-            continue
-        generators[doc["_id"]] = pair.generator
-        discriminators.append(pair.discriminator)
+    pairs = loadable({d["_id"]: (d["checkpoint"], d.get("checkpoint_sha256")) for d in docs})
+    docs = [d for d in docs if d["_id"] in pairs]
+    generators = {_id: pair.generator for _id, pair in pairs.items()}
+    discriminators, results = [pair.discriminator for pair in pairs.values()], []
+    for doc in docs:
+        pair = pairs[doc["_id"]]
         metrics = judge.quality(pair.generator.sample(judge.samples, torch_rng))
         results.append({"_id": f"{doc['_id']}|final", "run_id": run_id, "kind": "final", "individual": doc["_id"],
                         "player": doc["player"], "generation": doc["generation"], "at": now(), **metrics})
@@ -60,9 +59,11 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
         def product(individual: str) -> dict:
             if screen >= 1:
                 return {**scored[individual], "by": key}
+            # Its own stream, as the ensemble's below: one individual gets one score, however it was chosen,
+            # and the numbers after it are drawn alike.
             source = Screened(generators[individual], discriminators, judge.data, screen)
-            return {**scored[individual], **judge.quality(source.sample(judge.samples, torch_rng)), "by": key,
-                    "screen": screen}
+            return {**scored[individual], "by": key, "screen": screen,
+                    **judge.quality(source.sample(judge.samples, torch.Generator().manual_seed(seed + 2)))}
 
         chosen = champion(docs, key, distances)["_id"]
         summary["champion"] = product(chosen)
@@ -84,8 +85,8 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
                                **judge.quality(mixture.sample(judge.samples, torch_rng))}
         if screen < 1:
             summary["ensemble_unscreened"] = dict(summary["ensemble"])
-            summary["ensemble"].update(screen=screen, **judge.quality(
-                Screened(mixture, discriminators, judge.data, screen).sample(judge.samples, torch_rng)))
+            summary["ensemble"].update(screen=screen, **judge.quality(Screened(
+                mixture, discriminators, judge.data, screen).sample(judge.samples, torch.Generator().manual_seed(seed + 3))))
         results.append(summary["ensemble"])
     for doc in results:
         db.metrics.replace_one({"_id": doc["_id"]}, doc, upsert=True)
@@ -102,12 +103,12 @@ def screen_sweep(db: Database, run_id: str, judge: Judge, shares: list[float], s
     quality = summary.get("quality") or {}
     paths = {d["_id"]: (d["checkpoint"], d.get("checkpoint_sha256"))
              for d in db.individuals.find({"_id": {"$in": summary.get("population") or []}})}
-    pairs = {i: load_pair(path, sha256=sha)[1] for i, (path, sha) in paths.items()}
+    pairs = loadable(paths)
     discriminators = [p.discriminator for p in pairs.values()]
     products = {}
-    if "champion" in quality:
+    if "champion" in quality and quality["champion"]["individual"] in pairs:
         products["champion"] = Mixture([pairs[quality["champion"]["individual"]].generator])
-    if "ensemble" in quality:
+    if "ensemble" in quality and set(quality["ensemble"]["members"]) <= set(pairs):
         products["ensemble"] = Mixture([pairs[m].generator for m in quality["ensemble"]["members"]],
                                        quality["ensemble"]["weights"])
     out = {}
@@ -118,3 +119,15 @@ def screen_sweep(db: Database, run_id: str, judge: Judge, shares: list[float], s
             screened = Screened(source, discriminators, judge.data, share) if share < 1 else source
             out[share][name] = judge.quality(screened.sample(judge.samples, rng))
     return out
+
+
+def loadable(checkpoints: dict[str, tuple[str, str | None]]) -> dict[str, Pair]:
+    """The pairs of `checkpoints` (id -> location, sha256) that load; each one that does not is a warning
+    line and is left out, as in the final evaluation."""
+    pairs = {}
+    for _id, (location, sha256) in checkpoints.items():
+        try:
+            pairs[_id] = load_pair(location, sha256=sha256)[1]
+        except CheckpointError as err:
+            print(f"warning: {err}; {_id} is left out", file=sys.stderr)
+    return pairs

@@ -17,7 +17,7 @@ from arena.datasets import GaussianMixture, load_dataset
 from arena.ensemble import Mixture
 from arena.screen import Screened
 from arena.selection import ranked
-from experiments.evaluate import STANDING_FIELDS
+from experiments.evaluate import STANDING_FIELDS, loadable
 from experiments.runs import best_individual
 from storage.checkpoints import load_pair
 from storage.store import read_run_store
@@ -48,6 +48,16 @@ def choose_source(db, run_id: str, individual: str | None, ensemble: int | None)
     if fitted and fitted["members"] == ids:
         return ids, fitted["weights"]
     return ids, [1 / len(ids)] * len(ids)
+
+
+def screen_of(run: dict) -> float:
+    """The share a run's products were screened at: as its final evaluation did (a run resumed after
+    screening existed screens, though its first part recorded no `screen`); for a run still going, its
+    setting; a run recorded before screening existed gave its products unscreened (1)."""
+    quality = (run.get("summary") or {}).get("quality")
+    if quality:
+        return float((quality.get("champion") or {}).get("screen", 1.0))
+    return float(((run.get("config") or {}).get("arena") or {}).get("screen", 1.0))
 
 
 def screening_population(db, run_id: str) -> list[str]:
@@ -115,20 +125,24 @@ def main(
             raise ValueError(f"--n and --ensemble must be positive; got {n} and {ensemble}")
         def choose(db: Database) -> tuple[list[str], list[float], dict, str, float, list[str]]:
             ids, weights = choose_source(db, run_id, individual, ensemble)
-            config = db.runs.find_one({"_id": run_id})["config"]
-            # A run recorded before screening existed gave its products unscreened.
-            keep = 1.0 if unscreened else float((config.get("arena") or {}).get("screen", 1.0))
+            run = db.runs.find_one({"_id": run_id})
+            keep = 1.0 if unscreened else screen_of(run)
             screens = screening_population(db, run_id) if keep < 1 else []
             checkpoints = {d["_id"]: (d["checkpoint"], d.get("checkpoint_sha256"))
                            for d in db.individuals.find({"_id": {"$in": ids + screens}})}
-            return ids, weights, checkpoints, config["dataset"], keep, screens
+            return ids, weights, checkpoints, run["config"]["dataset"], keep, screens
 
         ids, weights, checkpoints, dataset, keep, screens = read_run_store(run_id, runs, mongo_uri, mongo_db, choose)
         data = load_dataset(dataset)
-        pairs = {i: load_pair(checkpoints[i][0], sha256=checkpoints[i][1])[1] for i in {*ids, *screens}}
-        source = Mixture([pairs[i].generator for i in ids], np.asarray(weights))
+        generators = [load_pair(checkpoints[i][0], sha256=checkpoints[i][1])[1].generator for i in ids]
+        source = Mixture(generators, np.asarray(weights))
         if keep < 1:
-            source = Screened(source, [pairs[i].discriminator for i in screens], data, keep)
+            judges = loadable({i: checkpoints[i] for i in screens})
+            if not judges:
+                raise ValueError(f"none of the {len(screens)} discriminators that screen run {run_id!r} can be "
+                                 "loaded; --unscreened gives the generators' samples as they come")
+            source = Screened(source, [pair.discriminator for pair in judges.values()], data, keep)
+            screens = list(judges)
         samples = source.sample(n, torch.Generator().manual_seed(seed)).numpy()
     except (ValueError, ConnectionError, RuntimeError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)

@@ -155,6 +155,7 @@ def test_the_registry_forgets_no_retired_standing_but_caches_only_the_live_ones(
         reg.report([{"generator": f"a{g}", "discriminator": f"b{g}", "fooled": 0.25, "real_accepted": 1.0}])
     assert set(reg._fitness_of) <= {"a49", "b49"} and len(reg.standings) == 100
     reg.report([{"generator": "a3", "discriminator": "b3", "fooled": 1.0, "real_accepted": 1.0}])  # a late one
+    assert set(reg._fitness_of) <= {"a49", "b49"}
     standings = reg.fitness()
     assert standings["a49"]["g_matches"] == 50 and standings["a49"]["fitness"] == pytest.approx(0.25)
     # a3 went on from a0…a2: its window of 4 holds three of their 0.25s and the late 1.0

@@ -43,11 +43,37 @@ def test_the_samples_ranked_most_real_are_kept_in_random_order():
     assert not torch.equal(kept, nearest)  # shuffled, not in the order of their ranks
 
 
+class Right(Near):
+    """Scores a sample higher the further right it lies."""
+
+    def forward(self, x):
+        self.seen.append(x.clone())
+        return self.scale * x[:, 0]
+
+
 def test_scores_count_by_rank_so_no_discriminator_outweighs_another_by_its_scale():
     rng = lambda: torch.Generator().manual_seed(1)  # noqa: E731
-    one = Screened(Spread(), [Near(1.0)], ring8(), 0.5).sample(64, rng())
-    both = Screened(Spread(), [Near(1e-3), Near(1e3)], ring8(), 0.5).sample(64, rng())
-    assert torch.equal(one, both)
+    both = Screened(Spread(), [Near(1e3), Right(1e-3)], ring8(), 0.5).sample(64, rng())
+    candidates = Spread().sample(128, rng())
+    by_rank = torch.stack([candidates.norm(dim=1).neg().argsort().argsort(),
+                           candidates[:, 0].argsort().argsort()]).float().mean(0)
+    expected = candidates[by_rank.argsort(descending=True)[:64]]
+    by_near = candidates[candidates.norm(dim=1).argsort()[:64]]  # what averaging raw scores would keep
+    key = lambda x: sorted(map(tuple, x.tolist()))  # noqa: E731
+    assert key(both) == key(expected) and key(both) != key(by_near)
+
+
+def test_a_discriminator_that_scores_not_a_number_keeps_nothing_it_cannot_judge():
+    class Diverged(Near):
+        def forward(self, x):
+            scores = super().forward(x)
+            scores[x[:, 0] > 0] = float("nan")
+            return scores
+
+    rng = torch.Generator().manual_seed(4)
+    assert (Spread().sample(80, torch.Generator().manual_seed(4))[:, 0] <= 0).sum() >= 20  # enough it can judge
+    kept = Screened(Spread(), [Diverged()], ring8(), 0.25).sample(20, rng)
+    assert (kept[:, 0] <= 0).all()
 
 
 def test_keeping_every_sample_screens_nothing():
@@ -64,13 +90,26 @@ def test_a_packing_discriminator_reads_each_sample_beside_real_training_samples(
     assert packs[:, 1:].norm(dim=2).sub(1).abs().max() < 0.1  # the partners lie on ring8's circle
 
 
-def test_a_screen_of_real_pairs_runs_on_any_pack_and_mixture():
+def test_a_screen_of_real_pairs_runs_on_any_pack_and_samples_in_eval_mode():
     genomes = [random_genome(np.random.default_rng(i), MutationConfig(), 64, 10, pack=p) for i, p in enumerate((1, 2))]
     pairs = [build_pair(g) for g in genomes]
-    source = Mixture([p.generator for p in pairs])
-    screened = Screened(source, [p.discriminator for p in pairs], ring8(), 0.5).sample(33, torch.Generator())
+    for pair in pairs:
+        pair.generator.train(), pair.discriminator.train()
+    screened = Screened(pairs[0].generator, [p.discriminator for p in pairs], ring8(), 0.5).sample(33, torch.Generator())
     assert screened.shape == (33, 2) and torch.isfinite(screened).all()
-    assert not pairs[0].generator.training  # products are sampled in eval mode
+    # Products are sampled and judged as they are evaluated: batch norm on running statistics, no dropout.
+    assert not pairs[0].generator.training and not any(p.discriminator.training for p in pairs)
+    mixed = Screened(Mixture([p.generator for p in pairs]), [pairs[1].discriminator], ring8(), 0.3)
+    assert mixed.sample(10, torch.Generator()).shape == (10, 2)
+
+
+def test_many_candidates_are_judged_in_chunks(monkeypatch):
+    import arena.screen
+
+    monkeypatch.setattr(arena.screen, "CHUNK", 7)
+    judge = Near(pack=2)
+    scores = realness(judge, torch.randn(30, 2), ring8(), torch.Generator())
+    assert scores.shape == (30,) and [len(x) for x in judge.seen] == [14, 14, 14, 14, 4]
 
 
 @pytest.mark.parametrize("keep", [0, -0.5, 1.5])
@@ -104,3 +143,24 @@ def test_the_quality_benchmark_refuses_a_bad_share_naming_it(screens, capsys):
 
     assert cli.run_app(app, ["quality", "--screens", screens]) == 2
     assert "--screens takes shares in (0, 1]" in capsys.readouterr().err
+
+
+def test_a_run_is_sampled_screened_as_its_evaluation_screened_it():
+    from experiments.sample import screen_of
+
+    assert screen_of({"config": {"arena": {"screen": 0.25}}}) == 0.25  # still going: its setting
+    assert screen_of({"config": {"arena": {}}}) == 1  # recorded before screening existed
+    resumed = {"config": {"arena": {}}, "summary": {"quality": {"champion": {"screen": 0.5}}}}
+    assert screen_of(resumed) == 0.5  # its first part recorded no screen; its evaluation screened
+    assert screen_of({"config": {"arena": {"screen": 0.5}}, "summary": {"quality": {"champion": {}}}}) == 1
+
+
+def test_a_running_run_is_screened_by_the_latest_individual_of_each_player(raw_db):
+    from experiments.sample import screening_population
+
+    raw_db.runs.insert_one({"_id": "go", "config": {}})
+    raw_db.individuals.insert_many([{"_id": f"go/{p}/{g}", "run_id": "go", "player": p, "generation": g}
+                                    for p, last in (("player-0", 3), ("player-1", 1)) for g in range(last + 1)])
+    assert screening_population(raw_db, "go") == ["go/player-0/3", "go/player-1/1"]
+    raw_db.runs.update_one({"_id": "go"}, {"$set": {"summary": {"population": ["go/player-1/0"]}}})
+    assert screening_population(raw_db, "go") == ["go/player-1/0"]  # ended: its final population
