@@ -25,15 +25,15 @@ CHUNK = 4096  # candidates a discriminator reads at once: bounded memory for any
 @torch.no_grad()
 def realness(discriminator: Discriminator, x: torch.Tensor, data: GaussianMixture | ImageDataset,
              rng: torch.Generator) -> torch.Tensor:
-    """One score per sample. A packing discriminator reads each sample beside the same `pack − 1` real
-    training samples, so its scores differ by the sample alone."""
+    """One score per sample. A packing discriminator reads each sample beside `pack − 1` real training
+    samples of its own, so its score is about that sample (and, a little, the company it keeps)."""
     discriminator.eval()
     pack = discriminator.pack
-    partners = data.sample(pack - 1, rng).to(x.device)
     scores = []
     for part in x.split(CHUNK):
         if pack > 1:
-            packs = torch.cat([part.unsqueeze(1), partners.expand(len(part), *partners.shape)], dim=1)
+            partners = data.sample(len(part) * (pack - 1), rng).reshape(len(part), pack - 1, *x.shape[1:])
+            packs = torch.cat([part.unsqueeze(1), partners.to(x.device)], dim=1)
             part = packs.reshape(len(part) * pack, *x.shape[1:])
         scores.append(discriminator(part).float().cpu())
     return torch.cat(scores)
