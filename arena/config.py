@@ -107,8 +107,9 @@ class ArenaConfig:
     """The run's products (its champion and its mixture) are screened by the final population's
     discriminators: of `1 / screen` candidate samples per sample given out, the ones they rank most real
     are kept (`arena.screen`; 1: no screen). Discriminators and real training data only decide.
-    On grid25 the opposing discriminators raised a champion's high-quality share far more than its own
-    discriminator did (BENCHMARKS.md, the screening rows of issue 13)."""
+    On grid25 at 600 s (3 seeds, BENCHMARKS.md row 2026-12-04T12:20:23) it took the champion from 51.9 to
+    71.9 % high quality and the mixture from 56.7 to 79.2 %; keeping less buys more at a cost in KL (the
+    row's screen sweep)."""
     pack: int = 2
     """Samples a first-generation discriminator judges at once (PacGAN's packing: a generator that
     collapses onto few modes yields packs unlike real ones); children keep their discriminator's pack.
