@@ -105,20 +105,20 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                              schedule="async" if method == "arena" else "barrier")
             run = run_arena(ws, cfg, f"q-{method}-{dataset}-s{seed}")
             quality = run["summary"]["quality"]
+
+            def add_run(name: str, metrics: dict) -> None:
+                per_seed[name].append(metrics)
+                cpu[name].append(run["cpu_players"] if run["cpu_players"] is not None else float("nan"))
+                extra[name].append(len(run["individuals"]))
+                over[name].append(run["over_time"])
+
             for kind, label in ARENA_ROWS:
                 if kind in quality:
-                    name = f"{labels[method]}, {_label(kind, label, quality[kind])}"
-                    per_seed[name].append(quality[kind])
-                    cpu[name].append(run["cpu_players"] if run["cpu_players"] is not None else float("nan"))
-                    extra[name].append(len(run["individuals"]))
-                    over[name].append(run["over_time"])
+                    add_run(f"{labels[method]}, {_label(kind, label, quality[kind])}", quality[kind])
             for share, products in (screen_sweep(ws.db, run["run_id"], Judge(load_dataset(dataset)), screens, seed)
                                     if screens else {}).items():
                 for kind, metrics in products.items():
-                    name = f"{labels[method]}, {SWEEP_LABELS[kind]}, screen sweep: keeps {share:g}"
-                    per_seed[name].append(metrics)
-                    cpu[name].append(run["cpu_players"] if run["cpu_players"] is not None else float("nan"))
-                    extra[name].append(len(run["individuals"]))
+                    add_run(f"{labels[method]}, {SWEEP_LABELS[kind]}, screen sweep: keeps {share:g}", metrics)
             say(f"{labels[method]}, seed {seed}: " + "; ".join(f"{_label(kind, label, quality[kind])} {_short(dataset, quality[kind])}"
                                                               for kind, label in ARENA_ROWS if kind in quality)
                 + f" ({len(run['individuals'])} individuals, players used {run['cpu_players'] or 0:.0f} CPU-s)")
