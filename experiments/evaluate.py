@@ -15,7 +15,7 @@ from arena.ensemble import Mixture, distances_to_real, fit_weights, quality_loss
 from arena.metrics import Judge
 from arena.screen import Screened
 from arena.selection import champion, ranked
-from genome.build import Pair
+from genome.build import Generator, Pair
 from storage.checkpoints import CheckpointError, load_pair
 from storage.records import now
 
@@ -61,9 +61,8 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
                 return {**scored[individual], "by": key}
             # Its own stream, as the ensemble's below: one individual gets one score, however it was chosen,
             # and the numbers after it are drawn alike.
-            source = Screened(generators[individual], discriminators, judge.data, screen)
             return {**scored[individual], "by": key, "screen": screen,
-                    **judge.quality(source.sample(judge.samples, torch.Generator().manual_seed(seed + 2)))}
+                    **screened_quality(generators[individual], discriminators, judge, screen, seed + 2)}
 
         chosen = champion(docs, key, distances)["_id"]
         summary["champion"] = product(chosen)
@@ -85,8 +84,8 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
                                **judge.quality(mixture.sample(judge.samples, torch_rng))}
         if screen < 1:
             summary["ensemble_unscreened"] = dict(summary["ensemble"])
-            summary["ensemble"].update(screen=screen, **judge.quality(Screened(
-                mixture, discriminators, judge.data, screen).sample(judge.samples, torch.Generator().manual_seed(seed + 3))))
+            summary["ensemble"].update(screen=screen,
+                                       **screened_quality(mixture, discriminators, judge, screen, seed + 3))
         results.append(summary["ensemble"])
     for doc in results:
         db.metrics.replace_one({"_id": doc["_id"]}, doc, upsert=True)
@@ -111,14 +110,18 @@ def screen_sweep(db: Database, run_id: str, judge: Judge, shares: list[float], s
     if "ensemble" in quality and set(quality["ensemble"]["members"]) <= set(pairs):
         products["ensemble"] = Mixture([pairs[m].generator for m in quality["ensemble"]["members"]],
                                        quality["ensemble"]["weights"])
-    out = {}
-    for share in shares:
-        out[share] = {}
-        for name, source in products.items():
-            rng = torch.Generator().manual_seed(seed)  # each share screens the same stream of candidates
-            screened = Screened(source, discriminators, judge.data, share) if share < 1 else source
-            out[share][name] = judge.quality(screened.sample(judge.samples, rng))
-    return out
+    # Each share screens the same stream of candidates.
+    return {share: {name: screened_quality(source, discriminators, judge, share, seed)
+                    for name, source in products.items()} for share in shares}
+
+
+@torch.no_grad()
+def screened_quality(source: Generator | Mixture, discriminators: list, judge: Judge, share: float,
+                     seed: int) -> dict:
+    """The judge's metrics of `source`'s samples screened by `discriminators` at `share` (1: as they come),
+    drawn from a stream of their own seeded `seed`."""
+    screened = Screened(source, discriminators, judge.data, share) if share < 1 else source
+    return judge.quality(screened.sample(judge.samples, torch.Generator().manual_seed(seed)))
 
 
 def loadable(checkpoints: dict[str, tuple[str, str | None]]) -> dict[str, Pair]:

@@ -25,10 +25,10 @@ from arena.bout import bout, discriminator_loss, generator_loss
 from arena.datasets import GaussianMixture, ImageDataset, load_dataset
 from arena.ensemble import Mixture, fit_weights, quality_loss
 from arena.metrics import Judge
-from arena.screen import Screened
 from arena.config import ArenaConfig, lr_scale
 from arena.founders import found
 from experiments.bench.results import ROOT
+from experiments.evaluate import screened_quality
 from storage.checkpoints import load_pair, save_checkpoint
 from genome import Genome, Layer, OptimizerGene, build_pair, make_optimizer
 from genome.build import Generator, Pair
@@ -121,12 +121,10 @@ def train_gan(genome: Genome, data: GaussianMixture | ImageDataset, cpu_seconds:
 
 
 @torch.no_grad()
-def evaluate(source: Generator | Mixture | Screened, judge: Judge, seed: int) -> dict:
-    """As the arena's final evaluation: eval mode, `judge.samples` samples from a generator (or a mixture,
-    or a screen of either) seeded `seed`."""
-    if isinstance(source, Generator):
-        source.eval()
-    return judge.quality(source.sample(judge.samples, torch.Generator().manual_seed(seed)))
+def evaluate(generator: Generator, judge: Judge, seed: int) -> dict:
+    """As the arena's final evaluation: eval mode, `judge.samples` samples from a generator seeded `seed`."""
+    generator.eval()
+    return judge.quality(generator.sample(judge.samples, torch.Generator().manual_seed(seed)))
 
 
 def run_job(job: Job) -> dict:
@@ -138,8 +136,7 @@ def run_job(job: Job) -> dict:
     judge = Judge(data)
     result = {"label": job.label, **spent, **evaluate(pair.generator, judge, job.eval_seed)}
     if job.screen < 1:
-        result["screened"] = evaluate(Screened(pair.generator, [pair.discriminator], data, job.screen), judge,
-                                      job.eval_seed)
+        result["screened"] = screened_quality(pair.generator, [pair.discriminator], judge, job.screen, job.eval_seed)
     if job.save:
         save_checkpoint(job.save, {"genome": job.genome, **pair.state_dicts()})
     return result
@@ -183,10 +180,10 @@ def pooled(checkpoints: list[str], data: GaussianMixture | ImageDataset, judge: 
     rng = torch.Generator().manual_seed(seed)
     mixture = Mixture([p.generator for p in pairs])
     fit_weights(mixture, data.sample(judge.samples, rng), rng)
-    raw = evaluate(mixture, judge, seed)
+    raw = screened_quality(mixture, [], judge, 1.0, seed)
     if screen >= 1:
         return raw, None
-    return raw, evaluate(Screened(mixture, [p.discriminator for p in pairs], data, screen), judge, seed)
+    return raw, screened_quality(mixture, [p.discriminator for p in pairs], judge, screen, seed)
 
 
 def best_and_mean(results: list[dict]) -> tuple[dict, dict]:
