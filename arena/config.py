@@ -103,13 +103,17 @@ class ArenaConfig:
     or real (of the `ensemble` first by standing, the one whose samples are nearest held-out real
     training data by maximum mean discrepancy; a statistic of real samples only, blind to the true modes
     or labels): a collapsed generator can top the standing when discriminators grow weak."""
-    screen: float = 0.5
+    screen: float = 0.125
     """The run's products (its champion and its mixture) are screened by the final population's
     discriminators: of `1 / screen` candidate samples per sample given out, the ones they rank most real
     are kept (`arena.screen`; 1: no screen). Discriminators and real training data only decide.
     On grid25 at 600 s (3 seeds, BENCHMARKS.md row 2026-12-04T12:20:23) it took the champion from 51.9 to
     71.9 % high quality and the mixture from 56.7 to 79.2 %; keeping less buys more at a cost in KL (the
     row's screen sweep)."""
+    screen_regions: int = 128
+    """A screen keeps the best of each region of the data, in proportion to the candidates there, rather than
+    the best over all: regions are the cells of this many real training samples (each candidate belongs to the
+    nearest; 0: one region, the best over all). `arena.screen` says why."""
     pack: int = 2
     """Samples a first-generation discriminator judges at once (PacGAN's packing: a generator that
     collapses onto few modes yields packs unlike real ones); children keep their discriminator's pack.
@@ -167,7 +171,7 @@ class ArenaConfig:
         if self.round_size < 2:
             raise ValueError(f"arena.round_size must be at least 2; got {self.round_size!r}")
         for name in ("metrics_every", "ensemble", "round_every", "cross_steps", "generator_first", "replay", "ready",
-                     "round_steps", "shared_fakes"):
+                     "round_steps", "shared_fakes", "screen_regions"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"arena.{name} must be a non-negative integer; got {value!r}")

@@ -13,7 +13,7 @@ from pymongo.database import Database
 
 from arena.ensemble import Mixture, distances_to_real, fit_weights, quality_loss
 from arena.metrics import Judge
-from arena.screen import Screened
+from arena.screen import REGIONS, Screened
 from arena.selection import champion, ranked
 from genome.build import Generator, Pair
 from storage.checkpoints import CheckpointError, load_pair
@@ -23,14 +23,16 @@ STANDING_FIELDS = {"fitness": 1, "rating": 1, "d_fitness": 1, "g_matches": 1}
 
 
 def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[str], ensemble: int,
-                   seed: int, key: str = "fitness", choice: str = "standing", screen: float = 1.0) -> dict:
+                   seed: int, key: str = "fitness", choice: str = "standing", screen: float = 1.0,
+                   regions: int = REGIONS) -> dict:
     """Metrics of each individual in `individuals` (kind `final`), of the champion (`choice`: the first by
     the standing `key`, or `real`: of the `ensemble` first by it, the nearest to real training data; see
     `arena.selection.champion`) and of a mixture of the `ensemble` first by `key` (kind `ensemble`).
     Returns `champion`, `ensemble` and the diagnostic `best`, each with its metrics and the individuals
     it is made of; under `real`, `by_standing` too, the first by standing alone, for comparison.
     With `screen` below 1 the products are screened by the discriminators of `individuals`
-    (`arena.screen`), and `champion_unscreened` and `ensemble_unscreened` give them as they come."""
+    (`arena.screen`, within `regions`: `arena.screen_regions`), and `champion_unscreened` and
+    `ensemble_unscreened` give them as they come."""
     torch_rng = torch.Generator().manual_seed(seed)
     docs = list(db.individuals.find({"_id": {"$in": individuals}},
                                     projection={"checkpoint": 1, "checkpoint_sha256": 1, "player": 1, "generation": 1,
@@ -61,8 +63,8 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
                 return {**scored[individual], "by": key}
             # Its own stream, as the ensemble's below: one individual gets one score, however it was chosen,
             # and the numbers after it are drawn alike.
-            return {**scored[individual], "by": key, "screen": screen,
-                    **screened_quality(generators[individual], discriminators, judge, screen, seed + 2)}
+            return {**scored[individual], "by": key, "screen": screen, "screen_regions": regions,
+                    **screened_quality(generators[individual], discriminators, judge, screen, seed + 2, regions)}
 
         chosen = champion(docs, key, distances)["_id"]
         summary["champion"] = product(chosen)
@@ -84,15 +86,16 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
                                **judge.quality(mixture.sample(judge.samples, torch_rng))}
         if screen < 1:
             summary["ensemble_unscreened"] = dict(summary["ensemble"])
-            summary["ensemble"].update(screen=screen,
-                                       **screened_quality(mixture, discriminators, judge, screen, seed + 3))
+            summary["ensemble"].update(screen=screen, screen_regions=regions,
+                                       **screened_quality(mixture, discriminators, judge, screen, seed + 3, regions))
         results.append(summary["ensemble"])
     for doc in results:
         db.metrics.replace_one({"_id": doc["_id"]}, doc, upsert=True)
     return summary
 
 
-def screen_sweep(db: Database, run_id: str, judge: Judge, shares: list[float], seed: int) -> dict[float, dict]:
+def screen_sweep(db: Database, run_id: str, judge: Judge, shares: list[float], seed: int,
+                 regions: int = REGIONS) -> dict[float, dict]:
     """A finished run's products, as its summary names them (the champion; the mixture's members and fitted
     weights), judged screened by its final population's discriminators at each share in `shares`
     (1: unscreened): `{share: {"champion": metrics, "ensemble": metrics}}`. Evaluation only, for choosing
@@ -111,16 +114,16 @@ def screen_sweep(db: Database, run_id: str, judge: Judge, shares: list[float], s
         products["ensemble"] = Mixture([pairs[m].generator for m in quality["ensemble"]["members"]],
                                        quality["ensemble"]["weights"])
     # Each share screens the same stream of candidates.
-    return {share: {name: screened_quality(source, discriminators, judge, share, seed)
+    return {share: {name: screened_quality(source, discriminators, judge, share, seed, regions)
                     for name, source in products.items()} for share in shares}
 
 
 @torch.no_grad()
 def screened_quality(source: Generator | Mixture, discriminators: list, judge: Judge, share: float,
-                     seed: int) -> dict:
-    """The judge's metrics of `source`'s samples screened by `discriminators` at `share` (1: as they come),
-    drawn from a stream of their own seeded `seed`."""
-    screened = Screened(source, discriminators, judge.data, share) if share < 1 else source
+                     seed: int, regions: int = REGIONS) -> dict:
+    """The judge's metrics of `source`'s samples screened by `discriminators` at `share` (1: as they come)
+    within `regions`, drawn from a stream of their own seeded `seed`."""
+    screened = Screened(source, discriminators, judge.data, share, regions) if share < 1 else source
     return judge.quality(screened.sample(judge.samples, torch.Generator().manual_seed(seed)))
 
 

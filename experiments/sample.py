@@ -50,14 +50,14 @@ def choose_source(db, run_id: str, individual: str | None, ensemble: int | None)
     return ids, [1 / len(ids)] * len(ids)
 
 
-def screen_of(run: dict) -> float:
-    """The share a run's products were screened at: as its final evaluation did (a run resumed after
-    screening existed screens, though its first part recorded no `screen`); for a run still going, its
-    setting; a run recorded before screening existed gave its products unscreened (1)."""
+def screen_of(run: dict) -> tuple[float, int]:
+    """The share a run's products were screened at and the screen's regions: as its final evaluation did (a
+    run resumed after screening existed screens, though its first part recorded no `screen`); for a run still
+    going, its setting; a run recorded before screening existed gave its products unscreened (1), and one
+    recorded before regions screened over all (0 regions)."""
     quality = (run.get("summary") or {}).get("quality")
-    if quality:
-        return float((quality.get("champion") or {}).get("screen", 1.0))
-    return float(((run.get("config") or {}).get("arena") or {}).get("screen", 1.0))
+    given = (quality.get("champion") or {}) if quality else ((run.get("config") or {}).get("arena") or {})
+    return float(given.get("screen", 1.0)), int(given.get("screen_regions", 0))
 
 
 def screening_population(db, run_id: str) -> list[str]:
@@ -126,13 +126,13 @@ def main(
         def choose(db: Database) -> tuple[list[str], list[float], dict, str, float, list[str]]:
             ids, weights = choose_source(db, run_id, individual, ensemble)
             run = db.runs.find_one({"_id": run_id})
-            keep = 1.0 if unscreened else screen_of(run)
+            keep, regions = (1.0, 0) if unscreened else screen_of(run)
             screens = screening_population(db, run_id) if keep < 1 else []
             checkpoints = {d["_id"]: (d["checkpoint"], d.get("checkpoint_sha256"))
                            for d in db.individuals.find({"_id": {"$in": ids + screens}})}
-            return ids, weights, checkpoints, run["config"]["dataset"], keep, screens
+            return ids, weights, checkpoints, run["config"]["dataset"], keep, regions, screens
 
-        ids, weights, checkpoints, dataset, keep, screens = read_run_store(run_id, runs, mongo_uri, mongo_db, choose)
+        ids, weights, checkpoints, dataset, keep, regions, screens = read_run_store(run_id, runs, mongo_uri, mongo_db, choose)
         data = load_dataset(dataset)
         generators = [load_pair(checkpoints[i][0], sha256=checkpoints[i][1])[1].generator for i in ids]
         source = Mixture(generators, np.asarray(weights))
@@ -141,7 +141,7 @@ def main(
             if not judges:
                 raise ValueError(f"none of the {len(screens)} discriminators that screen run {run_id!r} can be "
                                  "loaded; --unscreened gives the generators' samples as they come")
-            source = Screened(source, [pair.discriminator for pair in judges.values()], data, keep)
+            source = Screened(source, [pair.discriminator for pair in judges.values()], data, keep, regions)
             screens = list(judges)
         samples = source.sample(n, torch.Generator().manual_seed(seed)).numpy()
     except (ValueError, ConnectionError, RuntimeError, FileNotFoundError) as err:
@@ -149,7 +149,8 @@ def main(
         raise typer.Exit(2)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, samples.astype(np.float32))
-    screened = f", screened by {len(screens)} discriminators (keeps {keep:g})" if keep < 1 else ""
+    within = f", within {regions} regions" if regions else ""
+    screened = f", screened by {len(screens)} discriminators (keeps {keep:g}{within})" if keep < 1 else ""
     typer.echo(f"{n} samples of {', '.join(ids)}{screened} -> {out}")
     if png:
         save_picture(samples, data, png)

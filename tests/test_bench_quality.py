@@ -229,12 +229,12 @@ def test_quality_runs_the_baselines_end_to_end_into_tmp_only(bench, tmp_path):
     result = bench("quality", "--dataset", "ring8", "--seeds", "1", "--seconds", "0.5", "--players", "2",
                    "--cpus", "3", "--methods", "single,independent")
     rows = {row["method"]: row for row in result["rows"]}
-    screened = ", screened by its own discriminator (keeps 0.5)"
+    screened = ", screened by its own discriminator (keeps 0.125, within 128 regions)"
     assert set(rows) == {"one GAN", "2 independent GANs, best", "2 independent GANs, mean",
                          "one GAN" + screened, "2 independent GANs, best" + screened,
                          "2 independent GANs, mean" + screened,
                          "2 independent GANs, mixture (weights fitted on real data)",
-                         "2 independent GANs, mixture screened by their discriminators (keeps 0.5)"}
+                         "2 independent GANs, mixture screened by their discriminators (keeps 0.125, within 128 regions)"}
     for row in rows.values():
         assert row["seconds"] == 0.5 and row["cpu_budget_s"] == 1.5 and row["seeds"] == 1
         assert 1.5 <= row["cpu_s"] < 4
@@ -250,14 +250,16 @@ def test_quality_runs_the_arena_end_to_end(bench):
     result = bench("quality", "--dataset", "ring8", "--seeds", "1", "--seconds", "4", "--players", "2",
                    "--cpus", "2", "--methods", "arena", "--screens", "1,0.25")
     rows = {row["method"]: row for row in result["rows"]}
-    screened = ", screened (keeps 0.5)"
+    screened = ", screened (keeps 0.125, within 128 regions)"
     assert list(rows) == ["arena, champion by standing, then nearest real data" + screened,
                           "arena, the same champion unscreened", "arena, champion by standing alone" + screened,
                           "arena, mixture of the first by standing" + screened, "arena, the same mixture unscreened",
                           "arena, judge's pick (diagnostic)"] + [
-        f"arena, {product}, screen sweep: keeps {share}" for share in (1, 0.25) for product in ("champion", "mixture")]
+        f"arena, {product}, screen sweep: keeps {share}, within 128 regions" for share in (1, 0.25)
+        for product in ("champion", "mixture")]
     for share in ("1", "0.25"):
-        assert 0 <= float(rows[f"arena, mixture, screen sweep: keeps {share}"]["modes"].split(" ± ")[0]) <= 8
+        assert 0 <= float(rows[f"arena, mixture, screen sweep: keeps {share}, within 128 regions"]["modes"]
+                          .split(" ± ")[0]) <= 8
     best = rows["arena, champion by standing, then nearest real data" + screened]
     assert best["individuals"] >= 2 and 0 < best["cpu_s"] <= 2 * 4 + 1 and best["cpu_budget_s"] == 8
 

@@ -194,7 +194,8 @@ def test_no_flags_starts_and_stops_an_embedded_database(tmp_path):
         ensemble = db.metrics.find_one({"_id": "local|ensemble"})
         assert sorted(ensemble["members"]) == sorted(population) and sum(ensemble["weights"]) == pytest.approx(1)
         quality = run_record["summary"]["quality"]  # the products screened, as they come beside them
-        assert ensemble["screen"] == quality["champion"]["screen"] == 0.5
+        assert ensemble["screen"] == quality["champion"]["screen"] == 0.125
+        assert ensemble["screen_regions"] == quality["champion"]["screen_regions"] == 128
         assert {"champion_unscreened", "ensemble_unscreened"} <= set(quality)
 
     env = {k: v for k, v in os.environ.items() if k != "ARENA_MONGO_URI"}
@@ -202,7 +203,7 @@ def test_no_flags_starts_and_stops_an_embedded_database(tmp_path):
                              "--png", "s.png", "--ensemble", "2"], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=120)
     assert sample.returncode == 0, sample.stderr
-    assert "screened by 2 discriminators (keeps 0.5)" in sample.stdout
+    assert "screened by 2 discriminators (keeps 0.125, within 128 regions)" in sample.stdout
     assert np.load(tmp_path / "s.npy").shape == (300, 2)
     unscreened = subprocess.run([sys.executable, "-m", "experiments.sample", "local", "--n", "300", "--out", "u.npy",
                                  "--unscreened"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)

@@ -8,7 +8,7 @@ from torch import nn
 from arena.config import ArenaConfig
 from arena.datasets import ring8
 from arena.ensemble import Mixture
-from arena.screen import Screened, realness
+from arena.screen import Screened, nearest, realness, within
 from genome import build_pair
 from genome.operators import MutationConfig
 from genome.population import random_genome
@@ -35,7 +35,7 @@ class Near(nn.Module):
 
 
 def test_the_samples_ranked_most_real_are_kept_in_random_order():
-    kept = Screened(Spread(), [Near()], ring8(), 0.25).sample(100, torch.Generator().manual_seed(0))
+    kept = Screened(Spread(), [Near()], ring8(), 0.25, regions=0).sample(100, torch.Generator().manual_seed(0))
     candidates = Spread().sample(400, torch.Generator().manual_seed(0))  # the same stream: the same candidates
     nearest = candidates[candidates.norm(dim=1).argsort()[:100]]
     assert kept.shape == (100, 2)
@@ -53,7 +53,7 @@ class Right(Near):
 
 def test_scores_count_by_rank_so_no_discriminator_outweighs_another_by_its_scale():
     rng = lambda: torch.Generator().manual_seed(1)  # noqa: E731
-    both = Screened(Spread(), [Near(1e3), Right(1e-3)], ring8(), 0.5).sample(64, rng())
+    both = Screened(Spread(), [Near(1e3), Right(1e-3)], ring8(), 0.5, regions=0).sample(64, rng())
     candidates = Spread().sample(128, rng())
     by_rank = torch.stack([candidates.norm(dim=1).neg().argsort().argsort(),
                            candidates[:, 0].argsort().argsort()]).float().mean(0)
@@ -148,11 +148,13 @@ def test_the_quality_benchmark_refuses_a_bad_share_naming_it(screens, capsys):
 def test_a_run_is_sampled_screened_as_its_evaluation_screened_it():
     from experiments.sample import screen_of
 
-    assert screen_of({"config": {"arena": {"screen": 0.25}}}) == 0.25  # still going: its setting
-    assert screen_of({"config": {"arena": {}}}) == 1  # recorded before screening existed
+    assert screen_of({"config": {"arena": {"screen": 0.25, "screen_regions": 64}}}) == (0.25, 64)  # still going
+    assert screen_of({"config": {"arena": {}}}) == (1, 0)  # recorded before screening existed
     resumed = {"config": {"arena": {}}, "summary": {"quality": {"champion": {"screen": 0.5}}}}
-    assert screen_of(resumed) == 0.5  # its first part recorded no screen; its evaluation screened
-    assert screen_of({"config": {"arena": {"screen": 0.5}}, "summary": {"quality": {"champion": {}}}}) == 1
+    assert screen_of(resumed) == (0.5, 0)  # its first part recorded no screen; its evaluation screened, over all
+    regional = {"config": {"arena": {}}, "summary": {"quality": {"champion": {"screen": 0.5, "screen_regions": 128}}}}
+    assert screen_of(regional) == (0.5, 128)
+    assert screen_of({"config": {"arena": {"screen": 0.5}}, "summary": {"quality": {"champion": {}}}}) == (1, 0)
 
 
 def test_a_running_run_is_screened_by_the_latest_individual_of_each_player(raw_db):
@@ -164,3 +166,76 @@ def test_a_running_run_is_screened_by_the_latest_individual_of_each_player(raw_d
     assert screening_population(raw_db, "go") == ["go/player-0/3", "go/player-1/1"]
     raw_db.runs.update_one({"_id": "go"}, {"$set": {"summary": {"population": ["go/player-1/0"]}}})
     assert screening_population(raw_db, "go") == ["go/player-1/0"]  # ended: its final population
+
+
+def test_a_rank_within_its_region_runs_from_zero_to_one_and_a_lone_candidate_is_its_regions_best():
+    rank = torch.tensor([0.9, 0.1, 0.5, 0.3, 0.7])
+    region = torch.tensor([0, 0, 1, 0, 2])
+    assert within(rank, region).tolist() == pytest.approx([1.0, 0.0, 1.0, 0.5, 1.0])
+
+
+def test_each_sample_belongs_to_its_nearest_real_anchor_in_chunks(monkeypatch):
+    import arena.screen
+
+    monkeypatch.setattr(arena.screen, "CHUNK", 3)
+    anchors = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
+    x = torch.tensor([[1.0, 1.0], [9.0, 0.0], [6.0, 0.0], [4.0, 0.0], [-3.0, 2.0]])
+    assert nearest(x, anchors).tolist() == [0, 1, 1, 0, 0]
+
+
+def test_within_regions_a_screen_keeps_the_sources_spread_that_a_screen_over_all_gives_up():
+    """A discriminator that favours the right half: over all, the screen keeps only the right; within regions of
+    real data, each region gives out its own best, so the left half keeps about its share of the candidates."""
+    def left_share(regions):
+        kept = Screened(Spread(), [Right()], ring8(), 0.25, regions).sample(400, torch.Generator().manual_seed(5))
+        return float((kept[:, 0] < 0).float().mean())
+
+    assert left_share(0) == 0.0
+    assert 0.35 < left_share(32) < 0.65
+    kept = Screened(Spread(), [Right()], ring8(), 0.25, 32).sample(400, torch.Generator().manual_seed(5))
+    candidates = Spread().sample(1600, torch.Generator().manual_seed(5))  # the same stream: the same candidates
+    assert kept[:, 0].mean() > candidates[:, 0].mean()  # within each region the right still wins
+
+
+@pytest.mark.parametrize("regions", [-1, 2.5, True])
+def test_a_screens_regions_must_be_a_non_negative_integer_named_when_not(regions):
+    with pytest.raises(ValueError, match=f"got {regions!r}"):
+        Screened(Spread(), [Near()], ring8(), 0.5, regions)
+    with pytest.raises(ValueError, match=f"arena.screen_regions must be a non-negative integer; got {regions!r}"):
+        ArenaConfig(screen_regions=regions)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--rejudge", "--screens", "0.5"], "--rejudge judges again what a kept --work folder holds"),
+    (["--rejudge", "--work", "{tmp}", "--screens", "0.5"], "got --work"),
+    (["--screens", "0.5", "--regions", "64,x"], "--regions takes non-negative integers; got 'x'"),
+])
+def test_judging_a_benchmark_again_refuses_what_it_cannot_judge_naming_it(args, says, tmp_path, capsys):
+    from experiments import cli
+    from experiments.bench.__main__ import app
+
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert cli.run_app(app, ["quality", "--dataset", "ring8", *args]) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_saved_independent_gans_are_judged_again_at_every_share_and_number_of_regions(raw_db, tmp_path):
+    """The baselines a kept quality benchmark saved, screened as the benchmark screens them: each GAN by its own
+    discriminator, their mixture by all of theirs; one row per share and number of regions, one entry per seed."""
+    from experiments.bench.quality import rejudge
+    from storage.checkpoints import save_checkpoint
+
+    for seed in (0, 1):
+        for i in range(2):
+            genome = random_genome(np.random.default_rng(10 * seed + i), MutationConfig(), 64, 10)
+            save_checkpoint(str(tmp_path / "independent" / f"independent-{seed}-{i}.pt"),
+                            {"genome": genome.to_dict(), **build_pair(genome).state_dicts()})
+    rows, notes = rejudge(raw_db, tmp_path, "ring8", (0.5, 0.25), (0, 8), say=lambda text: None)
+    names = [row["method"] for row in rows]
+    assert len(names) == 3 * 2 * 2 and all(row["seeds"] == 2 for row in rows)
+    assert "2 independent GANs, mixture screened by their discriminators, screen sweep: keeps 0.25, within 8 regions" \
+        in names
+    assert "2 independent GANs, mean, screened by its own discriminator, screen sweep: keeps 0.5, over all" in names
+    assert notes.startswith(f"Judged again from {tmp_path}, nothing trained.")
+    with pytest.raises(ValueError, match="no finished arena run and no saved independent GAN"):
+        rejudge(raw_db, tmp_path / "empty", "ring8", (0.5,), (0,))

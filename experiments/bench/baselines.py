@@ -28,6 +28,7 @@ from arena.metrics import Judge
 from arena.config import ArenaConfig, lr_scale
 from arena.founders import found
 from experiments.bench.results import ROOT
+from arena.screen import REGIONS
 from experiments.evaluate import screened_quality
 from storage.checkpoints import load_pair, save_checkpoint
 from genome import Genome, Layer, OptimizerGene, build_pair, make_optimizer
@@ -72,6 +73,7 @@ class Job:
     eval_seed: int
     lr_final: float = 1.0  # learning rates decay linearly over the budget to this share, as the arena's
     screen: float = 1.0  # below 1, the samples are also judged screened by the GAN's own discriminator
+    regions: int = REGIONS  # the screen's regions (`arena.screen_regions`)
     save: str = ""  # where to save the trained pair (a checkpoint, as a player's), for screens across jobs
 
 
@@ -82,15 +84,15 @@ def independent_jobs(run_seed: int, players: int, dataset: str, cpu_seconds: flo
     shape = load_dataset(dataset).shape
     founders = [found(run_seed, i, players, shape, mutation, arena) for i in range(players)]
     return [Job(f"independent-{run_seed}-{i}", f.genome.to_dict(), dataset, cpu_seconds, f.init_seed, f.noise_seed,
-                run_seed, arena.lr_final, arena.screen) for i, f in enumerate(founders)]
+                run_seed, arena.lr_final, arena.screen, arena.screen_regions) for i, f in enumerate(founders)]
 
 
-def single_job(run_seed: int, dataset: str, cpu_seconds: float, screen: float = 1.0) -> Job:
+def single_job(run_seed: int, dataset: str, cpu_seconds: float, screen: float = 1.0, regions: int = REGIONS) -> Job:
     """Baseline (b): the fixed conventional GAN with seeds derived from the run seed, `cpu_seconds`."""
     seed = np.random.SeedSequence([run_seed, 1_000_000])  # apart from every player's [run_seed, i]
     init, rng = (int(v) for v in seed.generate_state(2))
     return Job(f"single-{run_seed}", single_genome(load_dataset(dataset).shape).to_dict(), dataset, cpu_seconds,
-               init, rng, run_seed, screen=screen)
+               init, rng, run_seed, screen=screen, regions=regions)
 
 
 def train_gan(genome: Genome, data: GaussianMixture | ImageDataset, cpu_seconds: float, init_seed: int,
@@ -136,7 +138,8 @@ def run_job(job: Job) -> dict:
     judge = Judge(data)
     result = {"label": job.label, **spent, **evaluate(pair.generator, judge, job.eval_seed)}
     if job.screen < 1:
-        result["screened"] = screened_quality(pair.generator, [pair.discriminator], judge, job.screen, job.eval_seed)
+        result["screened"] = screened_quality(pair.generator, [pair.discriminator], judge, job.screen, job.eval_seed,
+                                              job.regions)
     if job.save:
         save_checkpoint(job.save, {"genome": job.genome, **pair.state_dicts()})
     return result
@@ -172,7 +175,7 @@ def run_jobs(jobs: list[Job], workers: int) -> list[dict]:
 
 @torch.no_grad()
 def pooled(checkpoints: list[str], data: GaussianMixture | ImageDataset, judge: Judge, seed: int,
-           screen: float) -> tuple[dict, dict | None]:
+           screen: float, regions: int = REGIONS) -> tuple[dict, dict | None]:
     """The independent GANs as the arena's products are made: a mixture of their generators with weights
     fitted on real training data, judged as it is and, under a screen, screened by all their
     discriminators (the arena's screen without its fights)."""
@@ -183,7 +186,7 @@ def pooled(checkpoints: list[str], data: GaussianMixture | ImageDataset, judge: 
     raw = screened_quality(mixture, [], judge, 1.0, seed)
     if screen >= 1:
         return raw, None
-    return raw, screened_quality(mixture, [p.discriminator for p in pairs], judge, screen, seed)
+    return raw, screened_quality(mixture, [p.discriminator for p in pairs], judge, screen, seed, regions)
 
 
 def best_and_mean(results: list[dict]) -> tuple[dict, dict]:

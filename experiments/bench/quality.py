@@ -16,7 +16,7 @@ from arena.datasets import load_dataset
 from arena.metrics import Judge
 from experiments.bench import baselines, results
 from experiments.bench.common import Workspace, mean_std, measured, run_arena, run_config, settings
-from experiments.evaluate import screen_sweep
+from experiments.evaluate import loadable, screen_sweep, screened_quality
 from experiments.options import Sets
 
 DATASETS = {"ring8": 600.0, "grid25": 600.0, "mnist": 1800.0}  # the budgets issue 7 states targets for
@@ -35,7 +35,8 @@ SWEEP_LABELS = {"champion": "champion", "ensemble": "mixture"}
 
 def _label(kind: str, label: str, entry: dict) -> str:
     label = "champion by standing, then nearest real data" if kind == "champion" and "mmd" in entry else label
-    return label + (f", screened (keeps {entry['screen']:g})" if entry.get("screen") else "")
+    regions = f", {_regions(entry['screen_regions'])}" if entry.get("screen_regions") else ""
+    return label + (f", screened (keeps {entry['screen']:g}{regions})" if entry.get("screen") else "")
 HIGH_QUALITY, KL, TVD, FID_RATIO = 0.97, 0.02, 0.05, 0.7
 
 
@@ -88,9 +89,11 @@ def _short(dataset: str, m: dict) -> str:
 
 
 def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int, methods: list[str], base: dict,
-              ws: Workspace, say=print, screens: tuple[float, ...] = ()) -> tuple[list[dict], str]:
+              ws: Workspace, say=print, screens: tuple[float, ...] = (),
+              regions: tuple[int, ...] = ()) -> tuple[list[dict], str]:
     """Every method over seeds 0…seeds−1; the table's rows and the notes (per-seed figures). With `screens`,
-    each arena run's products are also judged screened at those shares (the same runs, evaluated again)."""
+    each arena run's products are also judged screened at those shares (the same runs, evaluated again), with
+    each number of `regions` (by default the configuration's)."""
     budget = cpus * seconds  # CPU-seconds every method gets
     per_seed: dict[str, list[dict]] = defaultdict(list)  # row label -> one dict per seed
     cpu: dict[str, list[float]] = defaultdict(list)
@@ -115,18 +118,18 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
             for kind, label in ARENA_ROWS:
                 if kind in quality:
                     add_run(f"{labels[method]}, {_label(kind, label, quality[kind])}", quality[kind])
-            for share, products in (screen_sweep(ws.db, run["run_id"], Judge(load_dataset(dataset)), screens, seed)
-                                    if screens else {}).items():
-                for kind, metrics in products.items():
-                    add_run(f"{labels[method]}, {SWEEP_LABELS[kind]}, screen sweep: keeps {share:g}", metrics)
+            if screens:
+                for name, metrics in _sweep(ws.db, run["run_id"], Judge(load_dataset(dataset)), screens, seed,
+                                            regions or (cfg.arena.screen_regions,)):
+                    add_run(f"{labels[method]}, {name}", metrics)
             say(f"{labels[method]}, seed {seed}: " + "; ".join(f"{_label(kind, label, quality[kind])} {_short(dataset, quality[kind])}"
                                                               for kind, label in ARENA_ROWS if kind in quality)
                 + f" ({len(run['individuals'])} individuals, players used {run['cpu_players'] or 0:.0f} CPU-s)")
     cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus)
-    screen = cfg.arena.screen
+    screen, regions = cfg.arena.screen, cfg.arena.screen_regions
     jobs: list[baselines.Job] = []
     if "single" in methods:
-        jobs += [baselines.single_job(seed, dataset, budget, screen) for seed in range(seeds)]
+        jobs += [baselines.single_job(seed, dataset, budget, screen, regions) for seed in range(seeds)]
     if "independent" in methods:
         for seed in range(seeds):
             jobs += [replace(job, save=str(ws.path / "independent" / f"{job.label}.pt"))
@@ -138,7 +141,8 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     done = baselines.run_jobs(jobs, cpus)
     single_name, best_name, mean_name = "one GAN", f"{players} independent GANs, best", \
         f"{players} independent GANs, mean"
-    screened = f", screened by its own discriminator (keeps {screen:g})"
+    kept = f"keeps {screen:g}" + (f", {_regions(regions)}" if regions else "")
+    screened = f", screened by its own discriminator ({kept})"
     data = load_dataset(dataset)
 
     def add(name: str, value: dict, group: list[dict]) -> None:
@@ -163,10 +167,10 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                     add(name + screened, value, group)
             mixture, screened_mixture = baselines.pooled(
                 [job.save for job in jobs if job.label.startswith(f"independent-{seed}-")], data, Judge(data), seed,
-                screen)
+                screen, regions)
             add(f"{players} independent GANs, mixture (weights fitted on real data)", mixture, group)
             if screened_mixture is not None:
-                add(f"{players} independent GANs, mixture screened by their discriminators (keeps {screen:g})",
+                add(f"{players} independent GANs, mixture screened by their discriminators ({kept})",
                     screened_mixture, group)
             say(f"{players} independent GANs, seed {seed}: best {_short(dataset, best)}; "
                 f"mean {_short(dataset, mean)}; mixture {_short(dataset, mixture)}")
@@ -184,6 +188,70 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     budget_note = "" if seconds == DATASETS[dataset] else \
         f"Budget {seconds:g} s, not the {DATASETS[dataset]:g} s the targets are stated for. "
     return rows, budget_note + "Per seed — " + " | ".join(notes)
+
+
+def _regions(count: int) -> str:
+    return f"within {count} regions" if count else "over all"
+
+
+def _sweep(db, run_id: str, judge: Judge, shares: tuple[float, ...], seed: int,
+           regions: tuple[int, ...]) -> list[tuple[str, dict]]:
+    """A finished run's champion and mixture judged again at each share and number of regions: (label, metrics)."""
+    return [(f"{SWEEP_LABELS[kind]}, screen sweep: keeps {share:g}, {_regions(count)}", metrics)
+            for count in regions
+            for share, products in screen_sweep(db, run_id, judge, list(shares), seed, count).items()
+            for kind, metrics in products.items()]
+
+
+def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tuple[int, ...],
+            say=print) -> tuple[list[dict], str]:
+    """The rows (mean ± std over seeds) and per-seed notes of every kept run and saved independent GAN of
+    `dataset` under `work`, at every share and number of regions."""
+    per_seed: dict[str, list[dict]] = defaultdict(list)
+    runs = sorted(db.runs.find({"summary.quality": {"$exists": True}}, projection={"config": 1}),
+                  key=lambda r: (r["config"]["dataset"], r["config"]["seed"], r["_id"]))
+    other = next((r["config"]["dataset"] for r in runs if r["config"]["dataset"] != dataset), None)
+    if other:
+        raise ValueError(f"{work} holds runs of {other}, not only of --dataset {dataset}")
+    saved = sorted((work / "independent").glob("independent-*-*.pt"))
+    if not runs and not saved:
+        raise ValueError(f"{work} holds no finished arena run and no saved independent GAN")
+    data = load_dataset(dataset)
+    judge = Judge(data)
+    for run in runs:
+        seed = run["config"]["seed"]
+        for name, metrics in _sweep(db, run["_id"], judge, shares, seed, regions):
+            per_seed[f"arena, {name}"].append(metrics)
+        say(f"arena run {run['_id']} judged again")
+    groups: dict[int, list[Path]] = defaultdict(list)
+    for path in saved:
+        groups[int(path.stem.split("-")[1])].append(path)
+    for seed, paths in sorted(groups.items()):
+        pairs = loadable({str(p): (str(p), None) for p in paths})
+        for count in regions:
+            for share in shares:
+                alone = [screened_quality(pair.generator, [pair.discriminator], judge, share, seed, count)
+                         for pair in pairs.values()]
+                best, mean = baselines.best_and_mean(alone)
+                where = f"screen sweep: keeps {share:g}, {_regions(count)}"
+                per_seed[f"{len(paths)} independent GANs, best, screened by its own discriminator, {where}"].append(best)
+                per_seed[f"{len(paths)} independent GANs, mean, screened by its own discriminator, {where}"].append(mean)
+                raw, screened = baselines.pooled([str(p) for p in paths], data, judge, seed, share, count)
+                per_seed[f"{len(paths)} independent GANs, mixture screened by their discriminators, {where}"].append(
+                    screened if screened is not None else raw)
+        say(f"independent GANs of seed {seed} judged again")
+    rows, notes = [], []
+    for name, judged in per_seed.items():
+        rows.append({"method": name, "dataset": dataset, "seeds": len(judged), **_metric_columns(dataset, judged),
+                     "target met": target_met(dataset, judged, None)})
+        notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}" for s, r in enumerate(judged)))
+    return rows, f"Judged again from {work}, nothing trained. Per seed — " + " | ".join(notes)
+
+
+def _count(text: str) -> int:
+    if not text.strip().isdigit():
+        raise ValueError(f"--regions takes non-negative integers; got {text.strip()!r}")
+    return int(text)
 
 
 def _share(text: str) -> float:
@@ -209,6 +277,10 @@ def command(
     set_: Sets = None,
     screens: str = typer.Option("", help="Comma-separated shares (in (0, 1]; 1: unscreened) at which each arena "
                                          "run's products are also judged screened, to choose arena.screen."),
+    regions: str = typer.Option("", help="Comma-separated numbers of a screen's regions for --screens (0: the "
+                                         "best over all) [default: arena.screen_regions]."),
+    rejudge_: bool = typer.Option(False, "--rejudge", help="Train nothing: judge the arena runs and independent "
+                                  "GANs that --work kept again, at --screens and --regions."),
     work: Optional[Path] = typer.Option(None, help="Folder for the runs' checkpoints, logs and database "
                                                    "[default: a temporary one, removed at the end]."),
     keep: bool = typer.Option(False, help="Keep the temporary folder."),
@@ -223,20 +295,34 @@ def command(
         if unknown or not chosen:
             raise ValueError(f"unknown method {unknown[0] if unknown else methods!r}; choose from {', '.join(METHODS)}")
         shares = tuple(_share(v) for v in screens.split(",") if v.strip())
+        counts = tuple(_count(v) for v in regions.split(",") if v.strip())
+        if rejudge_ and (work is None or not (work / "db").is_dir() or not shares):
+            raise ValueError("--rejudge judges again what a kept --work folder holds (its database and runs), at "
+                             f"--screens; got --work {str(work)!r} and --screens {screens!r}")
         seconds = DATASETS[dataset] if seconds is None else seconds
         cpus = cpus if cpus is not None else min(players, os.cpu_count() or 1)
         if seeds < 1 or players < 1 or cpus < 1 or not seconds > 0:
             raise ValueError("seeds, players, cpus and seconds must be positive")
         base = settings(config, set_)
-        run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus)
+        counts = counts or (run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0,
+                                       cpus=cpus).arena.screen_regions,)
         load_dataset(dataset)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
-    console.print(f"quality on {dataset}: {', '.join(chosen)}; {seeds} seeds, {players} players on {cpus} CPUs, "
+    if rejudge_:
+        try:
+            rows, path = measured("quality", work, True, console,
+                                  lambda ws: rejudge(ws.db, work, dataset, shares, counts, say=console.print))
+        except ValueError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2)
+    else:
+        console.print(f"quality on {dataset}: {', '.join(chosen)}; {seeds} seeds, {players} players on {cpus} CPUs, "
                   f"{seconds:g} s = {cpus * seconds:g} CPU-s per method")
-    rows, path = measured("quality", work, keep, console, lambda ws: benchmark(
-        dataset, seeds, seconds, players, cpus, chosen, base, ws, say=console.print, screens=shares))
+        rows, path = measured("quality", work, keep, console, lambda ws: benchmark(
+            dataset, seeds, seconds, players, cpus, chosen, base, ws, say=console.print, screens=shares,
+            regions=counts))
     for row in rows:
         console.print(f"{row['method']}: " + ", ".join(f"{k} {row[k]}" for k in ("modes", "high_quality", "kl",
                                                                                   "fid", "tvd") if k in row)
