@@ -106,10 +106,13 @@ class ArenaConfig:
     screen: float = 0.125
     """The run's products (its champion and its mixture) are screened by the final population's
     discriminators: of `1 / screen` candidate samples per sample given out, the ones they rank most real
-    are kept (`arena.screen`; 1: no screen). Discriminators and real training data only decide.
-    On grid25 at 600 s (3 seeds, BENCHMARKS.md row 2026-12-04T12:20:23) it took the champion from 51.9 to
-    71.9 % high quality and the mixture from 56.7 to 79.2 %; keeping less buys more at a cost in KL (the
-    row's screen sweep)."""
+    are kept, within regions of the data (`screen_regions`; `arena.screen`; 1: no screen). Discriminators and
+    real training data only decide. On grid25 at 600 s (3 seeds, BENCHMARKS.md row 2026-12-04T12:20:23) a
+    screen over all keeping half took the champion from 51.9 to 71.9 % high quality and the mixture from
+    56.7 to 79.2 %, and raised KL with the share it dropped; within 128 regions, keeping an eighth, the same
+    runs gave 72.1 % and KL 0.262 for the champion, 79.6 % and 0.094 for the mixture, against 71.5 %, 0.472
+    and 77.7 %, 0.180 over all at a half (row 2026-12-04T13:53:08; the lean runs of row 13:53:38 and the
+    independent GANs of row 13:53:26 say the same)."""
     screen_regions: int = 128
     """A screen keeps the best of each region of the data, in proportion to the candidates there, rather than
     the best over all: regions are the cells of this many real training samples (each candidate belongs to the
