@@ -114,9 +114,10 @@ class ArenaConfig:
     and 77.7 %, 0.180 over all at a half (row 2026-12-04T13:53:08; the lean runs of row 13:53:38 and the
     independent GANs of row 13:53:26 say the same)."""
     screen_regions: int = 128
-    """A screen keeps the best of each region of the data, in proportion to the candidates there, rather than
-    the best over all: regions are the cells of this many real training samples (each candidate belongs to the
-    nearest; 0: one region, the best over all). `arena.screen` says why."""
+    """A screen keeps the best of each region of the data (about the share kept of the candidates there, and
+    at least the region's best) rather than the best over all: regions are the cells of this many real
+    training samples (each candidate belongs to the nearest; 0: one region, the best over all).
+    `arena.screen` and `arena/screen.py` say why."""
     pack: int = 2
     """Samples a first-generation discriminator judges at once (PacGAN's packing: a generator that
     collapses onto few modes yields packs unlike real ones); children keep their discriminator's pack.

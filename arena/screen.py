@@ -7,9 +7,10 @@ or labels.
 A screen that keeps the samples ranked most real over all candidates keeps the discriminators' favourite regions
 and thins the rest: on grid25 it raised high quality and also KL (a good generator's 0.006 to 0.176, BENCHMARKS.md
 row 2026-12-04T13:30:28). So the screen works within regions: each candidate belongs to the nearest of
-`regions` real training samples, and a region gives out its own best, in proportion to the candidates it holds
-(a region's only candidate is kept), so the generator's spread over the data is kept and its worst in each
-region dropped."""
+`regions` real training samples and is ranked among its region's candidates; every region gives out its best
+first, then the next of each by that rank. A region keeps about the share kept of its candidates, plus its
+best, so the generator's spread over the data is kept (rare regions a little favoured) and the worst of each
+region dropped; when fewer samples are asked for than there are regions, they are the bests of the regions."""
 
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ class Screened:
         rank = torch.stack([_ranks(realness(d, candidates, self.data, rng)) for d in self.discriminators]).mean(0)
         best = torch.argsort(rank, descending=True, stable=True)
         if self.regions:
-            region = nearest(candidates, self.data.sample(self.regions, rng).to(candidates.device))
+            region = nearest(candidates, self.data.sample(self.regions, rng).to(candidates.device)).cpu()  # as rank
             best = best[torch.argsort(within(rank, region)[best], descending=True, stable=True)]
         best = best[:n]
         return candidates[best[torch.randperm(n, generator=rng)]]

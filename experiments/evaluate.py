@@ -95,7 +95,7 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
 
 
 def screen_sweep(db: Database, run_id: str, judge: Judge, shares: list[float], seed: int,
-                 regions: int = REGIONS) -> dict[float, dict]:
+                 regions: int) -> dict[float, dict]:
     """A finished run's products, as its summary names them (the champion; the mixture's members and fitted
     weights), judged screened by its final population's discriminators at each share in `shares`
     (1: unscreened): `{share: {"champion": metrics, "ensemble": metrics}}`. Evaluation only, for choosing

@@ -12,6 +12,7 @@ import typer
 from pymongo.database import Database
 
 from experiments import cli
+from experiments.summaries import screen_words
 
 from arena.datasets import GaussianMixture, load_dataset
 from arena.ensemble import Mixture
@@ -123,7 +124,7 @@ def main(
             raise ValueError("choose one of --champion, --individual and --ensemble")
         if n < 1 or (ensemble is not None and ensemble < 1):
             raise ValueError(f"--n and --ensemble must be positive; got {n} and {ensemble}")
-        def choose(db: Database) -> tuple[list[str], list[float], dict, str, float, list[str]]:
+        def choose(db: Database) -> tuple[list[str], list[float], dict, str, float, int, list[str]]:
             ids, weights = choose_source(db, run_id, individual, ensemble)
             run = db.runs.find_one({"_id": run_id})
             keep, regions = (1.0, 0) if unscreened else screen_of(run)
@@ -149,8 +150,7 @@ def main(
         raise typer.Exit(2)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, samples.astype(np.float32))
-    within = f", within {regions} regions" if regions else ""
-    screened = f", screened by {len(screens)} discriminators (keeps {keep:g}{within})" if keep < 1 else ""
+    screened = f", screened by {len(screens)} discriminators ({screen_words(keep, regions)})" if keep < 1 else ""
     typer.echo(f"{n} samples of {', '.join(ids)}{screened} -> {out}")
     if png:
         save_picture(samples, data, png)

@@ -38,9 +38,17 @@ def quality_line(metrics: dict) -> str:
     return f"{metrics['modes']} modes, {metrics['high_quality']:.1%} high quality, KL {metrics['kl']:.3f}"
 
 
+def screen_words(share: float, regions: int = 0) -> str:
+    """How a product was screened (`arena.screen`, `arena.screen_regions`), in words."""
+    if share >= 1:
+        return "unscreened"
+    return f"keeps {share:g}, " + (f"within {regions} regions" if regions else "over all")
+
+
 def _screened(product: dict) -> str:
     screen = product.get("screen")
-    return f", screened by the final population's discriminators (keeps {screen:g})" if screen else ""
+    return (f", screened by the final population's discriminators "
+            f"({screen_words(screen, product.get('screen_regions', 0))})") if screen else ""
 
 
 def report_quality(console: Console, quality: dict) -> None:

@@ -132,8 +132,10 @@ def test_the_reports_overview_shows_the_champion_screened_beside_the_population_
     run = {"status": "finished", "config": {"dataset": "grid25"}, "summary": {"quality": {"champion": {
         "individual": "r/player-0/9", "modes": 25, "high_quality": 0.8, "kl": 0.2, "screen": 0.5}}}}
     text = overview(run, [], 0, 0, finals)
-    assert "champion, screened (keeps 0.5)" in text and "0.8" in text
+    assert "champion, screened (keeps 0.5, over all)" in text and "0.8" in text  # a run recorded before regions
     assert text.index("final") < text.index("champion, screened")
+    run["summary"]["quality"]["champion"].update(screen=0.125, screen_regions=128)
+    assert "champion, screened (keeps 0.125, within 128 regions)" in overview(run, [], 0, 0, finals)
 
 
 @pytest.mark.parametrize("screens", ["0.5,x", "0", "1.5", "nan"])
@@ -233,9 +235,56 @@ def test_saved_independent_gans_are_judged_again_at_every_share_and_number_of_re
     rows, notes = rejudge(raw_db, tmp_path, "ring8", (0.5, 0.25), (0, 8), say=lambda text: None)
     names = [row["method"] for row in rows]
     assert len(names) == 3 * 2 * 2 and all(row["seeds"] == 2 for row in rows)
-    assert "2 independent GANs, mixture screened by their discriminators, screen sweep: keeps 0.25, within 8 regions" \
-        in names
-    assert "2 independent GANs, mean, screened by its own discriminator, screen sweep: keeps 0.5, over all" in names
+    assert "2 independent GANs, mixture, by their discriminators, screen sweep: keeps 0.25, within 8 regions" in names
+    assert "2 independent GANs, mean, by its own discriminator, screen sweep: keeps 0.5, over all" in names
     assert notes.startswith(f"Judged again from {tmp_path}, nothing trained.")
     with pytest.raises(ValueError, match="no finished arena run and no saved independent GAN"):
         rejudge(raw_db, tmp_path / "empty", "ring8", (0.5,), (0,))
+
+
+def test_within_a_region_ties_go_to_the_candidate_ranked_higher_over_all():
+    """Two regions' bests both score 1 within their region: the one the discriminators rank higher over all is
+    kept when only one may be."""
+    class Source:
+        def sample(self, n, rng):
+            return torch.tensor([[-1.0, 0.0], [-0.9, 0.0], [1.0, 0.0], [0.9, 0.0]])[:n]
+
+    class Anchored:  # two real training samples: one region left of the origin, one right
+        def sample(self, n, rng):
+            return torch.tensor([[-1.0, 0.0], [1.0, 0.0]])[:n]
+
+    kept = Screened(Source(), [Right()], Anchored(), 0.25, regions=2).sample(1, torch.Generator())
+    assert kept.tolist() == [[1.0, 0.0]]  # the right region's best beats the left's best over all
+    two = Screened(Source(), [Right()], Anchored(), 0.5, regions=2).sample(2, torch.Generator())
+    assert sorted(two[:, 0].tolist()) == pytest.approx([-0.9, 1.0])  # each region's best: the spread is kept
+
+
+def test_kept_arena_runs_are_judged_again_under_their_own_names_and_seeds(raw_db, tmp_path, monkeypatch):
+    """An asynchronous and a barrier run, judged again: each kind in rows of its own, the notes naming each run's
+    seed, unscreened once however many numbers of regions."""
+    import experiments.bench.quality as quality
+
+    calls = []
+
+    def sweep(db, run_id, judge, shares, seed, regions):
+        calls.append((run_id, tuple(shares), regions))
+        metrics = {"modes": 8, "high_quality": 0.5 + seed / 100, "kl": 0.1}
+        return {share: {"champion": metrics, "ensemble": metrics} for share in shares}
+
+    monkeypatch.setattr(quality, "screen_sweep", sweep)
+    for _id, seed, schedule in (("a", 3, "async"), ("b", 3, "barrier"), ("c", 5, "async")):
+        raw_db.runs.insert_one({"_id": _id, "config": {"dataset": "ring8", "seed": seed, "arena": {"schedule": schedule}},
+                                "summary": {"quality": {"champion": {}}}})
+    rows, notes = quality.rejudge(raw_db, tmp_path, "ring8", (1.0, 0.5), (0, 16), say=lambda text: None)
+    names = [row["method"] for row in rows]
+    assert names == [f"{kind}, {product}, screen sweep: {words}" for kind in ("arena", "barrier arena")
+                     for words in ("unscreened", "keeps 0.5, over all", "keeps 0.5, within 16 regions")
+                     for product in ("champion", "mixture")]
+    rows = {row["method"]: row for row in rows}
+    assert rows["arena, champion, screen sweep: unscreened"]["seeds"] == 2
+    assert rows["barrier arena, mixture, screen sweep: keeps 0.5, within 16 regions"]["seeds"] == 1
+    assert "arena, champion, screen sweep: unscreened: seed 3: 8 modes, 53.0% HQ, KL 0.100; seed 5:" in notes
+    assert ("a", (1.0, 0.5), 0) in calls and ("a", (0.5,), 16) in calls  # unscreened once
+    raw_db.runs.insert_one({"_id": "d", "config": {"dataset": "grid25", "seed": 0}, "summary": {"quality": {}}})
+    with pytest.raises(ValueError, match="holds runs of grid25, not only of --dataset ring8"):
+        quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,))

@@ -18,6 +18,7 @@ from experiments.bench import baselines, results
 from experiments.bench.common import Workspace, mean_std, measured, run_arena, run_config, settings
 from experiments.evaluate import loadable, screen_sweep, screened_quality
 from experiments.options import Sets
+from experiments.summaries import screen_words
 
 DATASETS = {"ring8": 600.0, "grid25": 600.0, "mnist": 1800.0}  # the budgets issue 7 states targets for
 METHODS = ("arena", "single", "independent", "barrier")
@@ -35,8 +36,8 @@ SWEEP_LABELS = {"champion": "champion", "ensemble": "mixture"}
 
 def _label(kind: str, label: str, entry: dict) -> str:
     label = "champion by standing, then nearest real data" if kind == "champion" and "mmd" in entry else label
-    regions = f", {_regions(entry['screen_regions'])}" if entry.get("screen_regions") else ""
-    return label + (f", screened (keeps {entry['screen']:g}{regions})" if entry.get("screen") else "")
+    return label + (f", screened ({screen_words(entry['screen'], entry.get('screen_regions', 0))})"
+                    if entry.get("screen") else "")
 HIGH_QUALITY, KL, TVD, FID_RATIO = 0.97, 0.02, 0.05, 0.7
 
 
@@ -141,7 +142,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     done = baselines.run_jobs(jobs, cpus)
     single_name, best_name, mean_name = "one GAN", f"{players} independent GANs, best", \
         f"{players} independent GANs, mean"
-    kept = f"keeps {screen:g}" + (f", {_regions(regions)}" if regions else "")
+    kept = screen_words(screen, regions)
     screened = f", screened by its own discriminator ({kept})"
     data = load_dataset(dataset)
 
@@ -190,16 +191,17 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     return rows, budget_note + "Per seed — " + " | ".join(notes)
 
 
-def _regions(count: int) -> str:
-    return f"within {count} regions" if count else "over all"
+def _screens(shares: tuple[float, ...], regions: tuple[int, ...]) -> list[tuple[int, list[float]]]:
+    """The shares to judge at for each number of regions: unscreened (1) once, with the first."""
+    return [(count, [s for s in shares if s < 1 or count == regions[0]]) for count in regions]
 
 
 def _sweep(db, run_id: str, judge: Judge, shares: tuple[float, ...], seed: int,
            regions: tuple[int, ...]) -> list[tuple[str, dict]]:
     """A finished run's champion and mixture judged again at each share and number of regions: (label, metrics)."""
-    return [(f"{SWEEP_LABELS[kind]}, screen sweep: keeps {share:g}, {_regions(count)}", metrics)
-            for count in regions
-            for share, products in screen_sweep(db, run_id, judge, list(shares), seed, count).items()
+    return [(f"{SWEEP_LABELS[kind]}, screen sweep: {screen_words(share, count)}", metrics)
+            for count, chosen in _screens(shares, regions)
+            for share, products in screen_sweep(db, run_id, judge, chosen, seed, count).items()
             for kind, metrics in products.items()]
 
 
@@ -207,7 +209,7 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
             say=print) -> tuple[list[dict], str]:
     """The rows (mean ± std over seeds) and per-seed notes of every kept run and saved independent GAN of
     `dataset` under `work`, at every share and number of regions."""
-    per_seed: dict[str, list[dict]] = defaultdict(list)
+    per_seed: dict[str, list[tuple[int, dict]]] = defaultdict(list)  # row label -> (seed, metrics) of each run
     runs = sorted(db.runs.find({"summary.quality": {"$exists": True}}, projection={"config": 1}),
                   key=lambda r: (r["config"]["dataset"], r["config"]["seed"], r["_id"]))
     other = next((r["config"]["dataset"] for r in runs if r["config"]["dataset"] != dataset), None)
@@ -220,31 +222,33 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
     judge = Judge(data)
     for run in runs:
         seed = run["config"]["seed"]
+        method = "barrier arena" if run["config"].get("arena", {}).get("schedule") == "barrier" else "arena"
         for name, metrics in _sweep(db, run["_id"], judge, shares, seed, regions):
-            per_seed[f"arena, {name}"].append(metrics)
-        say(f"arena run {run['_id']} judged again")
+            per_seed[f"{method}, {name}"].append((seed, metrics))
+        say(f"{method} run {run['_id']} judged again")
     groups: dict[int, list[Path]] = defaultdict(list)
     for path in saved:
         groups[int(path.stem.split("-")[1])].append(path)
     for seed, paths in sorted(groups.items()):
         pairs = loadable({str(p): (str(p), None) for p in paths})
-        for count in regions:
-            for share in shares:
+        for count, chosen in _screens(shares, regions):
+            for share in chosen:
                 alone = [screened_quality(pair.generator, [pair.discriminator], judge, share, seed, count)
                          for pair in pairs.values()]
-                best, mean = baselines.best_and_mean(alone)
-                where = f"screen sweep: keeps {share:g}, {_regions(count)}"
-                per_seed[f"{len(paths)} independent GANs, best, screened by its own discriminator, {where}"].append(best)
-                per_seed[f"{len(paths)} independent GANs, mean, screened by its own discriminator, {where}"].append(mean)
+                where = f"screen sweep: {screen_words(share, count)}"
+                for which, value in zip(("best", "mean"), baselines.best_and_mean(alone)):
+                    per_seed[f"{len(paths)} independent GANs, {which}, by its own discriminator, {where}"].append(
+                        (seed, value))
                 raw, screened = baselines.pooled([str(p) for p in paths], data, judge, seed, share, count)
-                per_seed[f"{len(paths)} independent GANs, mixture screened by their discriminators, {where}"].append(
-                    screened if screened is not None else raw)
+                per_seed[f"{len(paths)} independent GANs, mixture, by their discriminators, {where}"].append(
+                    (seed, screened if screened is not None else raw))
         say(f"independent GANs of seed {seed} judged again")
     rows, notes = [], []
     for name, judged in per_seed.items():
-        rows.append({"method": name, "dataset": dataset, "seeds": len(judged), **_metric_columns(dataset, judged),
-                     "target met": target_met(dataset, judged, None)})
-        notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}" for s, r in enumerate(judged)))
+        metrics = [m for _, m in judged]
+        rows.append({"method": name, "dataset": dataset, "seeds": len(judged), **_metric_columns(dataset, metrics),
+                     "target met": target_met(dataset, metrics, None)})
+        notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}" for s, r in judged))
     return rows, f"Judged again from {work}, nothing trained. Per seed — " + " | ".join(notes)
 
 
@@ -280,7 +284,8 @@ def command(
     regions: str = typer.Option("", help="Comma-separated numbers of a screen's regions for --screens (0: the "
                                          "best over all) [default: arena.screen_regions]."),
     rejudge_: bool = typer.Option(False, "--rejudge", help="Train nothing: judge the arena runs and independent "
-                                  "GANs that --work kept again, at --screens and --regions."),
+                                  "GANs that --work kept (of --dataset) again, at --screens and --regions; the "
+                                  "options that shape runs are not read."),
     work: Optional[Path] = typer.Option(None, help="Folder for the runs' checkpoints, logs and database "
                                                    "[default: a temporary one, removed at the end]."),
     keep: bool = typer.Option(False, help="Keep the temporary folder."),
