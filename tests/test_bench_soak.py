@@ -81,7 +81,7 @@ def test_a_flat_run_meets_every_target_and_a_slowing_leaking_one_says_by_how_muc
         "loops per minute, population", "train phase ms per step",
         "resident memory (RSS) per player, MB, mean over players", "resident memory (RSS) of the registry, MB"]
     # The last loops start at 480 s: whole minutes 0-7, each player ending 10 loops a minute, 9 in minute 0.
-    assert series["loops"][1:] == [20] * 7 and series["player_mb"] == [400] * 8
+    assert series["loops"][1:] == [20] * 7 and series["player_mb"] == [400] * 8 and series["registry_mb"] == [100] * 8
     for row in rows:
         assert row["minutes"] == "1–2 vs 6–7" and row["dataset"] == "ring8" and row["players"] == 2
         assert row["change"] == "+0.0 %" and row["target met"] in ("yes", "-")
@@ -90,7 +90,8 @@ def test_a_flat_run_meets_every_target_and_a_slowing_leaking_one_says_by_how_muc
     assert (rows[2]["first"], rows[2]["target"], rows[3]["target met"]) == ("400", soak.GROWTH, "yes")
 
     # From minute 4 on, loops take 1.25 times as long at 1.25 times the ms per step: a dearer genome's cost.
-    rows, _ = soak.rows_of(_run(8, 6.0, slower_from=240, slow=1.25), _memory(8, 400, (100, 200)), common_)
+    rows, series = soak.rows_of(_run(8, 6.0, slower_from=240, slow=1.25), _memory(8, 400, (100, 200)), common_)
+    assert series["registry_mb"] == sorted(series["registry_mb"]) and series["registry_mb"][-1] > 180  # minute by minute
     assert (rows[0]["last"], rows[0]["change"], rows[0]["target met"]) == ("16.0", "-20.0 %", "no (-20.0 %)")
     assert (rows[1]["last"], rows[1]["change"]) == ("12.50", "+25.0 %")
     assert rows[2]["target met"] == "yes" and rows[3]["target met"].startswith("no (+")

@@ -73,7 +73,8 @@ def ends(start: float, minutes: int) -> list[tuple[float, float]] | None:
 
 def rows_of(docs: list[dict], memory: list[tuple], common: dict) -> tuple[list[dict], dict[str, list]]:
     """The table (loops per minute, ms per step, resident memory: first minutes, last, change, target)
-    and the series behind it: the loops and the players' mean MB in every whole minute."""
+    and the series behind it: the loops, the players' mean MB and the registry's MB in every whole minute (where
+    first and last alone cannot tell a leak from a warm-up that levels off)."""
     steady = window(docs)
     minutes = per_minute(docs, *steady) if steady else []
     compared = ends(steady[0], len(minutes)) if steady else None
@@ -88,9 +89,10 @@ def rows_of(docs: list[dict], memory: list[tuple], common: dict) -> tuple[list[d
         rows.append(_row(label, *[resident(memory, actor, *span) for span in spans], GROWTH, ".0f"))
     span = f"{SKIP}–{SKIP + SPAN - 1} vs {len(minutes) - SPAN}–{len(minutes) - 1}" if compared else "-"
     start = steady[0] if steady else 0.0
-    series = {"loops": [len(m) for m in minutes],
-              "player_mb": [resident(memory, "Player", start + k * MINUTE, start + (k + 1) * MINUTE)
-                            for k in range(len(minutes))]}
+    series = {"loops": [len(m) for m in minutes]}
+    for key, actor in (("player_mb", "Player"), ("registry_mb", "Registry")):
+        series[key] = [resident(memory, actor, start + k * MINUTE, start + (k + 1) * MINUTE)
+                       for k in range(len(minutes))]
     return [{**row, "minutes": span, **common} for row in rows], series
 
 
@@ -115,10 +117,12 @@ def benchmark(base: dict, dataset: str, seconds: float, players: int, cpus: int,
                                                  "seconds": seconds, "seed": seed})
     sampled = {actor: len({pid for _, name, pid, _ in run["memory"] if name == actor})
                for actor in ("Player", "Registry")}
-    mb = ", ".join("-" if v is None else f"{v:.0f}" for v in series["player_mb"])
+    mb = {key: ", ".join("-" if v is None else f"{v:.0f}" for v in series[key]) or "-"
+          for key in ("player_mb", "registry_mb")}
     notes = (f"run {run['run_id']}: {len(docs)} individuals; {len(series['loops'])} whole minutes from the first "
              f"loop's start to the first start of a player's last loop; loops in each: "
-             f"{', '.join(map(str, series['loops'])) or '-'}; players' mean resident MB in each: {mb or '-'}; "
+             f"{', '.join(map(str, series['loops'])) or '-'}; players' mean resident MB in each: {mb['player_mb']}; "
+             f"the registry's resident MB in each: {mb['registry_mb']}; "
              f"processes sampled: {sampled['Player']} players', {sampled['Registry']} registry's.")
     say(notes)
     return rows, notes
