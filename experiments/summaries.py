@@ -45,10 +45,14 @@ def screen_words(share: float, regions: int = 0) -> str:
     return f"keeps {share:g}, " + (f"within {regions} regions" if regions else "over all")
 
 
+def product_screen(product: dict) -> str:
+    """How a recorded product was screened, in words; "" when it was not (a run before screening existed)."""
+    return screen_words(product["screen"], product.get("screen_regions", 0)) if product.get("screen") else ""
+
+
 def _screened(product: dict) -> str:
-    screen = product.get("screen")
-    return (f", screened by the final population's discriminators "
-            f"({screen_words(screen, product.get('screen_regions', 0))})") if screen else ""
+    words = product_screen(product)
+    return f", screened by the final population's discriminators ({words})" if words else ""
 
 
 def report_quality(console: Console, quality: dict) -> None:

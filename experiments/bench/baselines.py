@@ -27,10 +27,10 @@ from arena.ensemble import Mixture, fit_weights, quality_loss
 from arena.metrics import Judge
 from arena.config import ArenaConfig, lr_scale
 from arena.founders import found
-from experiments.bench.results import ROOT
 from arena.screen import REGIONS
+from experiments.bench.results import ROOT
 from experiments.evaluate import screened_quality
-from storage.checkpoints import load_pair, save_checkpoint
+from storage.checkpoints import save_checkpoint
 from genome import Genome, Layer, OptimizerGene, build_pair, make_optimizer
 from genome.build import Generator, Pair
 from genome.operators import MutationConfig
@@ -174,12 +174,11 @@ def run_jobs(jobs: list[Job], workers: int) -> list[dict]:
 
 
 @torch.no_grad()
-def pooled(checkpoints: list[str], data: GaussianMixture | ImageDataset, judge: Judge, seed: int,
+def pooled(pairs: list[Pair], data: GaussianMixture | ImageDataset, judge: Judge, seed: int,
            screen: float, regions: int = REGIONS) -> tuple[dict, dict | None]:
     """The independent GANs as the arena's products are made: a mixture of their generators with weights
     fitted on real training data, judged as it is and, under a screen, screened by all their
     discriminators (the arena's screen without its fights)."""
-    pairs = [load_pair(c)[1] for c in checkpoints]
     rng = torch.Generator().manual_seed(seed)
     mixture = Mixture([p.generator for p in pairs])
     fit_weights(mixture, data.sample(judge.samples, rng), rng)

@@ -18,7 +18,7 @@ from experiments.bench import baselines, results
 from experiments.bench.common import Workspace, mean_std, measured, run_arena, run_config, settings
 from experiments.evaluate import loadable, screen_sweep, screened_quality
 from experiments.options import Sets
-from experiments.summaries import screen_words
+from experiments.summaries import product_screen, screen_words
 
 DATASETS = {"ring8": 600.0, "grid25": 600.0, "mnist": 1800.0}  # the budgets issue 7 states targets for
 METHODS = ("arena", "single", "independent", "barrier")
@@ -36,8 +36,8 @@ SWEEP_LABELS = {"champion": "champion", "ensemble": "mixture"}
 
 def _label(kind: str, label: str, entry: dict) -> str:
     label = "champion by standing, then nearest real data" if kind == "champion" and "mmd" in entry else label
-    return label + (f", screened ({screen_words(entry['screen'], entry.get('screen_regions', 0))})"
-                    if entry.get("screen") else "")
+    words = product_screen(entry)
+    return label + (f", screened ({words})" if words else "")
 HIGH_QUALITY, KL, TVD, FID_RATIO = 0.97, 0.02, 0.05, 0.7
 
 
@@ -166,9 +166,9 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
             if "screened" in group[0]:
                 for name, value in zip((best_name, mean_name), baselines.best_and_mean([r["screened"] for r in group])):
                     add(name + screened, value, group)
-            mixture, screened_mixture = baselines.pooled(
-                [job.save for job in jobs if job.label.startswith(f"independent-{seed}-")], data, Judge(data), seed,
-                screen, regions)
+            saved = loadable({job.save: (job.save, None) for job in jobs
+                              if job.label.startswith(f"independent-{seed}-")})
+            mixture, screened_mixture = baselines.pooled(list(saved.values()), data, Judge(data), seed, screen, regions)
             add(f"{players} independent GANs, mixture (weights fitted on real data)", mixture, group)
             if screened_mixture is not None:
                 add(f"{players} independent GANs, mixture screened by their discriminators ({kept})",
@@ -239,7 +239,7 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
                 for which, value in zip(("best", "mean"), baselines.best_and_mean(alone)):
                     per_seed[f"{len(paths)} independent GANs, {which}, by its own discriminator, {where}"].append(
                         (seed, value))
-                raw, screened = baselines.pooled([str(p) for p in paths], data, judge, seed, share, count)
+                raw, screened = baselines.pooled(list(pairs.values()), data, judge, seed, share, count)
                 per_seed[f"{len(paths)} independent GANs, mixture, by their discriminators, {where}"].append(
                     (seed, screened if screened is not None else raw))
         say(f"independent GANs of seed {seed} judged again")
