@@ -126,9 +126,11 @@ class Player:
                     with clock("distance"):
                         self._distance(child)
                 with clock("save"):
-                    record = self._save(child, trained, individual)
+                    # Taken once: the checkpoint and the object store get the same tensors.
+                    weights, moments = child.pair.state_dicts(), child.optimizer_states()
+                    record = self._save(child, trained, individual, weights, moments)
                 with clock("publish"):
-                    opponents = self._enter(child, individual)
+                    opponents = self._enter(child, individual, weights, moments)
                 with clock("fight"):
                     matches = self._fight(child, individual, opponents)
                 # Recorded at the end of the loop, timed now: a restarted registry replays births and
@@ -250,12 +252,12 @@ class Player:
         self._trace(individual, rows, "train")
         return len(rows)  # fewer steps than the genome's when the budget ran out mid-round
 
-    def _save(self, child: Offspring, trained: int, individual: str) -> dict:
-        """Write the checkpoint; returns the individual's record as far as it is known now (its birth)."""
+    def _save(self, child: Offspring, trained: int, individual: str, weights: dict, moments: dict) -> dict:
+        """Write the checkpoint (the pair's `weights`, its optimizers' `moments`); returns the individual's
+        record as far as it is known now (its birth)."""
         location = checkpoint_location(self.checkpoint_dir, self.name, self.generation)
-        sha256 = save_checkpoint(location, {
-            "genome": child.genome.to_dict(), **child.pair.state_dicts(), **child.optimizer_states(),
-            "step": self.steps})
+        sha256 = save_checkpoint(location, {"genome": child.genome.to_dict(), **weights, **moments,
+                                            "step": self.steps})
         return {"_id": individual, "run_id": self.run_id, "player": self.name, "generation": self.generation,
                 "dataset": self.spec.dataset, "parents": child.parents, "g_parents": child.g_parents,
                 "d_parents": child.d_parents, "genome": child.genome.to_dict(), "age": child.age,
@@ -276,14 +278,14 @@ class Player:
                 "genome": child.genome.to_dict(), "ops": child.ops, "parent_fitness": child.parent_fitness,
                 "age": child.age, "real_distance": self.real_distance}
 
-    def _enter(self, child: Offspring, individual: str) -> list[dict]:
-        """Publish the individual (weights and optimizer state through the object store, so a child
-        bred from it can carry both) and get the opponents the registry draws for it."""
-        weights = ray.put({**child.pair.state_dicts(), **child.optimizer_states()})
+    def _enter(self, child: Offspring, individual: str, weights: dict, moments: dict) -> list[dict]:
+        """Publish the individual and get the opponents the registry draws for it. The pair's weights and its
+        optimizers' moments go through the object store as two objects: an opponent needs only the weights
+        (Adam's moments are twice their size), a child bred from the individual carries both."""
         cfg = self.arena
         self.entry = self._entry(child, individual)  # the genome is serialised once a loop, not per call
-        return ray.get(self.registry.enter.remote(self.entry, [weights], cfg.opponents, cfg.matchmaking,
-                                                  self._seed()))
+        return ray.get(self.registry.enter.remote(self.entry, [ray.put(weights), ray.put(moments)], cfg.opponents,
+                                                  cfg.matchmaking, self._seed()))
 
     def _game(self) -> dict:
         """The settings of `arena.selection.next_move`, from the configuration."""
@@ -305,21 +307,27 @@ class Player:
     def _move(self):
         return ray.get(self.registry.move.remote(self.spec.dataset, self.entry, self._seed(), **self._game()))
 
-    def _fetch(self, entry: dict) -> dict | None:
-        """A published individual's weights, or None when they are lost: a player whose node went
-        down leaves references nobody can read until it publishes again."""
+    @staticmethod
+    def _read(refs):
+        """What published references hold, or None when it is lost: a player whose node went down leaves
+        references nobody can read until it publishes again."""
         try:
-            return ray.get(entry["weights"][0], timeout=60)
+            return ray.get(refs, timeout=60)
         except (ray.exceptions.ObjectLostError, ray.exceptions.GetTimeoutError):
             return None
 
+    def _fetch(self, entry: dict) -> dict | None:
+        """A published individual's weights and optimizers' moments, for a child to carry, or None when lost."""
+        both = self._read(entry["weights"])
+        return None if both is None else {**both[0], **both[1]}
+
     def _opponents(self, entries: list[dict]) -> list[tuple[dict, object]]:
-        """The pairs of `entries` whose weights can still be read, each with its entry. One `ray.get` for
-        all, so their transfers overlap; when one is lost, each alone, to keep the others."""
-        try:
-            states = ray.get([entry["weights"][0] for entry in entries], timeout=60)
-        except (ray.exceptions.ObjectLostError, ray.exceptions.GetTimeoutError):
-            states = [self._fetch(entry) for entry in entries]
+        """The pairs of `entries` whose weights can still be read, each with its entry (their weights only, not
+        their moments). One `ray.get` for all, so their transfers overlap; when one is lost, each alone, to keep
+        the others."""
+        states = self._read([entry["weights"][0] for entry in entries])
+        if states is None:
+            states = [self._read(entry["weights"][0]) for entry in entries]
         out = []
         for entry, state in zip(entries, states):
             if state is not None:
