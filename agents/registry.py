@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import itertools
 import time
 
 import numpy as np
@@ -25,11 +26,19 @@ from arena.selection import Move, choose_opponents, next_move
 from genome.effects import operator_effects
 from storage.records import ACTOR_PATIENCE_MS, connect
 
+# Retired individuals whose standing stays whole, at least (eight per live player on larger runs): a match
+# against one of them still counts while an opponent that fought its last publication reports. Older ones
+# keep only what their standing says (`FINAL`), not the standing, two ratings and the lineage entry: over an
+# hour a registry sees ten thousands of individuals (the soak row of 2026-12-04T14:59:39: 318 to 382 MB).
+RETIRED_WHOLE = 256
+FINAL = ("fitness", "d_fitness", "d_round_fitness", "fitness_change", "g_matches", "d_matches", "mu", "sigma", "rating",
+         "d_rating")  # the fields of `_fitness`, in the order a compacted individual keeps their values
+
 
 class Registry:
     def __init__(self, run_id: str, window: int = 16, mongo_uri: str | None = None, mongo_db: str = "arena",
-                 shared_fakes: int = 0):
-        self.run_id, self.window = run_id, window
+                 shared_fakes: int = 0, retired_whole: int = RETIRED_WHOLE):
+        self.run_id, self.window, self.retired_whole = run_id, window, retired_whole
         self.shared_fakes = shared_fakes
         self.fakes: dict[str | None, ReplayBuffer] = {}  # dataset -> fakes that fooled some discriminator
         self.ratings = Ratings()
@@ -38,8 +47,12 @@ class Registry:
         # the draws are made from (dicts keep insertion order, and a re-publish keeps the player's place).
         self.pools: dict[str | None, dict[str, dict]] = {}
         self.live_ids: dict[str, str] = {}  # individual id -> its player, for the live ones
-        self.standings: dict[str, Standing] = {}  # individual id -> standing, retired ones too
+        self.standings: dict[str, Standing] = {}  # individual id -> standing, of the live and recently retired
         self.lineage: dict[str, dict] = {}  # individual id -> the ops that made it and its parents' fitness
+        self.retired: dict[str, None] = {}  # ids retired with their standing whole, oldest first
+        # id -> (its `_fitness` values in FINAL's order, the names of the ops that made it): retired longer ago
+        self.final: dict[str, tuple] = {}
+        self.late = 0  # matches dropped because one side had been compacted into `final`
         self.status: dict[str, dict] = {}  # player -> its latest heartbeat
         self.stopping = False
         self._fitness_of: dict[str, dict] = {}  # individual id -> `_fitness` as of its latest match or publish
@@ -56,18 +69,30 @@ class Registry:
         so a pair that went on training inherits the standing its matches had made. Published weights
         are not in the record: players publish again within a loop."""
         events = [(doc.get("created_at"), 0, doc) for doc in db.individuals.find(
-            {"run_id": self.run_id}, projection={"ops": 1, "parent_fitness": 1, "created_at": 1})]
+            {"run_id": self.run_id}, projection={"ops": 1, "parent_fitness": 1, "created_at": 1, "player": 1,
+                                                 "generation": 1})]
         events += [(doc.get("at"), 1, doc) for doc in db.matches.find(
             {"run_id": self.run_id}, projection={"generator": 1, "discriminator": 1, "fooled": 1,
                                                  "real_accepted": 1, "at": 1, "kind": 1})]
-        for _, kind, doc in sorted(events, key=lambda e: (e[0] is None, e[0] or 0, e[1])):
+        events.sort(key=lambda e: (e[0] is None, e[0] or 0, e[1]))
+        for _, kind, doc in events:
             if kind == 0:
                 self._born(doc["_id"], doc.get("ops") or [], doc.get("parent_fitness"))
             else:
                 self.report([doc])
+        # Each player's newest goes on (its next publication continues it); the others are retired, in order.
+        newest: dict[str, tuple[int, str]] = {}
+        for _, kind, doc in events:
+            if kind == 0 and doc.get("generation", -1) >= newest.get(doc.get("player"), (-2, ""))[0]:
+                newest[doc.get("player")] = (doc.get("generation", -1), doc["_id"])
+        going_on = {_id for _, _id in newest.values()}
+        for _, kind, doc in events:
+            if kind == 0 and doc["_id"] not in going_on:
+                self._retire(doc["_id"])
 
     def __repr__(self) -> str:  # what the Ray dashboard shows
-        return f"Registry(run={self.run_id}, published={len(self.live)}, individuals={len(self.standings)})"
+        return (f"Registry(run={self.run_id}, published={len(self.live)}, "
+                f"individuals={len(self.standings) + len(self.final)})")
 
     def _born(self, _id: str, ops: list[dict], parent_fitness: float | None) -> None:
         """A new individual's standing: its own, or, for a pair that goes on training under a new id
@@ -91,6 +116,8 @@ class Registry:
         previous = self.live.get(player)
         if previous is not None:
             self.live_ids.pop(previous["id"], None)
+            if previous["id"] != _id:
+                self._retire(previous["id"])
             self._fitness_of.pop(previous["id"], None)  # retired: `_fitness` caches only the live
             if previous["dataset"] != entry["dataset"]:  # never in a run; kept exact
                 self.pools[previous["dataset"]].pop(player)
@@ -99,6 +126,20 @@ class Registry:
         self.live_ids[_id] = player
         for dataset in (None, entry["dataset"]):
             self.pools.setdefault(dataset, {})[player] = published
+
+    def _retire(self, _id: str) -> None:
+        """`_id` is no longer published; the oldest retired beyond the ones kept whole are compacted."""
+        self.retired[_id] = None
+        while len(self.retired) > max(self.retired_whole, 8 * len(self.live)):
+            oldest = next(iter(self.retired))
+            del self.retired[oldest]
+            if oldest in self.standings and oldest not in self.live_ids:
+                known = self._fitness(oldest)
+                names = tuple(sorted({op["op"] for op in self.lineage.get(oldest, {}).get("ops") or []}))
+                self.final[oldest] = (tuple(known[key] for key in FINAL), names)
+                del self.standings[oldest]
+                self.lineage.pop(oldest, None)
+                self.ratings.forget(oldest)
 
     def enter(self, entry: dict, weights: list, k: int, mode: str = "random", seed: int | None = None) -> list[dict]:
         """Publish `entry`, then draw up to k opponents for it (`opponents`)."""
@@ -132,7 +173,7 @@ class Registry:
         pool = self._pool(dataset)
         player = self.live_ids.get(me["id"])
         mine = self.live[player] if player is not None else {**me, **self._fitness(me["id"])} \
-            if me["id"] in self.standings else me
+            if self._known(me["id"]) else me
         chosen = next_move(dict(mine), pool, np.random.default_rng(seed), **game)
         return Move(tuple(map(dict, chosen.parents)), tuple(map(dict, chosen.d_parents)))
 
@@ -141,7 +182,7 @@ class Registry:
         """The end of a player's fight in one call: fold its matches in (`report`), note its progress
         (`heartbeat`), unless the run is stopping or `me` is None decide its next move (`move`), and trade
         `fakes` (that fooled its discriminator) for as many from the shared pool (`share_fakes`)."""
-        if me is not None and me["id"] not in self.lineage:  # its publish may reach a restarted registry later
+        if me is not None and not self._known(me["id"]):  # its publish may reach a restarted registry later
             self._born(me["id"], me.get("ops", []), me.get("parent_fitness"))
         standings = self.report(matches)
         if me is not None:  # its own standing, touched by this report or not
@@ -165,6 +206,9 @@ class Registry:
         """Fold match results into the standings; returns the new standings of the individuals involved."""
         touched = set()
         for match in matches:
+            if match["generator"] in self.final or match["discriminator"] in self.final:
+                self.late += 1  # against one retired long ago: its standing is no longer whole
+                continue
             self._standing(match["generator"]).as_generator(match["fooled"])
             self._standing(match["discriminator"]).as_discriminator(match["fooled"], match["real_accepted"],
                                                                     match.get("kind") == SECOND_ROUND)
@@ -183,10 +227,15 @@ class Registry:
             standing = self.standings[_id] = Standing(self.window)
         return standing
 
+    def _known(self, _id: str) -> bool:
+        return _id in self.standings or _id in self.final
+
     def _fitness(self, _id: str) -> dict:
         known = self._fitness_of.get(_id)
         if known is not None:
             return known
+        if _id in self.final:
+            return dict(zip(FINAL, self.final[_id][0]))
         standing = self.standings[_id]
         before = self.lineage.get(_id, {}).get("parent_fitness")
         change = standing.fitness - before if standing.fitness is not None and before is not None else None
@@ -199,10 +248,14 @@ class Registry:
 
     def effects(self) -> dict[str, dict]:
         """Beneficial versus nefarious mutations so far: `genome.effects.operator_effects` over the lineage."""
-        return operator_effects({"ops": self.lineage[_id]["ops"], **self._fitness(_id)} for _id in self.lineage)
+        whole = ({"ops": self.lineage[_id]["ops"], **self._fitness(_id)} for _id in self.lineage)
+        compacted = ({"ops": [{"op": name} for name in names], "fitness_change": values[FINAL.index("fitness_change")]}
+                     for values, names in self.final.values())
+        return operator_effects(itertools.chain(whole, compacted))
 
     def fitness(self) -> dict[str, dict]:
-        return {_id: dict(self._fitness(_id)) for _id in self.standings}
+        """Every individual's standing: the final one of those retired long ago, as it was when compacted."""
+        return {_id: dict(self._fitness(_id)) for _id in itertools.chain(self.standings, self.final)}
 
     def heartbeat(self, player: str, status: dict) -> bool:
         """Record a player's progress; the answer says whether the run is stopping."""

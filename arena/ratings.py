@@ -35,6 +35,11 @@ class Ratings:
                 old = table[parent]
                 table[child] = self.model.rating(mu=old.mu, sigma=old.sigma, name=child)
 
+    def forget(self, individual: str) -> None:
+        """Drop the individual's ratings (the registry keeps what they said of a long-retired one)."""
+        self.generators.pop(individual, None)
+        self.discriminators.pop(individual, None)
+
     def standing(self, individual: str) -> dict:
         """`rating` (the generator's) and `d_rating` are the conservative estimates mu − 3σ that rankings
         use; `mu` and `sigma` are the generator's."""

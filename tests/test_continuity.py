@@ -162,6 +162,30 @@ def test_the_registry_forgets_no_retired_standing_but_caches_only_the_live_ones(
     assert standings["a3"]["g_matches"] == 5 and standings["a3"]["fitness"] == pytest.approx(0.4375)
 
 
+def test_individuals_retired_long_ago_keep_their_final_standing_in_a_few_hundred_bytes():
+    """Past `retired_whole` retirements an individual keeps only what its standing says: the final standings
+    and the mutation effects stay what a registry that keeps every standing whole gives, and a late match
+    against a compacted one is dropped and counted (against one still whole, it counts)."""
+    def played(retired_whole: int) -> Registry:
+        reg = Registry("t", window=4, retired_whole=retired_whole)
+        for g in range(30):
+            reg.publish(entry(f"a{g}", "a", [{"op": "continue", "from": f"a{g - 1}"}] if g else []), ["w"])
+            reg.publish(entry(f"b{g}", "b", [{"op": "change_lr" if g % 2 else "clone"}], parent_fitness=0.5), ["w"])
+            reg.report([{"generator": f"a{g}", "discriminator": f"b{g}", "fooled": (g % 5) / 4, "real_accepted": 1.0},
+                        {"generator": f"b{g}", "discriminator": f"a{g}", "fooled": (g % 3) / 2, "real_accepted": 0.5}])
+        return reg
+
+    whole, compact = played(10**6), played(16)
+    assert len(compact.standings) == 18 and len(compact.final) == 42 and len(compact.retired) == 16
+    assert compact.fitness() == whole.fitness() and len(compact.fitness()) == 60
+    assert compact.effects() == whole.effects()
+    assert set(compact.ratings.generators) == set(compact.standings) and set(compact.lineage) == set(compact.standings)
+    compact.report([{"generator": "a3", "discriminator": "b29", "fooled": 1.0, "real_accepted": 1.0}])
+    assert compact.late == 1 and compact.fitness()["b29"] == whole.fitness()["b29"]
+    compact.report([{"generator": "a25", "discriminator": "b29", "fooled": 1.0, "real_accepted": 1.0}])
+    assert compact.late == 1 and compact.fitness()["a25"]["g_matches"] == whole.fitness()["a25"]["g_matches"] + 1
+
+
 def test_settle_reports_beats_and_decides_in_one_call():
     reg = Registry("t", window=4)
     for i in range(4):
@@ -311,9 +335,10 @@ def test_a_restarted_registry_rebuilds_standings_and_second_round_judgements_fro
         return dt.datetime(2026, 1, 1) + dt.timedelta(seconds=seconds)
 
     db.individuals.insert_many([
-        {"_id": "a0", "run_id": "rb", "ops": [], "created_at": at(0)},
-        {"_id": "b0", "run_id": "rb", "ops": [], "created_at": at(0)},
-        {"_id": "a1", "run_id": "rb", "ops": [{"op": "continue", "from": "a0"}], "created_at": at(5)}])
+        {"_id": "a0", "run_id": "rb", "player": "a", "generation": 0, "ops": [], "created_at": at(0)},
+        {"_id": "b0", "run_id": "rb", "player": "b", "generation": 0, "ops": [], "created_at": at(0)},
+        {"_id": "a1", "run_id": "rb", "player": "a", "generation": 1, "ops": [{"op": "continue", "from": "a0"}],
+         "created_at": at(5)}])
     db.matches.insert_many([
         {"_id": "m1", "run_id": "rb", "generator": "a0", "discriminator": "b0", "fooled": 0.5, "real_accepted": 1.0,
          "kind": "duel", "at": at(1)},
@@ -328,6 +353,9 @@ def test_a_restarted_registry_rebuilds_standings_and_second_round_judgements_fro
     rebuilt = Registry("rb", window=4, mongo_uri=mongo_uri, mongo_db=db_name).fitness()
     assert rebuilt == live.fitness()
     assert rebuilt["a1"]["fitness"] == 0.5 and rebuilt["a1"]["d_round_fitness"] == pytest.approx(0.875)
+    # Rebuilt with no retired standing kept whole: each player's newest goes on whole, the rest is compacted.
+    compact = Registry("rb", window=4, mongo_uri=mongo_uri, mongo_db=db_name, retired_whole=0)
+    assert set(compact.final) == {"a0"} and set(compact.standings) == {"b0", "a1"} and compact.fitness() == rebuilt
 
 
 def test_perturb_copies_one_survivor_chosen_by_the_culling_standing():
