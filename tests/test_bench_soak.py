@@ -57,9 +57,11 @@ def test_ms_per_step_weights_each_loop_by_its_steps():
 
 def test_resident_memory_is_the_mean_of_an_actors_samples_in_a_span_in_mb():
     mb = 2**20
-    memory = [(T0, "Player", 1, 100 * mb), (T0, "Player", 2, 300 * mb), (T0, "Registry", 3, 50 * mb),
-              (T0 + 1, "Player", 1, 0), (T0 + 5, "Player", 1, 900 * mb), (T0, "IDLE", 4, 10 * mb)]
+    memory = [(T0, "Player", 1, 100 * mb, 60 * mb), (T0, "Player", 2, 300 * mb, 100 * mb),
+              (T0, "Registry", 3, 50 * mb, 20 * mb), (T0 + 1, "Player", 1, 0, 0), (T0 + 5, "Player", 1, 900 * mb, 9),
+              (T0, "IDLE", 4, 10 * mb, 1)]
     assert soak.resident(memory, "Player", T0, T0 + 5) == pytest.approx(200)  # the zero (a zombie) is no sample
+    assert soak.resident(memory, "Player", T0, T0 + 5, soak.PRIVATE) == pytest.approx(80)
     assert soak.resident(memory, "Registry", T0, T0 + 5) == pytest.approx(50)
     assert soak.resident(memory, "Registry", T0 + 1, T0 + 5) is None
 
@@ -69,8 +71,9 @@ def _memory(minutes: int, player_mb: float, registry_mb: tuple[float, float]) ->
     samples = []
     for at in range(0, minutes * 60, 5):
         grown = registry_mb[0] + (registry_mb[1] - registry_mb[0]) * at / (minutes * 60)
-        samples += [(T0 + at, "Player", 11, player_mb * 2**20), (T0 + at, "Player", 12, player_mb * 2**20),
-                    (T0 + at, "Registry", 13, grown * 2**20)]
+        samples += [(T0 + at, "Player", 11, player_mb * 2**20, player_mb * 2**19),
+                    (T0 + at, "Player", 12, player_mb * 2**20, player_mb * 2**19),
+                    (T0 + at, "Registry", 13, grown * 2**20, (grown - 50) * 2**20)]
     return samples
 
 
@@ -79,15 +82,19 @@ def test_a_flat_run_meets_every_target_and_a_slowing_leaking_one_says_by_how_muc
     rows, series = soak.rows_of(_run(8, 6.0), _memory(8, 400, (100, 100)), common_)
     assert [r["measure"] for r in rows] == [
         "loops per minute, population", "train phase ms per step",
-        "resident memory (RSS) per player, MB, mean over players", "resident memory (RSS) of the registry, MB"]
+        "resident memory (RSS) per player, MB, mean over players", "resident memory (RSS) of the registry, MB",
+        "private memory (RSS less shared pages) per player, MB, mean over players",
+        "private memory (RSS less shared pages) of the registry, MB"]
     # The last loops start at 480 s: whole minutes 0-7, each player ending 10 loops a minute, 9 in minute 0.
     assert series["loops"][1:] == [20] * 7 and series["player_mb"] == [400] * 8 and series["registry_mb"] == [100] * 8
+    assert series["player_private_mb"] == [200] * 8 and series["registry_private_mb"] == [50] * 8
     for row in rows:
         assert row["minutes"] == "1–2 vs 6–7" and row["dataset"] == "ring8" and row["players"] == 2
         assert row["change"] == "+0.0 %" and row["target met"] in ("yes", "-")
     assert (rows[0]["first"], rows[0]["last"], rows[0]["target"]) == ("20.0", "20.0", soak.WITHIN)
     assert (rows[1]["first"], rows[1]["target met"]) == ("10.00", "-")
     assert (rows[2]["first"], rows[2]["target"], rows[3]["target met"]) == ("400", soak.GROWTH, "yes")
+    assert (rows[4]["first"], rows[5]["first"], rows[5]["target met"]) == ("200", "50", "yes")
 
     # From minute 4 on, loops take 1.25 times as long at 1.25 times the ms per step: a dearer genome's cost.
     rows, series = soak.rows_of(_run(8, 6.0, slower_from=240, slow=1.25), _memory(8, 400, (100, 200)), common_)
@@ -95,17 +102,19 @@ def test_a_flat_run_meets_every_target_and_a_slowing_leaking_one_says_by_how_muc
     assert (rows[0]["last"], rows[0]["change"], rows[0]["target met"]) == ("16.0", "-20.0 %", "no (-20.0 %)")
     assert (rows[1]["last"], rows[1]["change"]) == ("12.50", "+25.0 %")
     assert rows[2]["target met"] == "yes" and rows[3]["target met"].startswith("no (+")
+    assert rows[4]["target met"] == "yes" and rows[5]["target met"].startswith("no (+")
+    assert float(rows[5]["change"].split()[0]) > float(rows[3]["change"].split()[0])  # the same MB, of less
 
 
 def test_a_faster_end_is_not_flat_either_and_less_memory_is():
     rows, _ = soak.rows_of(_run(8, 6.0, slower_from=240, slow=0.8), _memory(8, 400, (200, 100)), {})
-    assert rows[0]["target met"].startswith("no (+") and rows[3]["target met"] == "yes"
+    assert rows[0]["target met"].startswith("no (+") and rows[3]["target met"] == rows[5]["target met"] == "yes"
 
 
 def test_a_run_too_short_to_compare_gives_the_rows_without_figures():
     for docs in (_run(4, 6.0), []):
         rows, series = soak.rows_of(docs, _memory(4, 400, (100, 100)), {"seconds": 240})
-        assert len(rows) == 4 and all(r["first"] == r["last"] == r["target met"] == r["minutes"] == "-"
+        assert len(rows) == 6 and all(r["first"] == r["last"] == r["target met"] == r["minutes"] == "-"
                                       for r in rows)
         assert all(r["seconds"] == 240 for r in rows)
     assert len(series["loops"]) == 0
@@ -117,9 +126,11 @@ def test_the_meter_samples_the_resident_memory_of_ray_workers_by_their_actor():
         # Command lines as Ray gives an actor's process and a plain process: only the first is sampled.
         subprocess.run(["ray::Registry.report", "-c", hold], executable=sys.executable, check=True)
         subprocess.run([sys.executable, "-c", hold], check=True)
-    names = {name for _, name, _, _ in meter.memory}
+    names = {sample[1] for sample in meter.memory}
     assert names == {"Registry"}
-    assert max(rss for *_, rss in meter.memory) > 64 * 2**20
+    assert max(rss for *_, rss, _ in meter.memory) > 64 * 2**20
+    assert max(private for *_, private in meter.memory) > 64 * 2**20  # the block is its own, not shared
+    assert all(private < rss for *_, rss, private in meter.memory if rss)
 
 
 def test_the_prose_names_the_codes_numbers():
@@ -136,7 +147,9 @@ def test_soak_runs_end_to_end(bench):  # noqa: F811
     rows = result["rows"]
     assert [r["measure"] for r in rows] == [
         "loops per minute, population", "train phase ms per step",
-        "resident memory (RSS) per player, MB, mean over players", "resident memory (RSS) of the registry, MB"]
+        "resident memory (RSS) per player, MB, mean over players", "resident memory (RSS) of the registry, MB",
+        "private memory (RSS less shared pages) per player, MB, mean over players",
+        "private memory (RSS less shared pages) of the registry, MB"]
     for row in rows:
         assert (row["dataset"], row["players"], row["cpus"], row["seconds"]) == ("ring8", 2, 2, 4), row
     assert "processes sampled: 2 players', 1 registry's." in result["notes"]

@@ -48,22 +48,23 @@ class CpuMeter:
     """CPU seconds used, while it is entered, by the descendants of this process (a local Ray cluster
     and its actors, a database server started here), read every `every` seconds, and split into the
     Player actors' processes (command line `ray::Player…`) and all the others; with each reading, the
-    resident memory of every Ray worker process (`memory`). The last moments of a process that exits
+    resident memory of every Ray worker process, whole and private (`memory`). The last moments of a process that exits
     between two readings are missed."""
 
     def __init__(self, every: float = 1.0):
         self.every = every
         self.readings: list[tuple[float, dict]] = []  # (epoch seconds, {(pid, start time): CPU seconds})
         self.player_keys: set = set()
-        # (epoch seconds, the name Ray gives the process: its actor's class or IDLE, pid, resident bytes)
-        self.memory: list[tuple[float, str, int, int]] = []
+        # (epoch seconds, the name Ray gives the process: its actor's class or IDLE, pid, resident bytes, private
+        # bytes: resident less shared pages, those of libraries and files the kernel may drop and read again)
+        self.memory: list[tuple[float, str, int, int, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     @staticmethod
-    def _read() -> dict[tuple[int, float], tuple[float, str, int]]:
+    def _read() -> dict[tuple[int, float], tuple[float, str, int, int]]:
         """Each descendant's own user and system seconds (not those of children it waited for), keyed by
-        pid and start time (a reused pid is another process), its command line and resident bytes."""
+        pid and start time (a reused pid is another process), its command line, resident and private bytes."""
         out = {}
         for process in psutil.Process().children(recursive=True):
             try:
@@ -72,20 +73,21 @@ class CpuMeter:
             except psutil.Error:  # exited since it was listed
                 continue
             try:
-                command, rss = " ".join(process.cmdline()), process.memory_info().rss
+                command, memory = " ".join(process.cmdline()), process.memory_info()
+                rss, private = memory.rss, memory.rss - getattr(memory, "shared", 0)
             except psutil.Error:  # a zombie has no command line; its time is still counted
-                command, rss = "", 0
-            out[key] = (cpu.user + cpu.system, command, rss)
+                command, rss, private = "", 0, 0
+            out[key] = (cpu.user + cpu.system, command, rss, private)
         return out
 
     def _take(self) -> None:
         at, reading = time.time(), {}
-        for key, (cpu, command, rss) in self._read().items():
+        for key, (cpu, command, rss, private) in self._read().items():
             reading[key] = cpu
             if command.startswith("ray::Player"):
                 self.player_keys.add(key)
             if worker := RAY_WORKER.match(command):
-                self.memory.append((at, worker[1], key[0], rss))
+                self.memory.append((at, worker[1], key[0], rss, private))
         self.readings.append((at, reading))
 
     def _loop(self) -> None:

@@ -56,10 +56,14 @@ def train_ms(docs: list[dict]) -> float | None:
     return sum(ms * n for ms, n in known) / steps if steps else None
 
 
-def resident(memory: list[tuple], actor: str, start: float, end: float) -> float | None:
-    """Mean resident MB (2^20 bytes) of `actor`'s processes in the samples (epoch seconds, actor, pid, bytes)
-    taken in [start, end): each process is sampled at every reading, so the mean over its processes."""
-    found = [rss for at, name, _, rss in memory if name == actor and start <= at < end and rss]
+RSS, PRIVATE = 3, 4  # where a memory sample holds its resident and its private bytes (`CpuMeter.memory`)
+
+
+def resident(memory: list[tuple], actor: str, start: float, end: float, field: int = RSS) -> float | None:
+    """Mean resident (or, `field` PRIVATE, private) MB (2^20 bytes) of `actor`'s processes in the samples (epoch
+    seconds, actor, pid, resident bytes, private bytes) taken in [start, end): each process is sampled at every
+    reading, so the mean over its processes. A zero resident size (a zombie's) is no sample."""
+    found = [sample[field] for sample in memory if sample[1] == actor and start <= sample[0] < end and sample[RSS]]
     return float(np.mean(found)) / 2**20 if found else None
 
 
@@ -69,6 +73,14 @@ def ends(start: float, minutes: int) -> list[tuple[float, float]] | None:
         return None
     return [(start + SKIP * MINUTE, start + (SKIP + SPAN) * MINUTE),
             (start + (minutes - SPAN) * MINUTE, start + minutes * MINUTE)]
+
+
+# The memory rows: resident, and private (resident less shared pages: a process's libraries may be dropped by the
+# kernel and read again as code runs, moving its resident size without a leak; a leak grows private memory).
+MEMORY_ROWS = (("resident memory (RSS) per player, MB, mean over players", "Player", RSS),
+               ("resident memory (RSS) of the registry, MB", "Registry", RSS),
+               ("private memory (RSS less shared pages) per player, MB, mean over players", "Player", PRIVATE),
+               ("private memory (RSS less shared pages) of the registry, MB", "Registry", PRIVATE))
 
 
 def rows_of(docs: list[dict], memory: list[tuple], common: dict) -> tuple[list[dict], dict[str, list]]:
@@ -83,15 +95,15 @@ def rows_of(docs: list[dict], memory: list[tuple], common: dict) -> tuple[list[d
                  WITHIN, ".1f"),
             _row("train phase ms per step", *[train_ms([d for minute in m for d in minute]) for m in both],
                  None, ".2f")]
-    for label, actor in (("resident memory (RSS) per player, MB, mean over players", "Player"),
-                         ("resident memory (RSS) of the registry, MB", "Registry")):
+    for label, actor, field in MEMORY_ROWS:
         spans = compared or [(0.0, 0.0)] * 2  # empty: nothing to compare
-        rows.append(_row(label, *[resident(memory, actor, *span) for span in spans], GROWTH, ".0f"))
+        rows.append(_row(label, *[resident(memory, actor, *span, field) for span in spans], GROWTH, ".0f"))
     span = f"{SKIP}–{SKIP + SPAN - 1} vs {len(minutes) - SPAN}–{len(minutes) - 1}" if compared else "-"
     start = steady[0] if steady else 0.0
     series = {"loops": [len(m) for m in minutes]}
-    for key, actor in (("player_mb", "Player"), ("registry_mb", "Registry")):
-        series[key] = [resident(memory, actor, start + k * MINUTE, start + (k + 1) * MINUTE)
+    for key, actor, field in (("player_mb", "Player", RSS), ("registry_mb", "Registry", RSS),
+                              ("player_private_mb", "Player", PRIVATE), ("registry_private_mb", "Registry", PRIVATE)):
+        series[key] = [resident(memory, actor, start + k * MINUTE, start + (k + 1) * MINUTE, field)
                        for k in range(len(minutes))]
     return [{**row, "minutes": span, **common} for row in rows], series
 
@@ -115,14 +127,15 @@ def benchmark(base: dict, dataset: str, seconds: float, players: int, cpus: int,
                                        projection={"player": 1, "timeline": 1, "trained_steps": 1, "step_ms": 1}))
     rows, series = rows_of(docs, run["memory"], {"dataset": dataset, "players": players, "cpus": cpus,
                                                  "seconds": seconds, "seed": seed})
-    sampled = {actor: len({pid for _, name, pid, _ in run["memory"] if name == actor})
+    sampled = {actor: len({sample[2] for sample in run["memory"] if sample[1] == actor})
                for actor in ("Player", "Registry")}
     mb = {key: ", ".join("-" if v is None else f"{v:.0f}" for v in series[key]) or "-"
-          for key in ("player_mb", "registry_mb")}
+          for key in ("player_mb", "registry_mb", "registry_private_mb")}
     notes = (f"run {run['run_id']}: {len(docs)} individuals; {len(series['loops'])} whole minutes from the first "
              f"loop's start to the first start of a player's last loop; loops in each: "
              f"{', '.join(map(str, series['loops'])) or '-'}; players' mean resident MB in each: {mb['player_mb']}; "
-             f"the registry's resident MB in each: {mb['registry_mb']}; "
+             f"the registry's resident MB in each: {mb['registry_mb']}; its private MB in each: "
+             f"{mb['registry_private_mb']}; "
              f"processes sampled: {sampled['Player']} players', {sampled['Registry']} registry's.")
     say(notes)
     return rows, notes
