@@ -52,7 +52,8 @@ class Registry:
         self.retired: dict[str, None] = {}  # ids retired with their standing whole, oldest first
         # id -> (its `_fitness` values in FINAL's order, the names of the ops that made it): retired longer ago
         self.final: dict[str, tuple] = {}
-        self.late = 0  # matches dropped because one side had been compacted into `final`
+        self.late = 0  # matches with a side compacted into `final`: only the other side's standing counts them
+        self.going_on: dict[str, str] = {}  # player -> its newest individual in the record, when rebuilt
         self.status: dict[str, dict] = {}  # player -> its latest heartbeat
         self.stopping = False
         self._fitness_of: dict[str, dict] = {}  # individual id -> `_fitness` as of its latest match or publish
@@ -85,14 +86,14 @@ class Registry:
         for _, kind, doc in events:
             if kind == 0 and doc.get("generation", -1) >= newest.get(doc.get("player"), (-2, ""))[0]:
                 newest[doc.get("player")] = (doc.get("generation", -1), doc["_id"])
-        going_on = {_id for _, _id in newest.values()}
+        self.going_on = {player: _id for player, (_, _id) in newest.items()}
         for _, kind, doc in events:
-            if kind == 0 and doc["_id"] not in going_on:
+            if kind == 0 and doc["_id"] not in self.going_on.values():
                 self._retire(doc["_id"])
 
     def __repr__(self) -> str:  # what the Ray dashboard shows
         return (f"Registry(run={self.run_id}, published={len(self.live)}, "
-                f"individuals={len(self.standings) + len(self.final)})")
+                f"individuals={len(self.standings) + len(self.final)}, late matches={self.late})")
 
     def _born(self, _id: str, ops: list[dict], parent_fitness: float | None) -> None:
         """A new individual's standing: its own, or, for a pair that goes on training under a new id
@@ -114,6 +115,9 @@ class Registry:
         _id, player = entry["id"], entry["player"]
         self._born(_id, entry.get("ops", []), entry.get("parent_fitness"))
         previous = self.live.get(player)
+        before = self.going_on.pop(player, None)  # its newest in the record, when the registry was rebuilt
+        if before is not None and before != _id and (previous is None or previous["id"] != before):
+            self._retire(before)
         if previous is not None:
             self.live_ids.pop(previous["id"], None)
             if previous["id"] != _id:
@@ -206,14 +210,18 @@ class Registry:
         """Fold match results into the standings; returns the new standings of the individuals involved."""
         touched = set()
         for match in matches:
-            if match["generator"] in self.final or match["discriminator"] in self.final:
-                self.late += 1  # against one retired long ago: its standing is no longer whole
-                continue
-            self._standing(match["generator"]).as_generator(match["fooled"])
-            self._standing(match["discriminator"]).as_discriminator(match["fooled"], match["real_accepted"],
-                                                                    match.get("kind") == SECOND_ROUND)
-            self.ratings.record(match["generator"], match["discriminator"], match["fooled"])
-            touched.update((match["generator"], match["discriminator"]))
+            g, d = match["generator"], match["discriminator"]
+            if g in self.final or d in self.final:  # against one retired long ago: its standing is final
+                self.late += 1
+            if g not in self.final:
+                self._standing(g).as_generator(match["fooled"])
+                touched.add(g)
+            if d not in self.final:
+                self._standing(d).as_discriminator(match["fooled"], match["real_accepted"],
+                                                   match.get("kind") == SECOND_ROUND)
+                touched.add(d)
+            if g not in self.final and d not in self.final:  # a rating moves against a rating
+                self.ratings.record(g, d, match["fooled"])
         for _id in touched:
             self._fitness_of.pop(_id, None)
             player = self.live_ids.get(_id)
@@ -242,12 +250,13 @@ class Registry:
         known = {"fitness": standing.fitness, "d_fitness": standing.d_fitness,
                  "d_round_fitness": standing.d_round_fitness, "fitness_change": change,
                  "g_matches": standing.g_matches, "d_matches": standing.d_matches, **self.ratings.standing(_id)}
-        if _id in self.live_ids:  # a retired one is read again only by a late match or at the end
+        if _id in self.live_ids:  # a retired one is read again only by a late match, its compaction or the end
             self._fitness_of[_id] = known
         return known
 
     def effects(self) -> dict[str, dict]:
-        """Beneficial versus nefarious mutations so far: `genome.effects.operator_effects` over the lineage."""
+        """Beneficial versus nefarious mutations so far: `genome.effects.operator_effects` over the lineage, the
+        individuals compacted into `final` included."""
         whole = ({"ops": self.lineage[_id]["ops"], **self._fitness(_id)} for _id in self.lineage)
         compacted = ({"ops": [{"op": name} for name in names], "fitness_change": values[FINAL.index("fitness_change")]}
                      for values, names in self.final.values())

@@ -145,9 +145,10 @@ def test_a_continued_pair_keeps_its_standing_in_the_registry_and_a_bred_one_star
     assert [c["id"] for c in reg.candidates("ring8")] == ["a1", "b1"]  # a player's place is kept
 
 
-def test_the_registry_forgets_no_retired_standing_but_caches_only_the_live_ones():
-    """Memory per individual stays small over hours: retired individuals keep their standing (the run's
-    record reads it at the end), not a cached copy of what it says; a late match still counts for them."""
+def test_the_registry_keeps_recently_retired_standings_whole_but_caches_only_the_live_ones():
+    """Memory per individual stays small over hours: recently retired individuals (fewer than `retired_whole`)
+    keep their standing (the run's record reads it at the end), not a cached copy of what it says; a late match
+    still counts for them."""
     reg = Registry("t", window=4)
     for g in range(50):
         reg.publish(entry(f"a{g}", "a", [{"op": "continue", "from": f"a{g - 1}"}] if g else []), ["w"])
@@ -162,10 +163,10 @@ def test_the_registry_forgets_no_retired_standing_but_caches_only_the_live_ones(
     assert standings["a3"]["g_matches"] == 5 and standings["a3"]["fitness"] == pytest.approx(0.4375)
 
 
-def test_individuals_retired_long_ago_keep_their_final_standing_in_a_few_hundred_bytes():
+def test_individuals_retired_long_ago_keep_only_their_final_standing():
     """Past `retired_whole` retirements an individual keeps only what its standing says: the final standings
-    and the mutation effects stay what a registry that keeps every standing whole gives, and a late match
-    against a compacted one is dropped and counted (against one still whole, it counts)."""
+    and the mutation effects stay what a registry that keeps every standing whole gives; a late match against a
+    compacted one is counted, and moves only its other side, whose standing is whole."""
     def played(retired_whole: int) -> Registry:
         reg = Registry("t", window=4, retired_whole=retired_whole)
         for g in range(30):
@@ -181,7 +182,10 @@ def test_individuals_retired_long_ago_keep_their_final_standing_in_a_few_hundred
     assert compact.effects() == whole.effects()
     assert set(compact.ratings.generators) == set(compact.standings) and set(compact.lineage) == set(compact.standings)
     compact.report([{"generator": "a3", "discriminator": "b29", "fooled": 1.0, "real_accepted": 1.0}])
-    assert compact.late == 1 and compact.fitness()["b29"] == whole.fitness()["b29"]
+    assert compact.late == 1 and compact.fitness()["a3"] == whole.fitness()["a3"]
+    assert compact.fitness()["b29"]["d_matches"] == whole.fitness()["b29"]["d_matches"] + 1
+    assert compact.fitness()["b29"]["d_rating"] == whole.fitness()["b29"]["d_rating"]  # no rating against a final one
+    assert "late matches=1" in repr(compact)
     compact.report([{"generator": "a25", "discriminator": "b29", "fooled": 1.0, "real_accepted": 1.0}])
     assert compact.late == 1 and compact.fitness()["a25"]["g_matches"] == whole.fitness()["a25"]["g_matches"] + 1
 
@@ -356,6 +360,10 @@ def test_a_restarted_registry_rebuilds_standings_and_second_round_judgements_fro
     # Rebuilt with no retired standing kept whole: each player's newest goes on whole, the rest is compacted.
     compact = Registry("rb", window=4, mongo_uri=mongo_uri, mongo_db=db_name, retired_whole=0)
     assert set(compact.final) == {"a0"} and set(compact.standings) == {"b0", "a1"} and compact.fitness() == rebuilt
+    # The newest goes on until its player publishes its successor: then it is retired as any other.
+    compact.publish(entry("a2", "a", [{"op": "continue", "from": "a1"}]), ["w"])
+    compact.publish(entry("b0", "b"), ["w"])  # b re-publishes its newest after the restart: it goes on
+    assert set(compact.final) == {"a0", "a1"} and set(compact.standings) == {"b0", "a2"}
 
 
 def test_perturb_copies_one_survivor_chosen_by_the_culling_standing():

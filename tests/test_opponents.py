@@ -28,3 +28,29 @@ def test_an_opponents_pair_is_built_once_per_player_and_genome_and_the_cache_is_
     for i in range(BUILT_PAIRS + 3):
         Player._built(me, {"player": f"q{i}", "genome": genomes[0]})
     assert len(me.built) == BUILT_PAIRS and not any(player in ("p1", "p2") for player, _ in me.built)  # least recent out
+
+
+def test_an_opponent_is_read_without_its_moments_and_a_parent_with_them():
+    """A published individual is two objects, its pair's weights then its optimizers' moments: a fight reads the
+    first alone (the moments are twice the weights), breeding reads both; a lost one is left out."""
+    genome = conventional_genome(np.random.default_rng(0), MutationConfig(), 16, 5, (2,))
+    weights, moments = build_pair(genome).state_dicts(), {"g_optimizer": {"m": 1}, "d_optimizer": {"m": 2}}
+    store = {"w1": weights, "m1": moments, "w2": None}  # w2: its node went down
+    asked = []
+
+    def read(refs):
+        asked.append(refs)
+        if isinstance(refs, list):
+            got = [store[r] for r in refs]
+            return None if any(g is None for g in got) else got
+        return store[refs]
+
+    me = SimpleNamespace(built={}, device=torch.device("cpu"), _read=read)
+    me._built = lambda entry: Player._built(me, entry)
+    assert Player._fetch(me, {"weights": ["w1", "m1"]}) == {**weights, **moments}
+    asked.clear()
+    entries = [{"player": "p1", "genome": genome.to_dict(), "weights": ["w1", "m1"]},
+               {"player": "p2", "genome": genome.to_dict(), "weights": ["w2", "m2"]}]
+    fought = Player._opponents(me, entries)
+    assert [entry["player"] for entry, _ in fought] == ["p1"]  # the lost one left out, the other kept
+    assert asked == [["w1", "w2"], "w1", "w2"]  # weights only: together, then each alone once one was lost

@@ -56,7 +56,7 @@ class CpuMeter:
         self.readings: list[tuple[float, dict]] = []  # (epoch seconds, {(pid, start time): CPU seconds})
         self.player_keys: set = set()
         # (epoch seconds, the name Ray gives the process: its actor's class or IDLE, pid, resident bytes, private
-        # bytes: resident less shared pages, those of libraries and files the kernel may drop and read again)
+        # bytes: resident less shared pages, its libraries' and the object-store objects it maps)
         self.memory: list[tuple[float, str, int, int, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)

@@ -75,8 +75,8 @@ def ends(start: float, minutes: int) -> list[tuple[float, float]] | None:
             (start + (minutes - SPAN) * MINUTE, start + minutes * MINUTE)]
 
 
-# The memory rows: resident, and private (resident less shared pages: a process's libraries may be dropped by the
-# kernel and read again as code runs, moving its resident size without a leak; a leak grows private memory).
+# The memory rows: resident, and private (resident less shared pages, which are a process's libraries, which the
+# kernel may drop and read again, and the object-store objects it maps: the benchmark's prose says why both).
 MEMORY_ROWS = (("resident memory (RSS) per player, MB, mean over players", "Player", RSS),
                ("resident memory (RSS) of the registry, MB", "Registry", RSS),
                ("private memory (RSS less shared pages) per player, MB, mean over players", "Player", PRIVATE),
@@ -84,9 +84,9 @@ MEMORY_ROWS = (("resident memory (RSS) per player, MB, mean over players", "Play
 
 
 def rows_of(docs: list[dict], memory: list[tuple], common: dict) -> tuple[list[dict], dict[str, list]]:
-    """The table (loops per minute, ms per step, resident memory: first minutes, last, change, target)
-    and the series behind it: the loops, the players' mean MB and the registry's MB in every whole minute (where
-    first and last alone cannot tell a leak from a warm-up that levels off)."""
+    """The table (loops per minute, ms per step, resident and private memory: first minutes, last, change, target)
+    and the series behind it: the loops, the players' mean MB and the registry's MB, resident and private, in every
+    whole minute (where first and last alone cannot tell a leak from a warm-up that levels off)."""
     steady = window(docs)
     minutes = per_minute(docs, *steady) if steady else []
     compared = ends(steady[0], len(minutes)) if steady else None
@@ -130,10 +130,11 @@ def benchmark(base: dict, dataset: str, seconds: float, players: int, cpus: int,
     sampled = {actor: len({sample[2] for sample in run["memory"] if sample[1] == actor})
                for actor in ("Player", "Registry")}
     mb = {key: ", ".join("-" if v is None else f"{v:.0f}" for v in series[key]) or "-"
-          for key in ("player_mb", "registry_mb", "registry_private_mb")}
+          for key in ("player_mb", "registry_mb", "player_private_mb", "registry_private_mb")}
     notes = (f"run {run['run_id']}: {len(docs)} individuals; {len(series['loops'])} whole minutes from the first "
              f"loop's start to the first start of a player's last loop; loops in each: "
              f"{', '.join(map(str, series['loops'])) or '-'}; players' mean resident MB in each: {mb['player_mb']}; "
+             f"their mean private MB in each: {mb['player_private_mb']}; "
              f"the registry's resident MB in each: {mb['registry_mb']}; its private MB in each: "
              f"{mb['registry_private_mb']}; "
              f"processes sampled: {sampled['Player']} players', {sampled['Registry']} registry's.")
