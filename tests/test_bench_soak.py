@@ -16,7 +16,7 @@ T0 = 1_000_000.0
 
 def _loop(player: str, start: float, seconds: float, steps: int = 100, ms: float | None = 10.0) -> dict:
     """A recorded individual whose loop ran from `start` for `seconds`: train, then fight."""
-    return {"player": player, "trained_steps": steps, "step_ms": ms,
+    return {"player": player, "trained_steps": steps, "step_ms": ms, "step_cpu_ms": None if ms is None else ms / 2,
             "timeline": {"train": [start, start + 0.8 * seconds], "fight": [start + 0.8 * seconds, start + seconds]}}
 
 
@@ -81,7 +81,7 @@ def test_a_flat_run_meets_every_target_and_a_slowing_leaking_one_says_by_how_muc
     common_ = {"dataset": "ring8", "players": 2}
     rows, series = soak.rows_of(_run(8, 6.0), _memory(8, 400, (100, 100)), common_)
     assert [r["measure"] for r in rows] == [
-        "loops per minute, population", "train phase ms per step",
+        "loops per minute, population", "train phase ms per step", "train phase CPU ms per step",
         "resident memory (RSS) per player, MB, mean over players", "resident memory (RSS) of the registry, MB",
         "private memory (RSS less shared pages) per player, MB, mean over players",
         "private memory (RSS less shared pages) of the registry, MB"]
@@ -92,29 +92,38 @@ def test_a_flat_run_meets_every_target_and_a_slowing_leaking_one_says_by_how_muc
         assert row["minutes"] == "1–2 vs 6–7" and row["dataset"] == "ring8" and row["players"] == 2
         assert row["change"] == "+0.0 %" and row["target met"] in ("yes", "-")
     assert (rows[0]["first"], rows[0]["last"], rows[0]["target"]) == ("20.0", "20.0", soak.WITHIN)
-    assert (rows[1]["first"], rows[1]["target met"]) == ("10.00", "-")
-    assert (rows[2]["first"], rows[2]["target"], rows[3]["target met"]) == ("400", soak.GROWTH, "yes")
-    assert (rows[4]["first"], rows[5]["first"], rows[5]["target met"]) == ("200", "50", "yes")
+    assert (rows[1]["first"], rows[1]["target met"], rows[2]["first"], rows[2]["target met"]) == ("10.00", "-", "5.00", "-")
+    assert series["player_cpu_s"] == series["other_cpu_s"] == [None] * 8  # no meter given
+    assert (rows[3]["first"], rows[3]["target"], rows[4]["target met"]) == ("400", soak.GROWTH, "yes")
+    assert (rows[5]["first"], rows[6]["first"], rows[6]["target met"]) == ("200", "50", "yes")
 
     # From minute 4 on, loops take 1.25 times as long at 1.25 times the ms per step: a dearer genome's cost.
     rows, series = soak.rows_of(_run(8, 6.0, slower_from=240, slow=1.25), _memory(8, 400, (100, 200)), common_)
     assert series["registry_mb"] == sorted(series["registry_mb"]) and series["registry_mb"][-1] > 180  # minute by minute
     assert (rows[0]["last"], rows[0]["change"], rows[0]["target met"]) == ("16.0", "-20.0 %", "no (-20.0 %)")
     assert (rows[1]["last"], rows[1]["change"]) == ("12.50", "+25.0 %")
-    assert rows[2]["target met"] == "yes" and rows[3]["target met"].startswith("no (+")
-    assert rows[4]["target met"] == "yes" and rows[5]["target met"].startswith("no (+")
-    assert float(rows[5]["change"].split()[0]) > float(rows[3]["change"].split()[0])  # the same MB, of less
+    assert rows[3]["target met"] == "yes" and rows[4]["target met"].startswith("no (+")
+    assert rows[5]["target met"] == "yes" and rows[6]["target met"].startswith("no (+")
+    assert float(rows[6]["change"].split()[0]) > float(rows[4]["change"].split()[0])  # the same MB, of less
+
+
+def test_the_cpu_of_the_players_and_of_the_rest_is_given_minute_by_minute():
+    def used(players: bool, start: float, end: float) -> float:  # players 100 CPU-s a minute; the rest grows
+        return (end - start) / 60 * (100 if players else 5 + (start - T0) / 60)
+
+    _, series = soak.rows_of(_run(8, 6.0), _memory(8, 400, (100, 100)), {}, used)
+    assert series["player_cpu_s"] == [100] * 8 and series["other_cpu_s"] == [5, 6, 7, 8, 9, 10, 11, 12]
 
 
 def test_a_faster_end_is_not_flat_either_and_less_memory_is():
     rows, _ = soak.rows_of(_run(8, 6.0, slower_from=240, slow=0.8), _memory(8, 400, (200, 100)), {})
-    assert rows[0]["target met"].startswith("no (+") and rows[3]["target met"] == rows[5]["target met"] == "yes"
+    assert rows[0]["target met"].startswith("no (+") and rows[4]["target met"] == rows[6]["target met"] == "yes"
 
 
 def test_a_run_too_short_to_compare_gives_the_rows_without_figures():
     for docs in (_run(4, 6.0), []):
         rows, series = soak.rows_of(docs, _memory(4, 400, (100, 100)), {"seconds": 240})
-        assert len(rows) == 6 and all(r["first"] == r["last"] == r["target met"] == r["minutes"] == "-"
+        assert len(rows) == 7 and all(r["first"] == r["last"] == r["target met"] == r["minutes"] == "-"
                                       for r in rows)
         assert all(r["seconds"] == 240 for r in rows)
     assert len(series["loops"]) == 0
@@ -146,7 +155,7 @@ def test_soak_runs_end_to_end(bench):  # noqa: F811
     result = bench("soak", "--dataset", "ring8", "--seconds", "4", "--players", "2", "--cpus", "2")
     rows = result["rows"]
     assert [r["measure"] for r in rows] == [
-        "loops per minute, population", "train phase ms per step",
+        "loops per minute, population", "train phase ms per step", "train phase CPU ms per step",
         "resident memory (RSS) per player, MB, mean over players", "resident memory (RSS) of the registry, MB",
         "private memory (RSS less shared pages) per player, MB, mean over players",
         "private memory (RSS less shared pages) of the registry, MB"]

@@ -187,7 +187,8 @@ def run_config(base: dict, *, dataset: str, players: int, seconds: float, seed: 
 
 def run_arena(ws: Workspace, cfg: RunConfig, name: str) -> dict:
     """One arena run by `experiments.run.launch`, recorded in the workspace's database; its record,
-    individuals, the CPU time its processes used and its Ray workers' `memory` samples (`CpuMeter.memory`).
+    individuals, the CPU time its processes used (and `cpu`, `CpuMeter.used`, for any span) and its Ray workers'
+    `memory` samples (`CpuMeter.memory`).
     Its output goes to `<workspace>/<run_id>.log`."""
     from experiments.run import launch  # Ray is imported only where an arena runs
 
@@ -216,7 +217,7 @@ def run_arena(ws: Workspace, cfg: RunConfig, name: str) -> dict:
     return {"run_id": run_id, "summary": run["summary"], "individuals": individuals, "log": str(log),
             "window": (start, end), "cpu_players": meter.used(True, start, end),
             "cpu_other": meter.used(False, start, end), "over_time": over_time(during, start, end),
-            "memory": meter.memory}
+            "memory": meter.memory, "cpu": meter.used}
 
 
 def over_time(during: list[dict], start: float | None, end: float | None, parts: int = 4) -> dict[str, list]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import typer
@@ -49,9 +49,10 @@ def per_minute(docs: list[dict], start: float, end: float) -> list[list[dict]]:
     return minutes
 
 
-def train_ms(docs: list[dict]) -> float | None:
-    """The train phase's milliseconds per step over these loops (each loop's `step_ms` weighted by its steps)."""
-    known = [(d["step_ms"], d["trained_steps"]) for d in docs if d.get("step_ms") and d.get("trained_steps")]
+def train_ms(docs: list[dict], key: str = "step_ms") -> float | None:
+    """The train phase's milliseconds per step over these loops (each loop's `step_ms`, or with `key` step_cpu_ms
+    its CPU milliseconds per step, weighted by its steps)."""
+    known = [(d[key], d["trained_steps"]) for d in docs if d.get(key) and d.get("trained_steps")]
     steps = sum(n for _, n in known)
     return sum(ms * n for ms, n in known) / steps if steps else None
 
@@ -83,10 +84,13 @@ MEMORY_ROWS = (("resident memory (RSS) per player, MB, mean over players", "Play
                ("private memory (RSS less shared pages) of the registry, MB", "Registry", PRIVATE))
 
 
-def rows_of(docs: list[dict], memory: list[tuple], common: dict) -> tuple[list[dict], dict[str, list]]:
-    """The table (loops per minute, ms per step, resident and private memory: first minutes, last, change, target)
-    and the series behind it: the loops, the players' mean MB and the registry's MB, resident and private, in every
-    whole minute (where first and last alone cannot tell a leak from a warm-up that levels off)."""
+def rows_of(docs: list[dict], memory: list[tuple], common: dict,
+            cpu: Callable[[bool, float, float], float | None] | None = None) -> tuple[list[dict], dict[str, list]]:
+    """The table (loops per minute, ms and CPU ms per step, resident and private memory: first minutes, last,
+    change, target) and the series behind it: the loops, the players' mean MB and the registry's MB, resident and
+    private, and with `cpu` (`CpuMeter.used`) the CPU seconds of the players and of the other processes, in every
+    whole minute (where first and last alone cannot tell a leak from a warm-up that levels off, nor steps that grew
+    dearer from players that got less of the machine)."""
     steady = window(docs)
     minutes = per_minute(docs, *steady) if steady else []
     compared = ends(steady[0], len(minutes)) if steady else None
@@ -94,7 +98,9 @@ def rows_of(docs: list[dict], memory: list[tuple], common: dict) -> tuple[list[d
     rows = [_row("loops per minute, population", *[sum(map(len, m)) / SPAN if m else None for m in both],
                  WITHIN, ".1f"),
             _row("train phase ms per step", *[train_ms([d for minute in m for d in minute]) for m in both],
-                 None, ".2f")]
+                 None, ".2f"),
+            _row("train phase CPU ms per step", *[train_ms([d for minute in m for d in minute], "step_cpu_ms")
+                                                  for m in both], None, ".2f")]
     for label, actor, field in MEMORY_ROWS:
         spans = compared or [(0.0, 0.0)] * 2  # empty: nothing to compare
         rows.append(_row(label, *[resident(memory, actor, *span, field) for span in spans], GROWTH, ".0f"))
@@ -104,6 +110,9 @@ def rows_of(docs: list[dict], memory: list[tuple], common: dict) -> tuple[list[d
     for key, actor, field in (("player_mb", "Player", RSS), ("registry_mb", "Registry", RSS),
                               ("player_private_mb", "Player", PRIVATE), ("registry_private_mb", "Registry", PRIVATE)):
         series[key] = [resident(memory, actor, start + k * MINUTE, start + (k + 1) * MINUTE, field)
+                       for k in range(len(minutes))]
+    for key, players in (("player_cpu_s", True), ("other_cpu_s", False)):
+        series[key] = [cpu(players, start + k * MINUTE, start + (k + 1) * MINUTE) if cpu else None
                        for k in range(len(minutes))]
     return [{**row, "minutes": span, **common} for row in rows], series
 
@@ -124,19 +133,23 @@ def benchmark(base: dict, dataset: str, seconds: float, players: int, cpus: int,
     cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=seed, cpus=cpus)
     run = run_arena(ws, cfg, f"soak-{dataset}-s{seed}")
     docs = list(ws.db.individuals.find({"run_id": run["run_id"]},
-                                       projection={"player": 1, "timeline": 1, "trained_steps": 1, "step_ms": 1}))
+                                       projection={"player": 1, "timeline": 1, "trained_steps": 1, "step_ms": 1,
+                                                   "step_cpu_ms": 1}))
     rows, series = rows_of(docs, run["memory"], {"dataset": dataset, "players": players, "cpus": cpus,
-                                                 "seconds": seconds, "seed": seed})
+                                                 "seconds": seconds, "seed": seed}, run["cpu"])
     sampled = {actor: len({sample[2] for sample in run["memory"] if sample[1] == actor})
                for actor in ("Player", "Registry")}
     mb = {key: ", ".join("-" if v is None else f"{v:.0f}" for v in series[key]) or "-"
           for key in ("player_mb", "registry_mb", "player_private_mb", "registry_private_mb")}
+    mb.update({key: ", ".join("-" if v is None else f"{v:.0f}" for v in series[key]) or "-"
+               for key in ("player_cpu_s", "other_cpu_s")})
     notes = (f"run {run['run_id']}: {len(docs)} individuals; {len(series['loops'])} whole minutes from the first "
              f"loop's start to the first start of a player's last loop; loops in each: "
              f"{', '.join(map(str, series['loops'])) or '-'}; players' mean resident MB in each: {mb['player_mb']}; "
              f"their mean private MB in each: {mb['player_private_mb']}; "
              f"the registry's resident MB in each: {mb['registry_mb']}; its private MB in each: "
-             f"{mb['registry_private_mb']}; "
+             f"{mb['registry_private_mb']}; the players' CPU seconds in each: {mb['player_cpu_s']}; the other "
+             f"processes' (Ray's, the database's, the registry's): {mb['other_cpu_s']}; "
              f"processes sampled: {sampled['Player']} players', {sampled['Registry']} registry's.")
     say(notes)
     return rows, notes
