@@ -63,6 +63,9 @@ def node_cpus() -> int:
 class Player:
     def __init__(self, spec: PlayerSpec, arena: ArenaConfig, mutation: MutationConfig):
         torch.set_num_threads(spec.threads)  # this actor's share of the node's cores, no more
+        # Denormal floats (below 1.2e-38) take a slow path on CPUs: the Adam moments of a unit that no longer gets
+        # gradients decay through them over thousands of steps. Flushed to zero, a step keeps its cost.
+        torch.set_flush_denormal(True)
         self.spec, self.arena, self.mutation = spec, arena, mutation
         self.index, self.name, self.run_id = spec.index, f"player-{spec.index}", spec.run_id
         # By name, not by a handle passed in: a restarted player finds the registry again (Ray cannot

@@ -238,5 +238,6 @@ def bare_step_seconds(genome: Genome, data: GaussianMixture | ImageDataset, seed
 
 if __name__ == "__main__":  # one job from stdin (JSON), its result to stdout: how `run_jobs` runs each
     torch.set_num_threads(1)
+    torch.set_flush_denormal(True)  # as a player does (`agents.player.Player`): equal arithmetic
     torch.set_num_interop_threads(1)
     print(json.dumps(run_job(Job(**json.loads(sys.stdin.read())))))
