@@ -87,8 +87,9 @@ class Registry:
             if kind == 0 and doc.get("generation", -1) >= newest.get(doc.get("player"), (-2, ""))[0]:
                 newest[doc.get("player")] = (doc.get("generation", -1), doc["_id"])
         self.going_on = {player: _id for player, (_, _id) in newest.items()}
+        going_on = set(self.going_on.values())
         for _, kind, doc in events:
-            if kind == 0 and doc["_id"] not in self.going_on.values():
+            if kind == 0 and doc["_id"] not in going_on:
                 self._retire(doc["_id"])
 
     def __repr__(self) -> str:  # what the Ray dashboard shows
