@@ -20,7 +20,7 @@ from arena.datasets import GaussianMixture
 from arena.ensemble import Mixture
 from experiments import figures
 from experiments.sample import choose_source
-from experiments.summaries import product_screen, summarize_network, summarize_optimizer
+from experiments.summaries import screened, summarize_network, summarize_optimizer
 from genome.effects import CONTROL, QUANTILES
 from storage.checkpoints import CheckpointError, load_pair
 
@@ -197,7 +197,7 @@ def overview(run: dict, individuals: list[dict], matches: int, trace_rows: int, 
         fields = [f for f in figures.QUALITY_LABELS if any(f in m for m in finals)]
         text += "<p>Quality at the end (final population, the champion and the ensemble of the fittest):</p>" + table(
             ["kind", "individual(s)"] + [figures.QUALITY_LABELS[f] for f in fields],
-            [[m["kind"] + (f", screened ({product_screen(m)})" if product_screen(m) else ""),
+            [[m["kind"] + screened(m),
               ", ".join(short(x) for x in m.get("members") or [m.get("individual", "")])] +
              [fmt(m.get(f)) for f in fields] for m in finals], left=2)
     return text

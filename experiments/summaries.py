@@ -50,9 +50,14 @@ def product_screen(product: dict) -> str:
     return screen_words(product["screen"], product.get("screen_regions", 0)) if product.get("screen") else ""
 
 
-def _screened(product: dict) -> str:
+def screened(product: dict, by: str = "") -> str:
+    """", screened`by` (how)" for a label, or "" when the product was not screened."""
     words = product_screen(product)
-    return f", screened by the final population's discriminators ({words})" if words else ""
+    return f", screened{by} ({words})" if words else ""
+
+
+def _screened(product: dict) -> str:
+    return screened(product, " by the final population's discriminators")
 
 
 def report_quality(console: Console, quality: dict) -> None:

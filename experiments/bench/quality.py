@@ -18,7 +18,7 @@ from experiments.bench import baselines, results
 from experiments.bench.common import Workspace, mean_std, measured, run_arena, run_config, settings
 from experiments.evaluate import loadable, screen_sweep, screened_quality
 from experiments.options import Sets
-from experiments.summaries import product_screen, screen_words
+from experiments.summaries import screen_words, screened
 
 DATASETS = {"ring8": 600.0, "grid25": 600.0, "mnist": 1800.0}  # the budgets issue 7 states targets for
 METHODS = ("arena", "single", "independent", "barrier")
@@ -36,8 +36,7 @@ SWEEP_LABELS = {"champion": "champion", "ensemble": "mixture"}
 
 def _label(kind: str, label: str, entry: dict) -> str:
     label = "champion by standing, then nearest real data" if kind == "champion" and "mmd" in entry else label
-    words = product_screen(entry)
-    return label + (f", screened ({words})" if words else "")
+    return label + screened(entry)
 HIGH_QUALITY, KL, TVD, FID_RATIO = 0.97, 0.02, 0.05, 0.7
 
 

@@ -139,10 +139,7 @@ def benchmark(base: dict, dataset: str, seconds: float, players: int, cpus: int,
                                                  "seconds": seconds, "seed": seed}, run["cpu"])
     sampled = {actor: len({sample[2] for sample in run["memory"] if sample[1] == actor})
                for actor in ("Player", "Registry")}
-    mb = {key: ", ".join("-" if v is None else f"{v:.0f}" for v in series[key]) or "-"
-          for key in ("player_mb", "registry_mb", "player_private_mb", "registry_private_mb")}
-    mb.update({key: ", ".join("-" if v is None else f"{v:.0f}" for v in series[key]) or "-"
-               for key in ("player_cpu_s", "other_cpu_s")})
+    mb = {key: ", ".join("-" if v is None else f"{v:.0f}" for v in values) or "-" for key, values in series.items()}
     notes = (f"run {run['run_id']}: {len(docs)} individuals; {len(series['loops'])} whole minutes from the first "
              f"loop's start to the first start of a player's last loop; loops in each: "
              f"{', '.join(map(str, series['loops'])) or '-'}; players' mean resident MB in each: {mb['player_mb']}; "
