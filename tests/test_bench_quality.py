@@ -9,6 +9,7 @@ import importlib
 import importlib.util
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -214,13 +215,23 @@ def test_throughput_figures_from_known_timelines():
     assert found["ideal_ratio"] == pytest.approx(np.mean([1 / c for c in costs]) * max(costs))
     assert found["coverage"] == 1.0
 
+    # Four players on two cores: bare loops timed four at once take twice as long a step as one alone, and
+    # both references then give the same overheads.
+    halved = throughput.analyse(run, bare, players=4, cpus=2)
+    shared = throughput.analyse(run, {k: (2 * w, c) for k, (w, c) in bare.items()}, players=4, cpus=2, shared=True)
+    for key in ("bare_rate", "train_overhead", "loop_overhead", "cpu_overhead"):
+        assert shared[key] == pytest.approx(halved[key]), key
+    assert halved["loop_overhead"] == pytest.approx(12.0 / bare_seconds - 1)
+
     slower = throughput.analyse({**run, "individuals": docs[:1] + docs[2:]}, bare, players=2, cpus=2)
-    rows = throughput.rows_of({"async": [found], "barrier": [slower]}, {"dataset": "ring8"})
+    rows = throughput.rows_of({"async": [{**found, "together": shared}], "barrier": [slower]},
+                              {"dataset": "ring8", "players": 4})
     measures = [(r["measure"], r["schedule"]) for r in rows]
     assert measures[-1] == ("(iii) generations per hour", "async vs barrier")
     assert rows[-1]["result"].startswith(f"ratio {found['generations_per_hour'] / slower['generations_per_hour']:.2f}")
     whole = rows[0]
     assert whole["measure"].endswith("whole loop") and whole["target met"].startswith("no (+")
+    assert whole["reference"].endswith(" 4 at once") and whole["result"].endswith(" against 4 at once)")
 
 
 @pytest.mark.slow
@@ -268,13 +279,14 @@ def test_throughput_runs_both_schedules_end_to_end(bench):
     """Which rows come, in which order, each with numbers in range: a 4 s run on a loaded machine gives no rate
     worth asserting on, not even a non-zero one (issue 14)."""
     result = bench("throughput", "--dataset", "ring8", "--seeds", "1", "--seconds", "4", "--players", "2",
-                   "--cpus", "2", "--genomes", "3")
+                   "--cpus", "2", "--genomes", "3", "--bare-seconds", "0.2")
     rows = result["rows"]
     share = "(ii) compute share of player wall time"
     assert [(r["measure"], r["schedule"]) for r in rows][-3:] == \
         [(share, "async"), (share, "barrier"), ("(iii) generations per hour", "async vs barrier")]
     # (i) rows, each async, come first: one per rate the async run had the records to time
     assert all(r["measure"].startswith("(i) ") and r["schedule"] == "async" for r in rows[:-3])
+    assert all(r["reference"].endswith(" 2 at once") for r in rows[:-3])  # both bare references
     for row in rows:
         assert (row["dataset"], row["players"], row["cpus"], row["seeds"]) == ("ring8", 2, 2, 1), row
         mean = float(row["value"].split(" ± ")[0])
@@ -338,3 +350,16 @@ def test_the_prose_names_the_codes_numbers():
         assert target in prose["throughput"]
     assert f"≥ {quality.HIGH_QUALITY * 100:.0f} % high quality, KL ≤ {quality.KL}" in prose["quality"]
     assert f"TVD ≤ {quality.TVD} and FID ≤ {quality.FID_RATIO} ×" in prose["quality"]
+
+
+def test_bare_loops_timed_together_wait_for_each_other_and_time_every_genome(tmp_path):
+    cheap = Genome.from_dict({**baselines.single_genome((2,)).to_dict(), "steps": 2})
+    dear = Genome.from_dict({**cheap.to_dict(), "batch_size": 2048})
+    timed = baselines.time_bare_together([cheap, dear], "ring8", processes=2, min_seconds=0.05)
+    assert len(timed) == 2 and all(0 < wall and 0 < cpu for wall, cpu in timed)
+    assert timed[1][1] > timed[0][1]  # eight times the batch: more CPU a step, on any machine
+    # One of two timers alone never starts: it waits for the other, then gives up in one line.
+    lonely = baselines.BareJob([cheap.to_dict()], "ring8", 0.0, 0.05, 2, str(tmp_path), patience=0.2)
+    with pytest.raises(SystemExit, match="1 of 2 bare timers reached 'start' in 0.2 s"):
+        baselines.time_bare(lonely)
+    assert [p.name for p in (tmp_path / "start").iterdir()] == [str(os.getpid())]

@@ -14,9 +14,11 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -145,16 +147,69 @@ def run_job(job: Job) -> dict:
     return result
 
 
-def _in_process(job: Job) -> dict:
-    """`run_job` in a fresh single-thread interpreter: nothing of this process (Ray, torch threads) carried over."""
+@dataclass(frozen=True)
+class BareJob:
+    """Genomes to time in a bare torch loop (`bare_step_seconds`), in one of `together` processes that start
+    their first genome at once and keep the machine as busy until the last is done: each writes a file into
+    `folder`/start when ready and into `folder`/done when timed, and waits for all (at most `patience` s)."""
+
+    genomes: list
+    dataset: str
+    replay_share: float
+    min_seconds: float
+    together: int
+    folder: str
+    patience: float = 300.0
+
+
+def time_bare(job: BareJob) -> list[tuple[float, float]]:
+    """Wall and CPU seconds per step of each of `job.genomes`, in order, timed while all the job's processes are."""
+    data = load_dataset(job.dataset)
+    genomes = [Genome.from_dict(g) for g in job.genomes]
+
+    def all_there(phase: str, meanwhile) -> None:
+        folder = Path(job.folder) / phase
+        folder.mkdir(exist_ok=True)
+        (folder / str(os.getpid())).touch()
+        waited = time.monotonic()
+        while (there := len(list(folder.iterdir()))) < job.together:
+            if time.monotonic() - waited > job.patience:  # a sibling died: fail rather than hang
+                raise SystemExit(f"error: {there} of {job.together} bare timers reached '{phase}' "
+                                 f"in {job.patience:g} s")
+            meanwhile()
+
+    all_there("start", lambda: time.sleep(0.01))
+    timed = [bare_step_seconds(g, data, min_seconds=job.min_seconds, replay_share=job.replay_share) for g in genomes]
+    # Untimed steps until the last is done: a straggler's last genomes are timed on a machine as busy as the rest.
+    all_there("done", lambda: bare_step_seconds(genomes[-1], data, min_seconds=0, min_steps=1, warmup=0))
+    return timed
+
+
+def _in_process(job: Job | BareJob):
+    """`run_job` or `time_bare` in a fresh single-thread interpreter: nothing of this process (Ray, torch
+    threads) carried over."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "experiments.bench.baselines"], input=json.dumps(asdict(job)),
+    done = subprocess.run([sys.executable, "-m", "experiments.bench.baselines"],
+                          input=json.dumps({"kind": type(job).__name__, **asdict(job)}),
                           capture_output=True, text=True, cwd=ROOT, env=env)
     if done.returncode != 0:
-        raise RuntimeError(f"baseline {job.label} failed (exit code {done.returncode}): "
+        raise RuntimeError(f"{getattr(job, 'label', 'bare timing')} failed (exit code {done.returncode}): "
                            f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no output'}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def time_bare_together(genomes: list[Genome], dataset: str, processes: int, replay_share: float = 0.0,
+                       min_seconds: float = 0.5) -> list[tuple[float, float]]:
+    """`bare_step_seconds` of each genome, timed in `processes` single-thread processes at once (as many as a
+    run has players, so that they share the machine's cores as its players did): per genome, the mean over
+    the processes of wall and CPU seconds per step."""
+    with tempfile.TemporaryDirectory(prefix="bare-") as folder:
+        job = BareJob([g.to_dict() for g in genomes], dataset, replay_share, min_seconds, processes, folder)
+        with ThreadPoolExecutor(max_workers=processes) as pool:
+            timed = list(pool.map(_in_process, [job] * processes))
+    return [(float(np.mean([t[i][0] for t in timed])), float(np.mean([t[i][1] for t in timed])))
+            for i in range(len(genomes))]
 
 
 def run_jobs(jobs: list[Job], workers: int) -> list[dict]:
@@ -236,8 +291,14 @@ def bare_step_seconds(genome: Genome, data: GaussianMixture | ImageDataset, seed
     return (time.perf_counter() - started) / steps, (time.process_time() - cpu) / steps
 
 
-if __name__ == "__main__":  # one job from stdin (JSON), its result to stdout: how `run_jobs` runs each
+if __name__ == "__main__":  # one job from stdin (JSON), its result to stdout: how `_in_process` runs each
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)  # as a player does (`agents.player.Player`): equal arithmetic
     torch.set_num_interop_threads(1)
-    print(json.dumps(run_job(Job(**json.loads(sys.stdin.read())))))
+    payload = json.loads(sys.stdin.read())
+    kinds = {"Job": (Job, run_job), "BareJob": (BareJob, time_bare)}
+    kind = payload.pop("kind")
+    if kind not in kinds:
+        raise SystemExit(f"error: unknown job kind {kind!r}; known: {', '.join(kinds)}")
+    cls, work = kinds[kind]
+    print(json.dumps(work(cls(**payload))))

@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
 import typer
 from rich.console import Console
 
-from arena.datasets import load_dataset
 from experiments.bench import baselines, results
 from experiments.bench.common import Workspace, mean_std, measured, run_arena, run_config, settings
 from experiments.options import Sets
@@ -36,34 +34,38 @@ def _span(timeline: dict, phase: str) -> float:
     return end - start
 
 
-def bare_costs(runs: list[dict], dataset: str, limit: int, say=print,
-               replay_share: float = 0.0) -> dict[str, tuple[float, float]]:
-    """Bare wall and CPU seconds per step of the distinct genomes of `runs`: every first-generation one, then the most
-    trained, `limit` in all at least; on one thread of this process, the discriminator judging `replay_share` of a
-    batch more when the runs replayed fakes (the same arithmetic)."""
+def bare_costs(run: dict, dataset: str, limit: int, processes: int, say=print, replay_share: float = 0.0,
+               seconds: float = 10.0) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]:
+    """Bare wall and CPU seconds per step of the distinct genomes of `run` (every first-generation one, then the
+    most trained, `limit` in all at least), the discriminator judging `replay_share` of a batch more when the run
+    replayed fakes (the same arithmetic): timed alone, one single-thread process on an otherwise idle machine, and
+    together, `processes` of them at once (as many as the run's players, sharing its cores as they did, without
+    their turns): `baselines.time_bare_together`, at least `seconds` each. Timed right after the run, not once after
+    all runs: this machine's speed drifts by a fifth from hour to hour (BENCHMARKS.md, row 2026-12-04T17:19:31)."""
     steps, first = defaultdict(int), set()
     genomes = {}
-    for run in runs:
-        for doc in run["individuals"]:
-            key = genome_key(doc["genome"])
-            genomes[key] = doc["genome"]
-            steps[key] += doc.get("trained_steps") or 0
-            if doc["generation"] == 0:
-                first.add(key)
+    for doc in run["individuals"]:
+        key = genome_key(doc["genome"])
+        genomes[key] = doc["genome"]
+        steps[key] += doc.get("trained_steps") or 0
+        if doc["generation"] == 0:
+            first.add(key)
     chosen = list(first) + [k for k in sorted(steps, key=steps.get, reverse=True) if k not in first]
     chosen = chosen[:max(limit, len(first))]
-    say(f"timing {len(chosen)} of {len(genomes)} distinct genomes in a bare torch loop on one thread")
-    data, threads = load_dataset(dataset), torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return {key: baselines.bare_step_seconds(Genome.from_dict(genomes[key]), data, min_seconds=0.5,
-                                                 replay_share=replay_share) for key in chosen}
-    finally:
-        torch.set_num_threads(threads)
+    if not chosen:  # nothing recorded: `analyse` says so
+        return {}, {}
+    say(f"timing {len(chosen)} of {len(genomes)} distinct genomes in a bare torch loop, alone and "
+        f"{processes} at once, one thread each")
+    built = [Genome.from_dict(genomes[k]) for k in chosen]
+    timed = [baselines.time_bare_together(built, dataset, n, replay_share, min_seconds=seconds / len(chosen))
+             for n in (1, processes)]
+    return dict(zip(chosen, timed[0])), dict(zip(chosen, timed[1]))
 
 
-def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus: int) -> dict:
-    """(i), (ii) and (iii)'s figures of one run."""
+def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus: int, shared: bool = False) -> dict:
+    """(i), (ii) and (iii)'s figures of one run. Rates are per core: a player's seconds times its share of one.
+    `bare` walls are of a process alone on a core, or with `shared`, of `players` processes at once on the
+    machine's cores (each then gets its share, as a player did)."""
     docs = [d for d in run["individuals"] if d.get("timeline")]
     if not docs:
         raise RuntimeError(f"run {run['run_id']} recorded no timeline; see {run['log']}")
@@ -73,7 +75,8 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
     mean_cost = (sum(n * w for n, (w, _) in known) / counted, sum(n * c for n, (_, c) in known) / counted)
     steps = sum(d["trained_steps"] or 0 for d in docs)
     cost = [(d["trained_steps"] or 0, bare.get(genome_key(d["genome"]), mean_cost)) for d in docs]
-    bare_seconds, bare_cpu = sum(n * w for n, (w, _) in cost), sum(n * c for n, (_, c) in cost)
+    bare_seconds = sum(n * w for n, (w, _) in cost) * (share if shared else 1.0)
+    bare_cpu = sum(n * c for n, (_, c) in cost)
     by_player = defaultdict(list)
     for d in docs:
         by_player[d["player"]].append(d["timeline"])
@@ -109,7 +112,8 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
 
 
 def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
-    """The table: one row per measure, means over seeds."""
+    """The table: one row per measure, means over seeds; overheads judged against the bare loop alone."""
+    players = common.get("players")
     rows = []
     a, b = found.get("async", []), found.get("barrier", [])
     if a:
@@ -121,10 +125,14 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
                 continue
             mean = float(np.mean([r[overhead] for r in a]))
             judged = rate == "loop_rate"
+            reference, result = (f"bare torch loop {mean_std([r[bare] for r in a], '.0f')}",
+                                 f"overhead {mean_std([r[overhead] for r in a], '.1f', 100, ' %')}")
+            if all("together" in r for r in a):  # the bare loops as plain processes share the cores
+                together = [r["together"] for r in a]
+                reference += f" alone, {mean_std([r[bare] for r in together], '.0f')} {players} at once"
+                result += f" ({mean_std([r[overhead] for r in together], '.1f', 100, ' %')} against {players} at once)"
             rows.append({"measure": f"(i) {kind}", "schedule": "async",
-                         "value": mean_std([r[rate] for r in a], ".0f"),
-                         "reference": f"bare torch loop {mean_std([r[bare] for r in a], '.0f')}",
-                         "result": f"overhead {mean_std([r[overhead] for r in a], '.1f', 100, ' %')}",
+                         "value": mean_std([r[rate] for r in a], ".0f"), "reference": reference, "result": result,
                          "target": f"overhead ≤ {OVERHEAD:.0%}" if judged else "-",
                          "target met": ("yes" if mean <= OVERHEAD else f"no (+{(mean - OVERHEAD) * 100:.1f} pts)")
                          if judged else "-", **common})
@@ -156,21 +164,21 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
 
 
 def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int, schedules: list[str], base: dict,
-              genomes: int, ws: Workspace, say=print) -> tuple[list[dict], str]:
-    runs: dict[str, list[dict]] = defaultdict(list)
+              genomes: int, ws: Workspace, say=print, bare_seconds: float = 10.0) -> tuple[list[dict], str]:
+    found: dict[str, list[dict]] = defaultdict(list)
     arena = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus).arena
     for seed in range(seeds):
         for schedule in schedules:
             cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=seed, cpus=cpus,
                              schedule=schedule)
             run = run_arena(ws, cfg, f"t-{schedule}-{dataset}-s{seed}")
-            runs[schedule].append(run)
             say(f"{schedule}, seed {seed}: {len(run['individuals'])} individuals, "
                 f"{sum(d.get('trained_steps') or 0 for d in run['individuals'])} steps, "
                 f"players used {run['cpu_players'] or 0:.0f} CPU-s, the rest {run['cpu_other'] or 0:.0f}")
-    bare = bare_costs([r for rs in runs.values() for r in rs], dataset, genomes, say,
-                      arena.replay_share if arena.replay else 0.0)
-    found = {schedule: [analyse(r, bare, players, cpus) for r in rs] for schedule, rs in runs.items()}
+            alone, together = bare_costs(run, dataset, genomes, players, say,
+                                         arena.replay_share if arena.replay else 0.0, bare_seconds)
+            found[schedule].append({**analyse(run, alone, players, cpus),
+                                    "together": analyse(run, together, players, cpus, shared=True)})
     common = {"dataset": dataset, "players": players, "cpus": cpus, "seconds": seconds, "seeds": seeds}
     notes = []
     for schedule, analysed in found.items():
@@ -189,7 +197,10 @@ def command(
     players: Optional[int] = typer.Option(None, help="Players [default: --cpus, one core each]."),
     cpus: Optional[int] = typer.Option(None, help="CPUs of the local Ray cluster [default: the machine's cores]."),
     schedules: str = typer.Option("async,barrier", help="Comma-separated: async, barrier."),
-    genomes: int = typer.Option(30, help="Distinct genomes timed in the bare loop (first-generation ones always)."),
+    genomes: int = typer.Option(30, help="Distinct genomes of each run timed in the bare loop (first-generation "
+                                         "ones always)."),
+    bare_seconds: float = typer.Option(10.0, help="Seconds each bare timing of a run's genomes lasts at least "
+                                                  "(alone, then as many at once as players)."),
     config: Optional[Path] = typer.Option(None, help="TOML of arena settings ([arena], [mutation]) for every run."),
     set_: Sets = None,
     work: Optional[Path] = typer.Option(None, help="Folder for the runs [default: a temporary one, removed]."),
@@ -203,8 +214,9 @@ def command(
             raise ValueError(f"schedules must be async, barrier or both; got {schedules!r}")
         cpus = cpus if cpus is not None else os.cpu_count() or 1
         players = players if players is not None else cpus
-        if seeds < 1 or players < 1 or cpus < 1 or genomes < 1 or not seconds > 0:
-            raise ValueError("seeds, players, cpus, genomes and seconds must be positive")
+        if seeds < 1 or players < 1 or cpus < 1 or genomes < 1 or not seconds > 0 or not bare_seconds > 0:
+            raise ValueError(f"seeds, players, cpus, genomes, seconds and bare-seconds must be positive; got "
+                             f"{seeds}, {players}, {cpus}, {genomes}, {seconds:g} and {bare_seconds:g}")
         base = settings(config, set_)
         run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus)
     except ValueError as err:
@@ -213,7 +225,7 @@ def command(
     console.print(f"throughput on {dataset}: {', '.join(chosen)}; {seeds} seeds, {players} players on {cpus} CPUs, "
                   f"{seconds:g} s each")
     rows, path = measured("throughput", work, keep, console, lambda ws: benchmark(
-        dataset, seeds, seconds, players, cpus, chosen, base, genomes, ws, console.print))
+        dataset, seeds, seconds, players, cpus, chosen, base, genomes, ws, console.print, bare_seconds))
     for row in rows:
         console.print(f"{row['measure']} ({row['schedule']}): {row['value']}; {row['reference']}; {row['result']}; "
                       f"target met: {row['target met']}")
