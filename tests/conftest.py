@@ -63,3 +63,9 @@ def s3_bucket(s3_server, monkeypatch) -> str:
     bucket = f"arena-{uuid.uuid4().hex[:10]}"
     boto3.client("s3").create_bucket(Bucket=bucket)
     return f"s3://{bucket}"
+
+
+def pytest_collection_modifyitems(items):
+    """End-to-end tests (marked slow: a minute or more of Ray and the command line) first, so that on CI's cores
+    none of them starts last and runs alone while the other workers, done with the fast tests, wait."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: file order otherwise

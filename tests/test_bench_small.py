@@ -54,6 +54,7 @@ def ray_cluster():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray_cluster")  # one worker sets the shared ray_cluster up once
 def test_registry_benchmark_runs_both_apis_and_reports_sane_latencies(ray_cluster, recorded, tmp_path):
     code = cli.run_app(bench_app(), ["registry", "--players", "4", "--players", "16", "--iterations", "12",
                                      "--callers", "1"])
@@ -72,6 +73,7 @@ def test_registry_benchmark_runs_both_apis_and_reports_sane_latencies(ray_cluste
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray_cluster")  # one worker sets the shared ray_cluster up once
 def test_exchange_benchmark_fetches_every_byte_each_way(ray_cluster, recorded):
     assert cli.run_app(bench_app(), ["exchange", "--megabytes", "0.1", "--repeats", "2"]) == 0
     rows = recorded("exchange")

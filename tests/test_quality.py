@@ -51,6 +51,7 @@ def digits_judge(tmp_path_factory):
     del os.environ["ARENA_CACHE"]
 
 
+@pytest.mark.xdist_group("digits_judge")  # one worker sets the shared digits_judge up once
 def test_the_classifier_is_trained_once_cached_and_accurate(digits_judge):
     assert digits_judge.images.test_accuracy > 0.9
     torch.manual_seed(3)
@@ -63,6 +64,7 @@ def test_the_classifier_is_trained_once_cached_and_accurate(digits_judge):
         assert torch.equal(a, b)
 
 
+@pytest.mark.xdist_group("digits_judge")  # one worker sets the shared digits_judge up once
 def test_real_images_score_far_better_than_noise(digits_judge):
     real, _ = digits().split("train")
     good = digits_judge.quality(real[:1000])

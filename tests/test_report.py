@@ -72,6 +72,7 @@ def finished_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("finished_run")  # one worker sets the shared finished_run up once
 def test_a_running_run_is_reported_from_what_is_recorded(finished_run):
     out, running = finished_run
     assert running.returncode == 0, running.stderr
@@ -81,6 +82,7 @@ def test_a_running_run_is_reported_from_what_is_recorded(finished_run):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("finished_run")  # one worker sets the shared finished_run up once
 def test_a_finished_run_has_every_figure(finished_run):
     out, _ = finished_run
     started = time.time()
