@@ -149,9 +149,9 @@ def run_job(job: Job) -> dict:
 
 @dataclass(frozen=True)
 class BareJob:
-    """Genomes to time in a bare torch loop (`bare_step_seconds`), in one of `together` processes that start
-    their first genome at once and keep the machine as busy until the last is done: each writes a file into
-    `folder`/start when ready and into `folder`/done when timed, and waits for all (at most `patience` s)."""
+    """Genomes to time in a bare torch loop (`bare_step_seconds`) by process `rank` of `together`: rank 0 first
+    times them alone while the others wait; then all time them at once, and keep the machine as busy until the last
+    is done. Each writes a file into `folder`/<stage> when it reaches a stage and waits for all (at most `patience` s)."""
 
     genomes: list
     dataset: str
@@ -159,30 +159,40 @@ class BareJob:
     min_seconds: float
     together: int
     folder: str
+    rank: int = 0
     patience: float = 300.0
 
 
-def time_bare(job: BareJob) -> list[tuple[float, float]]:
-    """Wall and CPU seconds per step of each of `job.genomes`, in order, timed while all the job's processes are."""
+def time_bare(job: BareJob) -> dict[str, list[tuple[float, float]]]:
+    """Wall and CPU seconds per step of each of `job.genomes`, in order: `together`, timed while all the job's
+    processes are, and for rank 0 `alone` too, timed before the others start."""
     data = load_dataset(job.dataset)
     genomes = [Genome.from_dict(g) for g in job.genomes]
 
-    def all_there(phase: str, meanwhile) -> None:
-        folder = Path(job.folder) / phase
+    def timed() -> list[tuple[float, float]]:
+        return [bare_step_seconds(g, data, min_seconds=job.min_seconds, replay_share=job.replay_share)
+                for g in genomes]
+
+    def all_there(stage: str, meanwhile=lambda: time.sleep(0.01)) -> None:
+        folder = Path(job.folder) / stage
         folder.mkdir(exist_ok=True)
-        (folder / str(os.getpid())).touch()
+        (folder / str(job.rank)).touch()
         waited = time.monotonic()
         while (there := len(list(folder.iterdir()))) < job.together:
             if time.monotonic() - waited > job.patience:  # a sibling died: fail rather than hang
-                raise SystemExit(f"error: {there} of {job.together} bare timers reached '{phase}' "
+                raise SystemExit(f"error: {there} of {job.together} bare timers reached '{stage}' "
                                  f"in {job.patience:g} s")
             meanwhile()
 
-    all_there("start", lambda: time.sleep(0.01))
-    timed = [bare_step_seconds(g, data, min_seconds=job.min_seconds, replay_share=job.replay_share) for g in genomes]
+    out = {}
+    all_there("start")
+    if job.rank == 0:
+        out["alone"] = timed()
+    all_there("alone")
+    out["together"] = timed()
     # Untimed steps until the last is done: a straggler's last genomes are timed on a machine as busy as the rest.
     all_there("done", lambda: bare_step_seconds(genomes[-1], data, min_seconds=0, min_steps=1, warmup=0))
-    return timed
+    return out
 
 
 def _in_process(job: Job | BareJob):
@@ -199,17 +209,20 @@ def _in_process(job: Job | BareJob):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def time_bare_together(genomes: list[Genome], dataset: str, processes: int, replay_share: float = 0.0,
-                       min_seconds: float = 0.5) -> list[tuple[float, float]]:
-    """`bare_step_seconds` of each genome, timed in `processes` single-thread processes at once (as many as a
-    run has players, so that they share the machine's cores as its players did): per genome, the mean over
-    the processes of wall and CPU seconds per step."""
+def time_bare_alone_and_together(genomes: list[Genome], dataset: str, processes: int, replay_share: float = 0.0,
+                                 min_seconds: float = 0.5) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """`bare_step_seconds` of each genome in fresh single-thread processes: alone, one process on an idle machine,
+    then `processes` at once (as many as a run has players, so that they share the machine's cores as its players
+    did), per genome the mean over the processes; wall and CPU seconds per step, each."""
     with tempfile.TemporaryDirectory(prefix="bare-") as folder:
-        job = BareJob([g.to_dict() for g in genomes], dataset, replay_share, min_seconds, processes, folder)
+        jobs = [BareJob([g.to_dict() for g in genomes], dataset, replay_share, min_seconds, processes, folder, rank)
+                for rank in range(processes)]
         with ThreadPoolExecutor(max_workers=processes) as pool:
-            timed = list(pool.map(_in_process, [job] * processes))
-    return [(float(np.mean([t[i][0] for t in timed])), float(np.mean([t[i][1] for t in timed])))
-            for i in range(len(genomes))]
+            timed = list(pool.map(_in_process, jobs))
+    together = [t["together"] for t in timed]
+    return ([tuple(x) for x in timed[0]["alone"]],
+            [(float(np.mean([t[i][0] for t in together])), float(np.mean([t[i][1] for t in together])))
+             for i in range(len(genomes))])
 
 
 def run_jobs(jobs: list[Job], workers: int) -> list[dict]:

@@ -40,7 +40,7 @@ def bare_costs(run: dict, dataset: str, limit: int, processes: int, say=print, r
     most trained, `limit` in all at least), the discriminator judging `replay_share` of a batch more when the run
     replayed fakes (the same arithmetic): timed alone, one single-thread process on an otherwise idle machine, and
     together, `processes` of them at once (as many as the run's players, sharing its cores as they did, without
-    their turns): `baselines.time_bare_together`, at least `seconds` each. Timed right after the run, not once after
+    their turns): `baselines.time_bare_alone_and_together`, at least `seconds` each. Timed right after the run, not once after
     all runs: this machine's speed drifts by a fifth from hour to hour (BENCHMARKS.md, row 2026-12-04T17:19:31)."""
     steps, first = defaultdict(int), set()
     genomes = {}
@@ -56,10 +56,9 @@ def bare_costs(run: dict, dataset: str, limit: int, processes: int, say=print, r
         return {}, {}
     say(f"timing {len(chosen)} of {len(genomes)} distinct genomes in a bare torch loop, alone and "
         f"{processes} at once, one thread each")
-    built = [Genome.from_dict(genomes[k]) for k in chosen]
-    timed = [baselines.time_bare_together(built, dataset, n, replay_share, min_seconds=seconds / len(chosen))
-             for n in (1, processes)]
-    return dict(zip(chosen, timed[0])), dict(zip(chosen, timed[1]))
+    alone, together = baselines.time_bare_alone_and_together([Genome.from_dict(genomes[k]) for k in chosen], dataset,
+                                                             processes, replay_share, seconds / len(chosen))
+    return dict(zip(chosen, alone)), dict(zip(chosen, together))
 
 
 def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus: int, shared: bool = False) -> dict:
