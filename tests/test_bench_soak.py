@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
 from experiments.bench import common, results, soak
+from experiments.bench.probe import MachineProbe
 from tests.test_bench_quality import bench  # noqa: F401 (a fixture: the command line, writing under tmp_path)
 
 T0 = 1_000_000.0
@@ -84,12 +86,15 @@ def test_a_flat_run_meets_every_target_and_a_slowing_leaking_one_says_by_how_muc
         "loops per minute, population", "train phase ms per step", "train phase CPU ms per step",
         "resident memory (RSS) per player, MB, mean over players", "resident memory (RSS) of the registry, MB",
         "private memory (RSS less shared pages) per player, MB, mean over players",
-        "private memory (RSS less shared pages) of the registry, MB"]
+        "private memory (RSS less shared pages) of the registry, MB",
+        "machine probe, CPU ms per step of a fixed GAN", "loops per minute at the machine probe's first speed"]
+    assert [r["first"] for r in rows[-2:]] == ["-", "20.0"] and rows[-1]["last"] == "-"  # no probe given
     # The last loops start at 480 s: whole minutes 0-7, each player ending 10 loops a minute, 9 in minute 0.
     assert series["loops"][1:] == [20] * 7 and series["player_mb"] == [400] * 8 and series["registry_mb"] == [100] * 8
     assert series["player_private_mb"] == [200] * 8 and series["registry_private_mb"] == [50] * 8
     for row in rows:
         assert row["minutes"] == "1–2 vs 6–7" and row["dataset"] == "ring8" and row["players"] == 2
+    for row in rows[:-2]:  # the probe's rows have no probe to compare
         assert row["change"] == "+0.0 %" and row["target met"] in ("yes", "-")
     assert (rows[0]["first"], rows[0]["last"], rows[0]["target"]) == ("20.0", "20.0", soak.WITHIN)
     assert (rows[1]["first"], rows[1]["target met"], rows[2]["first"], rows[2]["target met"]) == ("10.00", "-", "5.00", "-")
@@ -105,6 +110,35 @@ def test_a_flat_run_meets_every_target_and_a_slowing_leaking_one_says_by_how_muc
     assert rows[3]["target met"] == "yes" and rows[4]["target met"].startswith("no (+")
     assert rows[5]["target met"] == "yes" and rows[6]["target met"].startswith("no (+")
     assert float(rows[6]["change"].split()[0]) > float(rows[4]["change"].split()[0])  # the same MB, of less
+
+
+def test_a_machine_that_slows_as_much_as_the_loops_leaves_the_pace_flat_at_its_first_speed():
+    # From minute 4 on, loops take 1.25 times as long, and so does the probe's fixed GAN: the machine slowed.
+    probes = [(T0 + at, 30.0, 8.0 * (1.25 if at >= 240 else 1.0)) for at in range(0, 8 * 60, 30)]
+    rows, series = soak.rows_of(_run(8, 6.0, slower_from=240, slow=1.25), _memory(8, 400, (100, 100)), {}, None,
+                                probes)
+    assert rows[0]["target met"] == "no (-20.0 %)"  # as counted
+    assert (rows[-2]["first"], rows[-2]["last"], rows[-2]["change"]) == ("8.00", "10.00", "+25.0 %")
+    assert (rows[-1]["first"], rows[-1]["last"], rows[-1]["target met"]) == ("20.0", "20.0", "yes")
+    assert series["probe_cpu_ms"] == [8.0] * 4 + [10.0] * 4
+    # each player's CPU ms per step, five minutes at a time: minutes 0-4 hold 5.0 then 6.25 from minute 4 on
+    assert series["player-0_cpu_ms"][1] == series["player-1_cpu_ms"][1] == pytest.approx(6.25)
+    assert 5.0 < series["player-0_cpu_ms"][0] < 6.25
+    # A machine that kept its speed: the slowdown is the run's, at the probe's speed too.
+    steady = [(at, wall, 8.0) for at, wall, _ in probes]
+    rows, _ = soak.rows_of(_run(8, 6.0, slower_from=240, slow=1.25), _memory(8, 400, (100, 100)), {}, None, steady)
+    assert rows[-1]["target met"] == "no (-20.0 %)"
+
+
+@pytest.mark.slow  # fresh interpreters, each importing torch
+def test_the_machine_probe_times_a_fixed_gan_again_and_again_until_it_is_left():
+    with MachineProbe(every=0.05) as probe:
+        deadline = time.time() + 120
+        while len(probe.read()) < 2:
+            assert time.time() < deadline, "no two probes in 120 s"
+            time.sleep(0.1)
+    assert len(probe.samples) >= 2 and probe.samples[0][0] < probe.samples[1][0]
+    assert all(wall > 0 and cpu > 0 for _, wall, cpu in probe.samples)
 
 
 def test_the_cpu_of_the_players_and_of_the_rest_is_given_minute_by_minute():
@@ -123,7 +157,7 @@ def test_a_faster_end_is_not_flat_either_and_less_memory_is():
 def test_a_run_too_short_to_compare_gives_the_rows_without_figures():
     for docs in (_run(4, 6.0), []):
         rows, series = soak.rows_of(docs, _memory(4, 400, (100, 100)), {"seconds": 240})
-        assert len(rows) == 7 and all(r["first"] == r["last"] == r["target met"] == r["minutes"] == "-"
+        assert len(rows) == 9 and all(r["first"] == r["last"] == r["target met"] == r["minutes"] == "-"
                                       for r in rows)
         assert all(r["seconds"] == 240 for r in rows)
     assert len(series["loops"]) == 0
@@ -158,7 +192,9 @@ def test_soak_runs_end_to_end(bench):  # noqa: F811
         "loops per minute, population", "train phase ms per step", "train phase CPU ms per step",
         "resident memory (RSS) per player, MB, mean over players", "resident memory (RSS) of the registry, MB",
         "private memory (RSS less shared pages) per player, MB, mean over players",
-        "private memory (RSS less shared pages) of the registry, MB"]
+        "private memory (RSS less shared pages) of the registry, MB",
+        "machine probe, CPU ms per step of a fixed GAN", "loops per minute at the machine probe's first speed"]
+    assert "the machine probe's CPU ms per step in each: -;" in result["notes"]  # 4 s hold no whole minute
     for row in rows:
         assert (row["dataset"], row["players"], row["cpus"], row["seconds"]) == ("ring8", 2, 2, 4), row
     assert "processes sampled: 2 players', 1 registry's." in result["notes"]

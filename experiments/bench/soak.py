@@ -13,6 +13,7 @@ from rich.console import Console
 
 from experiments.bench import results
 from experiments.bench.common import Workspace, measured, run_arena, run_config, settings
+from experiments.bench.probe import MachineProbe
 from experiments.options import Sets
 
 MINUTE = 60.0
@@ -84,19 +85,30 @@ MEMORY_ROWS = (("resident memory (RSS) per player, MB, mean over players", "Play
                ("private memory (RSS less shared pages) of the registry, MB", "Registry", PRIVATE))
 
 
+def probed(probes: list[tuple[float, float, float]], start: float, end: float) -> float | None:
+    """The machine probe's mean CPU ms per step over its probes in [start, end) (`MachineProbe.samples`)."""
+    found = [cpu_ms for at, _, cpu_ms in probes if start <= at < end]
+    return float(np.mean(found)) if found else None
+
+
 def rows_of(docs: list[dict], memory: list[tuple], common: dict,
-            cpu: Callable[[bool, float, float], float | None] | None = None) -> tuple[list[dict], dict[str, list]]:
-    """The table (loops per minute, ms and CPU ms per step, resident and private memory: first minutes, last,
-    change, target) and the series behind it: the loops, the players' mean MB and the registry's MB, resident and
-    private, and with `cpu` (`CpuMeter.used`) the CPU seconds of the players and of the other processes, in every
-    whole minute (where first and last alone cannot tell a leak from a warm-up that levels off, nor steps that grew
-    dearer from players that got less of the machine)."""
+            cpu: Callable[[bool, float, float], float | None] | None = None,
+            probes: list[tuple[float, float, float]] = ()) -> tuple[list[dict], dict[str, list]]:
+    """The table (loops per minute, as counted and at the machine probe's speed; ms and CPU ms per step; the probe's
+    CPU ms per step; resident and private memory: first minutes, last, change, target) and the series behind it:
+    the loops, the players' mean MB and the registry's MB, resident and private, with `cpu` (`CpuMeter.used`) the
+    CPU seconds of the players and of the other processes, and the probe's CPU ms per step, in every whole minute
+    (where first and last alone cannot tell a leak from a warm-up that levels off, nor steps that grew dearer from
+    players that got less of the machine, or from a machine that ran slower)."""
     steady = window(docs)
     minutes = per_minute(docs, *steady) if steady else []
     compared = ends(steady[0], len(minutes)) if steady else None
     both = (minutes[SKIP:SKIP + SPAN], minutes[-SPAN:]) if compared else ([], [])
-    rows = [_row("loops per minute, population", *[sum(map(len, m)) / SPAN if m else None for m in both],
-                 WITHIN, ".1f"),
+    loops = [sum(map(len, m)) / SPAN if m else None for m in both]
+    speed = [probed(probes, *span) for span in compared] if compared else [None, None]
+    # A loop of the last minutes counted at the first minutes' machine speed: as many more as the probe got slower.
+    steady_loops = loops[1] * speed[1] / speed[0] if loops[1] is not None and all(speed) else None
+    rows = [_row("loops per minute, population", *loops, WITHIN, ".1f"),
             _row("train phase ms per step", *[train_ms([d for minute in m for d in minute]) for m in both],
                  None, ".2f"),
             _row("train phase CPU ms per step", *[train_ms([d for minute in m for d in minute], "step_cpu_ms")
@@ -104,6 +116,8 @@ def rows_of(docs: list[dict], memory: list[tuple], common: dict,
     for label, actor, field in MEMORY_ROWS:
         spans = compared or [(0.0, 0.0)] * 2  # empty: nothing to compare
         rows.append(_row(label, *[resident(memory, actor, *span, field) for span in spans], GROWTH, ".0f"))
+    rows += [_row("machine probe, CPU ms per step of a fixed GAN", *speed, None, ".2f"),
+             _row("loops per minute at the machine probe's first speed", loops[0], steady_loops, WITHIN, ".1f")]
     span = f"{SKIP}–{SKIP + SPAN - 1} vs {len(minutes) - SPAN}–{len(minutes) - 1}" if compared else "-"
     start = steady[0] if steady else 0.0
     series = {"loops": [len(m) for m in minutes]}
@@ -114,6 +128,13 @@ def rows_of(docs: list[dict], memory: list[tuple], common: dict,
     for key, players in (("player_cpu_s", True), ("other_cpu_s", False)):
         series[key] = [cpu(players, start + k * MINUTE, start + (k + 1) * MINUTE) if cpu else None
                        for k in range(len(minutes))]
+    series["probe_cpu_ms"] = [probed(probes, start + k * MINUTE, start + (k + 1) * MINUTE) for k in range(len(minutes))]
+    # Each player's own cost per step, five minutes at a time: players whose steps grow dearer all at once, each
+    # with a genome of its own, point at the machine; one alone, at its genome.
+    for player in sorted({d["player"] for d in docs}):
+        series[f"{player}_cpu_ms"] = [train_ms([d for minute in minutes[k:k + 5] for d in minute
+                                                if d["player"] == player], "step_cpu_ms")
+                                      for k in range(0, len(minutes), 5)]
     return [{**row, "minutes": span, **common} for row in rows], series
 
 
@@ -131,22 +152,28 @@ def _row(measure: str, first: float | None, last: float | None, target: str | No
 def benchmark(base: dict, dataset: str, seconds: float, players: int, cpus: int, seed: int, ws: Workspace,
               say=print) -> tuple[list[dict], str]:
     cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=seed, cpus=cpus)
-    run = run_arena(ws, cfg, f"soak-{dataset}-s{seed}")
+    with MachineProbe() as probe:
+        run = run_arena(ws, cfg, f"soak-{dataset}-s{seed}")
     docs = list(ws.db.individuals.find({"run_id": run["run_id"]},
                                        projection={"player": 1, "timeline": 1, "trained_steps": 1, "step_ms": 1,
                                                    "step_cpu_ms": 1}))
     rows, series = rows_of(docs, run["memory"], {"dataset": dataset, "players": players, "cpus": cpus,
-                                                 "seconds": seconds, "seed": seed}, run["cpu"])
+                                                 "seconds": seconds, "seed": seed}, run["cpu"], probe.samples)
     sampled = {actor: len({sample[2] for sample in run["memory"] if sample[1] == actor})
                for actor in ("Player", "Registry")}
-    mb = {key: ", ".join("-" if v is None else f"{v:.0f}" for v in values) or "-" for key, values in series.items()}
+    mb = {key: ", ".join("-" if v is None else f"{v:.{2 if key.endswith('cpu_ms') else 0}f}" for v in values) or "-"
+          for key, values in series.items()}
+    players_ms = "; ".join(f"{key.removesuffix('_cpu_ms')}'s, {mb[key]}" for key in series
+                           if key.startswith("player-")) or "-"
     notes = (f"run {run['run_id']}: {len(docs)} individuals; {len(series['loops'])} whole minutes from the first "
              f"loop's start to the first start of a player's last loop; loops in each: "
              f"{', '.join(map(str, series['loops'])) or '-'}; players' mean resident MB in each: {mb['player_mb']}; "
              f"their mean private MB in each: {mb['player_private_mb']}; "
              f"the registry's resident MB in each: {mb['registry_mb']}; its private MB in each: "
              f"{mb['registry_private_mb']}; the players' CPU seconds in each: {mb['player_cpu_s']}; the other "
-             f"processes' (Ray's, the database's, the registry's): {mb['other_cpu_s']}; "
+             f"processes' (Ray's, the database's, the registry's, the probe's): {mb['other_cpu_s']}; the machine "
+             f"probe's CPU ms per step in each: {mb['probe_cpu_ms']}; each player's train phase CPU ms per step in "
+             f"each five minutes: {players_ms}; "
              f"processes sampled: {sampled['Player']} players', {sampled['Registry']} registry's.")
     say(notes)
     return rows, notes
