@@ -34,17 +34,18 @@ def _span(timeline: dict, phase: str) -> float:
     return end - start
 
 
-def bare_costs(run: dict, dataset: str, limit: int, processes: int, say=print, replay_share: float = 0.0,
+def bare_costs(runs: list[dict], dataset: str, limit: int, processes: int, say=print, replay_share: float = 0.0,
                seconds: float = 10.0) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]:
-    """Bare wall and CPU seconds per step of the distinct genomes of `run` (every first-generation one, then the
-    most trained, `limit` in all at least), the discriminator judging `replay_share` of a batch more when the run
-    replayed fakes (the same arithmetic): timed alone, one single-thread process on an otherwise idle machine, and
-    together, `processes` of them at once (as many as the run's players, sharing its cores as they did, without
-    their turns): `baselines.time_bare_alone_and_together`, at least `seconds` each. Timed right after the run, not once after
-    all runs: this machine's speed drifts by a fifth from hour to hour (BENCHMARKS.md, row 2026-12-04T17:19:31)."""
+    """Bare wall and CPU seconds per step of the distinct genomes of `runs` (one seed's, which start from the same
+    genomes: every first-generation one, then the most trained, `limit` in all at least), the discriminator judging
+    `replay_share` of a batch more when the runs replayed fakes (the same arithmetic): timed alone, one
+    single-thread process on an otherwise idle machine, and together, `processes` of them at once (as many as the
+    runs' players, sharing the cores as they did, without their turns): `baselines.time_bare_alone_and_together`,
+    at least `seconds` each. Timed right after the runs, not once after every seed's: this machine's speed drifts
+    by a fifth from hour to hour (BENCHMARKS.md, row 2026-12-04T17:19:31)."""
     steps, first = defaultdict(int), set()
     genomes = {}
-    for doc in run["individuals"]:
+    for doc in (doc for run in runs for doc in run["individuals"]):
         key = genome_key(doc["genome"])
         genomes[key] = doc["genome"]
         steps[key] += doc.get("trained_steps") or 0
@@ -167,15 +168,17 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     found: dict[str, list[dict]] = defaultdict(list)
     arena = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus).arena
     for seed in range(seeds):
+        runs = {}
         for schedule in schedules:
             cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=seed, cpus=cpus,
                              schedule=schedule)
-            run = run_arena(ws, cfg, f"t-{schedule}-{dataset}-s{seed}")
+            run = runs[schedule] = run_arena(ws, cfg, f"t-{schedule}-{dataset}-s{seed}")
             say(f"{schedule}, seed {seed}: {len(run['individuals'])} individuals, "
                 f"{sum(d.get('trained_steps') or 0 for d in run['individuals'])} steps, "
                 f"players used {run['cpu_players'] or 0:.0f} CPU-s, the rest {run['cpu_other'] or 0:.0f}")
-            alone, together = bare_costs(run, dataset, genomes, players, say,
-                                         arena.replay_share if arena.replay else 0.0, bare_seconds)
+        alone, together = bare_costs(list(runs.values()), dataset, genomes, players, say,
+                                     arena.replay_share if arena.replay else 0.0, bare_seconds)
+        for schedule, run in runs.items():
             found[schedule].append({**analyse(run, alone, players, cpus),
                                     "together": analyse(run, together, players, cpus, shared=True)})
     common = {"dataset": dataset, "players": players, "cpus": cpus, "seconds": seconds, "seeds": seeds}
@@ -196,9 +199,9 @@ def command(
     players: Optional[int] = typer.Option(None, help="Players [default: --cpus, one core each]."),
     cpus: Optional[int] = typer.Option(None, help="CPUs of the local Ray cluster [default: the machine's cores]."),
     schedules: str = typer.Option("async,barrier", help="Comma-separated: async, barrier."),
-    genomes: int = typer.Option(30, help="Distinct genomes of each run timed in the bare loop (first-generation "
-                                         "ones always)."),
-    bare_seconds: float = typer.Option(10.0, help="Seconds each bare timing of a run's genomes lasts at least "
+    genomes: int = typer.Option(30, help="Distinct genomes of each seed's runs timed in the bare loop "
+                                         "(first-generation ones always)."),
+    bare_seconds: float = typer.Option(10.0, help="Seconds each bare timing of a seed's genomes lasts at least "
                                                   "(alone, then as many at once as players)."),
     config: Optional[Path] = typer.Option(None, help="TOML of arena settings ([arena], [mutation]) for every run."),
     set_: Sets = None,
