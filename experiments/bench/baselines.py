@@ -195,14 +195,18 @@ def time_bare(job: BareJob) -> dict[str, list[tuple[float, float]]]:
     return out
 
 
+def single_thread_env() -> dict[str, str]:
+    """The environment of a fresh interpreter that runs this project's code on one thread."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
 def _in_process(job: Job | BareJob):
     """`run_job` or `time_bare` in a fresh single-thread interpreter: nothing of this process (Ray, torch
     threads) carried over."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-m", "experiments.bench.baselines"],
                           input=json.dumps({"kind": type(job).__name__, **asdict(job)}),
-                          capture_output=True, text=True, cwd=ROOT, env=env)
+                          capture_output=True, text=True, cwd=ROOT, env=single_thread_env())
     if done.returncode != 0:
         raise RuntimeError(f"{getattr(job, 'label', 'bare timing')} failed (exit code {done.returncode}): "
                            f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no output'}")

@@ -4,12 +4,12 @@
 A long run's loop rate falls when its steps cost more, and also when the machine runs slower: this one's speed
 drifts by a fifth from hour to hour (BENCHMARKS.md, throughput row 2026-12-04T17:19:31), and in the one-hour soak
 of row 2026-12-04T19:23:47 the four players' CPU milliseconds per step rose by about a third from one five-minute
-span to the next, all four at once, each with a genome of its own that did not change. The probe's CPU time per step moves with the machine only.
+span to the next, all four at once, each with a genome of its own that did not change. The probe's CPU time per
+step moves with the machine only.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -28,13 +28,13 @@ class MachineProbe:
         self.samples: list[tuple[float, float, float]] = []
 
     def __enter__(self) -> MachineProbe:
+        from experiments.bench.baselines import single_thread_env
         from experiments.bench.results import ROOT
 
         self._out = tempfile.NamedTemporaryFile("r", prefix="probe-", suffix=".txt")
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         self._process = subprocess.Popen([sys.executable, "-m", "experiments.bench.probe", self._out.name,
-                                          str(self.every)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+                                          str(self.every)], cwd=ROOT, env=single_thread_env(),
+                                         stdout=subprocess.DEVNULL)
         return self
 
     def read(self) -> list[tuple[float, float, float]]:
