@@ -118,6 +118,10 @@ class ArenaConfig:
     at least the region's best) rather than the best over all: regions are the cells of this many real
     training samples (each candidate belongs to the nearest; 0: one region, the best over all).
     `arena.screen` and `arena/screen.py` say why."""
+    refine: int = 0
+    """After the screen, each sample of the run's products climbs the final population's discriminators' mean
+    standardised score for at most this many steps, and stops once it scores as real training data do
+    (`arena/refine.py` says how and why; 0: not refined). Vector data only: images are given out as screened."""
     pack: int = 2
     """Samples a first-generation discriminator judges at once (PacGAN's packing: a generator that
     collapses onto few modes yields packs unlike real ones); children keep their discriminator's pack.
@@ -175,7 +179,7 @@ class ArenaConfig:
         if self.round_size < 2:
             raise ValueError(f"arena.round_size must be at least 2; got {self.round_size!r}")
         for name in ("metrics_every", "ensemble", "round_every", "cross_steps", "generator_first", "replay", "ready",
-                     "round_steps", "shared_fakes", "screen_regions"):
+                     "round_steps", "shared_fakes", "screen_regions", "refine"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"arena.{name} must be a non-negative integer; got {value!r}")

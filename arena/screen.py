@@ -20,6 +20,7 @@ from typing import Protocol
 import torch
 
 from arena.datasets import GaussianMixture, ImageDataset
+from arena.refine import check, refine
 from genome.build import Discriminator
 
 
@@ -73,25 +74,36 @@ def within(rank: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def treated(share: float, refine: int) -> bool:
+    """Whether products are screened or refined at all: keeping every candidate and refining none is neither."""
+    return share < 1 or refine > 0
+
+
 class Screened:
     """Samples of `source` that the `discriminators` rank highest: `ceil(n / keep)` candidates are drawn,
     ranked by each discriminator (the mean of their ranks), and `n` are kept, in random order: with `regions`,
     those ranked highest within their region (the nearest of `regions` real training samples, drawn afresh
-    each time), ties by their rank over all; with 0, those ranked highest over all."""
+    each time), ties by their rank over all; with 0, those ranked highest over all. With `refine`, the kept
+    samples then climb the discriminators' scores for at most that many steps (`arena.refine`)."""
 
     def __init__(self, source: Source, discriminators: list[Discriminator], data: GaussianMixture | ImageDataset,
-                 keep: float, regions: int = REGIONS):
+                 keep: float, regions: int = REGIONS, refine: int = 0):
         if not discriminators:
             raise ValueError("a screen needs at least one discriminator")
         if not 0 < keep <= 1:
             raise ValueError(f"the share of samples a screen keeps must be in (0, 1]; got {keep}")
         if isinstance(regions, bool) or not isinstance(regions, int) or regions < 0:
             raise ValueError(f"a screen's regions must be a non-negative integer; got {regions!r}")
+        check(data, refine)
         self.source, self.discriminators, self.data, self.keep = source, discriminators, data, keep
-        self.regions = regions
+        self.regions, self.refine = regions, refine
+
+    def sample(self, n: int, rng: torch.Generator) -> torch.Tensor:
+        kept = self._kept(n, rng)
+        return refine(kept, self.discriminators, self.data, rng, self.refine) if self.refine else kept
 
     @torch.no_grad()
-    def sample(self, n: int, rng: torch.Generator) -> torch.Tensor:
+    def _kept(self, n: int, rng: torch.Generator) -> torch.Tensor:
         if isinstance(self.source, torch.nn.Module):
             self.source.eval()  # a product is sampled as it is judged: batch norm on its running statistics
         candidates = self.source.sample(math.ceil(n / self.keep), rng)

@@ -13,7 +13,8 @@ from pymongo.database import Database
 
 from arena.ensemble import Mixture, distances_to_real, fit_weights, quality_loss
 from arena.metrics import Judge
-from arena.screen import REGIONS, Screened
+from arena.refine import refinable
+from arena.screen import REGIONS, Screened, treated
 from arena.selection import champion, ranked
 from genome.build import Generator, Pair
 from storage.checkpoints import CheckpointError, load_pair
@@ -24,15 +25,18 @@ STANDING_FIELDS = {"fitness": 1, "rating": 1, "d_fitness": 1, "g_matches": 1}
 
 def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[str], ensemble: int,
                    seed: int, key: str = "fitness", choice: str = "standing", screen: float = 1.0,
-                   regions: int = REGIONS) -> dict:
+                   regions: int = REGIONS, refine: int = 0) -> dict:
     """Metrics of each individual in `individuals` (kind `final`), of the champion (`choice`: the first by
     the standing `key`, or `real`: of the `ensemble` first by it, the nearest to real training data; see
     `arena.selection.champion`) and of a mixture of the `ensemble` first by `key` (kind `ensemble`).
     Returns `champion`, `ensemble` and the diagnostic `best`, each with its metrics and the individuals
     it is made of; under `real`, `by_standing` too, the first by standing alone, for comparison.
     With `screen` below 1 the products are screened by the discriminators of `individuals`
-    (`arena.screen`, within `regions`: `arena.screen_regions`), and `champion_unscreened` and
-    `ensemble_unscreened` give them as they come."""
+    (`arena.screen`, within `regions`: `arena.screen_regions`), and with `refine` above 0 refined by them for at
+    most that many steps (`arena.refine`; vector data only); then `champion_unscreened` and `ensemble_unscreened`
+    give them as they come."""
+    refine = refinable(judge.data, refine)
+    screened = treated(screen, refine)
     torch_rng = torch.Generator().manual_seed(seed)
     docs = list(db.individuals.find({"_id": {"$in": individuals}},
                                     projection={"checkpoint": 1, "checkpoint_sha256": 1, "player": 1, "generation": 1,
@@ -59,16 +63,17 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
         scored = {r["individual"]: r for r in results}
 
         def product(individual: str) -> dict:
-            if screen >= 1:
+            if not screened:
                 return {**scored[individual], "by": key}
             # Its own stream, as the ensemble's below: one individual gets one score, however it was chosen,
             # and the numbers after it are drawn alike.
-            return {**scored[individual], "by": key, "screen": screen, "screen_regions": regions,
-                    **screened_quality(generators[individual], discriminators, judge, screen, seed + 2, regions)}
+            return {**scored[individual], "by": key, "screen": screen, "screen_regions": regions, "refine": refine,
+                    **screened_quality(generators[individual], discriminators, judge, screen, seed + 2, regions,
+                                       refine)}
 
         chosen = champion(docs, key, distances)["_id"]
         summary["champion"] = product(chosen)
-        if screen < 1:
+        if screened:
             summary["champion_unscreened"] = {**scored[chosen], "by": key}
         if distances:
             for entry in (summary["champion"], summary.get("champion_unscreened", {})):
@@ -84,10 +89,11 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
         summary["ensemble"] = {"_id": f"{run_id}|ensemble", "run_id": run_id, "kind": "ensemble", "by": key,
                                "members": members, "weights": mixture.weights.tolist(), "at": now(),
                                **judge.quality(mixture.sample(judge.samples, torch_rng))}
-        if screen < 1:
+        if screened:
             summary["ensemble_unscreened"] = dict(summary["ensemble"])
-            summary["ensemble"].update(screen=screen, screen_regions=regions,
-                                       **screened_quality(mixture, discriminators, judge, screen, seed + 3, regions))
+            summary["ensemble"].update(screen=screen, screen_regions=regions, refine=refine,
+                                       **screened_quality(mixture, discriminators, judge, screen, seed + 3, regions,
+                                                          refine))
         results.append(summary["ensemble"])
     for doc in results:
         db.metrics.replace_one({"_id": doc["_id"]}, doc, upsert=True)
@@ -95,11 +101,11 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
 
 
 def screen_sweep(db: Database, run_id: str, judge: Judge, shares: list[float], seed: int,
-                 regions: int) -> dict[float, dict]:
+                 regions: int, refine: int = 0) -> dict[float, dict]:
     """A finished run's products, as its summary names them (the champion; the mixture's members and fitted
     weights), judged screened by its final population's discriminators at each share in `shares`
-    (1: unscreened): `{share: {"champion": metrics, "ensemble": metrics}}`. Evaluation only, for choosing
-    `arena.screen` from numbers."""
+    (1: unscreened) and refined for `refine` steps: `{share: {"champion": metrics, "ensemble": metrics}}`.
+    Evaluation only, for choosing `arena.screen` and `arena.refine` from numbers."""
     run = db.runs.find_one({"_id": run_id}) or {}
     summary = run.get("summary") or {}
     quality = summary.get("quality") or {}
@@ -114,17 +120,18 @@ def screen_sweep(db: Database, run_id: str, judge: Judge, shares: list[float], s
         products["ensemble"] = Mixture([pairs[m].generator for m in quality["ensemble"]["members"]],
                                        quality["ensemble"]["weights"])
     # Each share screens the same stream of candidates.
-    return {share: {name: screened_quality(source, discriminators, judge, share, seed, regions)
+    return {share: {name: screened_quality(source, discriminators, judge, share, seed, regions, refine)
                     for name, source in products.items()} for share in shares}
 
 
 @torch.no_grad()
 def screened_quality(source: Generator | Mixture, discriminators: list, judge: Judge, share: float,
-                     seed: int, regions: int = REGIONS) -> dict:
-    """The judge's metrics of `source`'s samples screened by `discriminators` at `share` (1: as they come)
-    within `regions`, drawn from a stream of their own seeded `seed`."""
-    screened = Screened(source, discriminators, judge.data, share, regions) if share < 1 else source
-    return judge.quality(screened.sample(judge.samples, torch.Generator().manual_seed(seed)))
+                     seed: int, regions: int = REGIONS, refine: int = 0) -> dict:
+    """The judge's metrics of `source`'s samples screened by `discriminators` at `share` within `regions` and
+    refined for at most `refine` steps (share 1 and no steps: as they come), drawn from a stream of their own
+    seeded `seed`."""
+    given = Screened(source, discriminators, judge.data, share, regions, refine) if treated(share, refine) else source
+    return judge.quality(given.sample(judge.samples, torch.Generator().manual_seed(seed)))
 
 
 def loadable(checkpoints: dict[str, tuple[str, str | None]]) -> dict[str, Pair]:

@@ -294,7 +294,7 @@ def conclude(db: Database, run_id: str, cfg: RunConfig, outcome: Outcome, regist
     population = registry and _attempt(console, "reading the final standings", lambda: final_population(registry, db))
     quality = population and _attempt(console, "the final evaluation", lambda: evaluate_final(
         db, run_id, judge, population, cfg.arena.ensemble, cfg.seed, cfg.arena.selection, cfg.arena.champion,
-        cfg.arena.screen, cfg.arena.screen_regions))
+        cfg.arena.screen, cfg.arena.screen_regions, cfg.arena.refine))
     chosen = (quality or {}).get("champion") or {}
     summary = _attempt(console, "counting the records", lambda: records.run_summary(
         db, run_id, among=population, key=cfg.arena.selection, chosen=chosen.get("individual")))

@@ -14,9 +14,10 @@ from pymongo.database import Database
 from experiments import cli
 from experiments.summaries import screen_words
 
-from arena.datasets import GaussianMixture, load_dataset
+from arena.datasets import GaussianMixture, ImageDataset, load_dataset
 from arena.ensemble import Mixture
-from arena.screen import Screened
+from arena.refine import refinable
+from arena.screen import Screened, treated
 from arena.selection import ranked
 from experiments.evaluate import STANDING_FIELDS, loadable
 from experiments.runs import best_individual
@@ -51,14 +52,14 @@ def choose_source(db, run_id: str, individual: str | None, ensemble: int | None)
     return ids, [1 / len(ids)] * len(ids)
 
 
-def screen_of(run: dict) -> tuple[float, int]:
-    """The share a run's products were screened at and the screen's regions: as its final evaluation did (a
-    run resumed after screening existed screens, though its first part recorded no `screen`); for a run still
-    going, its setting; a run recorded before screening existed gave its products unscreened (1), and one
-    recorded before regions screened over all (0 regions)."""
+def screen_of(run: dict) -> tuple[float, int, int]:
+    """The share a run's products were screened at, the screen's regions and its refinement steps: as its final
+    evaluation did (a run resumed after screening existed screens, though its first part recorded no `screen`);
+    for a run still going, its setting; a run recorded before screening existed gave its products unscreened
+    (1), one recorded before regions screened over all (0 regions), one before refinement unrefined (0)."""
     quality = (run.get("summary") or {}).get("quality")
     given = (quality.get("champion") or {}) if quality else ((run.get("config") or {}).get("arena") or {})
-    return float(given.get("screen", 1.0)), int(given.get("screen_regions", 0))
+    return float(given.get("screen", 1.0)), int(given.get("screen_regions", 0)), int(given.get("refine", 0))
 
 
 def screening_population(db, run_id: str) -> list[str]:
@@ -114,9 +115,10 @@ def main(
     mongo_uri: Optional[str] = typer.Option(None, envvar="ARENA_MONGO_URI", help="MongoDB server of the run."),
     mongo_db: str = typer.Option("arena", help="Database name."),
     seed: int = typer.Option(0, help="Seed of the latent noise."),
-    unscreened: bool = typer.Option(False, "--unscreened", help="The generators' samples as they come, not "
-                                                                "screened by the final population's "
-                                                                "discriminators (the run's `arena.screen`)."),
+    unscreened: bool = typer.Option(False, "--unscreened", help="The generators' samples as they come, neither "
+                                                                "screened nor refined by the final population's "
+                                                                "discriminators (the run's `arena.screen`, "
+                                                                "`arena.refine`)."),
 ) -> None:
     """Write N samples of the chosen generator(s) to OUT as a float32 array of shape (N, *data shape)."""
     try:
@@ -124,25 +126,28 @@ def main(
             raise ValueError("choose one of --champion, --individual and --ensemble")
         if n < 1 or (ensemble is not None and ensemble < 1):
             raise ValueError(f"--n and --ensemble must be positive; got {n} and {ensemble}")
-        def choose(db: Database) -> tuple[list[str], list[float], dict, str, float, int, list[str]]:
+        def choose(db: Database) -> tuple[list[str], list[float], dict, GaussianMixture | ImageDataset,
+                                        tuple[float, int, int], list[str]]:
             ids, weights = choose_source(db, run_id, individual, ensemble)
             run = db.runs.find_one({"_id": run_id})
-            keep, regions = (1.0, 0) if unscreened else screen_of(run)
-            screens = screening_population(db, run_id) if keep < 1 else []
+            data = load_dataset(run["config"]["dataset"])
+            keep, regions, refine = (1.0, 0, 0) if unscreened else screen_of(run)
+            refine = refinable(data, refine)
+            screens = screening_population(db, run_id) if treated(keep, refine) else []
             checkpoints = {d["_id"]: (d["checkpoint"], d.get("checkpoint_sha256"))
                            for d in db.individuals.find({"_id": {"$in": ids + screens}})}
-            return ids, weights, checkpoints, run["config"]["dataset"], keep, regions, screens
+            return ids, weights, checkpoints, data, (keep, regions, refine), screens
 
-        ids, weights, checkpoints, dataset, keep, regions, screens = read_run_store(run_id, runs, mongo_uri, mongo_db, choose)
-        data = load_dataset(dataset)
+        ids, weights, checkpoints, data, (keep, regions, refine), screens = read_run_store(
+            run_id, runs, mongo_uri, mongo_db, choose)
         generators = [load_pair(checkpoints[i][0], sha256=checkpoints[i][1])[1].generator for i in ids]
         source = Mixture(generators, np.asarray(weights))
-        if keep < 1:
+        if treated(keep, refine):
             judges = loadable({i: checkpoints[i] for i in screens})
             if not judges:
                 raise ValueError(f"none of the {len(screens)} discriminators that screen run {run_id!r} can be "
                                  "loaded; --unscreened gives the generators' samples as they come")
-            source = Screened(source, [pair.discriminator for pair in judges.values()], data, keep, regions)
+            source = Screened(source, [pair.discriminator for pair in judges.values()], data, keep, regions, refine)
             screens = list(judges)
         samples = source.sample(n, torch.Generator().manual_seed(seed)).numpy()
     except (ValueError, ConnectionError, RuntimeError, FileNotFoundError) as err:
@@ -150,7 +155,8 @@ def main(
         raise typer.Exit(2)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, samples.astype(np.float32))
-    screened = f", screened by {len(screens)} discriminators ({screen_words(keep, regions)})" if keep < 1 else ""
+    screened = f", screened by {len(screens)} discriminators ({screen_words(keep, regions, refine)})" \
+        if treated(keep, refine) else ""
     typer.echo(f"{n} samples of {', '.join(ids)}{screened} -> {out}")
     if png:
         save_picture(samples, data, png)

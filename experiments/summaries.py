@@ -38,16 +38,20 @@ def quality_line(metrics: dict) -> str:
     return f"{metrics['modes']} modes, {metrics['high_quality']:.1%} high quality, KL {metrics['kl']:.3f}"
 
 
-def screen_words(share: float, regions: int = 0) -> str:
-    """How a product was screened (`arena.screen`, `arena.screen_regions`), in words."""
+def screen_words(share: float, regions: int = 0, refine: int = 0) -> str:
+    """How a product was screened (`arena.screen`, `arena.screen_regions`) and refined (`arena.refine`), in words."""
+    refined = f"refined {refine} step{'s' if refine != 1 else ''}" if refine else ""
     if share >= 1:
-        return "unscreened"
-    return f"keeps {share:g}, " + (f"within {regions} regions" if regions else "over all")
+        return refined or "unscreened"
+    return f"keeps {share:g}, " + (f"within {regions} regions" if regions else "over all") + \
+        (f", {refined}" if refined else "")
 
 
 def product_screen(product: dict) -> str:
     """How a recorded product was screened, in words; "" when it was not (a run before screening existed)."""
-    return screen_words(product["screen"], product.get("screen_regions", 0)) if product.get("screen") else ""
+    if not product.get("screen"):
+        return ""
+    return screen_words(product["screen"], product.get("screen_regions", 0), product.get("refine", 0))
 
 
 def screened(product: dict, by: str = "") -> str:

@@ -103,8 +103,9 @@ def test_the_champion_the_final_evaluation_chose_is_the_one_recorded_and_sampled
         db.individuals.insert_many([{"_id": f"r/p{i}/0", "run_id": "r", "fitness": f, "generation": 0,
                                      "genome": genome, "player": f"p{i}", "checkpoint": f"p{i}.pt"} for i, f in enumerate((0.9, 0.4))])
 
-    def evaluate(db, run_id, judge, population, ensemble, seed, key, choice, screen, regions):
-        assert (population, key, choice, screen, regions) == (["r/p0/0", "r/p1/0"], "fitness", "real", 0.125, 128)
+    def evaluate(db, run_id, judge, population, ensemble, seed, key, choice, screen, regions, refine):
+        assert (population, key, choice, screen, regions, refine) == (["r/p0/0", "r/p1/0"], "fitness", "real", 0.125,
+                                                                       128, ArenaConfig().refine)
         champion = {"individual": "r/p1/0", "by": "fitness, then nearest real data", "modes": 8,
                     "high_quality": 0.9, "kl": 0.01}
         return {"champion": champion, "by_standing": {**champion, "individual": "r/p0/0", "by": "fitness"}}

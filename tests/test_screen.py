@@ -150,13 +150,15 @@ def test_the_quality_benchmark_refuses_a_bad_share_naming_it(screens, capsys):
 def test_a_run_is_sampled_screened_as_its_evaluation_screened_it():
     from experiments.sample import screen_of
 
-    assert screen_of({"config": {"arena": {"screen": 0.25, "screen_regions": 64}}}) == (0.25, 64)  # still going
-    assert screen_of({"config": {"arena": {}}}) == (1, 0)  # recorded before screening existed
+    assert screen_of({"config": {"arena": {"screen": 0.25, "screen_regions": 64, "refine": 50}}}) == (0.25, 64, 50)
+    assert screen_of({"config": {"arena": {}}}) == (1, 0, 0)  # recorded before screening existed
     resumed = {"config": {"arena": {}}, "summary": {"quality": {"champion": {"screen": 0.5}}}}
-    assert screen_of(resumed) == (0.5, 0)  # its first part recorded no screen; its evaluation screened, over all
+    assert screen_of(resumed) == (0.5, 0, 0)  # its first part recorded no screen; its evaluation screened, over all
     regional = {"config": {"arena": {}}, "summary": {"quality": {"champion": {"screen": 0.5, "screen_regions": 128}}}}
-    assert screen_of(regional) == (0.5, 128)
-    assert screen_of({"config": {"arena": {"screen": 0.5}}, "summary": {"quality": {"champion": {}}}}) == (1, 0)
+    assert screen_of(regional) == (0.5, 128, 0)  # recorded before refinement existed
+    refined = {"config": {"arena": {"refine": 7}}, "summary": {"quality": {"champion": {"screen": 1, "refine": 50}}}}
+    assert screen_of(refined) == (1, 0, 50)  # as its evaluation refined, whatever the setting says
+    assert screen_of({"config": {"arena": {"screen": 0.5}}, "summary": {"quality": {"champion": {}}}}) == (1, 0, 0)
 
 
 def test_a_running_run_is_screened_by_the_latest_individual_of_each_player(raw_db):
@@ -211,6 +213,8 @@ def test_a_screens_regions_must_be_a_non_negative_integer_named_when_not(regions
     (["--rejudge", "--screens", "0.5"], "--rejudge judges again what a kept --work folder holds"),
     (["--rejudge", "--work", "{tmp}", "--screens", "0.5"], "got --work"),
     (["--screens", "0.5", "--regions", "64,x"], "--regions takes non-negative integers; got 'x'"),
+    (["--refines", "100,-1"], "--refines takes non-negative integers; got '-1'"),
+    (["--rejudge", "--work", "{tmp}"], "at --screens or --refines"),
 ])
 def test_judging_a_benchmark_again_refuses_what_it_cannot_judge_naming_it(args, says, tmp_path, capsys):
     from experiments import cli
@@ -266,8 +270,8 @@ def test_kept_arena_runs_are_judged_again_under_their_own_names_and_seeds(raw_db
 
     calls = []
 
-    def sweep(db, run_id, judge, shares, seed, regions):
-        calls.append((run_id, tuple(shares), regions))
+    def sweep(db, run_id, judge, shares, seed, regions, refine=0):
+        calls.append((run_id, tuple(shares), regions, refine))
         metrics = {"modes": 8, "high_quality": 0.5 + seed / 100, "kl": 0.1}
         return {share: {"champion": metrics, "ensemble": metrics} for share in shares}
 
@@ -284,7 +288,12 @@ def test_kept_arena_runs_are_judged_again_under_their_own_names_and_seeds(raw_db
     assert rows["arena, champion, screen sweep: unscreened"]["seeds"] == 2
     assert rows["barrier arena, mixture, screen sweep: keeps 0.5, within 16 regions"]["seeds"] == 1
     assert "arena, champion, screen sweep: unscreened: seed 3: 8 modes, 53.0% HQ, KL 0.100; seed 5:" in notes
-    assert ("a", (1.0, 0.5), 0) in calls and ("a", (0.5,), 16) in calls  # unscreened once
+    assert ("a", (1.0, 0.5), 0, 0) in calls and ("a", (0.5,), 16, 0) in calls  # unscreened once
+    rows, _ = quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (16,), (0, 5), say=lambda text: None)
+    assert [row["method"] for row in rows][:4] == [f"arena, {product}, screen sweep: keeps 0.5, within 16 regions{how}"
+                                                   for how in ("", ", refined 5 steps")
+                                                   for product in ("champion", "mixture")]
+    assert ("c", (0.5,), 16, 5) in calls
     raw_db.runs.insert_one({"_id": "d", "config": {"dataset": "grid25", "seed": 0}, "summary": {"quality": {}}})
     with pytest.raises(ValueError, match="holds runs of grid25, not only of --dataset ring8"):
         quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,))

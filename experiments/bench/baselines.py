@@ -29,7 +29,8 @@ from arena.ensemble import Mixture, fit_weights, quality_loss
 from arena.metrics import Judge
 from arena.config import ArenaConfig, lr_scale
 from arena.founders import found
-from arena.screen import REGIONS
+from arena.refine import refinable
+from arena.screen import REGIONS, treated
 from experiments.bench.results import ROOT
 from experiments.evaluate import screened_quality
 from storage.checkpoints import save_checkpoint
@@ -74,8 +75,9 @@ class Job:
     rng_seed: int  # the torch.Generator of noise and real batches
     eval_seed: int
     lr_final: float = 1.0  # learning rates decay linearly over the budget to this share, as the arena's
-    screen: float = 1.0  # below 1, the samples are also judged screened by the GAN's own discriminator
+    screen: float = 1.0  # below 1 (or with `refine`), the samples are also judged screened by the GAN's own discriminator
     regions: int = REGIONS  # the screen's regions (`arena.screen_regions`)
+    refine: int = 0  # the screened samples' refinement steps (`arena.refine`)
     save: str = ""  # where to save the trained pair (a checkpoint, as a player's), for screens across jobs
 
 
@@ -86,15 +88,17 @@ def independent_jobs(run_seed: int, players: int, dataset: str, cpu_seconds: flo
     shape = load_dataset(dataset).shape
     founders = [found(run_seed, i, players, shape, mutation, arena) for i in range(players)]
     return [Job(f"independent-{run_seed}-{i}", f.genome.to_dict(), dataset, cpu_seconds, f.init_seed, f.noise_seed,
-                run_seed, arena.lr_final, arena.screen, arena.screen_regions) for i, f in enumerate(founders)]
+                run_seed, arena.lr_final, arena.screen, arena.screen_regions, arena.refine)
+            for i, f in enumerate(founders)]
 
 
-def single_job(run_seed: int, dataset: str, cpu_seconds: float, screen: float = 1.0, regions: int = REGIONS) -> Job:
+def single_job(run_seed: int, dataset: str, cpu_seconds: float, screen: float = 1.0, regions: int = REGIONS,
+               refine: int = 0) -> Job:
     """Baseline (b): the fixed conventional GAN with seeds derived from the run seed, `cpu_seconds`."""
     seed = np.random.SeedSequence([run_seed, 1_000_000])  # apart from every player's [run_seed, i]
     init, rng = (int(v) for v in seed.generate_state(2))
     return Job(f"single-{run_seed}", single_genome(load_dataset(dataset).shape).to_dict(), dataset, cpu_seconds,
-               init, rng, run_seed, screen=screen, regions=regions)
+               init, rng, run_seed, screen=screen, regions=regions, refine=refine)
 
 
 def train_gan(genome: Genome, data: GaussianMixture | ImageDataset, cpu_seconds: float, init_seed: int,
@@ -139,9 +143,10 @@ def run_job(job: Job) -> dict:
                             job.lr_final)
     judge = Judge(data)
     result = {"label": job.label, **spent, **evaluate(pair.generator, judge, job.eval_seed)}
-    if job.screen < 1:
+    refine = refinable(data, job.refine)
+    if treated(job.screen, refine):
         result["screened"] = screened_quality(pair.generator, [pair.discriminator], judge, job.screen, job.eval_seed,
-                                              job.regions)
+                                              job.regions, refine)
     if job.save:
         save_checkpoint(job.save, {"genome": job.genome, **pair.state_dicts()})
     return result
@@ -247,17 +252,18 @@ def run_jobs(jobs: list[Job], workers: int) -> list[dict]:
 
 @torch.no_grad()
 def pooled(pairs: list[Pair], data: GaussianMixture | ImageDataset, judge: Judge, seed: int,
-           screen: float, regions: int = REGIONS) -> tuple[dict, dict | None]:
+           screen: float, regions: int = REGIONS, refine: int = 0) -> tuple[dict, dict | None]:
     """The independent GANs as the arena's products are made: a mixture of their generators with weights
-    fitted on real training data, judged as it is and, under a screen, screened by all their
-    discriminators (the arena's screen without its fights)."""
+    fitted on real training data, judged as it is and, under a screen or refinement, screened and refined by
+    all their discriminators (the arena's screen without its fights)."""
+    refine = refinable(data, refine)
     rng = torch.Generator().manual_seed(seed)
     mixture = Mixture([p.generator for p in pairs])
     fit_weights(mixture, data.sample(judge.samples, rng), rng)
     raw = screened_quality(mixture, [], judge, 1.0, seed)
-    if screen >= 1:
+    if not treated(screen, refine):
         return raw, None
-    return raw, screened_quality(mixture, [p.discriminator for p in pairs], judge, screen, seed, regions)
+    return raw, screened_quality(mixture, [p.discriminator for p in pairs], judge, screen, seed, regions, refine)
 
 
 def best_and_mean(results: list[dict]) -> tuple[dict, dict]:

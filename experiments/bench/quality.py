@@ -14,6 +14,7 @@ from rich.console import Console
 
 from arena.datasets import load_dataset
 from arena.metrics import Judge
+from arena.refine import check, refinable
 from experiments.bench import baselines, results
 from experiments.bench.common import Workspace, mean_std, measured, run_arena, run_config, settings
 from experiments.evaluate import loadable, screen_sweep, screened_quality
@@ -90,10 +91,10 @@ def _short(dataset: str, m: dict) -> str:
 
 def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int, methods: list[str], base: dict,
               ws: Workspace, say=print, screens: tuple[float, ...] = (),
-              regions: tuple[int, ...] = ()) -> tuple[list[dict], str]:
+              regions: tuple[int, ...] = (), refines: tuple[int, ...] = ()) -> tuple[list[dict], str]:
     """Every method over seeds 0…seeds−1; the table's rows and the notes (per-seed figures). With `screens`,
     each arena run's products are also judged screened at those shares (the same runs, evaluated again), with
-    each number of `regions` (by default the configuration's)."""
+    each number of `regions` and of refinement steps `refines` (by default the configuration's)."""
     budget = cpus * seconds  # CPU-seconds every method gets
     per_seed: dict[str, list[dict]] = defaultdict(list)  # row label -> one dict per seed
     cpu: dict[str, list[float]] = defaultdict(list)
@@ -120,16 +121,18 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                     add_run(f"{labels[method]}, {_label(kind, label, quality[kind])}", quality[kind])
             if screens:
                 for name, metrics in _sweep(ws.db, run["run_id"], Judge(load_dataset(dataset)), screens, seed,
-                                            regions or (cfg.arena.screen_regions,)):
+                                            regions or (cfg.arena.screen_regions,),
+                                            refines or (refinable(load_dataset(dataset), cfg.arena.refine),)):
                     add_run(f"{labels[method]}, {name}", metrics)
             say(f"{labels[method]}, seed {seed}: " + "; ".join(f"{_label(kind, label, quality[kind])} {_short(dataset, quality[kind])}"
                                                               for kind, label in ARENA_ROWS if kind in quality)
                 + f" ({len(run['individuals'])} individuals, players used {run['cpu_players'] or 0:.0f} CPU-s)")
     cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus)
-    screen, regions = cfg.arena.screen, cfg.arena.screen_regions
+    screen, regions, refine = cfg.arena.screen, cfg.arena.screen_regions, refinable(load_dataset(dataset),
+                                                                                     cfg.arena.refine)
     jobs: list[baselines.Job] = []
     if "single" in methods:
-        jobs += [baselines.single_job(seed, dataset, budget, screen, regions) for seed in range(seeds)]
+        jobs += [baselines.single_job(seed, dataset, budget, screen, regions, refine) for seed in range(seeds)]
     if "independent" in methods:
         for seed in range(seeds):
             jobs += [replace(job, save=str(ws.path / "independent" / f"{job.label}.pt"))
@@ -141,7 +144,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     done = baselines.run_jobs(jobs, cpus)
     single_name, best_name, mean_name = "one GAN", f"{players} independent GANs, best", \
         f"{players} independent GANs, mean"
-    kept = screen_words(screen, regions)
+    kept = screen_words(screen, regions, refine)
     screened = f", screened by its own discriminator ({kept})"
     data = load_dataset(dataset)
 
@@ -167,7 +170,8 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                     add(name + screened, value, group)
             saved = loadable({job.save: (job.save, None) for job in jobs
                               if job.label.startswith(f"independent-{seed}-")})
-            mixture, screened_mixture = baselines.pooled(list(saved.values()), data, Judge(data), seed, screen, regions)
+            mixture, screened_mixture = baselines.pooled(list(saved.values()), data, Judge(data), seed, screen, regions,
+                                                         refine)
             add(f"{players} independent GANs, mixture (weights fitted on real data)", mixture, group)
             if screened_mixture is not None:
                 add(f"{players} independent GANs, mixture screened by their discriminators ({kept})",
@@ -196,18 +200,20 @@ def _screens(shares: tuple[float, ...], regions: tuple[int, ...]) -> list[tuple[
 
 
 def _sweep(db, run_id: str, judge: Judge, shares: tuple[float, ...], seed: int,
-           regions: tuple[int, ...]) -> list[tuple[str, dict]]:
-    """A finished run's champion and mixture judged again at each share and number of regions: (label, metrics)."""
-    return [(f"{SWEEP_LABELS[kind]}, screen sweep: {screen_words(share, count)}", metrics)
+           regions: tuple[int, ...], refines: tuple[int, ...] = (0,)) -> list[tuple[str, dict]]:
+    """A finished run's champion and mixture judged again at each share, number of regions and number of
+    refinement steps: (label, metrics)."""
+    return [(f"{SWEEP_LABELS[kind]}, screen sweep: {screen_words(share, count, refine)}", metrics)
+            for refine in refines
             for count, chosen in _screens(shares, regions)
-            for share, products in screen_sweep(db, run_id, judge, chosen, seed, count).items()
+            for share, products in screen_sweep(db, run_id, judge, chosen, seed, count, refine).items()
             for kind, metrics in products.items()]
 
 
 def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tuple[int, ...],
-            say=print) -> tuple[list[dict], str]:
+            refines: tuple[int, ...] = (0,), say=print) -> tuple[list[dict], str]:
     """The rows (mean ± std over seeds) and per-seed notes of every kept run and saved independent GAN of
-    `dataset` under `work`, at every share and number of regions."""
+    `dataset` under `work`, at every share, number of regions and number of refinement steps."""
     per_seed: dict[str, list[tuple[int, dict]]] = defaultdict(list)  # row label -> (seed, metrics) of each run
     runs = sorted(db.runs.find({"summary.quality": {"$exists": True}}, projection={"config": 1}),
                   key=lambda r: (r["config"]["dataset"], r["config"]["seed"], r["_id"]))
@@ -222,7 +228,7 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
     for run in runs:
         seed = run["config"]["seed"]
         method = "barrier arena" if run["config"].get("arena", {}).get("schedule") == "barrier" else "arena"
-        for name, metrics in _sweep(db, run["_id"], judge, shares, seed, regions):
+        for name, metrics in _sweep(db, run["_id"], judge, shares, seed, regions, refines):
             per_seed[f"{method}, {name}"].append((seed, metrics))
         say(f"{method} run {run['_id']} judged again")
     groups: dict[int, list[Path]] = defaultdict(list)
@@ -230,15 +236,15 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
         groups[int(path.stem.split("-")[1])].append(path)
     for seed, paths in sorted(groups.items()):
         pairs = loadable({str(p): (str(p), None) for p in paths})
-        for count, chosen in _screens(shares, regions):
+        for refine, (count, chosen) in ((r, c) for r in refines for c in _screens(shares, regions)):
             for share in chosen:
-                alone = [screened_quality(pair.generator, [pair.discriminator], judge, share, seed, count)
+                alone = [screened_quality(pair.generator, [pair.discriminator], judge, share, seed, count, refine)
                          for pair in pairs.values()]
-                where = f"screen sweep: {screen_words(share, count)}"
+                where = f"screen sweep: {screen_words(share, count, refine)}"
                 for which, value in zip(("best", "mean"), baselines.best_and_mean(alone)):
                     per_seed[f"{len(paths)} independent GANs, {which}, by its own discriminator, {where}"].append(
                         (seed, value))
-                raw, screened = baselines.pooled(list(pairs.values()), data, judge, seed, share, count)
+                raw, screened = baselines.pooled(list(pairs.values()), data, judge, seed, share, count, refine)
                 per_seed[f"{len(paths)} independent GANs, mixture, by their discriminators, {where}"].append(
                     (seed, screened if screened is not None else raw))
         say(f"independent GANs of seed {seed} judged again")
@@ -251,9 +257,9 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
     return rows, f"Judged again from {work}, nothing trained. Per seed — " + " | ".join(notes)
 
 
-def _count(text: str) -> int:
+def _count(text: str, option: str = "--regions") -> int:
     if not text.strip().isdigit():
-        raise ValueError(f"--regions takes non-negative integers; got {text.strip()!r}")
+        raise ValueError(f"{option} takes non-negative integers; got {text.strip()!r}")
     return int(text)
 
 
@@ -282,8 +288,12 @@ def command(
                                          "run's products are also judged screened, to choose arena.screen."),
     regions: str = typer.Option("", help="Comma-separated numbers of a screen's regions for --screens (0: the "
                                          "best over all) [default: arena.screen_regions]."),
+    refines: str = typer.Option("", help="Comma-separated numbers of refinement steps (0: none; 2-D data only) at "
+                                         "which each arena run's products are also judged, at each of --screens "
+                                         "[default: arena.refine; alone, at arena.screen]."),
     rejudge_: bool = typer.Option(False, "--rejudge", help="Train nothing: judge the arena runs and independent "
-                                  "GANs that --work kept (of --dataset) again, at --screens and --regions; the "
+                                  "GANs that --work kept (of --dataset) again, at --screens, --regions and "
+                                  "--refines; the "
                                   "options that shape runs are not read."),
     work: Optional[Path] = typer.Option(None, help="Folder for the runs' checkpoints, logs and database "
                                                    "[default: a temporary one, removed at the end]."),
@@ -300,24 +310,30 @@ def command(
             raise ValueError(f"unknown method {unknown[0] if unknown else methods!r}; choose from {', '.join(METHODS)}")
         shares = tuple(_share(v) for v in screens.split(",") if v.strip())
         counts = tuple(_count(v) for v in regions.split(",") if v.strip())
-        if rejudge_ and (work is None or not (work / "db").is_dir() or not shares):
+        steps = tuple(_count(v, "--refines") for v in refines.split(",") if v.strip())
+        if rejudge_ and (work is None or not (work / "db").is_dir() or not (shares or steps)):
             raise ValueError("--rejudge judges again what a kept --work folder holds (its database and runs), at "
-                             f"--screens; got --work {str(work)!r} and --screens {screens!r}")
+                             f"--screens or --refines; got --work {str(work)!r} and --screens {screens!r}")
         seconds = DATASETS[dataset] if seconds is None else seconds
         cpus = cpus if cpus is not None else min(players, os.cpu_count() or 1)
         if seeds < 1 or players < 1 or cpus < 1 or not seconds > 0:
             raise ValueError("seeds, players, cpus and seconds must be positive")
         base = settings(config, set_)
-        counts = counts or (run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0,
-                                       cpus=cpus).arena.screen_regions,)
-        load_dataset(dataset)
+        arena = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus).arena
+        data = load_dataset(dataset)
+        for refine in steps:  # asked for: refused on images; the configuration's is dropped there, as a run drops it
+            check(data, refine)
+        counts = counts or (arena.screen_regions,)
+        shares = shares or ((arena.screen,) if steps else ())  # --refines alone: at the configuration's screen
+        steps = steps or (refinable(data, arena.refine),)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2)
     if rejudge_:
         try:
             rows, path = measured("quality", work, True, console,
-                                  lambda ws: rejudge(ws.db, work, dataset, shares, counts, say=console.print))
+                                  lambda ws: rejudge(ws.db, work, dataset, shares, counts, steps,
+                                                     say=console.print))
         except ValueError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2)
@@ -326,7 +342,7 @@ def command(
                   f"{seconds:g} s = {cpus * seconds:g} CPU-s per method")
         rows, path = measured("quality", work, keep, console, lambda ws: benchmark(
             dataset, seeds, seconds, players, cpus, chosen, base, ws, say=console.print, screens=shares,
-            regions=counts))
+            regions=counts, refines=steps))
     for row in rows:
         console.print(f"{row['method']}: " + ", ".join(f"{k} {row[k]}" for k in ("modes", "high_quality", "kl",
                                                                                   "fid", "tvd") if k in row)

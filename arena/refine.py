@@ -1,0 +1,157 @@
+"""Refinement: each sample of a product moves along its discriminators' gradient, towards what they find real,
+and stops once they score it as real data scores. Discriminator-driven refinement of samples is known from
+Tanaka 2019 ("Discriminator optimal transport") and Liu et al. 2020 ("Collaborative sampling in generative
+adversarial networks"); here the arena's population of discriminators drives it together, and real training
+data sets where a sample stops, never a metric that knows the true modes or labels.
+
+A discriminator knows where the data is before its generator has learnt to put every sample there; the rows
+of BENCHMARKS.md cited at `arena.refine` give what refining adds, to the arena's products and to the baselines'
+alike.
+
+Why each choice:
+- the objective is the mean over discriminators of their standardised scores (centred and scaled by their
+  scores on real samples): losses score on different scales, and no one discriminator should drive alone;
+- a packing discriminator judges each sample beside `pack − 1` real partners drawn once, so that every step
+  climbs the same function;
+- a sample stops once it scores at least the median of real samples' scores: one already as real as real data
+  does not move, so the spread within a mode is kept and samples are not piled onto the discriminators' peaks;
+- steps follow the gradient's direction, each as long as the sample's own step size, which grows by half
+  after a step that raised its score and halves after one that did not (a step that did not is undone): no
+  step size to choose per data set, and no step overshoots a peak for long;
+- vectors only: on images a step along a discriminator's pixel gradient makes adversarial noise, not digits.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from arena.datasets import GaussianMixture, ImageDataset
+from genome.build import Discriminator
+
+REAL = 2048  # real samples that centre and scale each discriminator's scores and set where a sample stops
+CHUNK = 4096  # samples refined at once: bounded memory for any number of samples
+GROW, SHRINK = 1.5, 0.5
+FIRST_STEP = 0.01  # a sample's first step, as a share of the real data's spread (mean standard deviation)
+# No step is longer, and no sample ends further from where it started, than the real data's spread: a score that
+# keeps rising without reaching real data's (a flat, saturated discriminator far from the data) moves it no further.
+REACH = 1.0
+
+
+def _packed(x: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
+    """Each sample beside its `pack − 1` partners, in the consecutive packs a discriminator reads."""
+    if partners.shape[1] == 0:
+        return x
+    return torch.cat([x.unsqueeze(1), partners], dim=1).reshape(-1, *x.shape[1:])
+
+
+def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-sample mask or factor shaped to broadcast over samples of `like`'s shape, on its device."""
+    return mask.reshape(-1, *[1] * (like.dim() - 1)).to(like.device)
+
+
+class Committee:
+    """The mean standardised score of `discriminators` that can guide (finite, not constant on real data)."""
+
+    def __init__(self, discriminators: list[Discriminator], data: GaussianMixture, rng: torch.Generator):
+        self.discriminators, self.data, self.rng = [], data, rng
+        real = data.sample(REAL, rng)
+        self.shape = real.shape[1:]
+        self.centre, self.scale = [], []
+        for discriminator in discriminators:
+            discriminator.eval()
+            with torch.no_grad():
+                scores = self._scores(discriminator, real, self.partners(discriminator, len(real)))
+            spread = scores.std()
+            if torch.isfinite(scores).all() and spread > 0:  # a diverged or constant discriminator cannot guide
+                self.discriminators.append(discriminator)
+                self.centre.append(scores.mean())
+                self.scale.append(spread)
+        self.real = real
+
+    @staticmethod
+    def _scores(discriminator: Discriminator, x: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
+        device = discriminator.device
+        return discriminator(_packed(x.to(device), partners.to(device))).float().cpu()
+
+    def partners(self, discriminator: Discriminator, n: int) -> torch.Tensor:
+        """`pack − 1` real training samples for each of n samples, on the discriminator's device."""
+        drawn = self.data.sample(n * (discriminator.pack - 1), self.rng)
+        return drawn.reshape(n, discriminator.pack - 1, *self.shape).to(discriminator.device)
+
+    def scorer(self, n: int):
+        """f(x, rows): the score of samples `rows` of a batch of n, each judged beside partners of its own that
+        stay the same at every call, so that every step climbs the same function."""
+        partners = [self.partners(d, n) for d in self.discriminators]
+
+        def f(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            total = 0
+            for d, mine, centre, scale in zip(self.discriminators, partners, self.centre, self.scale):
+                total = total + (self._scores(d, x, mine[rows.to(mine.device)]) - centre) / scale
+            return total / len(self.discriminators)
+
+        return f
+
+
+def refinable(data: GaussianMixture | ImageDataset, steps: int) -> int:
+    """The refinement steps a product of `data` takes under `arena.refine = steps`: none for images."""
+    return 0 if isinstance(data, ImageDataset) else steps
+
+
+def check(data: GaussianMixture | ImageDataset, steps: int) -> None:
+    """Refuses steps that are not a non-negative integer, and any on images, in one line naming the value."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"refinement steps must be a non-negative integer; got {steps!r}")
+    if steps and isinstance(data, ImageDataset):
+        raise ValueError(f"refinement moves vectors, not the images of {data.name} (got {steps} steps): an image's "
+                         "pixels moved along a discriminator's gradient gain adversarial noise")
+
+
+def refine(x: torch.Tensor, discriminators: list[Discriminator], data: GaussianMixture | ImageDataset,
+           rng: torch.Generator, steps: int) -> torch.Tensor:
+    """`x` after at most `steps` steps of each sample up the discriminators' mean standardised score (see the
+    module); samples that score as real data from the start, or that no discriminator can guide, are returned
+    as they came."""
+    check(data, steps)
+    if steps == 0 or not discriminators or not len(x):
+        return x
+    committee = Committee(discriminators, data, rng)
+    if not committee.discriminators:
+        return x
+    with torch.no_grad():
+        everyone = torch.arange(len(committee.real))
+        stop = committee.scorer(len(committee.real))(committee.real, everyone).nanmedian()
+    if not torch.isfinite(stop):
+        return x
+    spread = float(committee.real.std(0).mean())
+    return torch.cat([_climb(part, committee, stop, spread, steps) for part in x.split(CHUNK)])
+
+
+def _climb(x: torch.Tensor, committee: Committee, stop: torch.Tensor, spread: float, steps: int) -> torch.Tensor:
+    """Each sample of `x` up the committee's score until it reaches `stop` (see the module); only samples still
+    below it are judged at each step."""
+    f = committee.scorer(len(x))
+    origin = x.detach()
+    x = origin.clone()
+    with torch.no_grad():
+        score = f(x, torch.arange(len(x)))
+    step = torch.full((len(x),), FIRST_STEP * spread)
+    for _ in range(steps):
+        rows = torch.nonzero(torch.isfinite(score) & (score < stop)).flatten()
+        if not len(rows):
+            break
+        with torch.enable_grad():  # callers may sample under no_grad; this step needs the gradient
+            moving = x[rows.to(x.device)].clone().requires_grad_(True)
+            gradient, = torch.autograd.grad(f(moving, rows).sum(), moving)
+        gradient = torch.nan_to_num(gradient.detach().flatten(1), nan=0.0, posinf=0.0, neginf=0.0)
+        norm = gradient.norm(dim=1, keepdim=True)
+        direction = torch.where(norm > 0, gradient / norm.clamp(min=1e-12), torch.zeros_like(gradient))
+        here = x[rows.to(x.device)]
+        trial = here + _rows(step[rows], here) * direction.reshape(here.shape)
+        within = (trial - origin[rows.to(x.device)]).flatten(1).norm(dim=1).cpu() <= REACH * spread
+        with torch.no_grad():
+            tried = f(trial, rows)
+        better = within & (tried > score[rows])  # a step that does not raise the score is not taken
+        x[rows[better].to(x.device)] = trial[better.to(x.device)]
+        score[rows[better]] = tried[better]
+        step[rows] = torch.where(better, torch.clamp(step[rows] * GROW, max=REACH * spread), step[rows] * SHRINK)
+    return x
