@@ -334,7 +334,7 @@ def command(
             rows, path = measured("quality", work, True, console,
                                   lambda ws: rejudge(ws.db, work, dataset, shares, counts, steps,
                                                      say=console.print))
-        except ValueError as err:
+        except (ValueError, RuntimeError) as err:  # RuntimeError: its database held by a process still running
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2)
     else:
