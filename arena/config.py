@@ -122,10 +122,10 @@ class ArenaConfig:
     """After the screen, each sample of the run's products climbs the final population's discriminators' mean
     standardised score for at most this many steps, and stops once it scores as real training data do
     (`arena/refine.py` says how and why; 0: not refined). Vector data only: images are given out as screened.
-    Off by default because the numbers say so: on ring8 at 600 s it raised the arena's champion from 98.2 to
-    99.4 % high quality (BENCHMARKS.md row 2026-12-04T22:01:44), but it took a one-hour grid25 champion from 98.2
-    to 86.5 % (row 22:52:19), and the independent GANs refined by their own discriminators from 97.2 to 82.4 %
-    (row 22:50:47)."""
+    Off by default because the numbers say so: at 600 s it raised the arena's champion from 98.2 to 99.4 % high
+    quality on ring8 (BENCHMARKS.md row 2026-12-04T22:01:44) and from 68.6 to 88.9 % on grid25 (row 23:22:20),
+    but it took a one-hour grid25 champion from 98.2 down to 86.5 % (row 22:52:19); GANs refined by their own
+    discriminators lose (ring8 97.2 → 82.4 %, row 22:50:47)."""
     pack: int = 2
     """Samples a first-generation discriminator judges at once (PacGAN's packing: a generator that
     collapses onto few modes yields packs unlike real ones); children keep their discriminator's pack.
