@@ -38,7 +38,7 @@ FIRST_STEP = 0.01  # a sample's first step, as a share of the real data's spread
 REACH = 1.0
 
 
-def _packed(x: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
+def packed(x: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
     """Each sample beside its `pack − 1` partners, in the consecutive packs a discriminator reads."""
     if partners.shape[1] == 0:
         return x
@@ -72,7 +72,7 @@ class Committee:
     @staticmethod
     def _scores(discriminator: Discriminator, x: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
         device = discriminator.device
-        return discriminator(_packed(x.to(device), partners.to(device))).float().cpu()
+        return discriminator(packed(x.to(device), partners.to(device))).float().cpu()
 
     def partners(self, discriminator: Discriminator, n: int) -> torch.Tensor:
         """`pack − 1` real training samples for each of n samples, on the discriminator's device."""
@@ -140,13 +140,13 @@ def _climb(x: torch.Tensor, committee: Committee, stop: torch.Tensor, spread: fl
         rows = torch.nonzero(torch.isfinite(score) & (score < stop)).flatten()
         if not len(rows):
             break
+        here = x[rows.to(x.device)]
         with torch.enable_grad():  # callers may sample under no_grad; this step needs the gradient
-            moving = x[rows.to(x.device)].clone().requires_grad_(True)
+            moving = here.clone().requires_grad_(True)
             gradient, = torch.autograd.grad(f(moving, rows).sum(), moving)
         gradient = torch.nan_to_num(gradient.detach().flatten(1), nan=0.0, posinf=0.0, neginf=0.0)
         norm = gradient.norm(dim=1, keepdim=True)
         direction = torch.where(norm > 0, gradient / norm.clamp(min=1e-12), torch.zeros_like(gradient))
-        here = x[rows.to(x.device)]
         trial = here + _rows(step[rows], here) * direction.reshape(here.shape)
         within = (trial - origin[rows.to(x.device)]).flatten(1).norm(dim=1).cpu() <= REACH * spread
         with torch.no_grad():

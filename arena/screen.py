@@ -20,7 +20,7 @@ from typing import Protocol
 import torch
 
 from arena.datasets import GaussianMixture, ImageDataset
-from arena.refine import check, refine
+from arena.refine import check, packed, refine
 from genome.build import Discriminator
 
 
@@ -43,8 +43,7 @@ def realness(discriminator: Discriminator, x: torch.Tensor, data: GaussianMixtur
     for part in x.split(CHUNK):
         if pack > 1:
             partners = data.sample(len(part) * (pack - 1), rng).reshape(len(part), pack - 1, *x.shape[1:])
-            packs = torch.cat([part.unsqueeze(1), partners.to(x.device)], dim=1)
-            part = packs.reshape(len(part) * pack, *x.shape[1:])
+            part = packed(part, partners.to(x.device))
         scores.append(discriminator(part).float().cpu())
     return torch.cat(scores)
 

@@ -96,6 +96,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     each arena run's products are also judged screened at those shares (the same runs, evaluated again), with
     each number of `regions` and of refinement steps `refines` (by default the configuration's)."""
     budget = cpus * seconds  # CPU-seconds every method gets
+    data = load_dataset(dataset)
     per_seed: dict[str, list[dict]] = defaultdict(list)  # row label -> one dict per seed
     cpu: dict[str, list[float]] = defaultdict(list)
     extra: dict[str, list[float]] = defaultdict(list)
@@ -120,16 +121,15 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                 if kind in quality:
                     add_run(f"{labels[method]}, {_label(kind, label, quality[kind])}", quality[kind])
             if screens:
-                for name, metrics in _sweep(ws.db, run["run_id"], Judge(load_dataset(dataset)), screens, seed,
+                for name, metrics in _sweep(ws.db, run["run_id"], Judge(data), screens, seed,
                                             regions or (cfg.arena.screen_regions,),
-                                            refines or (refinable(load_dataset(dataset), cfg.arena.refine),)):
+                                            refines or (refinable(data, cfg.arena.refine),)):
                     add_run(f"{labels[method]}, {name}", metrics)
             say(f"{labels[method]}, seed {seed}: " + "; ".join(f"{_label(kind, label, quality[kind])} {_short(dataset, quality[kind])}"
                                                               for kind, label in ARENA_ROWS if kind in quality)
                 + f" ({len(run['individuals'])} individuals, players used {run['cpu_players'] or 0:.0f} CPU-s)")
     cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus)
-    screen, regions, refine = cfg.arena.screen, cfg.arena.screen_regions, refinable(load_dataset(dataset),
-                                                                                     cfg.arena.refine)
+    screen, regions, refine = cfg.arena.screen, cfg.arena.screen_regions, refinable(data, cfg.arena.refine)
     jobs: list[baselines.Job] = []
     if "single" in methods:
         jobs += [baselines.single_job(seed, dataset, budget, screen, regions, refine) for seed in range(seeds)]
@@ -146,7 +146,6 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
         f"{players} independent GANs, mean"
     kept = screen_words(screen, regions, refine)
     screened = f", screened by its own discriminator ({kept})"
-    data = load_dataset(dataset)
 
     def add(name: str, value: dict, group: list[dict]) -> None:
         per_seed[name].append(value)
