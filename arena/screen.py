@@ -20,7 +20,7 @@ from typing import Protocol
 import torch
 
 from arena.datasets import GaussianMixture, ImageDataset
-from arena.refine import check, packed, refine
+from arena.refine import check, packed, refine, settled
 from genome.build import Discriminator
 
 
@@ -30,6 +30,7 @@ class Source(Protocol):
 
 CHUNK = 4096  # candidates a discriminator reads at once: bounded memory for any number of samples
 REGIONS = 128  # real training samples whose nearest candidates form one region of a screen (0: one region)
+SETTLE = 2048  # kept samples on which a product settles how far refinement goes (arena.refine.settled)
 
 
 @torch.no_grad()
@@ -83,7 +84,8 @@ class Screened:
     ranked by each discriminator (the mean of their ranks), and `n` are kept, in random order: with `regions`,
     those ranked highest within their region (the nearest of `regions` real training samples, drawn afresh
     each time), ties by their rank over all; with 0, those ranked highest over all. With `refine`, the kept
-    samples then climb the discriminators' scores for at most that many steps (`arena.refine`)."""
+    samples then climb the discriminators' scores for at most that many steps (`arena.refine`), as many as
+    `settled` finds on a first draw of `SETTLE` kept samples, once per product."""
 
     def __init__(self, source: Source, discriminators: list[Discriminator], data: GaussianMixture | ImageDataset,
                  keep: float, regions: int = REGIONS, refine: int = 0):
@@ -96,10 +98,15 @@ class Screened:
         check(data, refine)
         self.source, self.discriminators, self.data, self.keep = source, discriminators, data, keep
         self.regions, self.refine = regions, refine
+        self.steps: int | None = None  # refinement steps, settled at the first draw
 
     def sample(self, n: int, rng: torch.Generator) -> torch.Tensor:
         kept = self._kept(n, rng)
-        return refine(kept, self.discriminators, self.data, rng, self.refine) if self.refine else kept
+        if not self.refine:
+            return kept
+        if self.steps is None:
+            self.steps = settled(self._kept(SETTLE, rng), self.discriminators, self.data, rng, self.refine)
+        return refine(kept, self.discriminators, self.data, rng, self.steps)
 
     @torch.no_grad()
     def _kept(self, n: int, rng: torch.Generator) -> torch.Tensor:
