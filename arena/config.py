@@ -118,14 +118,17 @@ class ArenaConfig:
     at least the region's best) rather than the best over all: regions are the cells of this many real
     training samples (each candidate belongs to the nearest; 0: one region, the best over all).
     `arena.screen` and `arena/screen.py` say why."""
-    refine: int = 0
+    refine: int = 100
     """After the screen, each sample of the run's products climbs the final population's discriminators' mean
-    standardised score for at most this many steps, and stops once it scores as real training data do
-    (`arena/refine.py` says how and why; 0: not refined). Vector data only: images are given out as screened.
-    Off by default because the numbers say so: at 600 s it raised the arena's champion from 98.2 to 99.4 % high
-    quality on ring8 (BENCHMARKS.md row 2026-12-04T22:01:44) and from 68.6 to 88.9 % on grid25 (row 23:22:20),
-    but it took a one-hour grid25 champion from 98.2 down to 86.5 % (row 22:52:19); GANs refined by their own
-    discriminators lose (ring8 97.2 → 82.4 %, row 22:50:47)."""
+    standardised score for at most this many steps, and stops once it scores as real training data do; how
+    many of them a product takes is settled on a first draw by precision and recall against held-out real
+    samples, 0 where refining would cost more than it gives (`arena/refine.py` says how and why; 0 here: never
+    refined). Vector data only: images are given out as screened. On by default because the numbers say so
+    (code dfadf59, the same populations judged again): at 600 s on grid25 it takes the champion from 68.6 to
+    88.9 % high quality and the mixture from 75.4 to 91.1 % (BENCHMARKS.md row 2026-12-05T00:14:47); on ring8
+    at 600 s and on a one-hour grid25 run it settles 0 steps and leaves them as they were (rows 00:15:07,
+    00:13:58), where refining by a fixed 100 steps took that one-hour champion from 98.2 to 86.5 % (row
+    2026-12-04T22:52:19)."""
     pack: int = 2
     """Samples a first-generation discriminator judges at once (PacGAN's packing: a generator that
     collapses onto few modes yields packs unlike real ones); children keep their discriminator's pack.

@@ -8,7 +8,7 @@ from torch import nn
 from arena.config import ArenaConfig
 from arena.datasets import ImageDataset, ring8
 from arena.metrics import mixture_quality
-from arena.refine import refinable, refine
+from arena.refine import fidelity, refinable, refine, settled
 from arena.screen import Screened
 from experiments.summaries import product_screen, screen_words
 from genome import build_pair
@@ -216,3 +216,48 @@ def test_a_refined_product_says_so_in_words():
     assert screen_words(1) == "unscreened" and screen_words(0.5, 0) == "keeps 0.5, over all"
     assert product_screen({"screen": 1, "screen_regions": 128, "refine": 20}) == "refined 20 steps"
     assert product_screen({"screen": 0.5, "screen_regions": 128}) == "keeps 0.5, within 128 regions"
+
+
+def test_precision_falls_for_samples_off_the_data_and_recall_for_samples_piled_on_few_points():
+    real = RING.sample(512, torch.Generator().manual_seed(0))
+    alike = RING.sample(512, torch.Generator().manual_seed(1))
+    precision, recall = fidelity(alike, real)
+    assert precision > 0.8 and recall > 0.8
+    assert fidelity(alike + 10, real)[0] == 0  # all off the data
+    piled = real[:4].repeat(128, 1)  # on the data, on four points of it
+    precision, recall = fidelity(piled, real)
+    assert precision == 1 and recall < 0.1
+
+
+class Outward(ModeNear):
+    """Scores a sample higher the further it lies from the centre: past the ring, off the data."""
+
+    def forward(self, x):
+        first = x.reshape(len(x) // self.pack, self.pack, -1)[:, 0]
+        return first.norm(dim=1)
+
+
+def test_refinement_goes_as_far_as_real_data_says_and_not_at_all_where_it_leads_off_it():
+    jitter = 0.05 * torch.randn(512, 2, generator=torch.Generator().manual_seed(2))
+    onto = settled(between_modes(512) + jitter, [ModeNear()], RING, torch.Generator().manual_seed(0), steps=64)
+    assert onto > 0
+    real = RING.sample(512, torch.Generator().manual_seed(3))
+    assert not torch.equal(refine(real, [Outward()], RING, torch.Generator().manual_seed(0), steps=64), real)
+    assert settled(real, [Outward()], RING, torch.Generator().manual_seed(0), steps=64) == 0
+    assert settled(real, [Outward()], RING, torch.Generator().manual_seed(0), steps=0) == 0
+
+
+@torch.no_grad()
+def test_a_screen_settles_its_refinement_once_on_a_first_draw():
+    screen = Screened(RealSource(), [Outward()], RING, 1.0, refine=64)
+    first = screen.sample(16, torch.Generator().manual_seed(0))
+    assert screen.steps == 0  # real samples led off the data: not refined
+    assert first.shape == (16, 2)
+    screen.source = Between()
+    screen.sample(16, torch.Generator().manual_seed(1))
+    assert screen.steps == 0  # settled once, per product
+
+
+class RealSource:
+    def sample(self, n, rng):
+        return RING.sample(n, rng)
