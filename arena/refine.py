@@ -34,6 +34,9 @@ CHUNK = 4096  # samples refined at once: bounded memory for any number of sample
 GROW, SHRINK = 1.5, 0.5
 K = 3  # neighbours whose distance bounds a sample's ball in `fidelity` (Kynkäänniemi et al.'s choice)
 FIRST_STEP = 0.01  # a sample's first step, as a share of the real data's spread (mean standard deviation)
+# A sample whose step has shrunk this far (six failures in a row from the first) sits at a peak of the score: it
+# stops there, and is not judged again for steps too short to move it.
+LAST_STEP = FIRST_STEP / 64
 # No step is longer, and no sample ends further from where it started, than the real data's spread: a score that
 # keeps rising without reaching real data's (a flat, saturated discriminator far from the data) moves it no further.
 REACH = 1.0
@@ -130,23 +133,27 @@ def settled(x: torch.Tensor, discriminators: list[Discriminator], data: Gaussian
     if len(states) == 1 or len(x) <= K:
         return 0
     real = data.sample(REAL, rng).flatten(1).float()
-    scores = [fidelity(state.flatten(1).float().cpu(), real) for state in states]
+    reach = _reach(real)
+    scores = [fidelity(state.flatten(1).float().cpu(), real, reach) for state in states]
     unrefined = sum(scores[0])
     eligible = [i for i, (precision, recall) in enumerate(scores) if precision + recall >= unrefined]
     return marks[max(eligible, key=lambda i: (scores[i][0], -i))]
 
 
-def fidelity(fake: torch.Tensor, real: torch.Tensor, k: int | None = None) -> tuple[float, float]:
-    """Precision and recall of `fake` against `real` samples, both flattened (Kynkäänniemi et al. 2019): the
-    share of fake samples inside some real sample's ball reaching its k-th nearest real neighbour, and the share
-    of real samples inside some fake sample's ball alike. Samples that leave the data lower the first; samples
-    piled onto few points lower the second."""
-    k = K if k is None else k
-    reach_real = torch.cdist(real, real).kthvalue(k + 1, dim=1).values  # the first nearest is the sample itself
-    reach_fake = torch.cdist(fake, fake).kthvalue(k + 1, dim=1).values
+def _reach(x: torch.Tensor) -> torch.Tensor:
+    """Each sample's distance to its K-th nearest other sample of `x`."""
+    return torch.cdist(x, x).kthvalue(K + 1, dim=1).values  # the first nearest is the sample itself
+
+
+def fidelity(fake: torch.Tensor, real: torch.Tensor, reach: torch.Tensor | None = None) -> tuple[float, float]:
+    """Precision and recall of `fake` against `real` samples, both flattened (Kynkäänniemi et al. 2019, with
+    their K = 3): the share of fake samples inside some real sample's ball reaching its K-th nearest real
+    neighbour (`reach`, when the caller has it), and the share of real samples inside some fake sample's ball
+    alike. Samples that leave the data lower the first; samples piled onto few points lower the second."""
+    reach = _reach(real) if reach is None else reach
     between = torch.cdist(fake, real)
-    precision = (between <= reach_real[None, :]).any(1).float().mean()
-    recall = (between.T <= reach_fake[None, :]).any(1).float().mean()
+    precision = (between <= reach[None, :]).any(1).float().mean()
+    recall = (between.T <= _reach(fake)[None, :]).any(1).float().mean()
     return float(precision), float(recall)
 
 
@@ -181,7 +188,7 @@ def _climb(x: torch.Tensor, committee: Committee, stop: torch.Tensor, spread: fl
     step = torch.full((len(x),), FIRST_STEP * spread)
     states = [x.clone() for mark in marks if mark == 0]
     for taken in range(1, marks[-1] + 1):
-        rows = torch.nonzero(torch.isfinite(score) & (score < stop)).flatten()
+        rows = torch.nonzero(torch.isfinite(score) & (score < stop) & (step > LAST_STEP * spread)).flatten()
         if not len(rows):
             break
         here = x[rows.to(x.device)]

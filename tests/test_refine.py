@@ -261,3 +261,22 @@ def test_a_screen_settles_its_refinement_once_on_a_first_draw():
 class RealSource:
     def sample(self, n, rng):
         return RING.sample(n, rng)
+
+
+class Bump(ModeNear):
+    """A low peak at the centre, below every real sample's score on the ring: a sample there cannot climb."""
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        first = x.reshape(len(x) // self.pack, self.pack, -1)[:, 0]
+        radius = first.norm(dim=1)
+        ring = MEANS.norm(dim=1).mean()
+        return torch.exp(-radius ** 2) + 2 * torch.exp(-(radius - ring) ** 2 / 0.01)
+
+
+def test_a_sample_at_a_peak_below_real_data_stops_once_its_steps_are_too_short_to_move_it():
+    judge = Bump()
+    centre = torch.zeros(4, 2)
+    assert torch.equal(refine(centre, [judge], RING, torch.Generator().manual_seed(0), steps=100), centre)
+    # real scores, the stop, the first score; then a gradient and a trial per step, for six failed steps
+    assert len(judge.seen) == 3 + 2 * 6
