@@ -120,8 +120,9 @@ def refine(x: torch.Tensor, discriminators: list[Discriminator], data: GaussianM
 
 
 def settled(x: torch.Tensor, discriminators: list[Discriminator], data: GaussianMixture | ImageDataset,
-            rng: torch.Generator, steps: int) -> int:
-    """How many of at most `steps` steps a product's samples should take: `x` (a draw of the product) climbs,
+            rng: torch.Generator, steps: int) -> tuple[int, torch.Tensor]:
+    """How many of at most `steps` steps a product's samples should take, and `x` after as many: `x` (a draw
+    of the product) climbs,
     and its states after 0, steps/8, steps/4, steps/2 and all steps are compared with held-out real training
     samples by precision and recall (`fidelity`). Of the states whose precision and recall sum to no less
     than the unrefined samples' (no net loss), the most precise gives the count. Real data, never a metric that
@@ -131,13 +132,14 @@ def settled(x: torch.Tensor, discriminators: list[Discriminator], data: Gaussian
     marks = sorted({0, steps // 8, steps // 4, steps // 2, steps})
     states = _refined(x, discriminators, data, rng, steps, tuple(marks))
     if len(states) == 1 or len(x) <= K:
-        return 0
+        return 0, x
     real = data.sample(REAL, rng).flatten(1).float()
     reach = _reach(real)
     scores = [fidelity(state.flatten(1).float().cpu(), real, reach) for state in states]
     unrefined = sum(scores[0])
     eligible = [i for i, (precision, recall) in enumerate(scores) if precision + recall >= unrefined]
-    return marks[max(eligible, key=lambda i: (scores[i][0], -i))]
+    chosen = max(eligible, key=lambda i: (scores[i][0], -i))
+    return marks[chosen], states[chosen]
 
 
 def _reach(x: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,7 @@ class Source(Protocol):
 
 CHUNK = 4096  # candidates a discriminator reads at once: bounded memory for any number of samples
 REGIONS = 128  # real training samples whose nearest candidates form one region of a screen (0: one region)
-SETTLE = 2048  # kept samples on which a product settles how far refinement goes (arena.refine.settled)
+SETTLE = 2048  # fewest kept samples on which a product settles how far refinement goes (arena.refine.settled)
 
 
 @torch.no_grad()
@@ -85,7 +85,8 @@ class Screened:
     those ranked highest within their region (the nearest of `regions` real training samples, drawn afresh
     each time), ties by their rank over all; with 0, those ranked highest over all. With `refine`, the kept
     samples then climb the discriminators' scores for at most that many steps (`arena.refine`), as many as
-    `settled` finds on a first draw of `SETTLE` kept samples, once per product."""
+    `settled` finds once per product, on its first draw (or on a draw of `SETTLE` samples first, when that one
+    is smaller)."""
 
     def __init__(self, source: Source, discriminators: list[Discriminator], data: GaussianMixture | ImageDataset,
                  keep: float, regions: int = REGIONS, refine: int = 0):
@@ -105,7 +106,10 @@ class Screened:
         if not self.refine:
             return kept
         if self.steps is None:
-            self.steps = settled(self._kept(SETTLE, rng), self.discriminators, self.data, rng, self.refine)
+            if n >= SETTLE:  # this draw is large enough to settle on: it climbs once
+                self.steps, refined = settled(kept, self.discriminators, self.data, rng, self.refine)
+                return refined
+            self.steps = settled(self._kept(SETTLE, rng), self.discriminators, self.data, rng, self.refine)[0]
         return refine(kept, self.discriminators, self.data, rng, self.steps)
 
     @torch.no_grad()

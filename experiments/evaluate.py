@@ -62,7 +62,14 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
                                                                        real_rng))))
         scored = {r["individual"]: r for r in results}
 
+        products = {}
+
         def product(individual: str) -> dict:
+            if individual not in products:  # the champion and the first by standing are often one
+                products[individual] = _product(individual)
+            return dict(products[individual])
+
+        def _product(individual: str) -> dict:
             if not screened:
                 return {**scored[individual], "by": key}
             # Its own stream, as the ensemble's below: one individual gets one score, however it was chosen,

@@ -26,6 +26,7 @@ from experiments import cli
 from arena.metrics import IMAGE_SAMPLES, MIXTURE_SAMPLES
 from experiments.bench import baselines, common, quality, results, throughput
 from arena.config import ArenaConfig
+from experiments.summaries import screen_words
 from genome import Genome, MutationConfig, random_genome
 
 
@@ -171,6 +172,24 @@ def test_the_cpu_meter_counts_a_child_process_and_tells_players_apart():
     assert meter.used(players=False, start=started, end=ended) >= 0.8
 
 
+def test_the_cpu_meter_knows_a_process_again_after_the_system_clock_is_set(monkeypatch):
+    """psutil gives a start time since the epoch from the boot time the clock gives now: a clock set forward
+    (a virtual machine's, synchronised) must not make a process new, or its CPU time is counted twice."""
+    import psutil
+    linux = pytest.importorskip("psutil._pslinux")  # the platform whose clock the machines here keep
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        before = {key for key in common.CpuMeter._read() if key[0] == child.pid}
+        booted = psutil.boot_time()
+        monkeypatch.setattr(linux, "boot_time", lambda: booted + 100.0)
+        after = {key for key in common.CpuMeter._read() if key[0] == child.pid}
+        assert len(before) == 1 and after == before
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_the_cpu_meter_reads_nothing_before_it_is_entered():
     assert common.CpuMeter().used(players=False) is None
 
@@ -239,12 +258,13 @@ def test_quality_runs_the_baselines_end_to_end_into_tmp_only(bench, tmp_path):
     result = bench("quality", "--dataset", "ring8", "--seeds", "1", "--seconds", "0.5", "--players", "2",
                    "--cpus", "3", "--methods", "single,independent")
     rows = {row["method"]: row for row in result["rows"]}
-    screened = ", screened by its own discriminator (keeps 0.125, within 128 regions)"
+    words = screen_words(0.125, 128, ArenaConfig().refine)  # the defaults: "keeps 0.125, …, refined 100 steps"
+    screened = f", screened by its own discriminator ({words})"
     assert set(rows) == {"one GAN", "2 independent GANs, best", "2 independent GANs, mean",
                          "one GAN" + screened, "2 independent GANs, best" + screened,
                          "2 independent GANs, mean" + screened,
                          "2 independent GANs, mixture (weights fitted on real data)",
-                         "2 independent GANs, mixture screened by their discriminators (keeps 0.125, within 128 regions)"}
+                         f"2 independent GANs, mixture screened by their discriminators ({words})"}
     for row in rows.values():
         assert row["seconds"] == 0.5 and row["cpu_budget_s"] == 1.5 and row["seeds"] == 1
         assert 1.5 <= row["cpu_s"] < 4
@@ -260,14 +280,15 @@ def test_quality_runs_the_arena_end_to_end(bench):
     result = bench("quality", "--dataset", "ring8", "--seeds", "1", "--seconds", "4", "--players", "2",
                    "--cpus", "2", "--methods", "arena", "--screens", "1,0.25")
     rows = {row["method"]: row for row in result["rows"]}
-    screened = ", screened (keeps 0.125, within 128 regions)"
+    refine = ArenaConfig().refine  # the default, at which the products and the sweep are refined
+    screened = f", screened ({screen_words(0.125, 128, refine)})"
+    swept = (screen_words(1, 128, refine), screen_words(0.25, 128, refine))
     assert list(rows) == ["arena, champion by standing, then nearest real data" + screened,
                           "arena, the same champion unscreened", "arena, champion by standing alone" + screened,
                           "arena, mixture of the first by standing" + screened, "arena, the same mixture unscreened",
                           "arena, judge's pick (diagnostic)"] + [
-        f"arena, {product}, screen sweep: {words}" for words in ("unscreened", "keeps 0.25, within 128 regions")
-        for product in ("champion", "mixture")]
-    for words in ("unscreened", "keeps 0.25, within 128 regions"):
+        f"arena, {product}, screen sweep: {words}" for words in swept for product in ("champion", "mixture")]
+    for words in swept:
         assert 0 <= float(rows[f"arena, mixture, screen sweep: {words}"]["modes"].split(" ± ")[0]) <= 8
     best = rows["arena, champion by standing, then nearest real data" + screened]
     assert best["individuals"] >= 2 and 0 < best["cpu_s"] <= 2 * 4 + 1 and best["cpu_budget_s"] == 8

@@ -239,12 +239,14 @@ class Outward(ModeNear):
 
 def test_refinement_goes_as_far_as_real_data_says_and_not_at_all_where_it_leads_off_it():
     jitter = 0.05 * torch.randn(512, 2, generator=torch.Generator().manual_seed(2))
-    onto = settled(between_modes(512) + jitter, [ModeNear()], RING, torch.Generator().manual_seed(0), steps=64)
-    assert onto > 0
+    start = between_modes(512) + jitter
+    onto, refined = settled(start, [ModeNear()], RING, torch.Generator().manual_seed(0), steps=64)
+    assert onto > 0 and distance(refined).mean() < distance(start).mean()
     real = RING.sample(512, torch.Generator().manual_seed(3))
     assert not torch.equal(refine(real, [Outward()], RING, torch.Generator().manual_seed(0), steps=64), real)
-    assert settled(real, [Outward()], RING, torch.Generator().manual_seed(0), steps=64) == 0
-    assert settled(real, [Outward()], RING, torch.Generator().manual_seed(0), steps=0) == 0
+    assert settled(real, [Outward()], RING, torch.Generator().manual_seed(0), steps=64)[0] == 0
+    steps, same = settled(real, [Outward()], RING, torch.Generator().manual_seed(0), steps=0)
+    assert steps == 0 and torch.equal(same, real)
 
 
 @torch.no_grad()
@@ -256,6 +258,25 @@ def test_a_screen_settles_its_refinement_once_on_a_first_draw():
     screen.source = Between()
     screen.sample(16, torch.Generator().manual_seed(1))
     assert screen.steps == 0  # settled once, per product
+
+
+@torch.no_grad()
+def test_a_draw_large_enough_settles_on_itself_and_climbs_once(monkeypatch):
+    import arena.screen
+
+    def again(*args, **kwargs):
+        raise AssertionError("climbed a second time")
+
+    monkeypatch.setattr(arena.screen, "refine", again)
+    jitter = 0.05 * torch.randn(arena.screen.SETTLE, 2, generator=torch.Generator().manual_seed(2))
+
+    class Jittered:
+        def sample(self, n, rng):
+            return between_modes(n) + jitter[:n]
+
+    screen = Screened(Jittered(), [ModeNear()], RING, 1.0, refine=64)
+    refined = screen.sample(arena.screen.SETTLE, torch.Generator().manual_seed(0))
+    assert screen.steps > 0 and distance(refined).mean() < distance(Jittered().sample(len(jitter), None)).mean()
 
 
 class RealSource:

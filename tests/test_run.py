@@ -22,6 +22,7 @@ import torch
 
 from agents import turns
 from arena.config import ArenaConfig
+from experiments.summaries import screen_words
 from genome.effects import CONTROL, OPERATOR_PROBABILITY
 from storage.embedded import EmbeddedMongo
 
@@ -203,7 +204,8 @@ def test_no_flags_starts_and_stops_an_embedded_database(tmp_path):
                              "--png", "s.png", "--ensemble", "2"], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=120)
     assert sample.returncode == 0, sample.stderr
-    assert "screened by 2 discriminators (keeps 0.125, within 128 regions)" in sample.stdout
+    words = screen_words(0.125, 128, ArenaConfig().refine)  # the defaults: "keeps 0.125, …, refined 100 steps"
+    assert f"screened by 2 discriminators ({words})" in sample.stdout
     assert np.load(tmp_path / "s.npy").shape == (300, 2)
     unscreened = subprocess.run([sys.executable, "-m", "experiments.sample", "local", "--n", "300", "--out", "u.npy",
                                  "--unscreened"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)

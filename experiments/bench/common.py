@@ -5,6 +5,7 @@ used, a local Ray cluster for those that run actors of their own, and the mean Â
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import secrets
 import shutil
@@ -44,6 +45,9 @@ def mean_std(values: list, spec: str, scale: float = 1.0, unit: str = "") -> str
     return f"{np.mean(values):{spec}} Â± {std:{spec}}{unit}"
 
 
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # the kernel's clock ticks per second
+
+
 class CpuMeter:
     """CPU seconds used, while it is entered, by the descendants of this process (a local Ray cluster
     and its actors, a database server started here), read every `every` seconds, and split into the
@@ -64,12 +68,17 @@ class CpuMeter:
     @staticmethod
     def _read() -> dict[tuple[int, float], tuple[float, str, int, int]]:
         """Each descendant's own user and system seconds (not those of children it waited for), keyed by
-        pid and start time (a reused pid is another process), its command line, resident and private bytes."""
+        pid and start time since boot (a reused pid is another process), its command line, resident and private
+        bytes."""
         out = {}
         for process in psutil.Process().children(recursive=True):
             try:
                 with process.oneshot():
-                    key, cpu = (process.pid, process.create_time()), process.cpu_times()
+                    # The start time since boot, not since the epoch: psutil adds the boot time read from the
+                    # system clock, so a clock that is set (a virtual machine's, synchronised) would give every
+                    # process a new key, and its whole CPU time would be counted again.
+                    since_boot = round((process.create_time() - psutil.boot_time()) * TICKS)  # whole clock ticks
+                    key, cpu = (process.pid, since_boot), process.cpu_times()
             except psutil.Error:  # exited since it was listed
                 continue
             try:
