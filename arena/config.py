@@ -80,17 +80,24 @@ class ArenaConfig:
     discriminator against every generator (0: a round is judged once, without training)."""
     cross_steps: int = 0
     """Cross-training steps after each fight: own generator against the opponents' discriminators and
-    own discriminator against their generators (0: none)."""
+    own discriminator against their generators (0: none). Off by default: at 10 it was no better on ring8 at 120 s
+    (BENCHMARKS.md row 2026-12-05T00:50:24: KL 0.036 against 0.023) nor on grid25 at 120 s (row
+    2026-12-03T05:47:47)."""
     generator_first: int = 0
     """Two-phase training: the generator trains alone for this many steps of each round before the
-    discriminator chases it (0: both from the start)."""
+    discriminator chases it (0: both from the start). Off by default: at 20 it lost on every measure on grid25
+    at 600 s (BENCHMARKS.md row 2026-12-03T22:24:14), though it helped ring8 at 120 s (row 2026-12-05T00:43:12)."""
     replay: int = 512
     """Capacity of the fake replay buffer: opponents' fakes that fooled the discriminator are kept and
     shown to it again, labelled fake (0: off)."""
-    shared_fakes: int = 0
+    shared_fakes: int = 256
     """The seed's expert step across players: capacity of the registry's pool of fakes that fooled some player's
     discriminator; each player adds the fakes that fooled its own and takes as many from the pool into its
-    replay, so every discriminator learns from what fooled others (0: each player keeps its own)."""
+    replay, so every discriminator learns from what fooled others (0: each player keeps its own). On by default
+    because the numbers say so: on grid25 at 600 s, 3 seeds, it took the champion from 89.0 to 91.0 % high
+    quality and KL 0.187 to 0.104, the mixture from 91.6 to 93.1 % and 0.061 to 0.042 (BENCHMARKS.md rows
+    2026-12-05T01:42:01 against 01:48:53), and on ring8 at 120 s the champion from 93.2 to 96.5 % (row 00:57:38
+    against 00:35:59)."""
     replay_share: float = 0.25
     """Replayed fakes per training batch, as a share of the batch size."""
     metrics_every: int = 5
@@ -180,7 +187,8 @@ class ArenaConfig:
         if self.selection not in ("fitness", "rating"):
             raise ValueError(f"arena.selection must be fitness or rating; got {self.selection!r}")
         if self.shared_fakes and not self.replay:
-            raise ValueError("arena.shared_fakes needs a replay buffer to put them in; arena.replay is 0")
+            raise ValueError(f"arena.shared_fakes ({self.shared_fakes}) needs a replay buffer to put them in; "
+                             "arena.replay is 0 (set arena.shared_fakes = 0 too)")
         if not 0 <= self.replay_share <= 1:
             raise ValueError(f"arena.replay_share must be in [0, 1]; got {self.replay_share!r}")
         if self.round_size < 2:

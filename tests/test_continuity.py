@@ -266,7 +266,7 @@ def test_fakes_that_fooled_one_discriminator_reach_the_others_through_the_regist
     back = reg.settle([], "p1", {}, None, seed=2, fakes=mine)["fakes"]
     assert back.shape == (3, 2) and len(reg.fakes[None]) == 8  # bounded: at capacity
     assert Registry("t").settle([], "p0", {}, None, fakes=mine)["fakes"] is None  # sharing off
-    with pytest.raises(ValueError, match="arena.shared_fakes needs a replay buffer"):
+    with pytest.raises(ValueError, match=r"arena.shared_fakes \(64\) needs a replay buffer"):
         ArenaConfig(shared_fakes=64, replay=0)
 
 
