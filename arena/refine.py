@@ -4,10 +4,10 @@ Tanaka 2019 ("Discriminator optimal transport") and Liu et al. 2020 ("Collaborat
 adversarial networks"); here the arena's population of discriminators drives it together, and real training
 data sets where a sample stops, never a metric that knows the true modes or labels.
 
-A discriminator can know where the data is before its generator has learnt to put every sample there. The rows
-of BENCHMARKS.md cited at `arena.refine` give what this rule adds and takes: more high quality for the arena's
-products on ring8, less on a mature grid25 population, whose discriminators' scores keep rising past the modes,
-and less for GANs refined by their own discriminators; hence off by default.
+A discriminator can know where the data is before its generator has learnt to put every sample there, and a
+mature population's discriminators can keep rising past it. So how far a product goes is settled once, on a
+draw of it, by real data (`settled`): refining stops where it would cost precision. The rows of BENCHMARKS.md
+cited at `arena.refine` give what this adds (grid25 at 600 s) and where it settles on no steps at all.
 
 Why each choice:
 - the objective is the mean over discriminators of their standardised scores (centred and scaled by their
@@ -122,13 +122,11 @@ def refine(x: torch.Tensor, discriminators: list[Discriminator], data: GaussianM
 def settled(x: torch.Tensor, discriminators: list[Discriminator], data: GaussianMixture | ImageDataset,
             rng: torch.Generator, steps: int) -> tuple[int, torch.Tensor]:
     """How many of at most `steps` steps a product's samples should take, and `x` after as many: `x` (a draw
-    of the product) climbs,
-    and its states after 0, steps/8, steps/4, steps/2 and all steps are compared with held-out real training
-    samples by precision and recall (`fidelity`). Of the states whose precision and recall sum to no less
+    of the product) climbs, and its states after 0, steps/8, steps/4, steps/2 and all steps are compared with
+    held-out real training samples by precision and recall (`fidelity`). Of the states whose precision and recall sum to no less
     than the unrefined samples' (no net loss), the most precise gives the count. Real data, never a metric that
     knows the true modes or labels, says whether and how far the discriminators' scores lead towards the data:
     a mature population's lead past it (precision falls), and there the answer is 0."""
-    check(data, steps)
     marks = sorted({0, steps // 8, steps // 4, steps // 2, steps})
     states = _refined(x, discriminators, data, rng, steps, tuple(marks))
     if len(states) == 1 or len(x) <= K:

@@ -6,6 +6,7 @@ ones that picked it."""
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import torch
@@ -62,14 +63,11 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
                                                                        real_rng))))
         scored = {r["individual"]: r for r in results}
 
-        products = {}
-
         def product(individual: str) -> dict:
-            if individual not in products:  # the champion and the first by standing are often one
-                products[individual] = _product(individual)
-            return dict(products[individual])
+            return dict(judged(individual))  # a copy: the caller adds to it
 
-        def _product(individual: str) -> dict:
+        @functools.cache  # the champion and the first by standing are often one individual: judged once
+        def judged(individual: str) -> dict:
             if not screened:
                 return {**scored[individual], "by": key}
             # Its own stream, as the ensemble's below: one individual gets one score, however it was chosen,
