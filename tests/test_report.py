@@ -20,7 +20,7 @@ from matplotlib import image
 
 from experiments import cli, report, sections
 from storage.traces import TRACE_SCHEMA, TraceWriter, read_traces, trace_dataset
-from tests.test_run import arena_run, background_run, finish
+from tests.test_run import arena_run, background_run, check_records, finish
 
 ROOT = Path(__file__).resolve().parents[1]
 EVERY = set(report.FIGURES)
@@ -112,8 +112,13 @@ def test_a_finished_run_has_every_figure(finished_run):
 
 
 @pytest.mark.slow
-def test_an_interrupted_run_is_reported(tmp_path, mongo_uri, db_name, raw_db):
-    run = background_run("--players", "2", "--budget-seconds", "120", "--run-id", "cut", "--out", str(tmp_path),
+def test_ctrl_c_marks_the_run_interrupted_keeps_its_records_and_it_is_reported(tmp_path, mongo_uri, db_name,
+                                                                                 raw_db):
+    """Even a run started as a background job, with SIGINT ignored, stops on it; what it recorded is kept and
+    reported. One run serves both: each costs half a minute of a loaded machine's start-up and evaluation."""
+    config = tmp_path / "run.toml"  # flags override the file; adaptive operator probabilities on
+    config.write_text("players = 5\nbudget_seconds = 120\n[mutation]\nadapt = true\nadapt_min_count = 1\n")
+    run = background_run("--config", str(config), "--players", "2", "--run-id", "cut", "--out", str(tmp_path),
                          "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
     deadline = time.time() + 120
     while raw_db.individuals.count_documents({"run_id": "cut"}) < 4:
@@ -121,7 +126,12 @@ def test_an_interrupted_run_is_reported(tmp_path, mongo_uri, db_name, raw_db):
         time.sleep(0.5)
     run.send_signal(signal.SIGINT)
     output = finish(run, timeout=120)
-    assert run.returncode == 130 and raw_db.runs.find_one({"_id": "cut"})["status"] == "interrupted", output
+    assert run.returncode == 130 and "Run cut interrupted" in output, output
+    run_record = raw_db.runs.find_one({"_id": "cut"})
+    assert run_record["status"] == "interrupted"
+    assert run_record["config"]["players"] == 2 and run_record["config"]["mutation"]["adapt"] is True
+    check_records(raw_db, "cut", tmp_path / "cut" / "traces")
+
     result = make_report("cut", "--out", str(tmp_path), "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     shown, page = check_report(tmp_path / "cut" / "report")

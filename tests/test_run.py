@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -211,26 +210,6 @@ def test_no_flags_starts_and_stops_an_embedded_database(tmp_path):
                                  "--unscreened"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert unscreened.returncode == 0 and "screened" not in unscreened.stdout, unscreened.stderr
     assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_ctrl_c_marks_the_run_interrupted_and_keeps_its_records(tmp_path, mongo_uri, db_name, raw_db):
-    """Even a run started as a background job, with SIGINT ignored, stops on it."""
-    config = tmp_path / "run.toml"  # flags override the file; adaptive operator probabilities on
-    config.write_text("players = 5\nbudget_seconds = 120\n[mutation]\nadapt = true\nadapt_min_count = 1\n")
-    run = background_run("--config", str(config), "--players", "2", "--run-id", "stop", "--out", str(tmp_path),
-                         "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
-    deadline = time.time() + 120
-    while raw_db.individuals.count_documents({"run_id": "stop"}) < 4:
-        assert time.time() < deadline and run.poll() is None, "the run recorded nothing"
-        time.sleep(0.5)
-    run.send_signal(signal.SIGINT)
-    output = finish(run, timeout=120)
-    assert run.returncode == 130, output
-    assert "Run stop interrupted" in output
-    run_record = raw_db.runs.find_one({"_id": "stop"})
-    assert run_record["status"] == "interrupted"
-    assert run_record["config"]["players"] == 2 and run_record["config"]["mutation"]["adapt"] is True
-    check_records(raw_db, "stop", tmp_path / "stop" / "traces")
 
 
 @pytest.mark.parametrize("args, named", [

@@ -39,7 +39,7 @@ def test_the_barrier_waits_for_all_and_a_leaving_player_releases_the_rest(local_
 def test_a_barrier_run_keeps_every_player_within_one_generation(tmp_path, mongo_uri, db_name, raw_db):
     config = tmp_path / "barrier.toml"
     config.write_text('[arena]\nschedule = "barrier"\nsteps = 40\nsteps_spread = 2.0\n')
-    run = arena_run("--config", str(config), "--players", "3", "--budget-seconds", "15", "--run-id", "sync",
+    run = arena_run("--config", str(config), "--players", "3", "--budget-seconds", "10", "--run-id", "sync",
                     "--out", str(tmp_path), "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
     output = finish(run)
     assert run.returncode == 0, output
