@@ -12,13 +12,18 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pymongo
 import pytest
 from matplotlib import image
 
+from agents import turns
+from arena.config import ArenaConfig
 from experiments import cli, report, sections
+from genome.effects import CONTROL, OPERATOR_PROBABILITY
+from storage.embedded import EmbeddedMongo
 from storage.traces import TRACE_SCHEMA, TraceWriter, read_traces, trace_dataset
 from tests.test_run import arena_run, background_run, check_records, finish
 
@@ -56,10 +61,14 @@ def count(db_uri: str, database: str, run_id: str) -> int:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """A short run into its own embedded database, reported once while it runs (its budget outlasts the
-    report on a loaded machine); then it finishes."""
+    report on a loaded machine); then it finishes. Three players on 2 CPUs, whose loops cost 1, 2 and 4 times
+    the steps (as when architectures differ: with equal costs players can finish as many generations by
+    chance), breeding under truncation so that children are shown; `test_three_players_evolve_asynchronously`
+    checks its records. One run for both: each run costs half a minute of a loaded machine's start-up."""
     out = tmp_path_factory.mktemp("report")
-    run = arena_run("--players", "2", "--dataset", "ring8", "--budget-seconds", "35", "--seed", "5",
-                    "--run-id", "rep", "--out", str(out), "--set", 'arena.exploit="truncation"', cwd=out)  # children to show
+    run = arena_run("--players", "3", "--dataset", "ring8", "--budget-seconds", "35", "--seed", "3",
+                    "--run-id", "rep", "--out", str(out), "--set", 'arena.exploit="truncation"',
+                    "--set", "arena.steps_spread=4.0", cwd=out)
     uri_file, deadline = out / "rep" / "db.uri", time.time() + 120
     while not (uri_file.exists() and count(uri_file.read_text(), "arena", "rep") >= 4):
         assert time.time() < deadline and run.poll() is None, "the run recorded nothing"
@@ -68,13 +77,13 @@ def finished_run(tmp_path_factory):
     output = finish(run)
     assert run.returncode == 0, output
     assert not uri_file.exists(), "the run left the address of its stopped database behind"
-    return out, running
+    return out, running, output
 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("finished_run")  # one worker sets the shared finished_run up once
 def test_a_running_run_is_reported_from_what_is_recorded(finished_run):
-    out, running = finished_run
+    out, running, _ = finished_run
     assert running.returncode == 0, running.stderr
     shown, page = check_report(out / "while-running")
     assert "still running" in page
@@ -84,7 +93,7 @@ def test_a_running_run_is_reported_from_what_is_recorded(finished_run):
 @pytest.mark.slow
 @pytest.mark.xdist_group("finished_run")  # one worker sets the shared finished_run up once
 def test_a_finished_run_has_every_figure(finished_run):
-    out, _ = finished_run
+    out, _, _ = finished_run
     started = time.time()
     result = make_report("rep", "--out", str(out), cwd=out)
     assert result.returncode == 0, result.stderr
@@ -139,6 +148,60 @@ def test_ctrl_c_marks_the_run_interrupted_keeps_its_records_and_it_is_reported(t
     assert "This run bred no child" in page  # the defaults: players only train and fight
     assert {"standings", "timeline", "losses", "elimination", "prevalence", "lineage", "samples", "quality",
             "hacking"} <= shown
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("finished_run")  # one worker sets the shared finished_run up once
+def test_three_players_evolve_asynchronously(finished_run):
+    out, _, output = finished_run
+    with EmbeddedMongo(out / "rep" / "db") as server:  # the run stopped its server; its data stays
+        check_three_players(pymongo.MongoClient(server.uri, tz_aware=True)["arena"], out, output)
+
+
+def check_three_players(raw_db, out: Path, output: str) -> None:
+    assert "Champion of the final population by fitness, then nearest real data: rep/player-" in " ".join(output.split())
+    assert "Run rep finished" in output
+
+    status = raw_db.runs.find_one({"_id": "rep"})
+    assert status["summary"]["best"] == status["summary"]["quality"]["champion"]["individual"]  # the one evaluated
+    assert status["status"] == "finished" and status["finished_at"] > status["started_at"]
+    assert status["config"]["players"] == 3
+    individuals = check_records(raw_db, "rep", out / "rep" / "traces")
+    generations = Counter(i["player"] for i in individuals)
+    assert set(generations) == {"player-0", "player-1", "player-2"}
+    assert generations["player-0"] > generations["player-2"], f"nobody moved at its own pace: {generations}"
+    by_id = {i["_id"]: i for i in individuals}
+    for individual in individuals:  # fitness = mean share of opposing discriminators fooled, over the window
+        chain, at = [], individual  # a continued pair keeps the matches its earlier ids made
+        while at is not None:
+            chain.append(at["_id"])
+            at = by_id.get(next((op["from"] for op in at["ops"] if op["op"] == "continue"), None))
+        fooled = [m["fooled"] for m in sorted(raw_db.matches.find({"generator": {"$in": chain}}),
+                                              key=lambda m: m["at"])]
+        if not fooled:
+            assert individual["fitness"] is None, individual["_id"]
+        elif len(chain) == 1 and len(fooled) <= ArenaConfig().fitness_window:
+            assert individual["fitness"] == pytest.approx(sum(fooled) / len(fooled)), individual["_id"]
+        else:  # inherited at its birth: its parent's later matches are not its own; arrival order is the registry's
+            assert min(fooled) - 1e-9 <= individual["fitness"] <= max(fooled) + 1e-9, individual["_id"]
+    assert sum(i["fitness"] is not None for i in individuals) > len(individuals) / 2
+    for individual in individuals:  # the mutation record: change of fitness from the parents' mean
+        if individual["fitness"] is not None and individual["parent_fitness"] is not None:
+            assert individual["fitness_change"] == pytest.approx(individual["fitness"] - individual["parent_fitness"])
+        else:
+            assert individual["fitness_change"] is None
+    lineage = status["summary"]["lineage"]
+    assert lineage["children"] == sum(i["generation"] > 0 for i in individuals) == lineage["built_first_try"]
+    # The operators' effects cover exactly the bred children that have fought, by their records (a short run on a
+    # loaded machine may breed none that fought: then there are none).
+    fought = Counter(op for i in individuals if i["fitness_change"] is not None
+                     for op in {o["op"] for o in i["ops"]} & (set(OPERATOR_PROBABILITY) | {CONTROL}))
+    effects = lineage["effects"]
+    assert {name: e["count"] for name, e in effects.items()} == dict(fought)
+    assert all(e["count"] == e["helped"] + e["hurt"] + e["neutral"] for e in effects.values())
+    # Three players on 2 CPUs share the cores: each took turns on them, and the turns' files are gone with the run.
+    assert all(p["core_turns"] > 0 for p in status["summary"]["players"]), status["summary"]["players"]
+    assert not Path(turns.folder("rep")).exists()
 
 
 def test_old_records_without_timelines_fall_back_and_empty_figures_are_explained(tmp_path, mongo_uri, db_name,

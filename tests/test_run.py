@@ -19,10 +19,8 @@ import pymongo
 import pytest
 import torch
 
-from agents import turns
 from arena.config import ArenaConfig
 from experiments.summaries import screen_words
-from genome.effects import CONTROL, OPERATOR_PROBABILITY
 from storage.embedded import EmbeddedMongo
 
 pytestmark = pytest.mark.slow
@@ -116,62 +114,6 @@ def check_records(db, run_id: str, trace_dir: Path | str, damaged: tuple[str, ..
             last[individual["player"]] = individual
     assert all(i["real_distance"] is not None for i in last.values() if i["_id"] not in damaged)
     return individuals
-
-
-def test_three_players_evolve_asynchronously_into_a_given_server(tmp_path, mongo_uri, db_name, raw_db):
-    # Loops of different costs (player-2 trains 4x the steps of player-0), as when architectures differ:
-    # with equal costs the players can finish as many generations by chance, and the check below says nothing.
-    config = tmp_path / "spread.toml"
-    config.write_text("[arena]\nsteps_spread = 4.0\nexploit = \"truncation\"\n")  # breeding: its records are checked
-    run = arena_run("--players", "3", "--dataset", "ring8", "--budget-seconds", "20", "--seed", "3",
-                    "--run-id", "e2e", "--out", str(tmp_path), "--mongo-uri", mongo_uri, "--mongo-db", db_name,
-                    "--config", str(config), cwd=tmp_path)
-    output = finish(run)
-    assert run.returncode == 0, output
-    assert "Champion of the final population by fitness, then nearest real data: e2e/player-" in " ".join(output.split())
-    assert "Run e2e finished" in output
-
-    status = raw_db.runs.find_one({"_id": "e2e"})
-    assert status["summary"]["best"] == status["summary"]["quality"]["champion"]["individual"]  # the one evaluated
-    assert status["status"] == "finished" and status["finished_at"] > status["started_at"]
-    assert status["config"]["players"] == 3
-    individuals = check_records(raw_db, "e2e", tmp_path / "e2e" / "traces")
-    generations = Counter(i["player"] for i in individuals)
-    assert set(generations) == {"player-0", "player-1", "player-2"}
-    assert generations["player-0"] > generations["player-2"], f"nobody moved at its own pace: {generations}"
-    by_id = {i["_id"]: i for i in individuals}
-    for individual in individuals:  # fitness = mean share of opposing discriminators fooled, over the window
-        chain, at = [], individual  # a continued pair keeps the matches its earlier ids made
-        while at is not None:
-            chain.append(at["_id"])
-            at = by_id.get(next((op["from"] for op in at["ops"] if op["op"] == "continue"), None))
-        fooled = [m["fooled"] for m in sorted(raw_db.matches.find({"generator": {"$in": chain}}),
-                                              key=lambda m: m["at"])]
-        if not fooled:
-            assert individual["fitness"] is None, individual["_id"]
-        elif len(chain) == 1 and len(fooled) <= ArenaConfig().fitness_window:
-            assert individual["fitness"] == pytest.approx(sum(fooled) / len(fooled)), individual["_id"]
-        else:  # inherited at its birth: its parent's later matches are not its own; arrival order is the registry's
-            assert min(fooled) - 1e-9 <= individual["fitness"] <= max(fooled) + 1e-9, individual["_id"]
-    assert sum(i["fitness"] is not None for i in individuals) > len(individuals) / 2
-    for individual in individuals:  # the mutation record: change of fitness from the parents' mean
-        if individual["fitness"] is not None and individual["parent_fitness"] is not None:
-            assert individual["fitness_change"] == pytest.approx(individual["fitness"] - individual["parent_fitness"])
-        else:
-            assert individual["fitness_change"] is None
-    lineage = status["summary"]["lineage"]
-    assert lineage["children"] == sum(i["generation"] > 0 for i in individuals) == lineage["built_first_try"]
-    # The operators' effects cover exactly the bred children that have fought, by their records (a 20 s run on a
-    # loaded machine may breed none that fought: then there are none).
-    fought = Counter(op for i in individuals if i["fitness_change"] is not None
-                     for op in {o["op"] for o in i["ops"]} & (set(OPERATOR_PROBABILITY) | {CONTROL}))
-    effects = lineage["effects"]
-    assert {name: e["count"] for name, e in effects.items()} == dict(fought)
-    assert all(e["count"] == e["helped"] + e["hurt"] + e["neutral"] for e in effects.values())
-    assert not (tmp_path / "e2e" / "db").exists(), "an embedded database was started despite --mongo-uri"
-    # Three players on 2 CPUs share the cores: each took turns on them, and the turns' files are gone with the run.
-    assert all(p["core_turns"] > 0 for p in status["summary"]["players"]), status["summary"]["players"]
-    assert not Path(turns.folder("e2e")).exists()
 
 
 def test_no_flags_starts_and_stops_an_embedded_database(tmp_path):

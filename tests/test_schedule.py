@@ -43,6 +43,7 @@ def test_a_barrier_run_keeps_every_player_within_one_generation(tmp_path, mongo_
                     "--out", str(tmp_path), "--mongo-uri", mongo_uri, "--mongo-db", db_name, cwd=tmp_path)
     output = finish(run)
     assert run.returncode == 0, output
+    assert not (tmp_path / "sync" / "db").exists(), "an embedded database was started despite --mongo-uri"
     individuals = check_records(raw_db, "sync", tmp_path / "sync" / "traces")
     steps = {(i["player"], i["genome"]["steps"]) for i in individuals}  # each player keeps its own loop cost
     assert steps == {("player-0", 40), ("player-1", 57), ("player-2", 80)}, steps
