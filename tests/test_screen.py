@@ -265,7 +265,7 @@ def test_within_a_region_ties_go_to_the_candidate_ranked_higher_over_all():
 
 def test_kept_arena_runs_are_judged_again_under_their_own_names_and_seeds(raw_db, tmp_path, monkeypatch):
     """An asynchronous and a barrier run, judged again: each kind in rows of its own, the notes naming each run's
-    seed, unscreened once however many numbers of regions."""
+    seed, unscreened once however many numbers of regions; an interrupted run is left out."""
     import experiments.bench.quality as quality
 
     calls = []
@@ -279,7 +279,11 @@ def test_kept_arena_runs_are_judged_again_under_their_own_names_and_seeds(raw_db
     for _id, seed, schedule in (("a", 3, "async"), ("b", 3, "barrier"), ("c", 5, "async")):
         raw_db.runs.insert_one({"_id": _id, "config": {"dataset": "ring8", "seed": seed, "arena": {"schedule": schedule}},
                                 "summary": {"quality": {"champion": {}}}})
-    rows, notes = quality.rejudge(raw_db, tmp_path, "ring8", (1.0, 0.5), (0, 16), say=lambda text: None)
+    raw_db.runs.insert_one({"_id": "cut", "status": "interrupted", "config": {"dataset": "ring8", "seed": 4},
+                            "summary": {"quality": {"champion": {}}}})
+    said = []
+    rows, notes = quality.rejudge(raw_db, tmp_path, "ring8", (1.0, 0.5), (0, 16), say=said.append)
+    assert "arena run cut was interrupted; left out" in said and "seed 4" not in notes  # a budget cut short
     names = [row["method"] for row in rows]
     assert names == [f"{kind}, {product}, screen sweep: {words}" for kind in ("arena", "barrier arena")
                      for words in ("unscreened", "keeps 0.5, over all", "keeps 0.5, within 16 regions")
