@@ -139,7 +139,9 @@ class ArenaConfig:
     pack: int = 2
     """Samples a first-generation discriminator judges at once (PacGAN's packing: a generator that
     collapses onto few modes yields packs unlike real ones); children keep their discriminator's pack.
-    On ring8 at 90 s it took the arena's best from 1.0 to 5.5 modes (BENCHMARKS.md); 1 turns it off."""
+    On ring8 at 90 s it took the arena's best from 1.0 to 5.5 modes (BENCHMARKS.md); 1 turns it off. Packs of 4
+    (PacGAN4) cost grid25 at 600 s its precision: champion 16.8 % high quality against 86.4 % on the same seed
+    (row 2026-12-05T05:44:54)."""
     founders: str = "conventional"
     """First-generation genomes: random (shapes and rates drawn within the mutation limits) or conventional
     (an architecture known to work, its widths and learning rates drawn: `genome.population.conventional_genome`)."""
