@@ -23,7 +23,7 @@ from agents import turns
 from arena.config import ArenaConfig
 from experiments import cli, report, sections
 from genome.effects import CONTROL, OPERATOR_PROBABILITY
-from storage.embedded import EmbeddedMongo
+from storage.store import read_run_store
 from storage.traces import TRACE_SCHEMA, TraceWriter, read_traces, trace_dataset
 from tests.test_run import arena_run, background_run, check_records, finish
 
@@ -154,11 +154,11 @@ def test_ctrl_c_marks_the_run_interrupted_keeps_its_records_and_it_is_reported(t
 @pytest.mark.xdist_group("finished_run")  # one worker sets the shared finished_run up once
 def test_three_players_evolve_asynchronously(finished_run):
     out, _, output = finished_run
-    with EmbeddedMongo(out / "rep" / "db") as server:  # the run stopped its server; its data stays
-        check_three_players(pymongo.MongoClient(server.uri, tz_aware=True)["arena"], out, output)
+    read_run_store("rep", str(out), None, "arena", lambda db: check_three_players(db, out, output))
 
 
 def check_three_players(raw_db, out: Path, output: str) -> None:
+    """The records of the report fixture's run, read from the embedded database it left."""
     assert "Champion of the final population by fitness, then nearest real data: rep/player-" in " ".join(output.split())
     assert "Run rep finished" in output
 

@@ -216,10 +216,10 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
     per_seed: dict[str, list[tuple[int, dict]]] = defaultdict(list)  # row label -> (seed, metrics) of each run
     runs = sorted(db.runs.find({"summary.quality": {"$exists": True}}, projection={"config": 1, "status": 1}),
                   key=lambda r: (r["config"]["dataset"], r["config"]["seed"], r["_id"]))
-    for run in (r for r in runs if r.get("status") == "interrupted"):
-        # Its budget was cut short: averaged in, it would pass a shorter run for one of the stated budget.
+    cut = [r for r in runs if r.get("status") == "interrupted"]
+    for run in cut:  # its budget was cut short: averaged in, it would pass for a run of the stated budget
         say(f"arena run {run['_id']} was interrupted; left out")
-    runs = [r for r in runs if r.get("status") != "interrupted"]
+    runs = [r for r in runs if r not in cut]
     other = next((r["config"]["dataset"] for r in runs if r["config"]["dataset"] != dataset), None)
     if other:
         raise ValueError(f"{work} holds runs of {other}, not only of --dataset {dataset}")
