@@ -13,6 +13,7 @@ import torch
 
 from agents.telemetry import PhaseClock, PlayerGauges
 from agents.turns import CoreTurns, OwnCore
+from arena.average import Average, averaged
 from arena.bout import bout
 from arena.config import ArenaConfig
 from arena.datasets import load_dataset
@@ -196,7 +197,7 @@ class Player:
         """The generator's MMD² to the run's real reference samples, from the same latent batch every time (its
         own stream, not the training one): a change of distance is the generator's, not the draw's."""
         with self.turns:
-            self.real_distance = self.reference.distance(child.pair.generator,
+            self.real_distance = self.reference.distance(averaged(child.pair.generator, child.average),
                                                          torch.Generator().manual_seed(self.founding.noise_seed))
         return self.real_distance
 
@@ -230,15 +231,21 @@ class Player:
             # Numbering goes on after the latest record, refused ones included: no record is overwritten.
             self.generation, self.steps = last + 1, doc.get("steps", 0)
             self.individuals = self.recorder.db.individuals.count_documents(mine)
-            return restored(Genome.from_dict(payload["genome"]), payload, doc["_id"],
-                            {"op": "resume", "from": doc["_id"]}, self.device, doc.get("fitness"),
-                            doc.get("age", 0) + 1)
+            child = restored(Genome.from_dict(payload["genome"]), payload, doc["_id"],
+                             {"op": "resume", "from": doc["_id"]}, self.device, doc.get("fitness"),
+                             doc.get("age", 0) + 1)
+            if self.arena.average and "generator_average" in payload:  # the average goes on where it stood
+                child.average = Average(child.pair.generator, self.arena.average, payload["generator_average"],
+                                        payload.get("average_updates", 0))
+            return child
         return None
 
     def _train(self, child: Offspring, individual: str, deadline: float) -> int:
         genome, pair = child.genome, child.pair
         if child.optimizers is None:
             child.optimizers = optimizers_for(genome, pair)
+        if child.average is None and self.arena.average:
+            child.average = Average(pair.generator, self.arena.average)
         # The learning rate follows the run's schedule (decaying over the budget for precision), from
         # the genes each time: a continued pair and a resumed one stand where the clock says.
         scale = self.arena.lr_scale(1 - (deadline - time.time()) / self.spec.budget_seconds)
@@ -250,7 +257,7 @@ class Player:
                         self.torch_rng, g_optimizer=child.optimizers[0], d_optimizer=child.optimizers[1],
                         loss=genome.loss, generator_first=self.arena.generator_first, replay=self.replay,
                         replay_share=self.arena.replay_share, first_step=self.steps, deadline=deadline,
-                        between=self.turns.between).rows
+                        between=self.turns.between, average=child.average).rows
         self.steps += len(rows)
         self._trace(individual, rows, "train")
         return len(rows)  # fewer steps than the genome's when the budget ran out mid-round
@@ -259,7 +266,9 @@ class Player:
         """Write the checkpoint (the pair's `weights`, its optimizers' `moments`); returns the individual's
         record as far as it is known now (its birth)."""
         location = checkpoint_location(self.checkpoint_dir, self.name, self.generation)
-        sha256 = save_checkpoint(location, {"genome": child.genome.to_dict(), **weights, **moments,
+        average = {} if child.average is None else {"generator_average": child.average.state_dict(),
+                                                     "average_updates": child.average.updates}
+        sha256 = save_checkpoint(location, {"genome": child.genome.to_dict(), **weights, **moments, **average,
                                             "step": self.steps})
         return {"_id": individual, "run_id": self.run_id, "player": self.name, "generation": self.generation,
                 "dataset": self.spec.dataset, "parents": child.parents, "g_parents": child.g_parents,
@@ -271,7 +280,7 @@ class Player:
     def _measure(self, child: Offspring, individual: str) -> dict:
         """Quality of the own generator by the data set's protocol, for the `metrics` collection."""
         with torch.no_grad(), self.turns:
-            samples = child.pair.generator.sample(self.judge.samples, self.torch_rng)
+            samples = averaged(child.pair.generator, child.average).sample(self.judge.samples, self.torch_rng)
             quality = self.judge.quality(samples)
         return {"_id": f"{individual}|during", "run_id": self.run_id, "kind": "during", "individual": individual,
                 "player": self.name, "generation": self.generation, "at": now(), **quality}
@@ -408,7 +417,8 @@ class Player:
         common = dict(loss=genome.loss, first_step=self.steps, between=self.turns.between)
         with self.turns:
             rows = bout([child.pair.generator], [o.discriminator for o in opponents], self.data, steps,
-                        genome.batch_size, self.torch_rng, g_optimizer=child.optimizers[0], **common).rows
+                        genome.batch_size, self.torch_rng, g_optimizer=child.optimizers[0], average=child.average,
+                        **common).rows
             rows += bout([o.generator for o in opponents], [child.pair.discriminator], self.data, steps,
                          genome.batch_size, self.torch_rng, d_optimizer=child.optimizers[1], replay=self.replay,
                          replay_share=self.arena.replay_share, **common).rows

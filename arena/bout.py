@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from arena.average import Average
 from arena.replay import ReplayBuffer
 from genome.build import Discriminator, Generator
 
@@ -47,7 +48,8 @@ def bout(generators: list[Generator], discriminators: list[Discriminator], data,
          rng: torch.Generator, *, g_optimizer: torch.optim.Optimizer | None = None,
          d_optimizer: torch.optim.Optimizer | None = None, loss: str = "non_saturating", generator_first: int = 0,
          replay: ReplayBuffer | None = None, replay_share: float = 0.0, first_step: int = 0,
-         deadline: float | None = None, between: Callable[[], None] | None = None) -> Bout:
+         deadline: float | None = None, between: Callable[[], None] | None = None,
+         average: Average | None = None) -> Bout:
     """Training: generators against discriminators, the one function behind a pair's own training and
     cross-training (matches are `judge`, over the same lists).
 
@@ -58,6 +60,7 @@ def bout(generators: list[Generator], discriminators: list[Discriminator], data,
       `g_optimizer` learns to fool every discriminator. Training a pair is `bout([G], [D])` with both
       optimizers; cross-training gives one side's optimizer only. For the first `generator_first`
       steps only the generator learns (two-phase training: then the discriminator chases it).
+    - `average`, of the one generator, is updated after each of its steps.
     """
     if g_optimizer is None and d_optimizer is None:
         raise ValueError("a bout trains: give g_optimizer, d_optimizer or both (a match is judge())")
@@ -90,6 +93,8 @@ def bout(generators: list[Generator], discriminators: list[Discriminator], data,
             g_optimizer.zero_grad(set_to_none=True)
             g_loss.backward()
             g_optimizer.step()
+            if average is not None:
+                average.update()
         done.append(step)
         g_losses.append(g_loss.detach())
         d_losses.append(d_loss.detach())

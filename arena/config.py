@@ -136,6 +136,10 @@ class ArenaConfig:
     at 600 s and on a one-hour grid25 run it settles 0 steps and leaves them as they were (rows 00:15:07,
     00:13:58), where refining by a fixed 100 steps took that one-hour champion from 98.2 to 86.5 % (row
     2026-12-04T22:52:19)."""
+    average: float = 0.999
+    """Each player keeps an exponential moving average of its generator's weights with this decay per step
+    (`arena/average.py`; 0: none). The live weights train and fight; the average is what the run gives out (its
+    champion and mixture) and what the players' quality records and distances to real data measure."""
     pack: int = 2
     """Samples a first-generation discriminator judges at once (PacGAN's packing: a generator that
     collapses onto few modes yields packs unlike real ones); children keep their discriminator's pack.
@@ -191,6 +195,8 @@ class ArenaConfig:
         if self.shared_fakes and not self.replay:
             raise ValueError(f"arena.shared_fakes ({self.shared_fakes}) needs a replay buffer to put them in; "
                              "arena.replay is 0 (set arena.shared_fakes = 0 too)")
+        if isinstance(self.average, bool) or not isinstance(self.average, (int, float)) or not 0 <= self.average < 1:
+            raise ValueError(f"arena.average must be in [0, 1) (0: none); got {self.average!r}")
         if not 0 <= self.replay_share <= 1:
             raise ValueError(f"arena.replay_share must be in [0, 1]; got {self.replay_share!r}")
         if self.round_size < 2:

@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from arena.average import Average
 from genome import Genome, Pair, breed, build_pair, inherit, make_optimizer
 from genome.operators import MutationConfig, _clip
 from genome.optimizer_state import carry_optimizer_state
@@ -32,6 +33,7 @@ class Offspring:
     age: int = 0  # loops this pair has trained under its genes: a continued pair ages, a bred one is 0
     g_parents: list[str] = field(default_factory=list)  # where its generator side came from
     d_parents: list[str] = field(default_factory=list)  # where its discriminator side came from
+    average: Average | None = None  # of its generator's weights (`arena.average`); None: a new one when it trains
 
     def optimizer_states(self) -> dict:
         return {"g_optimizer": self.optimizers[0].state_dict(), "d_optimizer": self.optimizers[1].state_dict()}
@@ -69,10 +71,10 @@ def restored(genome: Genome, state: dict, parent: str, op: dict, device: str | t
 
 
 def continued(current: Offspring, individual: str, fitness: float | None) -> Offspring:
-    """The same pair, trained on under a new id, its optimizers with it."""
+    """The same pair, trained on under a new id, its optimizers and its generator's average with it."""
     return Offspring(current.genome, current.pair, [individual], [{"op": "continue", "from": individual}],
                      whole(current.pair, individual), parent_fitness=fitness, optimizers=current.optimizers,
-                     age=current.age + 1, g_parents=[individual], d_parents=[individual])
+                     age=current.age + 1, g_parents=[individual], d_parents=[individual], average=current.average)
 
 
 def bred(chosen: list[dict], d_chosen: list[dict], states: list[dict], rng: np.random.Generator,

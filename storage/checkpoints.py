@@ -47,11 +47,14 @@ def load_checkpoint(location: str, map_location: str | torch.device = "cpu", sha
 
 
 def load_pair(location: str, device: str | torch.device = "cpu", sha256: str | None = None) -> tuple[Genome, Pair]:
-    """Rebuild an individual from its checkpoint alone: the genome beside the weights says how."""
+    """Rebuild an individual from its checkpoint alone, as the run gives it out: the genome beside the weights
+    says how; its generator holds the average of its weights where its player kept one (`arena.average`)."""
     payload = load_checkpoint(location, map_location=device, sha256=sha256)
     genome = Genome.from_dict(payload["genome"])
     pair = build_pair(genome, device)
     pair.load_state_dicts(payload)
+    if "generator_average" in payload:
+        pair.generator.load_state_dict(payload["generator_average"])
     pair.generator.eval()
     pair.discriminator.eval()
     return genome, pair

@@ -29,6 +29,7 @@ from arena.ensemble import Mixture, fit_weights, quality_loss
 from arena.metrics import Judge
 from arena.config import ArenaConfig, lr_scale
 from arena.founders import found
+from arena.average import Average
 from arena.refine import refinable
 from arena.screen import REGIONS, treated
 from experiments.bench.results import ROOT
@@ -79,16 +80,17 @@ class Job:
     regions: int = REGIONS  # the screen's regions (`arena.screen_regions`)
     refine: int = 0  # the screened samples' refinement steps (`arena.refine`)
     save: str = ""  # where to save the trained pair (a checkpoint, as a player's), for screens across jobs
+    average: float = 0.0  # the decay of its generator's weight average (`arena.average`; 0: none), given out
 
 
 def independent_jobs(run_seed: int, players: int, dataset: str, cpu_seconds: float, mutation: MutationConfig,
                      arena: ArenaConfig) -> list[Job]:
     """Baseline (c): the arena's first-generation players, each alone, `cpu_seconds` each, with the arena's
-    learning-rate schedule: the arena less its fights and breeding."""
+    learning-rate schedule and weight average: the arena less its fights and breeding."""
     shape = load_dataset(dataset).shape
     founders = [found(run_seed, i, players, shape, mutation, arena) for i in range(players)]
     return [Job(f"independent-{run_seed}-{i}", f.genome.to_dict(), dataset, cpu_seconds, f.init_seed, f.noise_seed,
-                run_seed, arena.lr_final, arena.screen, arena.screen_regions, arena.refine)
+                run_seed, arena.lr_final, arena.screen, arena.screen_regions, arena.refine, average=arena.average)
             for i, f in enumerate(founders)]
 
 
@@ -102,15 +104,17 @@ def single_job(run_seed: int, dataset: str, cpu_seconds: float, screen: float = 
 
 
 def train_gan(genome: Genome, data: GaussianMixture | ImageDataset, cpu_seconds: float, init_seed: int,
-              rng_seed: int, lr_final: float = 1.0) -> tuple[Pair, dict]:
+              rng_seed: int, lr_final: float = 1.0, average: float = 0.0) -> tuple[Pair, dict]:
     """One pair trained by `bout()` with both optimizers (kept for the whole run, as a plain GAN does)
     until this process has used `cpu_seconds` of CPU time (at most one step more); at least one step.
-    Learning rates decay linearly over that budget to `lr_final` of the genes' (1: constant)."""
+    Learning rates decay linearly over that budget to `lr_final` of the genes' (1: constant). With an
+    `average` decay, the pair returned holds its generator's weight average, as a player gives it out."""
     torch.manual_seed(init_seed)
     pair = build_pair(genome)
     rng = torch.Generator().manual_seed(rng_seed)
     g_optimizer = make_optimizer(genome.g_optimizer, pair.generator.parameters())
     d_optimizer = make_optimizer(genome.d_optimizer, pair.discriminator.parameters())
+    averaging = Average(pair.generator, average) if average else None
     cpu, wall, steps = time.process_time(), time.perf_counter(), 0
     while True:
         left = cpu_seconds - (time.process_time() - cpu)
@@ -123,7 +127,9 @@ def train_gan(genome: Genome, data: GaussianMixture | ImageDataset, cpu_seconds:
         # overspend by more than its last step; on a busy machine it ends early and the loop goes on.
         steps += len(bout([pair.generator], [pair.discriminator], data, genome.steps, genome.batch_size, rng,
                           g_optimizer=g_optimizer, d_optimizer=d_optimizer, loss=genome.loss, first_step=steps,
-                          deadline=time.time() + max(left, 0.0)).rows)
+                          deadline=time.time() + max(left, 0.0), average=averaging).rows)
+    if averaging is not None:
+        pair.generator.load_state_dict(averaging.state)
     return pair, {"steps": steps, "cpu_seconds": time.process_time() - cpu,
                             "wall_seconds": time.perf_counter() - wall}
 
@@ -140,7 +146,7 @@ def run_job(job: Job) -> dict:
     the metrics of the screened samples (`screened`). Saves the pair where the job says."""
     data = load_dataset(job.dataset)
     pair, spent = train_gan(Genome.from_dict(job.genome), data, job.cpu_seconds, job.init_seed, job.rng_seed,
-                            job.lr_final)
+                            job.lr_final, job.average)
     judge = Judge(data)
     result = {"label": job.label, **spent, **evaluate(pair.generator, judge, job.eval_seed)}
     refine = refinable(data, job.refine)
