@@ -136,10 +136,13 @@ class ArenaConfig:
     at 600 s and on a one-hour grid25 run it settles 0 steps and leaves them as they were (rows 00:15:07,
     00:13:58), where refining by a fixed 100 steps took that one-hour champion from 98.2 to 86.5 % (row
     2026-12-04T22:52:19)."""
-    average: float = 0.999
+    average: float = 0.0
     """Each player keeps an exponential moving average of its generator's weights with this decay per step
     (`arena/average.py`; 0: none). The live weights train and fight; the average is what the run gives out (its
-    champion and mixture) and what the players' quality records and distances to real data measure."""
+    champion and mixture) and what the players' quality records and distances to real data measure. Off by
+    default because the numbers say so: at 0.999 on grid25 at 600 s (3 seeds, BENCHMARKS.md row
+    2026-12-05T07:31:13) the champion had 23.0 modes, 85.9 % high quality, KL 0.158 and the mixture 25, 90.2 %,
+    0.073, against 24.7, 91.0 %, 0.104 and 25, 93.1 %, 0.042 without it (row 2026-12-05T01:42:01)."""
     pack: int = 2
     """Samples a first-generation discriminator judges at once (PacGAN's packing: a generator that
     collapses onto few modes yields packs unlike real ones); children keep their discriminator's pack.
