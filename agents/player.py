@@ -3,7 +3,6 @@ train, measure its distance to real data (when due), save, publish, fight, breed
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ import numpy as np
 import ray
 import torch
 
+from agents.opponents import Opponents
 from agents.telemetry import PhaseClock, PlayerGauges
 from agents.turns import CoreTurns, OwnCore
 from arena.average import Average, averaged
@@ -32,7 +32,6 @@ from storage.traces import TraceWriter
 
 
 REAL_SAMPLES = 512  # real training samples a generator's distance to real data is measured on
-BUILT_PAIRS = 16  # opponents' pairs kept built, to load their next weights into (`Player._built`)
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ class Player:
         self.recorder = Recorder(connect(spec.mongo_uri, spec.mongo_db, ACTOR_PATIENCE_MS),
                                  before_flush=self.traces.flush)
         self.entry: dict | None = None  # the individual in hand as published, for this loop's registry calls
-        self.built: dict[tuple[str, str], object] = {}  # (player, genome) -> an opponent's pair, least recent first
+        self.opponents = Opponents(self.device)
         self.generation = 0  # of the individual in hand
         self.individuals = 0  # recorded so far
         self.steps = 0
@@ -319,51 +318,11 @@ class Player:
     def _move(self):
         return ray.get(self.registry.move.remote(self.spec.dataset, self.entry, self._seed(), **self._game()))
 
-    @staticmethod
-    def _read(refs):
-        """What published references hold, or None when it is lost: a player whose node went down leaves
-        references nobody can read until it publishes again."""
-        try:
-            return ray.get(refs, timeout=60)
-        except (ray.exceptions.ObjectLostError, ray.exceptions.GetTimeoutError):
-            return None
-
-    def _fetch(self, entry: dict) -> dict | None:
-        """A published individual's weights and optimizers' moments, for a child to carry, or None when lost."""
-        both = self._read(entry["weights"])
-        return None if both is None else {**both[0], **both[1]}
-
-    def _opponents(self, entries: list[dict]) -> list[tuple[dict, object]]:
-        """The pairs of `entries` whose weights can still be read, each with its entry (their weights only, not
-        their moments). One `ray.get` for all, so their transfers overlap; when one is lost, each alone, to keep
-        the others."""
-        states = self._read([entry["weights"][0] for entry in entries])
-        if states is None:
-            states = [self._read(entry["weights"][0]) for entry in entries]
-        out = []
-        for entry, state in zip(entries, states):
-            if state is not None:
-                opponent = self._built(entry)
-                opponent.load_state_dicts(state)
-                out.append((entry, opponent))
-        return out
-
-    def _built(self, entry: dict):
-        """A pair of the entry's genome to load its weights into: the one built for its player's last entry of
-        the same genome (a pair goes on training for many loops, so building one each fight is time lost), or
-        a new one. Keyed by player too: two players' entries in one fight never share modules."""
-        key = (entry["player"], json.dumps(entry["genome"], sort_keys=True))
-        pair = self.built.pop(key, None) or build_pair(Genome.from_dict(entry["genome"]), self.device)
-        self.built[key] = pair  # the most recently used last
-        while len(self.built) > BUILT_PAIRS:
-            self.built.pop(next(iter(self.built)))
-        return pair
-
     def _fight(self, child: Offspring, individual: str, picked: list[dict]) -> list[dict]:
         """The duels with the opponents drawn, cross-training against them when configured, and every
         `round_every` generations an all-versus-all round; returns the match records."""
         cfg = self.arena
-        fetched = self._opponents(picked)
+        fetched = self.opponents.pairs(picked)
         chosen, opponents = [entry for entry, _ in fetched], [opponent for _, opponent in fetched]
         matches, self.hacking, self.fooling = [], None, None
         if opponents:
@@ -386,7 +345,7 @@ class Player:
         cfg = self.arena
         drawn = ray.get(self.registry.round_pool.remote(self.spec.dataset, individual, cfg.round_size,
                                                         self._seed(), cfg.selection))
-        pool = self._opponents(drawn)
+        pool = self.opponents.pairs(drawn)
         if not pool:
             return []
         pairs = [child.pair] + [opponent for _, opponent in pool]
@@ -439,7 +398,7 @@ class Player:
         states = []
         for group in (chosen, d_chosen):
             for k, parent in enumerate(group):
-                weights = mine if parent["id"] == individual else self._fetch(parent)
+                weights = mine if parent["id"] == individual else self.opponents.fetch(parent)
                 if weights is None:  # lost with its node: the own individual stands in
                     group[k], weights = own, mine
                 states.append(weights)

@@ -1,33 +1,31 @@
-"""A player keeps opponents' pairs built between fights and loads their new weights into them."""
+"""A player keeps opponents' pairs built between fights and loads their new weights into them (`agents.opponents`)."""
 
 from __future__ import annotations
-
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from agents.player import BUILT_PAIRS, Player
+from agents.opponents import BUILT_PAIRS, Opponents
 from genome import build_pair
 from genome.operators import MutationConfig
 from genome.population import conventional_genome
 
 
 def test_an_opponents_pair_is_built_once_per_player_and_genome_and_the_cache_is_bounded():
-    me = SimpleNamespace(built={}, device=torch.device("cpu"))
+    me = Opponents(torch.device("cpu"))
     genomes = [conventional_genome(np.random.default_rng(i), MutationConfig(), 16, 5, (2,)).to_dict() for i in range(2)]
-    first = Player._built(me, {"player": "p1", "genome": genomes[0]})
-    assert Player._built(me, {"player": "p1", "genome": genomes[0]}) is first  # the same genome again: no build
+    first = me.built({"player": "p1", "genome": genomes[0]})
+    assert me.built({"player": "p1", "genome": genomes[0]}) is first  # the same genome again: no build
     # Another player of the same genome gets its own modules: both may sit in one fight.
-    assert Player._built(me, {"player": "p2", "genome": genomes[0]}) is not first
-    assert Player._built(me, {"player": "p1", "genome": genomes[1]}) is not first  # bred anew: built anew
+    assert me.built({"player": "p2", "genome": genomes[0]}) is not first
+    assert me.built({"player": "p1", "genome": genomes[1]}) is not first  # bred anew: built anew
     # Loading weights into a kept pair gives what building it afresh would.
     state = build_pair(conventional_genome(np.random.default_rng(0), MutationConfig(), 16, 5, (2,))).state_dicts()
     first.load_state_dicts(state)
     assert all(torch.equal(a, b) for a, b in zip(first.state_dicts()["generator"].values(), state["generator"].values()))
     for i in range(BUILT_PAIRS + 3):
-        Player._built(me, {"player": f"q{i}", "genome": genomes[0]})
-    assert len(me.built) == BUILT_PAIRS and not any(player in ("p1", "p2") for player, _ in me.built)  # least recent out
+        me.built({"player": f"q{i}", "genome": genomes[0]})
+    assert len(me.kept) == BUILT_PAIRS and not any(player in ("p1", "p2") for player, _ in me.kept)  # least recent out
 
 
 def test_an_opponent_is_read_without_its_moments_and_a_parent_with_them():
@@ -45,12 +43,11 @@ def test_an_opponent_is_read_without_its_moments_and_a_parent_with_them():
             return None if any(g is None for g in got) else got
         return store[refs]
 
-    me = SimpleNamespace(built={}, device=torch.device("cpu"), _read=read)
-    me._built = lambda entry: Player._built(me, entry)
-    assert Player._fetch(me, {"weights": ["w1", "m1"]}) == {**weights, **moments}
+    me = Opponents(torch.device("cpu"), read=read)
+    assert me.fetch({"weights": ["w1", "m1"]}) == {**weights, **moments}
     asked.clear()
     entries = [{"player": "p1", "genome": genome.to_dict(), "weights": ["w1", "m1"]},
                {"player": "p2", "genome": genome.to_dict(), "weights": ["w2", "m2"]}]
-    fought = Player._opponents(me, entries)
+    fought = me.pairs(entries)
     assert [entry["player"] for entry, _ in fought] == ["p1"]  # the lost one left out, the other kept
     assert asked == [["w1", "w2"], "w1", "w2"]  # weights only: together, then each alone once one was lost
