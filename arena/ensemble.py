@@ -60,9 +60,12 @@ def _samples_and_bandwidth(generators: list[Generator], real: torch.Tensor, torc
 
 @torch.no_grad()
 def _generated(generators: list[Generator], torch_rng: torch.Generator, samples: int) -> list[torch.Tensor]:
+    """`samples` of each source, flattened: a generator (put in eval mode) or anything that samples (a mixture,
+    a screened product)."""
     parts = []
     for generator in generators:
-        generator.eval()
+        if isinstance(generator, torch.nn.Module):
+            generator.eval()
         parts.append(generator.sample(samples, torch_rng).flatten(1).float())
     return parts
 
@@ -107,10 +110,10 @@ class RealReference:
 
 
 @torch.no_grad()
-def distances_to_real(generators: list[Generator], real: torch.Tensor, torch_rng: torch.Generator,
+def distances_to_real(generators: list, real: torch.Tensor, torch_rng: torch.Generator,
                       samples: int = 1024) -> np.ndarray:
-    """Each generator's squared MMD to `real` (held-out real training samples; `RealReference`), the
-    kernel's median taken over real and generated samples pooled."""
+    """Each generator's (or sampling source's: a screened product) squared MMD to `real` (held-out real training
+    samples; `RealReference`), the kernel's median taken over real and generated samples pooled."""
     parts, real, median = _samples_and_bandwidth(generators, real, torch_rng, samples)
     return RealReference(real, median).distances(parts)
 

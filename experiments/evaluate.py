@@ -59,8 +59,11 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
             # Its own stream: the judge's numbers below are drawn alike whichever way the champion is chosen.
             real_rng = torch.Generator().manual_seed(seed + 1)
             real = judge.data.sample(judge.samples, real_rng)
-            distances = dict(zip(members, map(float, distances_to_real([generators[m] for m in members], real,
-                                                                       real_rng))))
+            # Each candidate as it would be given out, screened and refined: the product is what the user gets,
+            # and the screen brings some generators nearer real data than others.
+            candidates = [Screened(generators[m], discriminators, judge.data, screen, regions, refine) if screened
+                          else generators[m] for m in members]
+            distances = dict(zip(members, map(float, distances_to_real(candidates, real, real_rng))))
         scored = {r["individual"]: r for r in results}
 
         def product(individual: str) -> dict:

@@ -301,3 +301,33 @@ def test_kept_arena_runs_are_judged_again_under_their_own_names_and_seeds(raw_db
     raw_db.runs.insert_one({"_id": "d", "config": {"dataset": "grid25", "seed": 0}, "summary": {"quality": {}}})
     with pytest.raises(ValueError, match="holds runs of grid25, not only of --dataset ring8"):
         quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,))
+
+
+@pytest.mark.parametrize("share", [0.5, 1.0])
+def test_the_champion_is_the_candidate_whose_product_as_given_out_is_nearest_real_data(raw_db, monkeypatch, share):
+    """Under `champion = "real"` the candidates are measured as the run gives them out: screened (and refined)
+    by the final population's discriminators when it screens, as they come when it does not."""
+    import experiments.evaluate as evaluate
+    from arena.metrics import Judge
+
+    pairs = {f"r/player-{i}/9": build_pair(random_genome(np.random.default_rng(i), MutationConfig(), 32, 5))
+             for i in range(3)}
+    raw_db.individuals.insert_many([{"_id": _id, "run_id": "r", "player": _id.split("/")[1], "generation": 9,
+                                     "checkpoint": _id, "fitness": 0.9 - 0.1 * i} for i, _id in enumerate(pairs)])
+    monkeypatch.setattr(evaluate, "loadable", lambda checkpoints: {_id: pairs[_id] for _id in checkpoints})
+    measured = []
+
+    def distances(sources, real, rng):
+        measured.append(sources)
+        return np.array([0.3, 0.1, 0.2])  # the second by standing is nearest
+
+    monkeypatch.setattr(evaluate, "distances_to_real", distances)
+    summary = evaluate.evaluate_final(raw_db, "r", Judge(ring8()), list(pairs), 3, 0, choice="real", screen=share)
+    assert summary["champion"]["individual"] == "r/player-1/9" and summary["champion"]["mmd"] == 0.1
+    (sources,) = measured
+    members = [pairs[f"r/player-{i}/9"].generator for i in range(3)]
+    if share < 1:
+        assert all(isinstance(s, Screened) and s.source is g and s.keep == share for s, g in zip(sources, members))
+        assert all(len(s.discriminators) == 3 for s in sources)  # the whole final population's
+    else:
+        assert sources == members
