@@ -107,9 +107,10 @@ class ArenaConfig:
     """Generators mixed into the ensemble evaluated at the end of a run (0: none)."""
     champion: str = "real"
     """How the run's champion is chosen from its final population: standing (the first by `selection`),
-    or real (of the `ensemble` first by standing, the one whose samples are nearest held-out real
-    training data by maximum mean discrepancy; a statistic of real samples only, blind to the true modes
-    or labels): a collapsed generator can top the standing when discriminators grow weak."""
+    or real (of the `ensemble` first by standing, the one whose product, its samples screened and refined as the
+    run gives them out, is nearest held-out real training data by maximum mean discrepancy; a statistic of real
+    samples only, blind to the true modes or labels): a collapsed generator can top the standing when
+    discriminators grow weak."""
     screen: float = 0.125
     """The run's products (its champion and its mixture) are screened by the final population's
     discriminators: of `1 / screen` candidate samples per sample given out, the ones they rank most real
