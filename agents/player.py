@@ -196,7 +196,8 @@ class Player:
         """The generator's MMD² to the run's real reference samples, from the same latent batch every time (its
         own stream, not the training one): a change of distance is the generator's, not the draw's."""
         with self.turns:
-            self.real_distance = self.reference.distance(averaged(child.pair.generator, child.average),
+            # Of the live weights: culling by it (`arena.cull`) keeps or copies them, not their average.
+            self.real_distance = self.reference.distance(child.pair.generator,
                                                          torch.Generator().manual_seed(self.founding.noise_seed))
         return self.real_distance
 

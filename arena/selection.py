@@ -98,7 +98,8 @@ CHAMPIONS = ("standing", "real")
 def champion(candidates: Sequence[dict], key: str = "fitness", distances: dict | None = None) -> dict:
     """The run's product, never one picked by a metric that knows the true modes or labels: the individual
     the arena's own standing puts first (by `key`, fitness or rating); with `distances` (individual id →
-    its samples' distance to held-out real training data, measured for the first few by standing), the
+    the distance of its product, its samples as given out, to held-out real training data, measured for the
+    first few by standing), the
     nearest of those, ties to the better standing. Fooling discriminators is relative to how strong they
     are: a generator collapsed onto one mode can top the standing of a population whose discriminators
     have grown weak, and real data, which no player can hack, catches it."""

@@ -28,8 +28,8 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
                    seed: int, key: str = "fitness", choice: str = "standing", screen: float = 1.0,
                    regions: int = REGIONS, refine: int = 0) -> dict:
     """Metrics of each individual in `individuals` (kind `final`), of the champion (`choice`: the first by
-    the standing `key`, or `real`: of the `ensemble` first by it, the nearest to real training data; see
-    `arena.selection.champion`) and of a mixture of the `ensemble` first by `key` (kind `ensemble`).
+    the standing `key`, or `real`: of the `ensemble` first by it, the one whose product, screened and refined as
+    given out, is nearest real training data; see `arena.selection.champion`) and of a mixture of the `ensemble` first by `key` (kind `ensemble`).
     Returns `champion`, `ensemble` and the diagnostic `best`, each with its metrics and the individuals
     it is made of; under `real`, `by_standing` too, the first by standing alone, for comparison.
     With `screen` below 1 the products are screened by the discriminators of `individuals`
@@ -54,15 +54,17 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
     summary = {}
     members = [d["_id"] for d in ranked(docs, key)[:ensemble]]
     if results:
-        distances = None
+        distances, products = None, {}
         if choice == "real" and len(members) > 1:
             # Its own stream: the judge's numbers below are drawn alike whichever way the champion is chosen.
             real_rng = torch.Generator().manual_seed(seed + 1)
             real = judge.data.sample(judge.samples, real_rng)
             # Each candidate as it would be given out, screened and refined: the product is what the user gets,
             # and the screen brings some generators nearer real data than others.
-            candidates = [Screened(generators[m], discriminators, judge.data, screen, regions, refine) if screened
-                          else generators[m] for m in members]
+            # Measured once, scored below as measured (a product settles its refinement on its first draw).
+            products = {m: Screened(generators[m], discriminators, judge.data, screen, regions, refine)
+                        for m in members} if screened else {}
+            candidates = [products.get(m, generators[m]) for m in members]
             distances = dict(zip(members, map(float, distances_to_real(candidates, real, real_rng))))
         scored = {r["individual"]: r for r in results}
 
@@ -76,16 +78,17 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
             # Its own stream, as the ensemble's below: one individual gets one score, however it was chosen,
             # and the numbers after it are drawn alike.
             return {**scored[individual], "by": key, "screen": screen, "screen_regions": regions, "refine": refine,
-                    **screened_quality(generators[individual], discriminators, judge, screen, seed + 2, regions,
-                                       refine)}
+                    **screened_quality(products.get(individual, generators[individual]), discriminators, judge,
+                                       screen, seed + 2, regions, refine)}
 
         chosen = champion(docs, key, distances)["_id"]
         summary["champion"] = product(chosen)
         if screened:
             summary["champion_unscreened"] = {**scored[chosen], "by": key}
         if distances:
-            for entry in (summary["champion"], summary.get("champion_unscreened", {})):
-                entry.update(by=f"{key}, then nearest real data", mmd=distances[chosen])
+            by = f"{key}, then nearest real data"
+            summary["champion"].update(by=by, mmd=distances[chosen])  # the distance of the product, as given out
+            summary.get("champion_unscreened", {}).update(by=by)
             summary["by_standing"] = product(champion(docs, key)["_id"])
         # The judge picks on one sample and is scored on another: the best of several noisy estimates flatters.
         picked = min(results, key=quality_loss)
@@ -136,9 +139,11 @@ def screen_sweep(db: Database, run_id: str, judge: Judge, shares: list[float], s
 def screened_quality(source: Generator | Mixture, discriminators: list, judge: Judge, share: float,
                      seed: int, regions: int = REGIONS, refine: int = 0) -> dict:
     """The judge's metrics of `source`'s samples screened by `discriminators` at `share` within `regions` and
-    refined for at most `refine` steps (share 1 and no steps: as they come), drawn from a stream of their own
-    seeded `seed`."""
-    given = Screened(source, discriminators, judge.data, share, regions, refine) if treated(share, refine) else source
+    refined for at most `refine` steps (share 1 and no steps: as they come; a source already `Screened` as it
+    stands), drawn from a stream of their own seeded `seed`."""
+    given = source
+    if treated(share, refine) and not isinstance(source, Screened):
+        given = Screened(source, discriminators, judge.data, share, regions, refine)
     return judge.quality(given.sample(judge.samples, torch.Generator().manual_seed(seed)))
 
 

@@ -1,7 +1,8 @@
 """Checkpoints: one file per individual holding its genome beside its state dicts.
 
 Loadable by anyone with `torch.load(path, weights_only=True)`: no pickled classes, only
-tensors and plain containers.
+tensors and plain containers. Keys: genome, generator, discriminator, g_optimizer, d_optimizer, step, and where
+the player kept one (`arena.average`) generator_average and average_updates.
 """
 
 from __future__ import annotations

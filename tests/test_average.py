@@ -118,3 +118,39 @@ def test_a_checkpoint_with_an_average_gives_out_the_average_as_its_generator(tmp
     _, given = load_pair(location)
     for key, value in floats(given.generator).items():
         assert torch.equal(value, live[key])
+
+
+def test_spectral_normalisations_power_vectors_follow_the_live_ones_and_the_rest_is_averaged():
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    generator = torch.nn.Sequential(spectral_norm(torch.nn.Linear(4, 4)))
+    generator.train()
+    average = Average(generator, 0.9)
+    for _ in range(5):
+        with torch.no_grad():
+            for p in generator.parameters():  # the bias and the weight's original
+                p.add_(torch.randn_like(p))
+        generator(torch.randn(2, 4))  # a forward pass in train mode moves the power-iteration vectors
+        average.update()
+    live = generator.state_dict()
+    for key in live:
+        if key.endswith(("_u", "_v")):
+            assert torch.equal(average.state[key], live[key])
+            assert torch.linalg.vector_norm(average.state[key]) == pytest.approx(1.0, abs=1e-4)
+        elif live[key].is_floating_point():
+            assert not torch.equal(average.state[key], live[key])
+
+
+def test_a_screened_product_is_measured_against_real_data_with_its_refinement():
+    """The champion's choice measures candidates as given out: a screened and refined source goes through
+    `distances_to_real`, refinement climbing its discriminators' gradients although the distance takes none."""
+    from arena.ensemble import distances_to_real
+    from arena.screen import Screened
+
+    data = load_dataset("ring8")
+    pairs = [pair_of(seed)[1] for seed in range(2)]
+    products = [Screened(p.generator, [q.discriminator for q in pairs], data, 0.5, 8, refine=8) for p in pairs]
+    rng = torch.Generator().manual_seed(0)
+    distances = distances_to_real([*products, pairs[0].generator], data.sample(256, rng), rng, samples=256)
+    assert distances.shape == (3,) and np.isfinite(distances).all()
+    assert all(product.steps is not None for product in products)  # refinement settled, so it ran

@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from arena.average import Average
 from arena.bout import bout, discriminator_loss, generator_loss
 from arena.datasets import GaussianMixture, ImageDataset, load_dataset
 from arena.ensemble import Mixture, fit_weights, quality_loss
 from arena.metrics import Judge
 from arena.config import ArenaConfig, lr_scale
 from arena.founders import found
-from arena.average import Average
 from arena.refine import refinable
 from arena.screen import REGIONS, treated
 from experiments.bench.results import ROOT
