@@ -97,7 +97,8 @@ class ArenaConfig:
     because the numbers say so: on grid25 at 600 s, 3 seeds, it took the champion from 89.0 to 91.0 % high
     quality and KL 0.187 to 0.104, the mixture from 91.6 to 93.1 % and 0.061 to 0.042 (BENCHMARKS.md rows
     2026-12-05T01:42:01 against 01:48:53), and on ring8 at 120 s the champion from 93.2 to 96.5 % (row 00:57:38
-    against 00:35:59)."""
+    against 00:35:59). Seven runs with it on grid25 at 600 s put the champion's KL at 0.157 on average (row
+    2026-12-05T08:13:55): against 0.187 without it, its gain on that measure is within the runs' spread."""
     replay_share: float = 0.25
     """Replayed fakes per training batch, as a share of the batch size."""
     metrics_every: int = 5
@@ -139,11 +140,11 @@ class ArenaConfig:
     2026-12-04T22:52:19)."""
     average: float = 0.0
     """Each player keeps an exponential moving average of its generator's weights with this decay per step
-    (`arena/average.py`; 0: none). The live weights train and fight; the average is what the run gives out (its
-    champion and mixture) and what the players' quality records and distances to real data measure. Off by
-    default because the numbers say so: at 0.999 on grid25 at 600 s (3 seeds, BENCHMARKS.md row
-    2026-12-05T07:31:13) the champion had 23.0 modes, 85.9 % high quality, KL 0.158 and the mixture 25, 90.2 %,
-    0.073, against 24.7, 91.0 %, 0.104 and 25, 93.1 %, 0.042 without it (row 2026-12-05T01:42:01)."""
+    (`arena/average.py`; 0: none). The live weights train, fight and are culled by their distance to real data;
+    the average is what the run gives out (its champion and mixture) and what the players' quality records
+    measure. Off by default because it adds nothing measurable: at 0.999 on grid25 at 600 s (BENCHMARKS.md rows
+    2026-12-05T06:56:43 and 07:31:13, four runs) the champion's KL averaged 0.150 and the mixture's 0.060,
+    against 0.157 and 0.065 over seven runs without it (the pool in the notes of row 08:13:55)."""
     pack: int = 2
     """Samples a first-generation discriminator judges at once (PacGAN's packing: a generator that
     collapses onto few modes yields packs unlike real ones); children keep their discriminator's pack.
