@@ -23,7 +23,7 @@ class Average:
     def __init__(self, generator: Generator, decay: float, state: dict | None = None, updates: int = 0):
         if not 0 < decay < 1:
             raise ValueError(f"an average's decay must be in (0, 1); got {decay!r}")
-        self.generator, self.decay, self.updates = generator, decay, updates
+        self.decay, self.updates = decay, updates
         live = generator.state_dict()
         self.state = {key: value.detach().clone() for key, value in live.items()}
         if state is not None:

@@ -29,7 +29,8 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
                    regions: int = REGIONS, refine: int = 0) -> dict:
     """Metrics of each individual in `individuals` (kind `final`), of the champion (`choice`: the first by
     the standing `key`, or `real`: of the `ensemble` first by it, the one whose product, screened and refined as
-    given out, is nearest real training data; see `arena.selection.champion`) and of a mixture of the `ensemble` first by `key` (kind `ensemble`).
+    given out, is nearest real training data; see `arena.selection.champion`) and of a mixture of the `ensemble`
+    first by `key` (kind `ensemble`).
     Returns `champion`, `ensemble` and the diagnostic `best`, each with its metrics and the individuals
     it is made of; under `real`, `by_standing` too, the first by standing alone, for comparison.
     With `screen` below 1 the products are screened by the discriminators of `individuals`
@@ -60,8 +61,8 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
             real_rng = torch.Generator().manual_seed(seed + 1)
             real = judge.data.sample(judge.samples, real_rng)
             # Each candidate as it would be given out, screened and refined: the product is what the user gets,
-            # and the screen brings some generators nearer real data than others.
-            # Measured once, scored below as measured (a product settles its refinement on its first draw).
+            # and the screen brings some generators nearer real data than others. Measured once and scored
+            # below as measured (a product settles its refinement on its first draw).
             products = {m: Screened(generators[m], discriminators, judge.data, screen, regions, refine)
                         for m in members} if screened else {}
             candidates = [products.get(m, generators[m]) for m in members]
