@@ -19,7 +19,8 @@ from arena.config import ArenaConfig
 from arena.datasets import load_dataset
 from arena.ensemble import RealReference
 from arena.founders import found
-from arena.offspring import Offspring, bred, continued, optimizers_for, perturbed, restored
+from arena.offspring import Offspring, bred, continued, optimizers_for, perturbed, restored, with_rates
+from arena.tuning import Tuning, retune
 from arena.metrics import Judge
 from arena.replay import ReplayBuffer
 from arena.rounds import FIRST_ROUND, SECOND_ROUND, all_versus_all, duels
@@ -86,6 +87,7 @@ class Player:
         # seed), so the distances the registry ranks are comparable.
         self.reference = RealReference(self.data.sample(REAL_SAMPLES, torch.Generator().manual_seed(spec.seed)))
         self.real_distance: float | None = None  # of the generator in hand, after its training, when measured
+        self.tuning = Tuning(arena.tune) if arena.tune else None  # its search over its own learning rates
         self.replay = ReplayBuffer(arena.replay)
         self.turns = CoreTurns(spec.run_id, node_cpus(), spec.turn_ms / 1000) if spec.turn_ms else OwnCore()
         # Trace rows are written when the records are, never on their own: an individual in the store
@@ -200,6 +202,20 @@ class Player:
             self.real_distance = self.reference.distance(child.pair.generator,
                                                          torch.Generator().manual_seed(self.founding.noise_seed))
         return self.real_distance
+
+    def _tuned(self, child: Offspring) -> Offspring:
+        """The pair going on with the learning rates the player's search gives it (`arena.tune`); the change,
+        when a window closed, is the op `tune` in the child's record."""
+        if self.tuning is None or self.real_distance is None:
+            return child
+        genome, limits = child.genome, (self.mutation.min_lr, self.mutation.max_lr)
+        step = retune(self.tuning, self.real_distance, (genome.g_optimizer.lr, genome.d_optimizer.lr), self.rng,
+                      limits)
+        self.tuning = step.state
+        if step.verdict is not None:
+            child.genome, op = with_rates(genome, step.rates, {"op": "tune", "verdict": step.verdict})
+            child.ops.append(op)
+        return child
 
     def _resume(self) -> Offspring | None:
         """After a restart (of this actor, or of the run with --resume): carry on from the latest
@@ -392,7 +408,9 @@ class Player:
         """The pair of the next loop: the same one, trained on (its optimizers with it), or a child of the
         parents the move names, built from their weights and optimizer states."""
         if move is None or not move.breeds:
-            return continued(current, individual, fitness)
+            return self._tuned(continued(current, individual, fitness))
+        if self.tuning is not None:  # a new pair: its search over its rates starts afresh
+            self.tuning = Tuning(self.arena.tune)
         chosen, d_chosen = list(move.parents), list(move.d_parents)
         own = {"id": individual, "genome": current.genome.to_dict()}
         mine = {**current.pair.state_dicts(), **current.optimizer_states()}

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from arena.average import Average
+from arena.tuning import FACTORS
 from genome import Genome, Pair, breed, build_pair, inherit, make_optimizer
 from genome.operators import MutationConfig, _clip
 from genome.optimizer_state import carry_optimizer_state
@@ -113,22 +114,27 @@ def bred(chosen: list[dict], d_chosen: list[dict], states: list[dict], rng: np.r
                      g_parents=[p["id"] for p in chosen], d_parents=[p["id"] for p in d_chosen or chosen])
 
 
-PERTURB_FACTORS = (0.8, 1.25)  # Ray Tune PBT's perturbation of a continuous hyperparameter
-
-
 def perturbed(parent: dict, state: dict, rng: np.random.Generator, mutation: MutationConfig,
               device: str | torch.device = "cpu", steps: int | None = None) -> Offspring:
     """PBT's exploit and explore: the pair of `parent` (an entry with `id` and `genome`; `state` its weights
     and optimizer states) copied whole, each network's learning rate multiplied by one of
-    `PERTURB_FACTORS` (within the mutation limits); `steps` fixes its training steps as `bred`'s. Nothing is
+    `FACTORS` (within the mutation limits); `steps` fixes its training steps as `bred`'s. Nothing is
     rebuilt, so what the parent has learnt, and its optimizer's moments, go on training: the variation is in
     how fast, not in what. Recorded as one op, `perturb`, apart from mutation's `change_lr`."""
     genome = Genome.from_dict(parent["genome"])
-    genes, op = {}, {"op": "perturb"}
-    for side in ("g", "d"):
-        gene = getattr(genome, f"{side}_optimizer")
-        lr = _clip(gene.lr * float(rng.choice(PERTURB_FACTORS)), mutation.min_lr, mutation.max_lr)
-        genes[f"{side}_optimizer"] = dataclasses.replace(gene, lr=lr)
-        op[f"{side}_lr"] = [gene.lr, lr]
-    genome = dataclasses.replace(genome, **genes, **({"steps": steps} if steps is not None else {}))
+    rates = tuple(_clip(gene.lr * float(rng.choice(FACTORS)), mutation.min_lr, mutation.max_lr)
+                  for gene in (genome.g_optimizer, genome.d_optimizer))
+    genome, op = with_rates(genome, rates, {"op": "perturb"})
+    genome = dataclasses.replace(genome, **({"steps": steps} if steps is not None else {}))
     return restored(genome, state, parent["id"], op, device, parent.get("fitness"))
+
+
+def with_rates(genome: Genome, rates: tuple[float, float], op: dict) -> tuple[Genome, dict]:
+    """`genome` with the learning rates `rates` (generator's, discriminator's), and `op` noting the change of
+    each (`g_lr`, `d_lr`: [before, after])."""
+    genes = {}
+    for side, lr in zip(("g", "d"), rates):
+        gene = getattr(genome, f"{side}_optimizer")
+        genes[f"{side}_optimizer"] = dataclasses.replace(gene, lr=float(lr))
+        op = {**op, f"{side}_lr": [gene.lr, float(lr)]}
+    return dataclasses.replace(genome, **genes), op

@@ -64,11 +64,11 @@ def finished_run(tmp_path_factory):
     report on a loaded machine); then it finishes. Three players on 2 CPUs, whose loops cost 1, 2 and 4 times
     the steps (as when architectures differ: with equal costs players can finish as many generations by
     chance), breeding under truncation so that children are shown; `test_three_players_evolve_asynchronously`
-    checks its records. One run for both: each run costs half a minute of a loaded machine's start-up."""
+    checks its records, and the players tune their learning rates in windows of two loops. One run for both: each run costs half a minute of a loaded machine's start-up."""
     out = tmp_path_factory.mktemp("report")
     run = arena_run("--players", "3", "--dataset", "ring8", "--budget-seconds", "35", "--seed", "3",
                     "--run-id", "rep", "--out", str(out), "--set", 'arena.exploit="truncation"',
-                    "--set", "arena.steps_spread=4.0", cwd=out)
+                    "--set", "arena.steps_spread=4.0", "--set", "arena.tune=2", cwd=out)
     uri_file, deadline = out / "rep" / "db.uri", time.time() + 120
     while not (uri_file.exists() and count(uri_file.read_text(), "arena", "rep") >= 4):
         assert time.time() < deadline and run.poll() is None, "the run recorded nothing"
@@ -190,6 +190,16 @@ def check_three_players(raw_db, out: Path, output: str) -> None:
             assert individual["fitness_change"] == pytest.approx(individual["fitness"] - individual["parent_fitness"])
         else:
             assert individual["fitness_change"] is None
+    # Each player tunes its rates by its distance to real data (`arena.tune`), measured after every loop: a window
+    # closes every second loop of a pair that trains on, and the next individual trains at the rates it gave.
+    assert all(i["real_distance"] is not None for i in individuals)
+    tuned = [(i, op) for i in individuals for op in i["ops"] if op["op"] == "tune"]
+    assert tuned and {op["verdict"] for _, op in tuned} <= {"tried", "kept", "undone"}
+    for individual, op in tuned:
+        genome = individual["genome"]
+        assert [genome["g_optimizer"]["lr"], genome["d_optimizer"]["lr"]] == [op["g_lr"][1], op["d_lr"][1]]
+        parent = by_id[next(o["from"] for o in individual["ops"] if o["op"] == "continue")]["genome"]
+        assert [parent["g_optimizer"]["lr"], parent["d_optimizer"]["lr"]] == [op["g_lr"][0], op["d_lr"][0]]
     lineage = status["summary"]["lineage"]
     assert lineage["children"] == sum(i["generation"] > 0 for i in individuals) == lineage["built_first_try"]
     # The operators' effects cover exactly the bred children that have fought, by their records (a short run on a

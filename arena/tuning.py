@@ -1,0 +1,61 @@
+"""A player's search over its own learning rates, in place: PBT's explore without its exploit.
+
+Why: on grid25 a player's generator holds a steady state all run, and what sets it is its founder's learning
+rates (a discriminator's rate above 8e-4 kept its player at 14 to 18 modes; near 1e-4 on both sides, blurred
+between the modes). Copying the best pair over the others (PBT's exploit) made the population one lineage and
+lost (`arena.exploit`); this moves each player's rates while it goes on training its own pair.
+
+How: the player measures its generator's distance to real training samples after every loop (MMD²,
+`arena.ensemble.RealReference`: blind to the true modes, and on grid25 its correlation with KL over a run is 0.8).
+Loops are taken in windows of `every`; a window's distance is the mean over its second half, the first being the
+pair settling after a change. A window at the rates in hand is followed by a trial: each of the two rates
+multiplied by 0.8 or 1.25 (PBT's factors). A trial whose window came nearer real data than the window before it
+is kept and the next trial starts from it; one that did not is undone, and the rates in hand are measured again
+before the next trial, since the pair has moved on meanwhile (a comparison is only ever between two adjacent
+windows). Nothing is copied or rolled back: the weights and the optimizers' moments train on throughout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+FACTORS = (0.8, 1.25)  # Ray Tune PBT's perturbation of a continuous hyperparameter
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Where a player's search stands."""
+
+    every: int  # loops per window
+    base: tuple[float, float] | None = None  # the rates (generator, discriminator) a trial under way started from
+    before: float | None = None  # the distance of the window before the trial
+    window: tuple[float, ...] = ()  # the distances measured so far in the current window
+
+    def __post_init__(self) -> None:
+        if self.every < 2:
+            raise ValueError(f"a tuning window needs at least 2 loops; got {self.every!r}")
+
+
+@dataclass(frozen=True)
+class Retune:
+    """One loop's decision: the search's new state, the rates (generator, discriminator) to train with from now,
+    and what was decided when a window closed (`tried`, `kept`, `undone`; None mid-window)."""
+
+    state: Tuning
+    rates: tuple[float, float]
+    verdict: str | None = None
+
+
+def retune(state: Tuning, distance: float, rates: tuple[float, float], rng: np.random.Generator,
+           limits: tuple[float, float] = (0.0, np.inf)) -> Retune:
+    """Take the distance measured after this loop, trained at `rates`, into the search and decide (the module's
+    docstring says how); a trial's rates stay within `limits`."""
+    window = state.window + (float(distance),)
+    if len(window) < state.every:
+        return Retune(replace(state, window=window), rates)
+    settled = float(np.mean(window[len(window) // 2:]))
+    if state.base is not None and not settled < state.before:  # farther, or no nearer: undo it, measure again
+        return Retune(Tuning(state.every), state.base, "undone")
+    trial = tuple(float(np.clip(rate * rng.choice(FACTORS), *limits)) for rate in rates)
+    return Retune(Tuning(state.every, tuple(rates), settled), trial, "tried" if state.base is None else "kept")

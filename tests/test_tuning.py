@@ -1,0 +1,72 @@
+"""A player's search over its own learning rates (arena/tuning.py): windows, trials kept or undone, and the
+rates the pair goes on with."""
+
+import numpy as np
+import pytest
+
+from arena.offspring import with_rates
+from arena.tuning import FACTORS, Tuning, retune
+from genome.population import conventional_genome
+from genome.operators import MutationConfig
+
+
+def _window(state, distances, rates, rng, limits=(0.0, np.inf)):
+    """Feed a window's distances; every loop but the last leaves the rates as they are."""
+    for distance in distances[:-1]:
+        step = retune(state, distance, rates, rng, limits)
+        assert step.rates == rates and step.verdict is None
+        state = step.state
+    return retune(state, distances[-1], rates, rng, limits)
+
+
+def test_a_window_at_the_rates_in_hand_starts_a_trial_from_them():
+    rng, rates = np.random.default_rng(0), (2e-4, 3e-4)
+    step = _window(Tuning(4), [9.0, 9.0, 1.0, 3.0], rates, rng)
+    assert step.verdict == "tried"
+    assert step.state.base == rates and step.state.before == 2.0  # the second half: the first settles
+    assert step.state.window == ()
+    assert all(new / old in FACTORS for new, old in zip(step.rates, rates))
+
+
+def test_a_trial_that_came_nearer_real_data_is_kept_and_the_next_starts_from_it():
+    rng = np.random.default_rng(1)
+    tried = _window(Tuning(2), [0.5, 0.5], (2e-4, 2e-4), rng)
+    kept = _window(tried.state, [0.9, 0.4], tried.rates, rng)  # only the second half counts: 0.4 < 0.5
+    assert kept.verdict == "kept"
+    assert kept.state.base == tried.rates and kept.state.before == 0.4
+    assert all(new / old in FACTORS for new, old in zip(kept.rates, tried.rates))
+
+
+@pytest.mark.parametrize("settled", [0.5, 0.7])
+def test_a_trial_no_nearer_is_undone_exactly_and_the_rates_in_hand_are_measured_again(settled):
+    rng, rates = np.random.default_rng(2), (1.1e-4, 3.7e-4)
+    tried = _window(Tuning(2), [0.5, 0.5], rates, rng)
+    undone = _window(tried.state, [0.1, settled], tried.rates, rng)
+    assert undone.verdict == "undone" and undone.rates == rates  # the very rates, not a product of factors
+    assert undone.state == Tuning(2)
+    again = _window(undone.state, [0.6, 0.6], rates, rng)
+    assert again.verdict == "tried" and again.state.before == 0.6  # compared with the window just measured
+
+
+def test_trials_stay_within_the_limits_and_every_factor_is_drawn():
+    rng, limits = np.random.default_rng(3), (1e-4, 1e-3)
+    seen = set()
+    for _ in range(40):
+        step = _window(Tuning(2), [1.0, 1.0], (1e-4, 1e-3), rng, limits)
+        assert all(limits[0] <= rate <= limits[1] for rate in step.rates)
+        seen.add(step.rates)
+    assert seen == {(1e-4, 8e-4), (1.25e-4, 8e-4), (1e-4, 1e-3), (1.25e-4, 1e-3)}
+
+
+def test_a_window_is_at_least_two_loops():
+    with pytest.raises(ValueError, match="a tuning window needs at least 2 loops; got 1"):
+        Tuning(1)
+
+
+def test_new_rates_change_only_the_two_learning_rates_and_say_so():
+    genome = conventional_genome(np.random.default_rng(0), MutationConfig(), 128, 100)
+    changed, op = with_rates(genome, (3e-4, 1.5e-4), {"op": "tune", "verdict": "kept"})
+    assert (changed.g_optimizer.lr, changed.d_optimizer.lr) == (3e-4, 1.5e-4)
+    assert changed.g_optimizer.betas == genome.g_optimizer.betas and changed.generator == genome.generator
+    assert op == {"op": "tune", "verdict": "kept", "g_lr": [genome.g_optimizer.lr, 3e-4],
+                  "d_lr": [genome.d_optimizer.lr, 1.5e-4]}
