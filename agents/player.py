@@ -20,10 +20,10 @@ from arena.datasets import load_dataset
 from arena.ensemble import RealReference
 from arena.founders import found
 from arena.offspring import Offspring, bred, continued, optimizers_for, perturbed, restored, with_rates
-from arena.tuning import Tuning, retune
 from arena.metrics import Judge
 from arena.replay import ReplayBuffer
 from arena.rounds import FIRST_ROUND, SECOND_ROUND, all_versus_all, duels
+from arena.tuning import Tuning, retune
 from genome import Genome, build_pair
 from genome.effects import adapted
 from genome.operators import MutationConfig

@@ -63,11 +63,14 @@ class ArenaConfig:
     """Loops per window of each player's search over its own learning rates, in place (PBT's explore without its
     exploit; `arena/tuning.py`): a trial multiplies each rate by 0.8 or 1.25 and is kept when the generator's
     distance to real training samples over its window came nearer than over the window before it, else undone;
-    the pair trains on throughout (0: none). A pair bred anew starts its search afresh, and so does a restarted
-    player, from the rates its genome holds. On by default because the numbers say so: on grid25 at 600 s, 3
-    seeds, it took the champion's KL from 0.123 to 0.070 and its high quality from 85.9 to 87.5 %, the mixture's
-    KL from 0.076 to 0.046 (BENCHMARKS.md rows 2026-12-05T10:10:30 against 09:32:36); two of the three runs
-    reached 25 modes, 97.9 and 96.8 %, KL 0.013 and 0.022, the third drifted towards low rates and blur."""
+    the pair trains on throughout (0: none). A pair bred anew starts its search afresh (under exploit = always
+    every pair is, and nothing is tuned); a restarted player starts afresh from the rates its checkpoint holds,
+    a trial's rates if it stopped in one. On by default, though on its mean the gain is within the runs' spread:
+    on grid25 at 600 s, 3 seeds, the champion's KL went from 0.123 to 0.070 and its high quality from 85.9 to
+    87.5 %, the mixture's KL from 0.076 to 0.046 (BENCHMARKS.md rows 2026-12-05T10:10:30 against 09:32:36); two
+    of the three runs reached 25 modes, 97.9 and 96.8 %, KL 0.013 and 0.022, with players whose own generators
+    held KL 0.10 to 0.14, which none of eleven runs without it came near (best 0.38); the third drifted towards
+    low rates and blur."""
     truncation: float = 0.25
     """Under exploit = truncation, the share of the ranked population whose pairs are replaced."""
     ready: int = 3
@@ -242,9 +245,10 @@ class ArenaConfig:
         """Whether a player measures its generator's distance to real data after this generation's training:
         every loop when the game reads it (truncation culling by it, or a player tuning its rates by it), else
         with the quality metrics (every `metrics_every` generations); a player's last individual is measured too
-        (`Player.run`). A measure costs about a twentieth of a grid25 loop (512 samples against 512 real ones at six bandwidths)."""
-        return (self.exploit == "truncation" and self.cull == "real") or bool(self.tune) \
-            or self.metrics_due(generation)
+        (`Player.run`). A measure costs about a twentieth of a grid25 loop (512 samples against 512 real ones at six
+        bandwidths)."""
+        tuning = bool(self.tune) and self.exploit != "always"  # always breeds every pair anew: nothing to tune
+        return (self.exploit == "truncation" and self.cull == "real") or tuning or self.metrics_due(generation)
 
     def first_steps(self, index: int, players: int) -> int:
         """Training steps per loop of player `index`'s first genome (see `steps_spread`)."""

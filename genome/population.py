@@ -104,7 +104,7 @@ def conventional_genome(rng: np.random.Generator, cfg: MutationConfig, batch_siz
     convolutions with batch norm; two stride-2 convolutions, the second layer-normed). Adam with β₁ 0.5 and
     learning rates drawn log-uniformly in [1e-4, 4e-4], each side its own. Not up to 1e-3: on grid25 a
     discriminator's rate above 8e-4 held its player at 14 to 18 modes and KL 1.2 to 1.6 all run, in each of the
-    runs that drew one (BENCHMARKS.md, the founders row of 2026-12-05)."""
+    runs that drew one (BENCHMARKS.md rows 2026-12-05T01:42:01, 06:42:02 and 08:13:55)."""
     image = len(data_shape) == 3
     high = 4e-4
 

@@ -230,9 +230,11 @@ def test_the_distance_to_real_data_is_measured_every_loop_only_where_the_game_re
         assert [g for g in range(12) if cfg.distance_due(g)] == [0, 5, 10]
     assert not any(ArenaConfig(metrics_every=0, tune=0).distance_due(g) for g in range(12))
     assert all(ArenaConfig(metrics_every=0).distance_due(g) for g in range(12))  # the default tunes by it
+    assert not any(ArenaConfig(exploit="always", metrics_every=0).distance_due(g) for g in range(12))  # nothing to tune
 
 
 @pytest.mark.parametrize("tune", [1, -3, True, 2.5, "10"])
 def test_a_tuning_window_is_off_or_at_least_two_loops(tune):
-    with pytest.raises(ValueError, match=f"arena.tune must be 0 \\(off\\) or a window of at least 2 loops; got {tune!r}"):
+    message = f"arena.tune must be 0 \\(off\\) or a window of at least 2 loops; got {tune!r}"
+    with pytest.raises(ValueError, match=message):
         ArenaConfig(tune=tune)

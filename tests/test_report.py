@@ -64,7 +64,8 @@ def finished_run(tmp_path_factory):
     report on a loaded machine); then it finishes. Three players on 2 CPUs, whose loops cost 1, 2 and 4 times
     the steps (as when architectures differ: with equal costs players can finish as many generations by
     chance), breeding under truncation so that children are shown; `test_three_players_evolve_asynchronously`
-    checks its records, and the players tune their learning rates in windows of two loops. One run for both: each run costs half a minute of a loaded machine's start-up."""
+    checks its records, and the players tune their learning rates in windows of two loops. One run for
+    both: each run costs half a minute of a loaded machine's start-up."""
     out = tmp_path_factory.mktemp("report")
     run = arena_run("--players", "3", "--dataset", "ring8", "--budget-seconds", "35", "--seed", "3",
                     "--run-id", "rep", "--out", str(out), "--set", 'arena.exploit="truncation"',
@@ -196,10 +197,16 @@ def check_three_players(raw_db, out: Path, output: str) -> None:
     tuned = [(i, op) for i in individuals for op in i["ops"] if op["op"] == "tune"]
     assert tuned and {op["verdict"] for _, op in tuned} <= {"tried", "kept", "undone"}
     for individual, op in tuned:
+        assert individual["age"] > 0 and individual["age"] % 2 == 0  # a window of two loops, afresh for a bred pair
         genome = individual["genome"]
         assert [genome["g_optimizer"]["lr"], genome["d_optimizer"]["lr"]] == [op["g_lr"][1], op["d_lr"][1]]
         parent = by_id[next(o["from"] for o in individual["ops"] if o["op"] == "continue")]["genome"]
         assert [parent["g_optimizer"]["lr"], parent["d_optimizer"]["lr"]] == [op["g_lr"][0], op["d_lr"][0]]
+    for player in {i["player"] for i, _ in tuned}:  # an undone trial goes back to the rates it started from
+        ops = [op for i, op in sorted(tuned, key=lambda t: t[0]["generation"]) if i["player"] == player]
+        for before, op in zip(ops, ops[1:]):
+            if op["verdict"] == "undone" and before["verdict"] != "undone":
+                assert [op["g_lr"][1], op["d_lr"][1]] == [before["g_lr"][0], before["d_lr"][0]]
     lineage = status["summary"]["lineage"]
     assert lineage["children"] == sum(i["generation"] > 0 for i in individuals) == lineage["built_first_try"]
     # The operators' effects cover exactly the bred children that have fought, by their records (a short run on a

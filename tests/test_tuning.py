@@ -48,6 +48,14 @@ def test_a_trial_no_nearer_is_undone_exactly_and_the_rates_in_hand_are_measured_
     assert again.verdict == "tried" and again.state.before == 0.6  # compared with the window just measured
 
 
+def test_a_trial_after_a_kept_one_is_undone_to_the_kept_rates():
+    rng = np.random.default_rng(4)
+    tried = _window(Tuning(2), [0.5, 0.5], (2e-4, 2e-4), rng)
+    kept = _window(tried.state, [0.4, 0.4], tried.rates, rng)
+    undone = _window(kept.state, [0.3, 0.45], kept.rates, rng)
+    assert undone.verdict == "undone" and undone.rates == tried.rates != (2e-4, 2e-4)
+
+
 def test_trials_stay_within_the_limits_and_every_factor_is_drawn():
     rng, limits = np.random.default_rng(3), (1e-4, 1e-3)
     seen = set()
