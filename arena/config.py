@@ -69,8 +69,8 @@ class ArenaConfig:
     on grid25 at 600 s, 3 seeds, the champion's KL went from 0.123 to 0.070 and its high quality from 85.9 to
     87.5 %, the mixture's KL from 0.076 to 0.046 (BENCHMARKS.md rows 2026-12-05T10:10:30 against 09:32:36); two
     of the three runs reached 25 modes, 97.9 and 96.8 %, KL 0.013 and 0.022, with players whose own generators
-    held KL 0.10 to 0.14, which none of eleven runs without it came near (best 0.38); the third drifted towards
-    low rates and blur."""
+    held KL 0.10 to 0.14, which none of the 40 players of ten runs without it came near (best 0.38); the third
+    drifted towards low rates and blur."""
     truncation: float = 0.25
     """Under exploit = truncation, the share of the ranked population whose pairs are replaced."""
     ready: int = 3
