@@ -43,7 +43,7 @@ class Tuning:
 
 
 @dataclass(frozen=True)
-class Retune:
+class Decision:
     """One loop's decision: the search's new state, the rates (generator, discriminator) to train with from now,
     and what was decided when a window closed (`tried`, `kept`, `undone`; None mid-window)."""
 
@@ -53,14 +53,14 @@ class Retune:
 
 
 def retune(state: Tuning, distance: float, rates: tuple[float, float], rng: np.random.Generator,
-           limits: tuple[float, float] = (0.0, np.inf)) -> Retune:
+           limits: tuple[float, float] = (0.0, np.inf)) -> Decision:
     """Take the distance measured after this loop, trained at `rates`, into the search and decide (the module's
     docstring says how); a trial's rates stay within `limits`."""
     window = state.window + (float(distance),)
     if len(window) < state.every:
-        return Retune(replace(state, window=window), rates)
+        return Decision(replace(state, window=window), rates)
     settled = float(np.mean(window[len(window) // 2:]))
     if state.base is not None and not settled < state.before:  # farther, or no nearer: undo it, measure again
-        return Retune(Tuning(state.every), state.base, "undone")
+        return Decision(Tuning(state.every), state.base, "undone")
     trial = tuple(float(np.clip(rate * rng.choice(FACTORS), *limits)) for rate in rates)
-    return Retune(Tuning(state.every, tuple(rates), settled), trial, "tried" if state.base is None else "kept")
+    return Decision(Tuning(state.every, tuple(rates), settled), trial, "tried" if state.base is None else "kept")
