@@ -48,14 +48,12 @@ def _kernel_means(a: list[torch.Tensor], b: list[torch.Tensor], bandwidth: float
     return out
 
 
-def _samples_and_bandwidth(generators: list[Generator], real: torch.Tensor, torch_rng: torch.Generator,
-                           samples: int) -> tuple[list[torch.Tensor], torch.Tensor, float]:
-    """`samples` of each generator, the real ones flattened, and the Gaussian kernel's bandwidth: the
-    median pairwise distance of real and generated samples pooled."""
+def _samples_and_scale(generators: list[Generator], real: torch.Tensor, torch_rng: torch.Generator,
+                       samples: int) -> tuple[list[torch.Tensor], torch.Tensor, float]:
+    """`samples` of each generator, the real ones flattened, and the real data's `local_scale`."""
     parts = _generated(generators, torch_rng, samples)
     real = real.flatten(1).float()[:samples]
-    pooled = torch.cat([real, *[p[: max(1, samples // len(parts))] for p in parts]])
-    return parts, real, float(torch.cdist(pooled, pooled).median()) or 1.0
+    return parts, real, local_scale(real)
 
 
 @torch.no_grad()
@@ -70,24 +68,39 @@ def _generated(generators: list[Generator], torch_rng: torch.Generator, samples:
     return parts
 
 
-# Kernel bandwidths, as shares of the median distance: down to a thirty-second (0.14 on grid25, whose modes
-# have a sigma of 0.05) so the distance sees how tightly samples sit on the modes, not only which modes.
-SCALES = (1 / 32, 1 / 16, 0.125, 0.25, 0.5, 1.0)
+# Kernel bandwidths, as multiples of the real data's `local_scale`. On the old ladder, from the median pairwise
+# distance down to a thirty-second of it, the wide kernels' sampling noise swamped the difference between sharp
+# and blurred modes; on this one the blur stands clear of it, and a dropped mode is seen at least as well
+# (tests/test_quality.py, test_distance_to_real_sees_how_tightly_samples_sit_on_the_modes).
+SCALES = (1.0, 2.0, 4.0, 8.0, 16.0)
+SCALE_SAMPLES = 512  # real samples the local scale is read from, whatever the caller holds: NN distance shrinks with n
+
+
+def local_scale(real: torch.Tensor) -> float:
+    """The real data's own grain, known from real samples alone: the median distance from one of (the first
+    `SCALE_SAMPLES`) real samples to its nearest other one: below the modes' own spread on the 2-D mixtures,
+    a little under the median pairwise distance on images, so the ladder above it fits either."""
+    real = real.flatten(1).float()[:SCALE_SAMPLES]
+    if len(real) < 2:
+        return 1.0
+    distances = torch.cdist(real, real)
+    distances.fill_diagonal_(float("inf"))
+    return float(distances.min(1).values.median()) or 1.0  # or: every sample repeated
 
 
 class RealReference:
     """A fixed set of real training samples and the kernel to compare generators with them: each
     generator's squared maximum mean discrepancy to real data, a two-sample statistic that knows the data
     only through real samples, never the true modes or labels. A generator collapsed onto few modes is far
-    from real data however many discriminators it fools. The kernel is a sum over bandwidths from `median`
-    down to a thirty-second of it (`SCALES`): the median alone (about 4.5 on grid25, wider than the modes' spacing of 2)
-    cannot tell 13 modes of 25 from all. With the same samples and median, distances measured apart (each
-    player its own generator, after its training) are comparable."""
+    from real data however many discriminators it fools, and one blurred between them is far at the data's
+    own grain. The kernel is a sum of Gaussians over bandwidths from the real data's `local_scale` up to
+    sixteen times it (`SCALES`). With the same samples (and so the same scale), distances measured apart
+    (each player its own generator, after its training) are comparable."""
 
-    def __init__(self, real: torch.Tensor, median: float | None = None):
+    def __init__(self, real: torch.Tensor, scale: float | None = None, scales: tuple[float, ...] = SCALES):
         self.real = real.flatten(1).float()
-        self.median = median or float(torch.cdist(self.real, self.real).median()) or 1.0
-        self.bandwidths = [self.median * s for s in SCALES]
+        self.scale = scale or local_scale(self.real)
+        self.bandwidths = [self.scale * s for s in scales]
         self.within_real = [_kernel_means([self.real], [self.real], b)[0, 0] for b in self.bandwidths]
 
     @torch.no_grad()
@@ -113,18 +126,18 @@ class RealReference:
 def distances_to_real(generators: list, real: torch.Tensor, torch_rng: torch.Generator,
                       samples: int = 1024) -> np.ndarray:
     """Each generator's (or sampling source's: a screened product) squared MMD to `real` (held-out real training
-    samples; `RealReference`), the kernel's median taken over real and generated samples pooled."""
-    parts, real, median = _samples_and_bandwidth(generators, real, torch_rng, samples)
-    return RealReference(real, median).distances(parts)
+    samples; `RealReference`, its scale read from them)."""
+    parts, real, scale = _samples_and_scale(generators, real, torch_rng, samples)
+    return RealReference(real, scale).distances(parts)
 
 
 @torch.no_grad()
 def fit_weights(mixture: Mixture, real: torch.Tensor, torch_rng: torch.Generator, samples: int = 512,
                 iterations: int = 500, scales: tuple[float, ...] = SCALES) -> np.ndarray:
     """Weights on the simplex that minimise the maximum mean discrepancy between the mixture and `real`
-    (held-out real training samples), with the kernel of `distances_to_real`: Gaussians of the median
-    pairwise distance times each of `scales`, summed (the median alone cannot tell which modes are
-    covered, nor how tightly samples sit on them).
+    (held-out real training samples), with the kernel of `distances_to_real`: Gaussians of the real data's
+    `local_scale` times each of `scales`, summed (a single wide kernel cannot tell which modes are covered,
+    nor how tightly samples sit on them).
 
     MMD² of a mixture is quadratic in its weights, wᵀKw − 2wᵀk + const, where K holds the mean kernel
     between components' samples (within one component's, over distinct pairs: the unbiased estimate) and
@@ -134,9 +147,9 @@ def fit_weights(mixture: Mixture, real: torch.Tensor, torch_rng: torch.Generator
     if k == 1:
         mixture.weights = np.ones(1)
         return mixture.weights
-    parts, real, median = _samples_and_bandwidth(mixture.generators, real, torch_rng, samples)
-    gram = sum(_kernel_means(parts, parts, median * s) for s in scales)
-    cross = sum(_kernel_means(parts, [real], median * s)[:, 0] for s in scales)
+    parts, real, scale = _samples_and_scale(mixture.generators, real, torch_rng, samples)
+    gram = sum(_kernel_means(parts, parts, scale * s) for s in scales)
+    cross = sum(_kernel_means(parts, [real], scale * s)[:, 0] for s in scales)
     # Without each sample's kernel with itself (1 per scale): that bias of 1/n on the diagonal favours
     # mixing for its own sake, and outweighs a small difference of quality.
     n = samples = parts[0].shape[0]

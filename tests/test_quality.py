@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from arena.datasets import ImageDataset, digits, grid25, ring8
-from arena.ensemble import SCALES, Mixture, RealReference, _generated, _kernel_means, distances_to_real, fit_weights
+from arena.ensemble import (SCALES, Mixture, RealReference, _generated, _kernel_means, distances_to_real, fit_weights,
+                            local_scale)
 from arena.metrics import Judge, frechet_distance, load_classifier, mixture_quality, train_classifier
 from genome import build_pair
 from genome.operators import MutationConfig
@@ -190,10 +191,9 @@ def test_distances_to_real_keep_their_old_arithmetic():
     real = data.sample(256, rng)
     got = distances_to_real(generators, real, torch.Generator().manual_seed(4), samples=256)
     parts = [generators[0].sample(256, r := torch.Generator().manual_seed(4)), generators[1].sample(256, r)]
-    pooled = torch.cat([real, parts[0][:128], parts[1][:128]])
-    median = float(torch.cdist(pooled, pooled).median())
+    scale = local_scale(real)
     want = np.zeros(2)
-    for bandwidth in (median * s for s in SCALES):
+    for bandwidth in (scale * s for s in SCALES):
         want += np.diag(_kernel_means(parts, parts, bandwidth)) - 2 * _kernel_means(parts, [real], bandwidth)[:, 0] \
             + _kernel_means([real], [real], bandwidth)[0, 0]
     assert np.allclose(got, want, rtol=1e-6, atol=1e-9)
@@ -202,29 +202,37 @@ def test_distances_to_real_keep_their_old_arithmetic():
 
 def test_fitted_weights_see_modes_the_median_kernel_misses():
     """Half of grid25's modes beside all of them: the median distance alone (about 4.9) can barely tell
-    them apart and splits the weight (0.43 : 0.57 here); the kernel summed down to a thirty-second of it
-    gives the whole one nearly all."""
+    them apart and splits the weight; the kernel summed over the data's own grain gives the whole one nearly
+    all."""
     data = grid25()
     rng = torch.Generator().manual_seed(0)
     real = data.sample(1000, rng)
     fine = fit_weights(Mixture([Modes(data, range(0, 25, 2)), Modes(data, range(25))]), real, rng)
-    coarse = fit_weights(Mixture([Modes(data, range(0, 25, 2)), Modes(data, range(25))]), real, rng, scales=(1.0,))
+    median = float(torch.cdist(real[:512], real[:512]).median()) / local_scale(real)  # in the ladder's unit
+    coarse = fit_weights(Mixture([Modes(data, range(0, 25, 2)), Modes(data, range(25))]), real, rng, scales=(median,))
     assert fine[1] > 0.85 and fine[1] > coarse[1] + 0.2
 
 
 def test_distance_to_real_sees_how_tightly_samples_sit_on_the_modes():
-    """Every grid25 mode, tight (the data's own spread) or blurred (four times it, most samples off the
-    modes by the high-quality measure): the kernel down to an eighth of the median (0.6 on grid25, beside a
-    sigma of 0.05) barely tells them apart; the bandwidths down to a thirty-second see the blur."""
-    data = grid25()
-    real = data.sample(512, torch.Generator().manual_seed(0))
-    parts = [Modes(data, range(25), blur).sample(512, torch.Generator().manual_seed(1)) for blur in (1.0, 4.0)]
-    reference = RealReference(real)
-    tight, blurred = reference.distances(parts)
-    assert tight < blurred
-    coarse = [reference.median * s for s in SCALES if s >= 0.125]
-    eighth = RealReference(real, reference.median)
-    eighth.bandwidths = coarse
-    eighth.within_real = [_kernel_means([eighth.real], [eighth.real], b)[0, 0] for b in coarse]
-    coarse_tight, coarse_blurred = eighth.distances(parts)
-    assert blurred - tight > 2 * (coarse_blurred - coarse_tight)
+    """Every grid25 mode, tight (the data's own spread) or blurred (twice it: a third of the samples off the
+    modes by the high-quality measure), ten draws of 512 samples each against as many real references: on
+    bandwidths from the data's own grain up (`local_scale`), the blur stands clear of the draws' spread; on the
+    old ladder, from the median pairwise distance down to a thirty-second of it, it is lost in that spread
+    (the wide kernels' sampling noise). Two modes dropped are seen at least as well as on the old one."""
+    data, rng = grid25(), torch.Generator().manual_seed(0)
+    old = (1 / 32, 1 / 16, 0.125, 0.25, 0.5, 1.0)
+    kinds = {"tight": Modes(data, range(25)), "blurred": Modes(data, range(25), 2.0), "23 modes": Modes(data, range(23))}
+    local, median = {k: [] for k in kinds}, {k: [] for k in kinds}
+    for _ in range(10):
+        real = data.sample(512, rng)
+        parts = [kind.sample(512, rng) for kind in kinds.values()]
+        for got, reference in ((local, RealReference(real)),
+                               (median, RealReference(real, float(torch.cdist(real, real).median()), old))):
+            for kind, distance in zip(kinds, reference.distances(parts)):
+                got[kind].append(distance)
+
+    def separation(got, kind):  # how far a kind stands from the tight one, in the draws' spread
+        return (np.mean(got[kind]) - np.mean(got["tight"])) / max(np.std(got[kind]), np.std(got["tight"]))
+
+    assert separation(local, "blurred") > 3 and separation(median, "blurred") < 1
+    assert separation(local, "23 modes") > separation(median, "23 modes")
