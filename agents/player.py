@@ -11,6 +11,7 @@ import ray
 import torch
 
 from agents.opponents import Opponents
+from agents.resume import resume
 from agents.telemetry import PhaseClock, PlayerGauges
 from agents.turns import CoreTurns, OwnCore
 from arena.average import Average, averaged
@@ -19,16 +20,16 @@ from arena.config import ArenaConfig
 from arena.datasets import load_dataset
 from arena.ensemble import RealReference
 from arena.founders import found
-from arena.offspring import Offspring, bred, continued, optimizers_for, perturbed, restored, with_rates
+from arena.offspring import Offspring, bred, continued, optimizers_for, perturbed, with_rates
 from arena.metrics import Judge
 from arena.replay import ReplayBuffer
 from arena.rounds import FIRST_ROUND, SECOND_ROUND, all_versus_all, duels
 from arena.tuning import Tuning, retune
-from genome import Genome, build_pair
+from genome import build_pair
 from genome.effects import adapted
 from genome.operators import MutationConfig
-from storage.checkpoints import CheckpointError, checkpoint_location, load_checkpoint, save_checkpoint
-from storage.records import ACTOR_PATIENCE_MS, Recorder, connect, drop_unclaimed, now
+from storage.checkpoints import checkpoint_location, save_checkpoint
+from storage.records import ACTOR_PATIENCE_MS, Recorder, connect, now
 from storage.traces import TraceWriter
 
 
@@ -112,9 +113,12 @@ class Player:
 
     def run(self, deadline: float) -> dict:
         """Loop until the wall-clock `deadline` or until the registry says stop; returns a summary."""
-        child = self._resume()
-        if child is None:
+        resumed = resume(self.recorder.db, self.traces, self.run_id, self.name, self.device, self.arena.average)
+        if resumed is None:
             child = Offspring(self.founding.genome, build_pair(self.founding.genome, self.device))
+        else:
+            child, self.generation, self.steps, self.individuals = (resumed.child, resumed.generation, resumed.steps,
+                                                                   resumed.individuals)
         loop_times = []
         try:
             while True:
@@ -216,45 +220,6 @@ class Player:
             child.genome, op = with_rates(genome, step.rates, {"op": "tune", "verdict": step.verdict})
             child.ops.append(op)
         return child
-
-    def _resume(self) -> Offspring | None:
-        """After a restart (of this actor, or of the run with --resume): carry on from the latest
-        recorded individual whose checkpoint is intact, as its next generation, with its optimizer
-        state; a checkpoint that is missing or does not match its sha256 is refused and the one before
-        it is tried. An individual is recorded at the end of its loop: one killed after its checkpoint
-        was saved but before its record was sent is lost, and the player resumes from the one before it,
-        under the lost one's number (numbering has no gaps; the registry, if it lived on, keeps the
-        matches the lost one fought under that id as the new one's standing)."""
-        mine = {"run_id": self.run_id, "player": self.name}
-        newest = self.recorder.db.individuals.find_one(mine, sort=[("generation", -1)], projection={"generation": 1})
-        # What an individual killed before its record was sent left behind (trace rows, matches, metrics)
-        # would be claimed by its successor, which takes its number.
-        last = newest["generation"] if newest else -1
-        dropped = self.traces.drop_unrecorded(last), drop_unclaimed(self.recorder.db, self.run_id, self.name, last)
-        if any(dropped):
-            print(f"{self.name}: removed {dropped[0]} trace rows and {dropped[1]} matches or metrics of "
-                  "individuals that were never recorded")
-        recorded = self.recorder.db.individuals.find(
-            mine, sort=[("generation", -1)],
-            projection={"checkpoint": 1, "checkpoint_sha256": 1, "generation": 1, "steps": 1, "fitness": 1,
-                        "age": 1})
-        for doc in recorded:
-            try:
-                payload = load_checkpoint(doc["checkpoint"], self.device, sha256=doc.get("checkpoint_sha256"))
-            except CheckpointError as err:
-                print(f"{self.name}: {err}; falling back to the individual before it")
-                continue
-            # Numbering goes on after the latest record, refused ones included: no record is overwritten.
-            self.generation, self.steps = last + 1, doc.get("steps", 0)
-            self.individuals = self.recorder.db.individuals.count_documents(mine)
-            child = restored(Genome.from_dict(payload["genome"]), payload, doc["_id"],
-                             {"op": "resume", "from": doc["_id"]}, self.device, doc.get("fitness"),
-                             doc.get("age", 0) + 1)
-            if self.arena.average and "generator_average" in payload:  # the average goes on where it stood
-                child.average = Average(child.pair.generator, self.arena.average, payload["generator_average"],
-                                        payload.get("average_updates", 0))
-            return child
-        return None
 
     def _train(self, child: Offspring, individual: str, deadline: float) -> int:
         genome, pair = child.genome, child.pair
