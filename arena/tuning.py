@@ -6,15 +6,18 @@ between the modes). Copying the best pair over the others (PBT's exploit) made t
 lost (`arena.exploit`); this moves each player's rates while it goes on training its own pair.
 
 How: the player measures its generator's distance to real training samples after every loop (MMD²,
-`arena.ensemble.RealReference`: blind to the true modes). Loops are taken in windows of `every`; a window's
-distance is the mean over its second half, the first being the pair settling after a change. A trial is a window
-between two at the rates in hand (an A-B-A design): each of the two rates multiplied by 0.8 or 1.25 (PBT's
-factors), then the rates in hand again. It is kept when its window came nearer real data than the mean of the
-two around it, so that the run's own progress (and the slowly decaying schedule, `arena.lr_final`), which favours
-any later window, cancels out; the window after an undone trial is the one before the next. Comparing a trial
-with the window before it alone kept most trials while the run improved, and the rates drifted as a random walk,
-into blur in one run of three (BENCHMARKS.md, 2026-12-05T10:10:30 and 11:25:17). Nothing is copied or rolled
-back: the weights and the optimizers' moments train on throughout."""
+`arena.ensemble.RealReference`: blind to the true modes, and on grid25 its correlation with KL over a run is 0.8).
+Loops are taken in windows of `every`; a window's distance is the mean over its second half, the first being the
+pair settling after a change. A window at the rates in hand is followed by a trial: each of the two rates
+multiplied by 0.8 or 1.25 (PBT's factors). A trial whose window came nearer real data than the window before it
+is kept and the next trial starts from it; one that did not is undone, and the rates in hand are measured again
+before the next trial, since the pair has moved on meanwhile (a comparison is only ever between two adjacent
+windows). Nothing is copied or rolled back: the weights and the optimizers' moments train on throughout.
+
+What it does not correct for: the later window of a comparison also has the run's own progress and a slightly
+lower rate schedule (`arena.lr_final`) on its side, so early in a run trials are kept more easily than they earn;
+and a trial may walk the rates anywhere within the mutation limits, towards blur included (one run of three in
+the row that turned it on)."""
 
 from __future__ import annotations
 
@@ -30,10 +33,8 @@ class Tuning:
     """Where a player's search stands."""
 
     every: int  # loops per window
-    base: tuple[float, float] | None = None  # the rates (generator, discriminator) in hand while a trial is on
-    before: float | None = None  # the distance of the window at them before the trial
-    trial: tuple[float, float] | None = None  # the trial's rates, once its window is measured
-    tried: float | None = None  # the distance of the trial's window
+    base: tuple[float, float] | None = None  # the rates (generator, discriminator) a trial under way started from
+    before: float | None = None  # the distance of the window before the trial
     window: tuple[float, ...] = ()  # the distances measured so far in the current window
 
     def __post_init__(self) -> None:
@@ -41,20 +42,22 @@ class Tuning:
             raise ValueError(f"a tuning window needs at least 2 loops; got {self.every!r}")
 
 
-VERDICTS = ("tried", "back", "kept", "undone")
-
-
 @dataclass(frozen=True)
 class Decision:
     """One loop's decision: the search's new state, the rates (generator, discriminator) to train with from now,
-    and what was decided when a window closed (None mid-window): `tried` (a trial starts from the rates in hand),
-    `back` (its window is measured: the rates in hand again), `kept` (it came nearer real data than the windows
-    around it: its rates are now the ones in hand) or `undone` (it did not: the next trial starts from the rates in
-    hand, the window just measured at them before it)."""
+    and what was decided when a window closed (`tried`, `kept`, `undone`; None mid-window)."""
 
     state: Tuning
     rates: tuple[float, float]
     verdict: str | None = None
+
+
+def _perturbed(rate: float, factor: float, limits: tuple[float, float]) -> float:
+    """The rate times `factor`, or times the other factor where that one would leave the limits: a trial at a limit
+    still moves (clipped back onto the limit, a window would compare the rates in hand with themselves)."""
+    if not limits[0] <= rate * factor <= limits[1]:
+        factor = FACTORS[1] if factor == FACTORS[0] else FACTORS[0]
+    return float(np.clip(rate * factor, *limits))
 
 
 def retune(state: Tuning, distance: float, rates: tuple[float, float], rng: np.random.Generator,
@@ -65,15 +68,7 @@ def retune(state: Tuning, distance: float, rates: tuple[float, float], rng: np.r
     if len(window) < state.every:
         return Decision(replace(state, window=window), rates)
     settled = float(np.mean(window[len(window) // 2:]))
-
-    def trial(base: tuple[float, float], verdict: str) -> Decision:
-        tried = tuple(float(np.clip(rate * rng.choice(FACTORS), *limits)) for rate in base)
-        return Decision(Tuning(state.every, base, settled), tried, verdict)
-
-    if state.base is None:  # a window at the rates in hand: the one before a trial
-        return trial(tuple(rates), "tried")
-    if state.trial is None:  # the trial's window: back to the rates in hand for the one after it
-        return Decision(replace(state, trial=tuple(rates), tried=settled, window=()), state.base, "back")
-    if state.tried < (state.before + settled) / 2:
-        return Decision(Tuning(state.every), state.trial, "kept")  # its rates are measured afresh before the next
-    return trial(state.base, "undone")
+    if state.base is not None and not settled < state.before:  # farther, or no nearer: undo it, measure again
+        return Decision(Tuning(state.every), state.base, "undone")
+    trial = tuple(_perturbed(rate, rng.choice(FACTORS), limits) for rate in rates)
+    return Decision(Tuning(state.every, tuple(rates), settled), trial, "tried" if state.base is None else "kept")

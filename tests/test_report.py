@@ -21,7 +21,6 @@ from matplotlib import image
 
 from agents import turns
 from arena.config import ArenaConfig
-from arena.tuning import VERDICTS
 from experiments import cli, report, sections
 from genome.effects import CONTROL, OPERATOR_PROBABILITY
 from storage.store import read_run_store
@@ -196,17 +195,17 @@ def check_three_players(raw_db, out: Path, output: str) -> None:
     # closes every second loop of a pair that trains on, and the next individual trains at the rates it gave.
     assert all(i["real_distance"] is not None for i in individuals)
     tuned = [(i, op) for i in individuals for op in i["ops"] if op["op"] == "tune"]
-    assert tuned and {op["verdict"] for _, op in tuned} <= set(VERDICTS)
+    assert tuned and {op["verdict"] for _, op in tuned} <= {"tried", "kept", "undone"}
     for individual, op in tuned:
         assert individual["age"] > 0 and individual["age"] % 2 == 0  # a window of two loops, afresh for a bred pair
         genome = individual["genome"]
         assert [genome["g_optimizer"]["lr"], genome["d_optimizer"]["lr"]] == [op["g_lr"][1], op["d_lr"][1]]
         parent = by_id[next(o["from"] for o in individual["ops"] if o["op"] == "continue")]["genome"]
         assert [parent["g_optimizer"]["lr"], parent["d_optimizer"]["lr"]] == [op["g_lr"][0], op["d_lr"][0]]
-    for player in {i["player"] for i, _ in tuned}:  # after a trial's window, the very rates it started from
+    for player in {i["player"] for i, _ in tuned}:  # an undone trial goes back to the rates it started from
         ops = [op for i, op in sorted(tuned, key=lambda t: t[0]["generation"]) if i["player"] == player]
         for before, op in zip(ops, ops[1:]):
-            if op["verdict"] == "back" and before["verdict"] in ("tried", "undone"):
+            if op["verdict"] == "undone" and before["verdict"] != "undone":
                 assert [op["g_lr"][1], op["d_lr"][1]] == [before["g_lr"][0], before["d_lr"][0]]
     lineage = status["summary"]["lineage"]
     assert lineage["children"] == sum(i["generation"] > 0 for i in individuals) == lineage["built_first_try"]

@@ -1,11 +1,11 @@
-"""A player's search over its own learning rates (arena/tuning.py): a trial's window between two at the rates in
-hand, kept or undone, and the rates the pair goes on with."""
+"""A player's search over its own learning rates (arena/tuning.py): windows, trials kept or undone, and the
+rates the pair goes on with."""
 
 import numpy as np
 import pytest
 
 from arena.offspring import with_rates
-from arena.tuning import FACTORS, VERDICTS, Tuning, retune
+from arena.tuning import FACTORS, Tuning, retune
 from genome.population import conventional_genome
 from genome.operators import MutationConfig
 
@@ -19,75 +19,52 @@ def _window(state, distances, rates, rng, limits=(0.0, np.inf)):
     return retune(state, distances[-1], rates, rng, limits)
 
 
-def _perturbed(new, old):
-    """Each rate the old one times a factor of PBT's."""
-    return all(any(n == pytest.approx(o * f) for f in FACTORS) for n, o in zip(new, old))
-
-
-def _trial(rng, rates, before, tried, after, every=2):
-    """A window at `rates`, one at a trial, one at `rates` again: each step's decision."""
-    start = _window(Tuning(every), [before] * every, rates, rng)
-    back = _window(start.state, [tried] * every, start.rates, rng)
-    return start, back, _window(back.state, [after] * every, back.rates, rng)
-
-
 def test_a_window_at_the_rates_in_hand_starts_a_trial_from_them():
     rng, rates = np.random.default_rng(0), (2e-4, 3e-4)
     step = _window(Tuning(4), [9.0, 9.0, 1.0, 3.0], rates, rng)
     assert step.verdict == "tried"
     assert step.state.base == rates and step.state.before == 2.0  # the second half: the first settles
     assert step.state.window == ()
-    assert _perturbed(step.rates, rates)
+    assert all(new / old in FACTORS for new, old in zip(step.rates, rates))
 
 
-def test_after_a_trials_window_the_rates_in_hand_are_measured_again():
-    rng, rates = np.random.default_rng(1), (2e-4, 2e-4)
-    start, back, _ = _trial(rng, rates, 0.5, 0.4, 0.5)
-    assert back.verdict == "back" and back.rates == rates  # the very rates, not a product of factors
-    assert back.state.trial == start.rates and back.state.tried == 0.4 and back.state.before == 0.5
+def test_a_trial_that_came_nearer_real_data_is_kept_and_the_next_starts_from_it():
+    rng = np.random.default_rng(1)
+    tried = _window(Tuning(2), [0.5, 0.5], (2e-4, 2e-4), rng)
+    kept = _window(tried.state, [0.9, 0.4], tried.rates, rng)  # only the second half counts: 0.4 < 0.5
+    assert kept.verdict == "kept"
+    assert kept.state.base == tried.rates and kept.state.before == 0.4
+    assert all(new / old in FACTORS for new, old in zip(kept.rates, tried.rates))
 
 
-def test_a_trial_nearer_than_the_windows_around_it_is_kept_though_the_run_improves_throughout():
-    rng, rates = np.random.default_rng(2), (2e-4, 2e-4)
-    start, _, kept = _trial(rng, rates, 0.6, 0.45, 0.4)  # mean of the two around it: 0.5
-    assert kept.verdict == "kept" and kept.rates == start.rates
-    assert kept.state == Tuning(2)  # its rates are measured afresh before the next trial
-    again = _window(kept.state, [0.4, 0.4], kept.rates, rng)
-    assert again.verdict == "tried" and again.state.base == start.rates
+@pytest.mark.parametrize("settled", [0.5, 0.7])
+def test_a_trial_no_nearer_is_undone_exactly_and_the_rates_in_hand_are_measured_again(settled):
+    rng, rates = np.random.default_rng(2), (1.1e-4, 3.7e-4)
+    tried = _window(Tuning(2), [0.5, 0.5], rates, rng)
+    undone = _window(tried.state, [0.1, settled], tried.rates, rng)
+    assert undone.verdict == "undone" and undone.rates == rates  # the very rates, not a product of factors
+    assert undone.state == Tuning(2)
+    again = _window(undone.state, [0.6, 0.6], rates, rng)
+    assert again.verdict == "tried" and again.state.before == 0.6  # compared with the window just measured
 
 
-@pytest.mark.parametrize("tried", [0.45, 0.5, 0.55])
-def test_a_trial_that_only_rode_the_runs_progress_is_undone_and_the_next_starts_from_the_rates_in_hand(tried):
-    """Nearer than the window before it, as any later window of an improving run is, but not than the two around
-    it: undone; the window just measured at the rates in hand is the next trial's before."""
-    rng, rates = np.random.default_rng(3), (1.1e-4, 3.7e-4)
-    _, _, undone = _trial(rng, rates, 0.6, tried, 0.3)  # mean of the two around it: 0.45
-    assert undone.verdict == "undone"
-    assert undone.state.base == rates and undone.state.before == 0.3 and undone.state.trial is None
-    assert _perturbed(undone.rates, rates)
+def test_a_trial_after_a_kept_one_is_undone_to_the_kept_rates():
+    rng = np.random.default_rng(4)
+    tried = _window(Tuning(2), [0.5, 0.5], (2e-4, 2e-4), rng)
+    kept = _window(tried.state, [0.4, 0.4], tried.rates, rng)
+    undone = _window(kept.state, [0.3, 0.45], kept.rates, rng)
+    assert undone.verdict == "undone" and undone.rates == tried.rates != (2e-4, 2e-4)
 
 
-def test_a_search_decides_only_with_the_verdicts_it_names():
-    rng, rates, state, seen = np.random.default_rng(5), (2e-4, 2e-4), Tuning(2), []
-    for distance in np.random.default_rng(6).random(60):
-        step = retune(state, distance, rates, rng)
-        state, rates = step.state, step.rates
-        seen += [step.verdict] if step.verdict else []
-    assert set(seen) <= set(VERDICTS) and {"tried", "back"} <= set(seen)
-    # Every trial is followed by its way back, and a way back by a decision: kept or undone.
-    for verdict, after in zip(seen, seen[1:]):
-        assert after == {"tried": "back", "undone": "back", "back": after if after in ("kept", "undone") else None,
-                         "kept": "tried"}[verdict]
-
-
-def test_trials_stay_within_the_limits_and_every_factor_is_drawn():
+def test_every_factor_is_drawn_and_a_rate_at_a_limit_moves_inwards():
+    """Clipped onto the limit, a trial at it would be the rates in hand, compared with themselves."""
     rng, limits = np.random.default_rng(3), (1e-4, 1e-3)
-    seen = set()
+    inside, at_limits = set(), set()
     for _ in range(40):
-        step = _window(Tuning(2), [1.0, 1.0], (1e-4, 1e-3), rng, limits)
-        assert all(limits[0] <= rate <= limits[1] for rate in step.rates)
-        seen.add(step.rates)
-    assert seen == {(1e-4, 8e-4), (1.25e-4, 8e-4), (1e-4, 1e-3), (1.25e-4, 1e-3)}
+        inside.add(_window(Tuning(2), [1.0, 1.0], (2e-4, 5e-4), rng, limits).rates)
+        at_limits.add(_window(Tuning(2), [1.0, 1.0], (1e-4, 1e-3), rng, limits).rates)
+    assert inside == {(1.6e-4, 4e-4), (2.5e-4, 4e-4), (1.6e-4, 6.25e-4), (2.5e-4, 6.25e-4)}
+    assert at_limits == {(1.25e-4, 8e-4)}
 
 
 def test_a_window_is_at_least_two_loops():
