@@ -114,11 +114,8 @@ class Player:
     def run(self, deadline: float) -> dict:
         """Loop until the wall-clock `deadline` or until the registry says stop; returns a summary."""
         resumed = resume(self.recorder.db, self.traces, self.run_id, self.name, self.device, self.arena.average)
-        if resumed is None:
-            child = Offspring(self.founding.genome, build_pair(self.founding.genome, self.device))
-        else:
-            child, self.generation, self.steps, self.individuals = (resumed.child, resumed.generation, resumed.steps,
-                                                                   resumed.individuals)
+        self.generation, self.steps, self.individuals = resumed.generation, resumed.steps, resumed.individuals
+        child = resumed.child or Offspring(self.founding.genome, build_pair(self.founding.genome, self.device))
         loop_times = []
         try:
             while True:

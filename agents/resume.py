@@ -16,17 +16,18 @@ from storage.traces import TraceWriter
 
 @dataclass
 class Resumed:
-    child: Offspring  # the pair to carry on with, as its next generation
+    child: Offspring | None  # the pair to carry on with, as its next generation (None: its founder's)
     generation: int  # the number it carries on under
     steps: int  # training steps taken by its lineage so far
     individuals: int  # the player's individuals recorded so far
 
 
-def resume(db, traces: TraceWriter, run_id: str, name: str, device: torch.device, average: int) -> Resumed | None:
+def resume(db, traces: TraceWriter, run_id: str, name: str, device: torch.device, average: float) -> Resumed:
     """After a restart (of the player's actor, or of the run with --resume): carry on from the latest
     recorded individual whose checkpoint is intact, as its next generation, with its optimizer state; a
-    checkpoint that is missing or does not match its sha256 is refused and the one before it is tried. None
-    when the player has recorded nothing to carry on from.
+    checkpoint that is missing or does not match its sha256 is refused and the one before it is tried. With none
+    to carry on from (nothing recorded yet, or every checkpoint refused), its founder's pair, numbered after the
+    latest record all the same.
 
     An individual is recorded at the end of its loop: one killed after its checkpoint was saved but before its
     record was sent is lost, and the player resumes from the one before it, under the lost one's number
@@ -57,4 +58,4 @@ def resume(db, traces: TraceWriter, run_id: str, name: str, device: torch.device
                                     payload.get("average_updates", 0))
         # Numbering goes on after the latest record, refused ones included: no record is overwritten.
         return Resumed(child, last + 1, doc.get("steps", 0), db.individuals.count_documents(mine))
-    return None
+    return Resumed(None, last + 1, 0, db.individuals.count_documents(mine))

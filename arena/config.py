@@ -246,7 +246,7 @@ class ArenaConfig:
         """Whether a player measures its generator's distance to real data after this generation's training:
         every loop when the game reads it (truncation culling by it, or a player tuning its rates by it), else
         with the quality metrics (every `metrics_every` generations); a player's last individual is measured too
-        (`Player.run`). A measure costs about a twentieth of a grid25 loop (512 samples against 512 real ones at six
+        (`Player.run`). A measure costs about a twentieth of a grid25 loop (512 samples against 512 real ones at five
         bandwidths)."""
         tuning = bool(self.tune) and self.exploit != "always"  # always breeds every pair anew: nothing to tune
         return (self.exploit == "truncation" and self.cull == "real") or tuning or self.metrics_due(generation)

@@ -80,12 +80,14 @@ def local_scale(real: torch.Tensor) -> float:
     """The real data's own grain, known from real samples alone: the median distance from one of (the first
     `SCALE_SAMPLES`) real samples to its nearest other one: below the modes' own spread on the 2-D mixtures,
     a little under the median pairwise distance on images, so the ladder above it fits either."""
-    real = real.flatten(1).float()[:SCALE_SAMPLES]
+    # Without repeats: image data sets are sampled with replacement, and a sample's twin at distance 0 would pull
+    # the scale down by how small the data set is.
+    real = torch.unique(real.flatten(1).float()[:SCALE_SAMPLES], dim=0)
     if len(real) < 2:
         return 1.0
     distances = torch.cdist(real, real)
     distances.fill_diagonal_(float("inf"))
-    return float(distances.min(1).values.median()) or 1.0  # or: every sample repeated
+    return float(distances.min(1).values.median())
 
 
 class RealReference:

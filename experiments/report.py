@@ -166,7 +166,7 @@ def build(db, run_id: str, out: str, folder: Path) -> Path:
                "its training's wall time per step, and <i>CPU ms/step</i> the CPU time, what its genome costs apart "
                "from the share of a core the machine gave it (each empty in records older than it); <i>MMD² to "
                "real</i>: its generator's distance to real training samples, where measured (with the quality "
-               "metrics, every loop when culling reads it, and each player's last). Quality: "
+               "metrics, every loop when culling or the player's tuning of its rates reads it, and each player's last). Quality: "
                "as measured during the run, where it was.</p>" +
                leaderboard(db, individuals, population, {m["individual"]: m for m in during}))
     return report.write(f"Run {run_id}")

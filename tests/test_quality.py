@@ -183,6 +183,19 @@ def test_a_distance_measured_in_a_loop_leaves_the_generator_untouched():
     assert not samples.requires_grad
 
 
+def test_the_local_scale_is_the_median_nearest_neighbour_distance_of_distinct_real_samples():
+    # Four points on a line, 1, 1 and 2 apart (nearest: 1, 1, 1, 2): median 1; a repeat would be a neighbour at 0.
+    line = torch.tensor([[0.0], [1.0], [2.0], [4.0]])
+    assert local_scale(line) == 1.0
+    assert local_scale(torch.cat([line, line[:3]])) == 1.0
+    assert local_scale(torch.zeros(5, 2)) == local_scale(torch.zeros(1, 2)) == 1.0  # no two distinct: no grain
+    # Read from the first 512 only, whatever the caller holds: a nearest neighbour is nearer among more samples.
+    real = grid25().sample(2048, torch.Generator().manual_seed(0))
+    among_all = torch.cdist(real, real).fill_diagonal_(float("inf")).min(1).values.median()
+    assert local_scale(real) == local_scale(real[:512]) > 1.5 * float(among_all)
+    assert local_scale(real) == pytest.approx(0.02, abs=0.01)  # under grid25's sigma of 0.05
+
+
 def test_distances_to_real_keep_their_old_arithmetic():
     """Built on RealReference now: the same numbers as the sum over bandwidths of within − 2·cross + real."""
     data = grid25()
