@@ -102,14 +102,17 @@ def conventional_genome(rng: np.random.Generator, cfg: MutationConfig, batch_siz
     2-D, three dense layers a side of one width each (64 to 256), ReLU generator, leaky-ReLU discriminator;
     images, DCGAN's shape (a reshape to 64 channels at a quarter of the side, two stride-2 transposed
     convolutions with batch norm; two stride-2 convolutions, the second layer-normed). Adam with β₁ 0.5 and
-    learning rates drawn log-uniformly in [1e-4, 4e-4], each side its own. Not up to 1e-3: on grid25 a
-    discriminator's rate above 8e-4 held its player at 14 to 18 modes and KL 1.2 to 1.6 all run, in each of the
-    runs that drew one (BENCHMARKS.md rows 2026-12-05T01:42:01, 06:42:02 and 08:13:55)."""
+    learning rates drawn log-uniformly, each side its own: the discriminator's in [1e-4, 4e-4] (on grid25 one
+    above 8e-4 held its player at 14 to 18 modes and KL 1.2 to 1.6 all run, in each of the runs that drew one:
+    BENCHMARKS.md rows 2026-12-05T01:42:01, 06:42:02 and 08:13:55); the generator's in [2e-4, 8e-4] on 2-D data,
+    where a generator slower than its discriminator blurred between the modes or dropped them, and the best
+    players of the tuned runs had raised theirs well above where they started (rows 2026-12-05T10:10:30 and
+    11:25:17, their records' `tune` ops), and in
+    [1e-4, 4e-4] on images (DCGAN's 2e-4 within it)."""
     image = len(data_shape) == 3
-    high = 4e-4
 
-    def optimizer() -> OptimizerGene:
-        return OptimizerGene(name="adam", lr=float(_clip(_log_uniform(rng, cfg.min_lr, cfg.max_lr, 1e-4, high),
+    def optimizer(low: float, high: float) -> OptimizerGene:
+        return OptimizerGene(name="adam", lr=float(_clip(_log_uniform(rng, cfg.min_lr, cfg.max_lr, low, high),
                                                           cfg.min_lr, cfg.max_lr)), betas=(0.5, 0.999))
 
     if image and data_shape[1] % 4 == 0:
@@ -128,7 +131,8 @@ def conventional_genome(rng: np.random.Generator, cfg: MutationConfig, batch_siz
         discriminator = (Layer("dense", _width(rng, cfg, 64, 256), "leaky_relu"),) * depth
         latent = int(_clip(8, cfg.min_latent, cfg.max_latent))
     genome = Genome(generator=generator, discriminator=discriminator, latent_dim=latent, latent_dist="normal",
-                    g_optimizer=optimizer(), d_optimizer=optimizer(), batch_size=batch_size, steps=steps,
+                    g_optimizer=optimizer(*((1e-4, 4e-4) if image else (2e-4, 8e-4))),
+                    d_optimizer=optimizer(1e-4, 4e-4), batch_size=batch_size, steps=steps,
                     data_shape=tuple(data_shape), pack=pack)
     if not within_limits(genome, cfg):
         raise ValueError(f"a conventional founder does not fit the limits (mutation.max_parameters "

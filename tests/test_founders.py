@@ -20,7 +20,10 @@ def test_conventional_founders_build_differ_in_their_draws_and_fit_the_limits(sh
     for genome in founders:
         assert within_limits(genome, cfg) and genome.pack == arena.pack
         assert genome.g_optimizer.betas == (0.5, 0.999)
-        assert all(1e-4 <= gene.lr <= 4e-4 for gene in (genome.g_optimizer, genome.d_optimizer))
+        assert 1e-4 <= genome.d_optimizer.lr <= 4e-4
+        # On 2-D data a generator's rate from twice as high up: one slower than its discriminator blurs or drops modes.
+        low, high = (1e-4, 4e-4) if len(shape) == 3 else (2e-4, 8e-4)
+        assert low <= genome.g_optimizer.lr <= high
         pair = build_pair(genome)
         fakes = pair.generator.sample(4, torch.Generator().manual_seed(0))
         assert fakes.shape == (4, *shape) and pair.discriminator(fakes).shape[0] == 2  # packs of two
