@@ -33,18 +33,16 @@ def resume(db, traces: TraceWriter, run_id: str, name: str, device: torch.device
     record was sent is lost, and the player resumes from the one before it, under the lost one's number
     (numbering has no gaps; the registry, if it lived on, keeps the matches the lost one fought under that id
     as the new one's standing)."""
-    mine = {"run_id": run_id, "player": name}
-    newest = db.individuals.find_one(mine, sort=[("generation", -1)], projection={"generation": 1})
+    recorded = list(db.individuals.find(
+        {"run_id": run_id, "player": name}, sort=[("generation", -1)],
+        projection={"checkpoint": 1, "checkpoint_sha256": 1, "generation": 1, "steps": 1, "fitness": 1, "age": 1}))
     # What an individual killed before its record was sent left behind (trace rows, matches, metrics)
     # would be claimed by its successor, which takes its number.
-    last = newest["generation"] if newest else -1
+    last = recorded[0]["generation"] if recorded else -1
     dropped = traces.drop_unrecorded(last), drop_unclaimed(db, run_id, name, last)
     if any(dropped):
         print(f"{name}: removed {dropped[0]} trace rows and {dropped[1]} matches or metrics of "
               "individuals that were never recorded")
-    recorded = db.individuals.find(
-        mine, sort=[("generation", -1)],
-        projection={"checkpoint": 1, "checkpoint_sha256": 1, "generation": 1, "steps": 1, "fitness": 1, "age": 1})
     for doc in recorded:
         try:
             payload = load_checkpoint(doc["checkpoint"], device, sha256=doc.get("checkpoint_sha256"))
@@ -57,5 +55,5 @@ def resume(db, traces: TraceWriter, run_id: str, name: str, device: torch.device
             child.average = Average(child.pair.generator, average, payload["generator_average"],
                                     payload.get("average_updates", 0))
         # Numbering goes on after the latest record, refused ones included: no record is overwritten.
-        return Resumed(child, last + 1, doc.get("steps", 0), db.individuals.count_documents(mine))
-    return Resumed(None, last + 1, 0, db.individuals.count_documents(mine))
+        return Resumed(child, last + 1, doc.get("steps", 0), len(recorded))
+    return Resumed(None, last + 1, 0, len(recorded))
