@@ -28,7 +28,7 @@ from arena.tuning import Tuning, retune
 from genome import build_pair
 from genome.effects import adapted
 from genome.operators import MutationConfig
-from storage.checkpoints import checkpoint_location, save_checkpoint
+from storage.checkpoints import checkpoint_location, save_checkpoint, superseded
 from storage.records import ACTOR_PATIENCE_MS, Recorder, connect, now
 from storage.traces import TraceWriter
 
@@ -54,6 +54,8 @@ class PlayerSpec:
     threads: int = 1
     gpu: bool = False  # a share of a GPU was reserved for it
     turn_ms: float = 0.0  # turns on its node's cores, with others that share them (0: the OS time-slices)
+    keep_checkpoints: int = 0  # of its latest generations (0: every one; storage.checkpoints.superseded)
+    keep_every: int = 1  # generations whose checkpoints are kept for good
 
 
 def node_cpus() -> int:
@@ -177,6 +179,10 @@ class Player:
                 # The individual's whole record, once (`Recorder.record` says what each field holds).
                 self.recorder.record({**record, "timeline": clock.spans},
                                      [{**match, "at": fought_at} for match in matches], measured)
+                old = superseded(record["generation"], self.spec.keep_checkpoints, self.spec.keep_every)
+                if old is not None:  # queued after the record that supersedes it
+                    self.recorder.prune(f"{self.run_id}/{self.name}/{old}",
+                                        checkpoint_location(self.checkpoint_dir, self.name, old))
                 loop_times.append(time.perf_counter() - started)
                 if done:
                     break

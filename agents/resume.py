@@ -25,7 +25,8 @@ class Resumed:
 def resume(db, traces: TraceWriter, run_id: str, name: str, device: torch.device, average: float) -> Resumed:
     """After a restart (of the player's actor, or of the run with --resume): carry on from the latest
     recorded individual whose checkpoint is intact, as its next generation, with its optimizer state; a
-    checkpoint that is missing or does not match its sha256 is refused and the one before it is tried. With none
+    checkpoint that is missing or does not match its sha256 is refused and the one before it is tried (of those
+    its player kept: `storage.checkpoints.superseded`). With none
     to carry on from (nothing recorded yet, or every checkpoint refused), its founder's pair, numbered after the
     latest record all the same.
 
@@ -35,7 +36,8 @@ def resume(db, traces: TraceWriter, run_id: str, name: str, device: torch.device
     as the new one's standing)."""
     recorded = list(db.individuals.find(
         {"run_id": run_id, "player": name}, sort=[("generation", -1)],
-        projection={"checkpoint": 1, "checkpoint_sha256": 1, "generation": 1, "steps": 1, "fitness": 1, "age": 1}))
+        projection={"checkpoint": 1, "checkpoint_sha256": 1, "checkpoint_pruned": 1, "generation": 1, "steps": 1,
+                    "fitness": 1, "age": 1}))
     # What an individual killed before its record was sent left behind (trace rows, matches, metrics)
     # would be claimed by its successor, which takes its number.
     last = recorded[0]["generation"] if recorded else -1
@@ -44,6 +46,8 @@ def resume(db, traces: TraceWriter, run_id: str, name: str, device: torch.device
         print(f"{name}: removed {dropped[0]} trace rows and {dropped[1]} matches or metrics of "
               "individuals that were never recorded")
     for doc in recorded:
+        if doc.get("checkpoint_pruned"):  # deleted on purpose (storage.checkpoints.superseded): older still
+            continue
         try:
             payload = load_checkpoint(doc["checkpoint"], device, sha256=doc.get("checkpoint_sha256"))
         except CheckpointError as err:

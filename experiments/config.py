@@ -41,6 +41,13 @@ class RunConfig:
     """Name of the run (letters, digits, - and _); generated when not given."""
     out: str = "runs"
     """Folder (or pyarrow.fs URI) holding <run_id>/checkpoints, <run_id>/traces and <run_id>/db."""
+    keep_checkpoints: int = 3
+    """Checkpoints each player keeps of its latest generations (a restart falls back on the older ones when the
+    newest is damaged); older ones are deleted unless `keep_every` keeps them, and their records say so
+    (`checkpoint_pruned`). 0 keeps every one (a run recorded before deletion existed resumes so)."""
+    keep_every: int = 25
+    """Every player's checkpoints of generations 0, `keep_every`, 2·`keep_every`, … are kept for good: the run's
+    history, which the report's snapshots over time and sampling a past individual read."""
     mongo_uri: str | None = field(default=None, metadata={"envvar": "ARENA_MONGO_URI"})
     """MongoDB server to record into; none starts an embedded one under <out>/<run_id>/db."""
     mongo_db: str = "arena"
@@ -83,6 +90,11 @@ class RunConfig:
                              f"got {self.run_id!r}")
         if not self.out:
             raise ValueError("out must name a folder")
+        if self.keep_checkpoints < 0 or self.keep_checkpoints == 1:
+            raise ValueError(f"keep_checkpoints must be 0 (keep every one) or at least 2 (the latest and a fallback "
+                             f"for a restart); got {self.keep_checkpoints!r}")
+        if self.keep_every < 1:
+            raise ValueError(f"keep_every must be at least 1; got {self.keep_every!r}")
         if self.mongo_uri is not None and not self.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
             raise ValueError(f"mongo_uri must start with mongodb:// or mongodb+srv://; got {redact(self.mongo_uri)!r}")
         if not self.mongo_db or re.search(r"[/\\. \"$]", self.mongo_db):
@@ -162,6 +174,7 @@ def resumed_config(recorded: dict, site: RunConfig, overrides: dict) -> RunConfi
     """The configuration a run was recorded with, on the site of `site`."""
     check_resume_flags(overrides)
     data = {k: v for k, v in recorded.items() if k in RunConfig.__dataclass_fields__ and k not in SITE_KEYS}
+    data.setdefault("keep_checkpoints", 0)  # recorded before players deleted any: all stay, as its records expect
     data.update({k: getattr(site, k) for k in SITE_KEYS})
     if "budget_seconds" in overrides:
         data["budget_seconds"] = overrides["budget_seconds"]

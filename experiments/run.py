@@ -209,7 +209,7 @@ def new_player(index: int, cfg: RunConfig, run_id: str, mongo_uri: str, run_dir:
     """Player `index` as a named, restartable actor with its share of the cluster."""
     spec = PlayerSpec(index, cfg.players, run_id, cfg.dataset, cfg.seed, cfg.budget_seconds, mongo_uri, cfg.mongo_db,
                       join(run_dir, "checkpoints"), join(run_dir, "traces"), max(1, int(cpus)), bool(cfg.gpus_per_player),
-                      cfg.turn_ms if cpus < 1 and not cfg.gpus_per_player else 0.0)
+                      cfg.turn_ms if cpus < 1 and not cfg.gpus_per_player else 0.0, cfg.keep_checkpoints, cfg.keep_every)
     return ray.remote(Player).options(name=f"player-{index}", num_cpus=cpus, num_gpus=cfg.gpus_per_player,
                                       runtime_env=ZERO_COPY, **REVIVE).remote(spec, cfg.arena, cfg.mutation)
 

@@ -21,7 +21,7 @@ from arena.screen import Screened, treated
 from arena.selection import ranked
 from experiments.evaluate import STANDING_FIELDS, loadable
 from experiments.runs import best_individual
-from storage.checkpoints import load_pair
+from storage.checkpoints import CheckpointError, load_pair
 from storage.store import read_run_store
 
 app = cli.new_app(help=__doc__)
@@ -29,17 +29,22 @@ app = cli.new_app(help=__doc__)
 
 def choose_source(db, run_id: str, individual: str | None, ensemble: int | None) -> tuple[list[str], list[float]]:
     """The individuals to sample from and their weights: one named; the run's champion (the one it
-    recorded at its end, see `arena.champion`; the first by its standing among every individual of a run
-    still going); or a mixture of the `ensemble` first by that standing (with the weights fitted at the end of
+    recorded at its end, see `arena.champion`; the first by its standing among the individuals of a run still
+    going whose checkpoints are kept); or a mixture of the `ensemble` first by that standing (with the weights fitted at the end of
     the run when the members match, else equal)."""
     if individual:
-        if db.individuals.find_one({"_id": individual, "run_id": run_id}, projection={"_id": 1}) is None:
+        found = db.individuals.find_one({"_id": individual, "run_id": run_id}, projection={"checkpoint_pruned": 1})
+        if found is None:
             raise ValueError(f"individual {individual!r} not found in run {run_id!r}")
+        if found.get("checkpoint_pruned"):
+            raise ValueError(f"individual {individual!r}'s checkpoint was deleted by the run's keep_checkpoints; "
+                             "every keep_every-th generation's and the latest ones are kept")
         return [individual], [1.0]
     run = db.runs.find_one({"_id": run_id}) or {}
     key = ((run.get("config") or {}).get("arena") or {}).get("selection", "fitness")
     population = (run.get("summary") or {}).get("population")
-    query = {"run_id": run_id, "_id": {"$in": population}} if population else {"run_id": run_id}
+    query = {"run_id": run_id, "_id": {"$in": population}} if population else \
+        {"run_id": run_id, "checkpoint_pruned": {"$ne": True}}
     docs = list(db.individuals.find(query, projection={"_id": 1, **STANDING_FIELDS}, sort=[("_id", 1)]))
     if not any(d.get(key) is not None for d in docs):
         raise ValueError(f"run {run_id!r} has no individual with a {key} yet")
@@ -138,9 +143,15 @@ def main(
                            for d in db.individuals.find({"_id": {"$in": ids + screens}})}
             return ids, weights, checkpoints, data, (keep, regions, refine), screens
 
-        ids, weights, checkpoints, data, (keep, regions, refine), screens = read_run_store(
-            run_id, runs, mongo_uri, mongo_db, choose)
-        generators = [load_pair(checkpoints[i][0], sha256=checkpoints[i][1])[1].generator for i in ids]
+        for attempt in range(2):
+            ids, weights, checkpoints, data, (keep, regions, refine), screens = read_run_store(
+                run_id, runs, mongo_uri, mongo_db, choose)
+            try:
+                generators = [load_pair(checkpoints[i][0], sha256=checkpoints[i][1])[1].generator for i in ids]
+                break
+            except CheckpointError:
+                if attempt:  # a run still going may have deleted one chosen just before: choose again once
+                    raise
         source = Mixture(generators, np.asarray(weights))
         if treated(keep, refine):
             judges = loadable({i: checkpoints[i] for i in screens})

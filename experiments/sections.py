@@ -123,9 +123,11 @@ def training_losses(traces: pa.Table, since: Callable) -> dict[str, tuple]:
 def sample_panels(db, run_id: str, individuals: list[dict], points: list[dict], data,
                   population: set[str]) -> tuple[list, list[str]]:
     """Samples of the best generator (by its standing at its fight) born in each of SNAPSHOTS stretches
-    of the run, then of the best of the final population; checkpoints are sha256-checked."""
+    of the run, among those whose checkpoint is kept, then of the best of the final population; checkpoints are
+    sha256-checked."""
     by_id = {i["_id"]: i for i in individuals}
-    ranked = [(p["t"], p["fitness"], by_id[p["_id"]]) for p in points if p["fitness"] is not None]
+    ranked = [(p["t"], p["fitness"], by_id[p["_id"]]) for p in points
+              if p["fitness"] is not None and not by_id[p["_id"]].get("checkpoint_pruned")]
     chosen: list[tuple[str, dict]] = []
     if ranked:
         edges = np.linspace(min(r[0] for r in ranked), max(r[0] for r in ranked), SNAPSHOTS + 1)

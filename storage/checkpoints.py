@@ -20,6 +20,22 @@ def checkpoint_location(checkpoint_dir: str, player: str, generation: int) -> st
     return join(checkpoint_dir, player, f"{generation:06d}.pt")
 
 
+def superseded(generation: int, keep: int, every: int) -> int | None:
+    """The generation whose checkpoint a player deletes once it has saved `generation`'s: the one `keep`
+    generations back, unless its number is a multiple of `every` (kept for good, the run's history); None when
+    none is due, and always with `keep` 0 (every checkpoint kept).
+
+    Why: a checkpoint holds the pair's weights and its optimizers' moments, about 2 MB on grid25, and a player
+    saves one a loop: 4 players kept 2 GB in 600 s, a day's run would fill a disk. A restart needs only the
+    latest intact one (the ones before it are its fallbacks); the final population, the champion and the
+    mixture are every player's latest; the report's snapshots over time and sampling a past individual read the
+    ones kept for good."""
+    old = generation - keep
+    if not keep or old < 0 or old % every == 0:
+        return None
+    return old
+
+
 class CheckpointError(ValueError):
     """A checkpoint that is missing, unreadable or not the file that was recorded."""
 

@@ -47,6 +47,16 @@ def read_bytes(location: str) -> bytes:
         return stream.read()
 
 
+def delete_file(location: str) -> bool:
+    """Remove a file; one already gone is no error. Returns whether there was one."""
+    filesystem, path = resolve(location)
+    try:
+        filesystem.delete_file(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def upload_folder(folder: Path, location: str) -> str:
     """Put a local folder's files at `location` (a folder there), replacing what it held; returns `location`."""
     filesystem, path = resolve(location)

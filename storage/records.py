@@ -17,6 +17,7 @@ from pymongo import ReplaceOne, UpdateOne
 from pymongo.database import Database
 
 from arena.selection import champion
+from storage.files import delete_file
 from genome.effects import operator_effects
 
 # Every query the code makes has its index: unindexed lookups are orders of magnitude slower.
@@ -151,8 +152,9 @@ class Recorder:
 
     When the store cannot be reached the writes stay buffered and training goes on; sending is
     retried every `retry_seconds`. Past `max_pending` buffered writes the recorder waits for the
-    store instead, so nothing is dropped. Every write is an upsert of a whole document by `_id`, so a
-    batch re-sent after a connection broke half-way through is written once."""
+    store instead, so nothing is dropped. Every write is an upsert of a whole document by `_id` (or the
+    `$set` of a pruned checkpoint's mark), so a batch re-sent after a connection broke half-way through is written
+    once."""
 
     def __init__(self, db: Database, flush_ops: int = 100, flush_seconds: float = 2.0,
                  before_flush: Callable[[], None] | None = None, max_pending: int = 200_000,
@@ -165,6 +167,7 @@ class Recorder:
         self._pending: dict[str, list] = {"matches": [], "metrics": [], "individuals": []}
         self._last_flush = time.monotonic()
         self.written = {"individuals": 0, "matches": 0, "metrics": 0}
+        self._doomed: list[str] = []  # checkpoints to delete once their marks are stored (`prune`)
         self.outage_since: float | None = None  # monotonic time the store stopped answering
         self.outages = 0
 
@@ -181,7 +184,8 @@ class Recorder:
         An individual's record is written once, whole, by its player at the end of its loop: who it is
         (`player`, `generation`, `dataset`, `genome`, `parameters`), where it came from (`parents`,
         `g_parents`, `d_parents`, `ops`, `inherited`, `age`, `parent_fitness`), when it was saved
-        (`created_at`), its checkpoint (`checkpoint`, `checkpoint_sha256`), its training (`steps`, the
+        (`created_at`), its checkpoint (`checkpoint`, `checkpoint_sha256`; `checkpoint_pruned` set later once its
+        player deleted the file, `Recorder.prune`), its training (`steps`, the
         player's total; `trained_steps`; `step_ms`, the train phase's wall milliseconds per step, and
         `step_cpu_ms`, its CPU milliseconds per step (the player thread's): what the genome costs, apart from
         the share of a core the machine gave; `real_distance`, its generator's MMD² to the run's real reference samples after training, what
@@ -205,6 +209,14 @@ class Recorder:
             self.flush()
         elif self.pending > self.max_pending:
             self.flush(wait=True)
+
+    def prune(self, individual: str, location: str) -> None:
+        """Delete an individual's checkpoint at `location` and mark its record (`checkpoint_pruned`): the mark is
+        queued after its record (no upsert: a record dropped at a restart stays dropped), and the file goes only
+        once the mark is stored, so a record never points at a missing file unmarked; a player killed in between
+        leaves a marked record whose file lingers, which nothing reads."""
+        self._pending["individuals"].append(UpdateOne({"_id": individual}, {"$set": {"checkpoint_pruned": True}}))
+        self._doomed.append(location)
 
     def flush(self, wait: bool = False, timeout: float = float("inf")) -> None:
         """Send what is pending; `before_flush` first (a player's traces), so whatever is recorded
@@ -245,6 +257,12 @@ class Recorder:
                     self.db[collection].bulk_write(requests, ordered=True)
                 self.written[collection] += len(requests)
                 self._pending[collection] = []
+        for location in self._doomed:  # their marks, queued with the individuals, are stored now
+            try:
+                delete_file(location)
+            except OSError as err:  # a lingering file costs disk, not records: training goes on
+                print(f"warning: checkpoint {location!r} could not be deleted: {err}")
+        self._doomed = []
 
     def close(self, timeout: float = 600.0) -> None:
         self.flush(wait=True, timeout=timeout)
@@ -285,9 +303,9 @@ def run_summary(db: Database, run_id: str, among: list[str] | None = None, key: 
 
 def champion_of(db: Database, run_id: str, among: list[str] | None = None, key: str = "fitness",
                 projection: dict | None = None) -> dict | None:
-    """The run's champion by `key` among `among` (or all its individuals), None before any has a standing.
-    Read in id order, so every caller that asks the same question gets the same individual."""
-    query = {"run_id": run_id, key: {"$ne": None}}
+    """The run's champion by `key` among `among` (or all its individuals whose checkpoint is kept), None before
+    any has a standing. Read in id order, so every caller that asks the same question gets the same individual."""
+    query = {"run_id": run_id, key: {"$ne": None}, "checkpoint_pruned": {"$ne": True}}
     if among is not None:
         query["_id"] = {"$in": among}
     fields = projection or CHAMPION_FIELDS

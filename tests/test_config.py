@@ -133,6 +133,9 @@ def test_wrong_types_are_named(tmp_path, text, field):
     ("mongo_db = 'a.b'\n", "mongo_db"),
     ("out = ''\n", "out"),
     ("cpus_per_player = 0\n", "cpus_per_player"),
+    ("keep_checkpoints = -1\n", "keep_checkpoints"),
+    ("keep_checkpoints = 1\n", "keep_checkpoints"),
+    ("keep_every = 0\n", "keep_every"),
     ("[mutation]\np_add_layer = 2\n", "mutation.p_add_layer"),
     ("[mutation]\np_crossover = -0.1\n", "mutation.p_crossover"),
     ("[mutation]\nmin_width = 64\nmax_width = 32\n", "mutation.min_width"),
@@ -238,3 +241,13 @@ def test_a_tuning_window_is_off_or_at_least_two_loops(tune):
     message = f"arena.tune must be 0 \\(off\\) or a window of at least 2 loops; got {tune!r}"
     with pytest.raises(ValueError, match=message):
         ArenaConfig(tune=tune)
+
+
+def test_a_run_recorded_before_checkpoints_were_deleted_resumes_keeping_them_all():
+    from experiments.config import resumed_config
+
+    recorded = RunConfig(players=2).to_dict()
+    assert resumed_config(recorded, RunConfig(), {}).keep_checkpoints == 3  # as it was recorded
+    del recorded["keep_checkpoints"], recorded["keep_every"]
+    old = resumed_config(recorded, RunConfig(), {})
+    assert (old.players, old.keep_checkpoints) == (2, 0)

@@ -119,3 +119,20 @@ def test_the_champion_the_final_evaluation_chose_is_the_one_recorded_and_sampled
     assert "first by fitness alone (r/p0/0)" in out
     assert raw_db.runs.find_one({"_id": "r"})["summary"]["best"] == "r/p1/0"
     assert choose_source(raw_db, "r", None, None) == (["r/p1/0"], [1.0])
+
+
+def test_a_running_runs_champion_and_a_named_individual_are_read_only_from_kept_checkpoints(raw_db):
+    """A player deletes old checkpoints (`keep_checkpoints`): sampling a run still going takes the first by
+    standing among those it kept, and naming one whose checkpoint went is refused in one line."""
+    from experiments.sample import choose_source
+
+    raw_db.runs.insert_one({"_id": "k", "status": "running", "config": {"arena": {"selection": "fitness"}}})
+    raw_db.individuals.insert_many([
+        {"_id": "k/p0/1", "run_id": "k", "fitness": 0.9, "checkpoint_pruned": True},
+        {"_id": "k/p0/3", "run_id": "k", "fitness": 0.5},
+        {"_id": "k/p1/3", "run_id": "k", "fitness": 0.7}])
+    assert choose_source(raw_db, "k", None, None) == (["k/p1/3"], [1.0])
+    assert choose_source(raw_db, "k", None, 2) == (["k/p1/3", "k/p0/3"], [0.5, 0.5])
+    with pytest.raises(ValueError, match="^individual 'k/p0/1''s checkpoint was deleted") as err:
+        choose_source(raw_db, "k", "k/p0/1", None)
+    assert "\n" not in str(err.value)

@@ -64,6 +64,10 @@ def check_records(db, run_id: str, trace_dir: Path | str, damaged: tuple[str, ..
     individuals = list(db.individuals.find({"run_id": run_id}))
     ids = {i["_id"] for i in individuals}
     assert individuals, "no individual recorded"
+    config = db.runs.find_one({"_id": run_id})["config"]
+    latest = Counter()
+    for individual in individuals:
+        latest[individual["player"]] = max(latest[individual["player"]], individual["generation"])
     for individual in individuals:
         if individual["generation"] == 0:
             assert individual["parents"] == []
@@ -71,6 +75,11 @@ def check_records(db, run_id: str, trace_dir: Path | str, damaged: tuple[str, ..
             assert 1 <= len(individual["parents"]) <= 4 and set(individual["parents"]) <= ids, individual["_id"]
             assert individual["ops"], individual["_id"]
         if individual["_id"] in damaged:
+            continue
+        if individual.get("checkpoint_pruned"):  # deleted by its player: neither kept for good nor among its latest
+            # (its file may linger where the player was killed between the mark and the deletion)
+            assert individual["generation"] % config["keep_every"], individual["_id"]
+            assert individual["generation"] <= latest[individual["player"]] - config["keep_checkpoints"]
             continue
         payload = torch.load(io.BytesIO(read_file(individual["checkpoint"])), weights_only=True)
         assert payload["genome"] == individual["genome"]

@@ -14,7 +14,7 @@ import torch
 from genome import build_pair
 from genome.genes import Genome, Layer, OptimizerGene
 from storage import records
-from storage.checkpoints import checkpoint_location, load_checkpoint, save_checkpoint
+from storage.checkpoints import checkpoint_location, load_checkpoint, save_checkpoint, superseded
 from storage.embedded import EmbeddedMongo
 from storage.store import read_run_store
 from storage.traces import TraceWriter, read_traces
@@ -86,6 +86,34 @@ def test_writing_the_same_records_twice_keeps_one_copy(mongo_uri, db_name, raw_d
         recorder.record({"_id": "r/p/0", "run_id": "r"}, [{"_id": "a|b|a", "run_id": "r"}])
     recorder.close()
     assert raw_db.individuals.count_documents({}) == 1 and raw_db.matches.count_documents({}) == 1
+
+
+def test_a_player_keeps_its_latest_checkpoints_and_every_kth_for_good():
+    def kept(latest: int, keep: int, every: int) -> list[int]:
+        deleted = {superseded(g, keep, every) for g in range(latest + 1)} - {None}
+        return sorted(set(range(latest + 1)) - deleted)
+
+    assert kept(60, 3, 25) == [0, 25, 50, 58, 59, 60]
+    assert kept(2, 3, 25) == [0, 1, 2]  # nothing old enough yet
+    assert kept(60, 1, 25) == [0, 25, 50, 60]
+    assert kept(9, 0, 25) == list(range(10))  # 0: every checkpoint kept
+    assert kept(9, 3, 1) == list(range(10))  # every generation kept for good
+
+
+def test_a_pruned_checkpoint_goes_only_once_its_mark_is_stored(mongo_uri, db_name, raw_db, tmp_path):
+    recorder = records.Recorder(records.connect(mongo_uri, db_name), flush_ops=100, flush_seconds=3600)
+    files = [tmp_path / f"{g}.pt" for g in range(2)]
+    for g, file in enumerate(files):
+        file.write_bytes(b"weights")
+        recorder.record({"_id": f"r/p/{g}", "run_id": "r", "checkpoint": str(file)})
+    recorder.prune("r/p/0", str(files[0]))
+    recorder.prune("r/p/7", str(tmp_path / "7.pt"))  # a record dropped at a restart, its file already gone
+    assert files[0].exists(), "deleted while its record did not say so"
+    recorder.close()
+    assert not files[0].exists() and files[1].exists()
+    assert raw_db.individuals.find_one({"_id": "r/p/0"})["checkpoint_pruned"] is True
+    assert "checkpoint_pruned" not in raw_db.individuals.find_one({"_id": "r/p/1"})
+    assert raw_db.individuals.find_one({"_id": "r/p/7"}) is None, "the mark made a record of its own"
 
 
 def test_run_lifecycle_and_summary(mongo_uri, db_name, raw_db):
