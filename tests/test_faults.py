@@ -1,5 +1,6 @@
-"""Nothing lost: a player's or the registry's process killed mid-run, a run interrupted and resumed,
-a damaged checkpoint refused. Faults are injected for real; records are checked through pymongo."""
+"""Nothing lost: a player's or the registry's process killed mid-run, the database stopped mid-run, a run
+interrupted and resumed, a damaged checkpoint refused, a node removed.
+Faults are injected for real; records are checked through pymongo."""
 
 from __future__ import annotations
 
@@ -34,26 +35,48 @@ def generations(db, run_id: str, player: str) -> list[int]:
     return sorted(d["generation"] for d in db.individuals.find({"run_id": run_id, "player": player}))
 
 
-def test_killed_player_and_registry_processes_come_back_and_nothing_recorded_is_lost(
-        tmp_path, mongo_uri, db_name, raw_db):
-    run = arena_run("--players", "2", "--budget-seconds", "40", "--run-id", "kill", "--out", str(tmp_path),
-                    "--mongo-uri", mongo_uri, "--mongo-db", db_name, "--dashboard", cwd=tmp_path)  # for actor_pids
-    wait_for(lambda: raw_db.individuals.count_documents({"player": "player-0"}) >= 5, "player-0's first records")
-    pids = actor_pids(raw_db.runs.find_one({"_id": "kill"})["ray"]["address"], "kill")  # this run's cluster
-    before = set(d["_id"] for d in raw_db.individuals.find({"run_id": "kill"}))
-    os.kill(pids["player-0"], signal.SIGKILL)
-    os.kill(pids["registry"], signal.SIGKILL)
-    output = finish(run)
-    assert run.returncode == 0, output
-    assert raw_db.runs.find_one({"_id": "kill"})["status"] == "finished"
-    individuals = check_records(raw_db, "kill", tmp_path / "kill" / "traces")
-    assert before <= {i["_id"] for i in individuals}, "a record written before the kill is gone"
-    resumed = [i for i in individuals if i["ops"][0]["op"] == "resume"]
-    assert [i["player"] for i in resumed] == ["player-0"], "the killed player did not resume from the record"
-    for player in ("player-0", "player-1"):
-        found = generations(raw_db, "kill", player)
-        assert found == list(range(len(found))), f"{player}'s generations have gaps: {found}"
-    assert generations(raw_db, "kill", "player-0")[-1] > resumed[0]["generation"], "no progress after the kill"
+def test_killed_processes_and_a_database_outage_in_one_run_lose_nothing(tmp_path):
+    """Three faults in turn, injected for real into one run (one run, not two: most of a run's time in the suite
+    is its start and stop):
+    player-0's and the registry's processes killed, and once the killed player has resumed, the database
+    stopped for 14 s while the players keep training, their writes buffered."""
+    server, run = EmbeddedMongo(tmp_path / "db"), None
+    server.start()
+    try:
+        db = pymongo.MongoClient(server.uri)["arena"]
+        run = arena_run("--players", "2", "--budget-seconds", "60", "--run-id", "faults", "--out", str(tmp_path),
+                        "--mongo-uri", server.uri, "--dashboard", cwd=tmp_path)  # the dashboard for actor_pids
+        wait_for(lambda: db.individuals.count_documents({"player": "player-0"}) >= 5, "player-0's first records")
+        pids = actor_pids(db.runs.find_one({"_id": "faults"})["ray"]["address"], "faults")  # this run's cluster
+        before = {d["_id"] for d in db.individuals.find({"run_id": "faults"})}
+        os.kill(pids["player-0"], signal.SIGKILL)
+        os.kill(pids["registry"], signal.SIGKILL)
+        wait_for(lambda: db.individuals.count_documents({"run_id": "faults", "ops.0.op": "resume"}) >= 1,
+                 "the killed player's resume")
+        before |= {d["_id"] for d in db.individuals.find({"run_id": "faults"})}
+        # The outage must fall while the players still train: one after they closed would only fail the driver.
+        assert db.runs.find_one({"_id": "faults"}).get("elapsed_seconds", 0) < 40 and run.poll() is None
+        server.stop()
+        time.sleep(14)  # players keep training meanwhile (the live line comes every 10 s)
+        server.start()  # same port, same data
+        output = finish(run)
+        assert run.returncode == 0, output
+        assert "store unreachable" in output, "the outage was not shown"
+        record = db.runs.find_one({"_id": "faults"})
+        assert record["status"] == "finished"
+        assert sum(s["store_outages"] for s in record["summary"]["players"]) >= 1
+        individuals = check_records(db, "faults", tmp_path / "faults" / "traces")
+        assert before <= {i["_id"] for i in individuals}, "a record written before a fault is gone"
+        resumed = [i for i in individuals if i["ops"][0]["op"] == "resume"]
+        assert [i["player"] for i in resumed] == ["player-0"], "the killed player did not resume from the record"
+        for player in ("player-0", "player-1"):
+            found = generations(db, "faults", player)
+            assert found == list(range(len(found))), f"{player}'s generations have gaps: {found}"
+        assert generations(db, "faults", "player-0")[-1] > resumed[0]["generation"], "no progress after the kill"
+    finally:
+        if run is not None and run.poll() is None:  # a wait that timed out leaves no run behind
+            run.kill()
+        server.stop()
 
 
 def test_an_interrupted_run_resumes_past_a_damaged_checkpoint(tmp_path, mongo_uri, db_name, raw_db):
@@ -94,6 +117,11 @@ def test_an_interrupted_run_resumes_past_a_damaged_checkpoint(tmp_path, mongo_ur
         continued = raw_db.individuals.find_one({"_id": f"res/{player}/{previous + 1}"})
         expected = previous - 1 if player == "player-0" else previous  # the damaged one is skipped
         assert continued["ops"] == [{"op": "resume", "from": f"res/{player}/{expected}"}], continued["ops"]
+    # Both parts stopped in order, so every checkpoint a player marked deleted is gone (player-1 recorded at
+    # least generation 4, which supersedes generation 1's under keep_checkpoints = 3).
+    pruned = [i["checkpoint"] for i in raw_db.individuals.find({"run_id": "res", "checkpoint_pruned": True})]
+    assert f"{tmp_path}/res/checkpoints/player-1/000001.pt" in pruned
+    assert not [p for p in pruned if os.path.exists(p)], "a deleted checkpoint's file is still there"
 
 
 @pytest.mark.parametrize("args, named", [
@@ -105,33 +133,6 @@ def test_resume_refuses_what_it_cannot_do_in_one_line(tmp_path, mongo_uri, db_na
     output = finish(run, timeout=120)
     assert run.returncode == 2 and output.startswith("error: ") and named in output, output
     assert output.strip().count("\n") == 0, output
-
-
-def test_players_train_through_a_database_outage_and_lose_nothing(tmp_path):
-    server = EmbeddedMongo(tmp_path / "db")
-    server.start()
-    try:
-        db = pymongo.MongoClient(server.uri)["arena"]
-        run = arena_run("--players", "2", "--budget-seconds", "40", "--run-id", "outage", "--out", str(tmp_path),
-                        "--mongo-uri", server.uri, cwd=tmp_path)
-        wait_for(lambda: db.individuals.count_documents({"run_id": "outage"}) >= 4, "first records")
-        before = {d["_id"] for d in db.individuals.find({"run_id": "outage"})}
-        server.stop()
-        time.sleep(14)  # players keep training meanwhile, their writes buffered (the live line comes every 10 s)
-        server.start()  # same port, same data
-        output = finish(run)
-        assert run.returncode == 0, output
-        assert "store unreachable" in output, "the outage was not shown"
-        assert db.runs.find_one({"_id": "outage"})["status"] == "finished"
-        individuals = check_records(db, "outage", tmp_path / "outage" / "traces")
-        assert before <= {i["_id"] for i in individuals}
-        for player in ("player-0", "player-1"):
-            found = generations(db, "outage", player)
-            assert found == list(range(len(found))), f"{player}'s generations have gaps: {found}"
-        summaries = db.runs.find_one({"_id": "outage"})["summary"]["players"]
-        assert sum(s["store_outages"] for s in summaries) >= 1
-    finally:
-        server.stop()
 
 
 def test_a_node_removed_mid_run_loses_only_its_players_progress_since_their_checkpoints(
