@@ -130,7 +130,8 @@ class Player:
                 self.real_distance = None
                 # The last loop of a run ends at the deadline, mostly inside training: its individual is measured
                 # then too, on the weights its checkpoint holds (a fight's cross-training moves them).
-                if self.arena.distance_due(self.generation) or time.time() >= deadline:
+                if self.arena.distance_due(self.generation, self.tuning is not None and self.tuning.due) \
+                        or time.time() >= deadline:
                     with clock("distance"):
                         self._distance(child)
                 with clock("save"):
@@ -213,7 +214,7 @@ class Player:
     def _tuned(self, child: Offspring) -> Offspring:
         """The pair going on with the learning rates the player's search gives it (`arena.tune`); the change,
         when a window closed, is the op `tune` in the child's record."""
-        if self.tuning is None or self.real_distance is None:
+        if self.tuning is None:
             return child
         genome, limits = child.genome, (self.mutation.min_lr, self.mutation.max_lr)
         step = retune(self.tuning, self.real_distance, (genome.g_optimizer.lr, genome.d_optimizer.lr), self.rng,

@@ -242,13 +242,12 @@ class ArenaConfig:
         """Whether a player records its generator's quality after this generation (`metrics_every`)."""
         return bool(self.metrics_every) and generation % self.metrics_every == 0
 
-    def distance_due(self, generation: int) -> bool:
+    def distance_due(self, generation: int, tuning: bool = False) -> bool:
         """Whether a player measures its generator's distance to real data after this generation's training:
-        every loop when the game reads it (truncation culling by it, or a player tuning its rates by it), else
-        with the quality metrics (every `metrics_every` generations); a player's last individual is measured too
-        (`Player.run`). A measure costs about a twentieth of a grid25 loop (512 samples against 512 real ones at five
-        bandwidths)."""
-        tuning = bool(self.tune) and self.exploit != "always"  # always breeds every pair anew: nothing to tune
+        every loop when truncation culls by it, in the loops its search over its rates reads (`tuning`:
+        `arena.tuning.Tuning.due`, the second half of each window), and with the quality metrics (every
+        `metrics_every` generations); a player's last individual is measured too (`Player.run`). A measure compares
+        512 samples with 512 real ones at five bandwidths."""
         return (self.exploit == "truncation" and self.cull == "real") or tuning or self.metrics_due(generation)
 
     def first_steps(self, index: int, players: int) -> int:

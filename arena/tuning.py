@@ -5,10 +5,10 @@ rates (a discriminator's rate above 8e-4 kept its player at 14 to 18 modes; near
 between the modes). Copying the best pair over the others (PBT's exploit) made the population one lineage and
 lost (`arena.exploit`); this moves each player's rates while it goes on training its own pair.
 
-How: the player measures its generator's distance to real training samples after every loop (MMD²,
+How: the player measures its generator's distance to real training samples after a loop (MMD²,
 `arena.ensemble.RealReference`: blind to the true modes, and on grid25 its correlation with KL over a run is 0.8).
 Loops are taken in windows of `every`; a window's distance is the mean over its second half, the first being the
-pair settling after a change. A window at the rates in hand is followed by a trial: each of the two rates
+pair settling after a change, so only the second half's loops are measured (`Tuning.due`). A window at the rates in hand is followed by a trial: each of the two rates
 multiplied by 0.8 or 1.25 (PBT's factors). A trial whose window came nearer real data than the window before it
 is kept and the next trial starts from it; one that did not is undone, and the rates in hand are measured again
 before the next trial, since the pair has moved on meanwhile (a comparison is only ever between two adjacent
@@ -39,11 +39,18 @@ class Tuning:
     every: int  # loops per window
     base: tuple[float, float] | None = None  # the rates (generator, discriminator) a trial under way started from
     before: float | None = None  # the distance of the window before the trial
-    window: tuple[float, ...] = ()  # the distances measured so far in the current window
+    window: tuple[float | None, ...] = ()  # the current window's loops so far: their distances, None unmeasured
 
     def __post_init__(self) -> None:
         if self.every < 2:
             raise ValueError(f"a tuning window needs at least 2 loops; got {self.every!r}")
+
+    @property
+    def due(self) -> bool:
+        """Whether the loop under way must be measured: only a window's second half is read, so the first
+        half's loops go unmeasured, which halves what the search costs (its share of a loop is the `distance`
+        column of the report's table of loop phases)."""
+        return len(self.window) >= self.every // 2
 
 
 @dataclass(frozen=True)
@@ -64,11 +71,14 @@ def _perturbed(rate: float, factor: float, limits: tuple[float, float]) -> float
     return float(np.clip(rate * factor, *limits))
 
 
-def retune(state: Tuning, distance: float, rates: tuple[float, float], rng: np.random.Generator,
+def retune(state: Tuning, distance: float | None, rates: tuple[float, float], rng: np.random.Generator,
            limits: tuple[float, float] = (0.0, np.inf)) -> Decision:
-    """Take the distance measured after this loop, trained at `rates`, into the search and decide (the module's
-    docstring says how); a trial's rates stay within `limits`."""
-    window = state.window + (float(distance),)
+    """Take this loop, trained at `rates`, into the search with the distance measured after it (None where it
+    was not due: `Tuning.due`) and decide (the module's docstring says how); a trial's rates stay within
+    `limits`."""
+    if distance is None and state.due:
+        raise ValueError(f"loop {len(state.window)} of a tuning window of {state.every} is read but was not measured")
+    window = state.window + (None if distance is None else float(distance),)
     if len(window) < state.every:
         return Decision(replace(state, window=window), rates)
     settled = float(np.mean(window[len(window) // 2:]))

@@ -226,14 +226,14 @@ def test_every_field_has_the_docstring_its_help_is_made_of(cls):
     assert all(doc and "  " not in doc for doc in docs.values())
 
 
-def test_the_distance_to_real_data_is_measured_every_loop_only_where_the_game_reads_it():
+def test_the_distance_to_real_data_is_measured_only_where_the_game_reads_it():
     every = ArenaConfig(exploit="truncation", cull="real", metrics_every=5, tune=0)
     assert all(every.distance_due(g) for g in range(12))
     for cfg in (ArenaConfig(metrics_every=5, tune=0), ArenaConfig(exploit="truncation", metrics_every=5, tune=0)):
         assert [g for g in range(12) if cfg.distance_due(g)] == [0, 5, 10]
     assert not any(ArenaConfig(metrics_every=0, tune=0).distance_due(g) for g in range(12))
-    assert all(ArenaConfig(metrics_every=0).distance_due(g) for g in range(12))  # the default tunes by it
-    assert not any(ArenaConfig(exploit="always", metrics_every=0).distance_due(g) for g in range(12))  # nothing to tune
+    # where the player's search over its rates reads it (arena.tuning.Tuning.due)
+    assert all(ArenaConfig(metrics_every=0).distance_due(g, tuning=True) for g in range(12))
 
 
 @pytest.mark.parametrize("tune", [1, -3, True, 2.5, "10"])

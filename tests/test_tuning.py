@@ -67,6 +67,19 @@ def test_every_factor_is_drawn_and_a_rate_at_a_limit_moves_inwards():
     assert at_limits == {(1.25e-4, 8e-4)}
 
 
+def test_only_a_windows_second_half_is_measured_and_the_first_half_unmeasured_decides_alike():
+    due, state = [], Tuning(5)
+    for distance in (None, None, 0.3, 0.2, 0.1):
+        due.append(state.due)
+        step = retune(state, distance, (2e-4, 2e-4), np.random.default_rng(3))
+        state = step.state
+    assert due == [False, False, True, True, True]  # 5 // 2: the second half is the last three
+    measured = _window(Tuning(5), [9.0, 9.0, 0.3, 0.2, 0.1], (2e-4, 2e-4), np.random.default_rng(3))
+    assert (step.verdict, step.rates, step.state.before) == (measured.verdict, measured.rates, measured.state.before)
+    with pytest.raises(ValueError, match="loop 2 of a tuning window of 5 is read but was not measured"):
+        retune(Tuning(5, window=(None, None)), None, (2e-4, 2e-4), np.random.default_rng(3))
+
+
 def test_a_window_is_at_least_two_loops():
     with pytest.raises(ValueError, match="a tuning window needs at least 2 loops; got 1"):
         Tuning(1)
