@@ -26,9 +26,8 @@ def resume(db, traces: TraceWriter, run_id: str, name: str, device: torch.device
     """After a restart (of the player's actor, or of the run with --resume): carry on from the latest
     recorded individual whose checkpoint is intact, as its next generation, with its optimizer state; a
     checkpoint that is missing or does not match its sha256 is refused and the one before it is tried (of those
-    its player kept: `storage.checkpoints.superseded`). With none
-    to carry on from (nothing recorded yet, or every checkpoint refused), its founder's pair, numbered after the
-    latest record all the same.
+    its player kept: `storage.checkpoints.superseded`). With none to carry on from (nothing recorded yet, or every
+    checkpoint refused), its founder's pair, numbered after the latest record all the same.
 
     An individual is recorded at the end of its loop: one killed after its checkpoint was saved but before its
     record was sent is lost, and the player resumes from the one before it, under the lost one's number

@@ -22,6 +22,7 @@ from arena.selection import ranked
 from experiments.evaluate import STANDING_FIELDS, loadable
 from experiments.runs import best_individual
 from storage.checkpoints import CheckpointError, load_pair
+from storage.records import KEPT
 from storage.store import read_run_store
 
 app = cli.new_app(help=__doc__)
@@ -30,8 +31,8 @@ app = cli.new_app(help=__doc__)
 def choose_source(db, run_id: str, individual: str | None, ensemble: int | None) -> tuple[list[str], list[float]]:
     """The individuals to sample from and their weights: one named; the run's champion (the one it
     recorded at its end, see `arena.champion`; the first by its standing among the individuals of a run still
-    going whose checkpoints are kept); or a mixture of the `ensemble` first by that standing (with the weights fitted at the end of
-    the run when the members match, else equal)."""
+    going whose checkpoints are kept); or a mixture of the `ensemble` first by that standing (with the weights
+    fitted at the end of the run when the members match, else equal)."""
     if individual:
         found = db.individuals.find_one({"_id": individual, "run_id": run_id}, projection={"checkpoint_pruned": 1})
         if found is None:
@@ -43,8 +44,7 @@ def choose_source(db, run_id: str, individual: str | None, ensemble: int | None)
     run = db.runs.find_one({"_id": run_id}) or {}
     key = ((run.get("config") or {}).get("arena") or {}).get("selection", "fitness")
     population = (run.get("summary") or {}).get("population")
-    query = {"run_id": run_id, "_id": {"$in": population}} if population else \
-        {"run_id": run_id, "checkpoint_pruned": {"$ne": True}}
+    query = {"run_id": run_id, "_id": {"$in": population}} if population else {"run_id": run_id, **KEPT}
     docs = list(db.individuals.find(query, projection={"_id": 1, **STANDING_FIELDS}, sort=[("_id", 1)]))
     if not any(d.get(key) is not None for d in docs):
         raise ValueError(f"run {run_id!r} has no individual with a {key} yet")

@@ -286,6 +286,7 @@ def lineage_summary(db: Database, run_id: str) -> dict:
             "effects": operator_effects(children)}
 
 
+KEPT = {"checkpoint_pruned": {"$ne": True}}  # the individuals whose checkpoints their players kept (`Recorder.prune`)
 CHAMPION_FIELDS = {"genome": 1, "fitness": 1, "rating": 1, "d_fitness": 1, "player": 1, "generation": 1, "checkpoint": 1}
 
 
@@ -305,7 +306,7 @@ def champion_of(db: Database, run_id: str, among: list[str] | None = None, key: 
                 projection: dict | None = None) -> dict | None:
     """The run's champion by `key` among `among` (or all its individuals whose checkpoint is kept), None before
     any has a standing. Read in id order, so every caller that asks the same question gets the same individual."""
-    query = {"run_id": run_id, key: {"$ne": None}, "checkpoint_pruned": {"$ne": True}}
+    query = {"run_id": run_id, key: {"$ne": None}, **KEPT}
     if among is not None:
         query["_id"] = {"$in": among}
     fields = projection or CHAMPION_FIELDS
