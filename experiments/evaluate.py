@@ -26,7 +26,7 @@ STANDING_FIELDS = {"fitness": 1, "rating": 1, "d_fitness": 1, "g_matches": 1}
 
 def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[str], ensemble: int,
                    seed: int, key: str = "fitness", choice: str = "standing", screen: float = 1.0,
-                   regions: int = REGIONS, refine: int = 0) -> dict:
+                   regions: int = REGIONS, refine: int = 0, record: bool = True) -> dict:
     """Metrics of each individual in `individuals` (kind `final`), of the champion (`choice`: the first by
     the standing `key`, or `real`: of the `ensemble` first by it, the one whose product, screened and refined as
     given out, is nearest real training data; see `arena.selection.champion`) and of a mixture of the `ensemble`
@@ -36,7 +36,8 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
     With `screen` below 1 the products are screened by the discriminators of `individuals`
     (`arena.screen`, within `regions`: `arena.screen_regions`), and with `refine` above 0 refined by them for at
     most that many steps (`arena.refine`; vector data only); then `champion_unscreened` and `ensemble_unscreened`
-    give them as they come."""
+    give them as they come. With `record` false nothing is written: the run's products chosen again another way
+    (`experiments.bench quality --rejudge --ensembles`) leave its recorded ones as they were."""
     refine = refinable(judge.data, refine)
     screened = treated(screen, refine)
     torch_rng = torch.Generator().manual_seed(seed)
@@ -107,7 +108,7 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
                                        **screened_quality(mixture, discriminators, judge, screen, seed + 3, regions,
                                                           refine))
         results.append(summary["ensemble"])
-    for doc in results:
+    for doc in results if record else ():
         db.metrics.replace_one({"_id": doc["_id"]}, doc, upsert=True)
     return summary
 

@@ -214,7 +214,9 @@ def test_a_screens_regions_must_be_a_non_negative_integer_named_when_not(regions
     (["--rejudge", "--work", "{tmp}", "--screens", "0.5"], "got --work"),
     (["--screens", "0.5", "--regions", "64,x"], "--regions takes non-negative integers; got 'x'"),
     (["--refines", "100,-1"], "--refines takes non-negative integers; got '-1'"),
-    (["--rejudge", "--work", "{tmp}"], "at --screens or --refines"),
+    (["--rejudge", "--work", "{tmp}"], "at --screens, --refines or --ensembles"),
+    (["--rejudge", "--work", "{tmp}", "--ensembles", "4,1"], "--ensembles takes numbers of at least 2"),
+    (["--ensembles", "4"], "with --rejudge; got '4'"),
 ])
 def test_judging_a_benchmark_again_refuses_what_it_cannot_judge_naming_it(args, says, tmp_path, capsys):
     from experiments import cli
@@ -301,6 +303,30 @@ def test_kept_arena_runs_are_judged_again_under_their_own_names_and_seeds(raw_db
     raw_db.runs.insert_one({"_id": "d", "config": {"dataset": "grid25", "seed": 0}, "summary": {"quality": {}}})
     with pytest.raises(ValueError, match="holds runs of grid25, not only of --dataset ring8"):
         quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,))
+
+
+def test_a_kept_runs_products_are_chosen_again_at_other_ensemble_sizes_recording_nothing(raw_db, tmp_path):
+    """`--ensembles`: the champion and the mixture chosen again from the final population with each number of
+    generators, as the run would give them out; the run's recorded metrics stay as they were."""
+    from experiments.bench.quality import rejudge
+    from storage.checkpoints import save_checkpoint
+
+    population = []
+    for i in range(3):
+        genome = random_genome(np.random.default_rng(i), MutationConfig(), 32, 5)
+        path = str(tmp_path / "runs" / f"{i}.pt")
+        save_checkpoint(path, {"genome": genome.to_dict(), **build_pair(genome).state_dicts()})
+        raw_db.individuals.insert_one({"_id": f"r/player-{i}/9", "run_id": "r", "player": f"player-{i}",
+                                       "generation": 9, "checkpoint": path, "fitness": 0.9 - 0.1 * i})
+        population.append(f"r/player-{i}/9")
+    arena = {"selection": "fitness", "champion": "real", "screen": 1.0, "screen_regions": 0, "refine": 0}
+    raw_db.runs.insert_one({"_id": "r", "config": {"dataset": "ring8", "seed": 0, "arena": arena},
+                            "summary": {"quality": {"champion": {}}, "population": population}})
+    rows, notes = rejudge(raw_db, tmp_path, "ring8", (), (0,), ensembles=(2, 3), say=lambda text: None)
+    assert [row["method"] for row in rows] == [f"arena, {product}, ensemble {size}" for size in (2, 3)
+                                               for product in ("champion", "mixture")]
+    assert all(row["seeds"] == 1 and row["modes"] for row in rows)
+    assert raw_db.metrics.count_documents({}) == 0
 
 
 @pytest.mark.parametrize("share", [0.5, 1.0])

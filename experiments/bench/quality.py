@@ -17,7 +17,7 @@ from arena.metrics import Judge
 from arena.refine import check, refinable
 from experiments.bench import baselines, results
 from experiments.bench.common import Workspace, mean_std, measured, run_arena, run_config, settings
-from experiments.evaluate import loadable, screen_sweep, screened_quality
+from experiments.evaluate import evaluate_final, loadable, screen_sweep, screened_quality
 from experiments.options import Sets
 from experiments.summaries import screen_words, screened
 
@@ -204,17 +204,33 @@ def _sweep(db, run_id: str, judge: Judge, shares: tuple[float, ...], seed: int,
     refinement steps: (label, metrics)."""
     return [(f"{SWEEP_LABELS[kind]}, screen sweep: {screen_words(share, count, refine)}", metrics)
             for refine in refines
-            for count, chosen in _screens(shares, regions)
+            for count, chosen in _screens(shares, regions) if chosen
             for share, products in screen_sweep(db, run_id, judge, chosen, seed, count, refine).items()
             for kind, metrics in products.items()]
 
 
+def _ensembles(db, run: dict, judge: Judge, sizes: tuple[int, ...]) -> list[tuple[str, dict]]:
+    """A finished run's champion and mixture chosen again from its final population with each number of
+    generators in `sizes` in the mixture and the champion's choice (`arena.ensemble`), everything else as the run
+    had it, given out as it would give them: (label, metrics). Nothing is recorded."""
+    cfg, arena = run["config"], run["config"]["arena"]
+    out = []
+    for size in sizes:
+        summary = evaluate_final(db, run["_id"], judge, run["summary"]["population"], size, cfg["seed"],
+                                 arena["selection"], arena["champion"], arena["screen"], arena["screen_regions"],
+                                 arena["refine"], record=False)
+        out += [(f"{SWEEP_LABELS[kind]}, ensemble {size}", summary[kind]) for kind in SWEEP_LABELS if kind in summary]
+    return out
+
+
 def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tuple[int, ...],
-            refines: tuple[int, ...] = (0,), say=print) -> tuple[list[dict], str]:
+            refines: tuple[int, ...] = (0,), say=print, ensembles: tuple[int, ...] = ()) -> tuple[list[dict], str]:
     """The rows (mean ± std over seeds) and per-seed notes of every kept run and saved independent GAN of
-    `dataset` under `work`, at every share, number of regions and number of refinement steps."""
+    `dataset` under `work`, at every share, number of regions and number of refinement steps; and each run's
+    products chosen again with each number of generators in `ensembles`."""
     per_seed: dict[str, list[tuple[int, dict]]] = defaultdict(list)  # row label -> (seed, metrics) of each run
-    runs = sorted(db.runs.find({"summary.quality": {"$exists": True}}, projection={"config": 1, "status": 1}),
+    runs = sorted(db.runs.find({"summary.quality": {"$exists": True}},
+                               projection={"config": 1, "status": 1, "summary.population": 1}),
                   key=lambda r: (r["config"]["dataset"], r["config"]["seed"], r["_id"]))
     cut = [r for r in runs if r.get("status") == "interrupted"]
     for run in cut:  # its budget was cut short: averaged in, it would pass for a run of the stated budget
@@ -231,7 +247,8 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
     for run in runs:
         seed = run["config"]["seed"]
         method = "barrier arena" if run["config"].get("arena", {}).get("schedule") == "barrier" else "arena"
-        for name, metrics in _sweep(db, run["_id"], judge, shares, seed, regions, refines):
+        for name, metrics in (_sweep(db, run["_id"], judge, shares, seed, regions, refines)
+                              + _ensembles(db, run, judge, ensembles)):
             per_seed[f"{method}, {name}"].append((seed, metrics))
         say(f"{method} run {run['_id']} judged again")
     groups: dict[int, list[Path]] = defaultdict(list)
@@ -294,9 +311,12 @@ def command(
     refines: str = typer.Option("", help="Comma-separated numbers of refinement steps (0: none; 2-D data only) at "
                                          "which each arena run's products are also judged, at each of --screens "
                                          "[default: arena.refine; alone, at arena.screen]."),
+    ensembles: str = typer.Option("", help="With --rejudge: comma-separated numbers of generators (at least 2) in "
+                                           "each arena run's mixture and its champion's choice (arena.ensemble), "
+                                           "its products chosen again from its final population with each."),
     rejudge_: bool = typer.Option(False, "--rejudge", help="Train nothing: judge the arena runs and independent "
                                   "GANs that --work kept (of --dataset) again, at --screens, --regions and "
-                                  "--refines; the "
+                                  "--refines, or choose the runs' products again at --ensembles; the "
                                   "options that shape runs are not read."),
     work: Optional[Path] = typer.Option(None, help="Folder for the runs' checkpoints, logs and database "
                                                    "[default: a temporary one, removed at the end]."),
@@ -314,9 +334,13 @@ def command(
         shares = tuple(_share(v) for v in screens.split(",") if v.strip())
         counts = tuple(_count(v) for v in regions.split(",") if v.strip())
         steps = tuple(_count(v, "--refines") for v in refines.split(",") if v.strip())
-        if rejudge_ and (work is None or not (work / "db").is_dir() or not (shares or steps)):
+        sizes = tuple(_count(v, "--ensembles") for v in ensembles.split(",") if v.strip())
+        if any(size < 2 for size in sizes) or (sizes and not rejudge_):
+            raise ValueError(f"--ensembles takes numbers of at least 2, with --rejudge; got {ensembles!r}")
+        if rejudge_ and (work is None or not (work / "db").is_dir() or not (shares or steps or sizes)):
             raise ValueError("--rejudge judges again what a kept --work folder holds (its database and runs), at "
-                             f"--screens or --refines; got --work {str(work)!r} and --screens {screens!r}")
+                             f"--screens, --refines or --ensembles; got --work {str(work)!r} and --screens "
+                             f"{screens!r}")
         seconds = DATASETS[dataset] if seconds is None else seconds
         cpus = cpus if cpus is not None else min(players, os.cpu_count() or 1)
         if seeds < 1 or players < 1 or cpus < 1 or not seconds > 0:
@@ -336,7 +360,7 @@ def command(
         try:
             rows, path = measured("quality", work, True, console,
                                   lambda ws: rejudge(ws.db, work, dataset, shares, counts, steps,
-                                                     say=console.print))
+                                                     say=console.print, ensembles=sizes))
         except (ValueError, RuntimeError) as err:  # RuntimeError: its database held by a process still running
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2)
