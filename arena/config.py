@@ -59,19 +59,21 @@ class ArenaConfig:
     multiplied by 0.8 or 1.25; the pair stays together). On grid25 at 600 s (seed 0) perturb made the
     players copies of one costly lineage: 20 modes, KL 0.968, against 25, 0.301 without breeding
     (BENCHMARKS.md, 2026-12-03T11:09:50). exploit = never breeds nothing and ignores it."""
-    tune: int = 10
+    tune: int = 0
     """Loops per window of each player's search over its own learning rates, in place (PBT's explore without its
     exploit; `arena/tuning.py`): a trial multiplies each rate by 0.8 or 1.25 and is kept when the generator's
-    distance to real training samples over its window came nearer than over the window before it, else undone;
-    the pair trains on throughout (0: none). A pair bred anew starts its search afresh (under exploit = always
-    every pair is, and nothing is tuned); a restarted player starts afresh from the rates its checkpoint holds,
-    a trial's rates if it stopped in one. On by default, though on its mean the gain is within the runs' spread:
-    on grid25 at 600 s, 3 seeds, the champion's KL went from 0.123 to 0.070 and its high quality from 85.9 to
-    87.5 %, the mixture's KL from 0.076 to 0.046 (BENCHMARKS.md rows 2026-12-05T10:10:30 against 09:32:36); two
-    of the three runs reached 25 modes, 97.9 and 96.8 %, KL 0.013 and 0.022, with players whose own generators
-    held KL 0.10 to 0.14, which none of the 40 players of ten runs without it came near (best 0.38); the third
-    drifted towards low rates and blur. Six runs with it average a champion's KL of 0.084, against 0.147 over the
-    ten without, and high quality about 86.5 % either way (row 2026-12-05T11:25:17 pools them)."""
+    distance to real training samples over its window came nearer than over the window before it, else undone; the
+    pair trains on throughout (0: none). A pair bred anew starts its search afresh (under exploit = always every
+    pair is, and nothing is tuned); a restarted player starts afresh from the rates its checkpoint holds, a trial's
+    rates if it stopped in one. Off by default because the numbers say so since the founders' rates are the
+    conventional GAN's (469130e): at 600 s, 3 seeds, untuned, the grid25 champion had 25 modes, 91.6 % high quality,
+    KL 0.026 and the mixture 25, 94.0 %, 0.010, against 24.7, 95.1 %, 0.044 and 25, 93.7 %, 0.013 tuned
+    (BENCHMARKS.md rows 2026-12-05T17:55:16 against 13:54:59); on ring8 the champion had 8, 98.4 %, 0.003 and the
+    mixture 8, 98.6 %, 0.001, against 8, 97.7 %, 0.003 and 8, 97.9 %, 0.003 tuned (rows 18:32:12 against 16:22:57).
+    The searched rates wander a decade either way from the founders' (a player's generator rate from 6e-4 to 1e-4,
+    another's discriminator rate from 1e-4 to 1e-3, in the tuned ring8 runs), and each window's measures of the
+    distance cost 4 % of a loop. With the random founders before, it lowered the champion's KL (0.123 to 0.070 on
+    grid25 at 600 s, rows 2026-12-05T10:10:30 against 09:32:36)."""
     truncation: float = 0.25
     """Under exploit = truncation, the share of the ranked population whose pairs are replaced."""
     ready: int = 3
@@ -118,7 +120,9 @@ class ArenaConfig:
     """Each player records its generator's quality (modes, high quality, KL; or FID, TVD) every this many
     generations; 0 records it only for the final population."""
     ensemble: int = 3
-    """Generators mixed into the ensemble evaluated at the end of a run (0: none)."""
+    """Generators mixed into the ensemble evaluated at the end of a run, and the candidates for the champion under
+    champion = real (0: none). With 4 players, all 4 gained nothing on ring8's 600 s runs judged again (BENCHMARKS.md
+    row 2026-12-05T17:59:37: the champion's KL 0.006 against 0.003, the mixture 97.7 against 97.9 % high quality)."""
     champion: str = "real"
     """How the run's champion is chosen from its final population: standing (the first by `selection`),
     or real (of the `ensemble` first by standing, the one whose product, its samples screened and refined as the
