@@ -65,15 +65,14 @@ class ArenaConfig:
     distance to real training samples over its window came nearer than over the window before it, else undone; the
     pair trains on throughout (0: none). A pair bred anew starts its search afresh (under exploit = always every
     pair is, and nothing is tuned); a restarted player starts afresh from the rates its checkpoint holds, a trial's
-    rates if it stopped in one. Off by default because the numbers say so since the founders' rates are the
-    conventional GAN's (469130e): at 600 s, 3 seeds, untuned, the grid25 champion had 25 modes, 91.6 % high quality,
-    KL 0.026 and the mixture 25, 94.0 %, 0.010, against 24.7, 95.1 %, 0.044 and 25, 93.7 %, 0.013 tuned
-    (BENCHMARKS.md rows 2026-12-05T17:55:16 against 13:54:59); on ring8 the champion had 8, 98.4 %, 0.003 and the
-    mixture 8, 98.6 %, 0.001, against 8, 97.7 %, 0.003 and 8, 97.9 %, 0.003 tuned (rows 18:32:12 against 16:22:57).
-    The searched rates wander a decade either way from the founders' (a player's generator rate from 6e-4 to 1e-4,
-    another's discriminator rate from 1e-4 to 1e-3, in the tuned ring8 runs), and each window's measures of the
-    distance cost 4 % of a loop. With the random founders before, it lowered the champion's KL (0.123 to 0.070 on
-    grid25 at 600 s, rows 2026-12-05T10:10:30 against 09:32:36)."""
+    rates if it stopped in one. Off by default: with the conventional founders' rates (469130e) it gains nothing
+    beyond the runs' spread, and untuned is better on more measures than it is worse. At 600 s, 3 seeds, untuned,
+    the grid25 champion had 25 modes, 91.6 % high quality, KL 0.026 and the mixture 25, 94.0 %, 0.010, against 24.7,
+    95.1 %, 0.044 and 25, 93.7 %, 0.013 tuned (BENCHMARKS.md rows 2026-12-05T17:55:16 against 13:54:59); on ring8
+    the champion had 8, 98.4 %, 0.003 and the mixture 8, 98.6 %, 0.001, against 8, 97.7 %, 0.003 and 8, 97.9 %,
+    0.003 tuned (rows 18:32:12 against 16:22:57). A search's distance measures cost 4.4 % of a loop (throughput row
+    16:59:40). With the random founders before, it lowered the champion's KL (0.123 to 0.070 on grid25 at 600 s,
+    rows 2026-12-05T10:10:30 against 09:32:36)."""
     truncation: float = 0.25
     """Under exploit = truncation, the share of the ranked population whose pairs are replaced."""
     ready: int = 3

@@ -215,8 +215,8 @@ def test_a_screens_regions_must_be_a_non_negative_integer_named_when_not(regions
     (["--screens", "0.5", "--regions", "64,x"], "--regions takes non-negative integers; got 'x'"),
     (["--refines", "100,-1"], "--refines takes non-negative integers; got '-1'"),
     (["--rejudge", "--work", "{tmp}"], "at --screens, --refines or --ensembles"),
-    (["--rejudge", "--work", "{tmp}", "--ensembles", "4,1"], "--ensembles takes numbers of at least 2"),
-    (["--ensembles", "4"], "with --rejudge; got '4'"),
+    (["--rejudge", "--work", "{tmp}", "--ensembles", "4,1"], "--ensembles takes numbers of at least 2; got 1"),
+    (["--ensembles", "4"], "--ensembles 4 chooses a kept run's products again: it needs --rejudge"),
 ])
 def test_judging_a_benchmark_again_refuses_what_it_cannot_judge_naming_it(args, says, tmp_path, capsys):
     from experiments import cli
@@ -305,11 +305,23 @@ def test_kept_arena_runs_are_judged_again_under_their_own_names_and_seeds(raw_db
         quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,))
 
 
-def test_a_kept_runs_products_are_chosen_again_at_other_ensemble_sizes_recording_nothing(raw_db, tmp_path):
+def test_a_kept_runs_products_are_chosen_again_at_other_ensemble_sizes_recording_nothing(raw_db, tmp_path,
+                                                                                         monkeypatch):
     """`--ensembles`: the champion and the mixture chosen again from the final population with each number of
     generators, as the run would give them out; the run's recorded metrics stay as they were."""
-    from experiments.bench.quality import rejudge
+    import experiments.bench.quality as quality
     from storage.checkpoints import save_checkpoint
+
+    chosen = []
+
+    def evaluate(*args, **kwargs):
+        summary = evaluate_final(*args, **kwargs)
+        chosen.append(len(summary["ensemble"]["members"]))
+        return summary
+
+    evaluate_final = quality.evaluate_final
+    monkeypatch.setattr(quality, "evaluate_final", evaluate)
+    rejudge = quality.rejudge
 
     population = []
     for i in range(3):
@@ -325,8 +337,14 @@ def test_a_kept_runs_products_are_chosen_again_at_other_ensemble_sizes_recording
     rows, notes = rejudge(raw_db, tmp_path, "ring8", (), (0,), ensembles=(2, 3), say=lambda text: None)
     assert [row["method"] for row in rows] == [f"arena, {product}, ensemble {size}" for size in (2, 3)
                                                for product in ("champion", "mixture")]
-    assert all(row["seeds"] == 1 and row["modes"] for row in rows)
+    assert all(row["seeds"] == 1 for row in rows) and chosen == [2, 3]  # each size mixes as many
     assert raw_db.metrics.count_documents({}) == 0
+    with pytest.raises(ValueError, match="--ensembles 4: run r has 3 in its final population"):
+        rejudge(raw_db, tmp_path, "ring8", (), (0,), ensembles=(4,), say=lambda text: None)
+    raw_db.runs.update_one({"_id": "r"}, {"$unset": {"summary.population": ""}})  # its final standings unread
+    said = []
+    rows, _ = rejudge(raw_db, tmp_path, "ring8", (), (0,), ensembles=(2,), say=said.append)
+    assert rows == [] and "arena run r has no final population recorded" in said[0]
 
 
 @pytest.mark.parametrize("share", [0.5, 1.0])

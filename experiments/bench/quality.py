@@ -209,14 +209,22 @@ def _sweep(db, run_id: str, judge: Judge, shares: tuple[float, ...], seed: int,
             for kind, metrics in products.items()]
 
 
+def _population(run: dict) -> list[str]:
+    """The final population a run's summary names (none where reading its final standings failed)."""
+    return (run.get("summary") or {}).get("population") or []
+
+
 def _ensembles(db, run: dict, judge: Judge, sizes: tuple[int, ...]) -> list[tuple[str, dict]]:
     """A finished run's champion and mixture chosen again from its final population with each number of
     generators in `sizes` in the mixture and the champion's choice (`arena.ensemble`), everything else as the run
     had it, given out as it would give them: (label, metrics). Nothing is recorded."""
     cfg, arena = run["config"], run["config"]["arena"]
+    population = _population(run)
     out = []
     for size in sizes:
-        summary = evaluate_final(db, run["_id"], judge, run["summary"]["population"], size, cfg["seed"],
+        if size > len(population):  # the mixture would hold fewer than its label says
+            raise ValueError(f"--ensembles {size}: run {run['_id']} has {len(population)} in its final population")
+        summary = evaluate_final(db, run["_id"], judge, population, size, cfg["seed"],
                                  arena["selection"], arena["champion"], arena["screen"], arena["screen_regions"],
                                  arena["refine"], record=False)
         out += [(f"{SWEEP_LABELS[kind]}, ensemble {size}", summary[kind]) for kind in SWEEP_LABELS if kind in summary]
@@ -244,11 +252,13 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
         raise ValueError(f"{work} holds no finished arena run and no saved independent GAN")
     data = load_dataset(dataset)
     judge = Judge(data)
+    for run in [r for r in runs if ensembles and not _population(r)]:
+        say(f"arena run {run['_id']} has no final population recorded; its products cannot be chosen again")
     for run in runs:
         seed = run["config"]["seed"]
         method = "barrier arena" if run["config"].get("arena", {}).get("schedule") == "barrier" else "arena"
         for name, metrics in (_sweep(db, run["_id"], judge, shares, seed, regions, refines)
-                              + _ensembles(db, run, judge, ensembles)):
+                              + (_ensembles(db, run, judge, ensembles) if _population(run) else [])):
             per_seed[f"{method}, {name}"].append((seed, metrics))
         say(f"{method} run {run['_id']} judged again")
     groups: dict[int, list[Path]] = defaultdict(list)
@@ -267,7 +277,8 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
                 raw, screened = baselines.pooled(list(pairs.values()), data, judge, seed, share, count, refine)
                 per_seed[f"{len(paths)} independent GANs, mixture, by their discriminators, {where}"].append(
                     (seed, screened if screened is not None else raw))
-        say(f"independent GANs of seed {seed} judged again")
+        if shares:
+            say(f"independent GANs of seed {seed} judged again")
     rows, notes = [], []
     for name, judged in per_seed.items():
         metrics = [m for _, m in judged]
@@ -335,8 +346,11 @@ def command(
         counts = tuple(_count(v) for v in regions.split(",") if v.strip())
         steps = tuple(_count(v, "--refines") for v in refines.split(",") if v.strip())
         sizes = tuple(_count(v, "--ensembles") for v in ensembles.split(",") if v.strip())
-        if any(size < 2 for size in sizes) or (sizes and not rejudge_):
-            raise ValueError(f"--ensembles takes numbers of at least 2, with --rejudge; got {ensembles!r}")
+        for size in sizes:
+            if size < 2:
+                raise ValueError(f"--ensembles takes numbers of at least 2; got {size}")
+        if sizes and not rejudge_:
+            raise ValueError(f"--ensembles {ensembles} chooses a kept run's products again: it needs --rejudge")
         if rejudge_ and (work is None or not (work / "db").is_dir() or not (shares or steps or sizes)):
             raise ValueError("--rejudge judges again what a kept --work folder holds (its database and runs), at "
                              f"--screens, --refines or --ensembles; got --work {str(work)!r} and --screens "
