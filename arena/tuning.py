@@ -12,7 +12,8 @@ pair settling after a change, so only the second half's loops are measured (`Tun
 rates in hand is followed by a trial: each of the two rates multiplied by 0.8 or 1.25 (PBT's factors). A trial
 whose window came nearer real data than the window before it is kept and the next trial starts from it; one that
 did not is undone, and the rates in hand are measured again before the next trial, since the pair has moved on
-meanwhile (a comparison is only ever between two adjacent windows). Nothing is copied or rolled back: the weights and the optimizers' moments train on throughout.
+meanwhile (a comparison is only ever between two adjacent windows). Nothing is copied or rolled back: the weights
+and the optimizers' moments train on throughout.
 
 What it does not correct for: the later window of a comparison also has the run's own progress and a slightly
 lower rate schedule (`arena.lr_final`) on its side, so early in a run trials are kept more easily than they earn;

@@ -209,19 +209,16 @@ def _sweep(db, run_id: str, judge: Judge, shares: tuple[float, ...], seed: int,
             for kind, metrics in products.items()]
 
 
-def _population(run: dict) -> list[str]:
-    """The final population a run's summary names (none where reading its final standings failed)."""
-    return (run.get("summary") or {}).get("population") or []
-
-
-def _ensembles(db, run: dict, judge: Judge, sizes: tuple[int, ...]) -> list[tuple[str, dict]]:
+def _ensembles(db, run: dict, judge: Judge, sizes: tuple[int, ...], say=print) -> list[tuple[str, dict]]:
     """A finished run's champion and mixture chosen again from its final population with each number of
     generators in `sizes` in the mixture and the champion's choice (`arena.ensemble`), everything else as the run
     had it, given out as it would give them: (label, metrics). Nothing is recorded."""
     cfg, arena = run["config"], run["config"]["arena"]
-    population = _population(run)
+    population = (run.get("summary") or {}).get("population") or []  # none where its final standings went unread
+    if sizes and not population:
+        say(f"arena run {run['_id']} has no final population recorded; its products cannot be chosen again")
     out = []
-    for size in sizes:
+    for size in sizes if population else ():
         if size > len(population):  # the mixture would hold fewer than its label says
             raise ValueError(f"--ensembles {size}: run {run['_id']} has {len(population)} in its final population")
         summary = evaluate_final(db, run["_id"], judge, population, size, cfg["seed"],
@@ -252,13 +249,11 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
         raise ValueError(f"{work} holds no finished arena run and no saved independent GAN")
     data = load_dataset(dataset)
     judge = Judge(data)
-    for run in [r for r in runs if ensembles and not _population(r)]:
-        say(f"arena run {run['_id']} has no final population recorded; its products cannot be chosen again")
     for run in runs:
         seed = run["config"]["seed"]
         method = "barrier arena" if run["config"].get("arena", {}).get("schedule") == "barrier" else "arena"
         for name, metrics in (_sweep(db, run["_id"], judge, shares, seed, regions, refines)
-                              + (_ensembles(db, run, judge, ensembles) if _population(run) else [])):
+                              + _ensembles(db, run, judge, ensembles, say)):
             per_seed[f"{method}, {name}"].append((seed, metrics))
         say(f"{method} run {run['_id']} judged again")
     groups: dict[int, list[Path]] = defaultdict(list)
