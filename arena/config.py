@@ -170,6 +170,9 @@ class ArenaConfig:
     founders: str = "conventional"
     """First-generation genomes: random (shapes and rates drawn within the mutation limits) or conventional
     (an architecture known to work, its widths and learning rates drawn: `genome.population.conventional_genome`)."""
+    founder_d_lr: float = 4e-4
+    """The highest learning rate a conventional founder's discriminator draws, log-uniformly from 1e-4 up to it
+    (`genome.population.conventional_genome`); the random founders ignore it."""
     architecture: str = "auto"
     """First-generation networks: dense, conv (images only), or auto (conv for images, else dense)."""
     lr_final: float = 0.1
@@ -187,6 +190,8 @@ class ArenaConfig:
     def __post_init__(self) -> None:
         if self.founders not in FOUNDERS:
             raise ValueError(f"arena.founders must be one of {', '.join(FOUNDERS)}; got {self.founders!r}")
+        if not 1e-4 <= self.founder_d_lr <= 1e-2:
+            raise ValueError(f"arena.founder_d_lr must be between 1e-4 and 1e-2; got {self.founder_d_lr!r}")
         if self.architecture not in ("auto", "dense", "conv"):
             raise ValueError(f"arena.architecture must be auto, dense or conv; got {self.architecture!r}")
         if not 1 <= self.steps_spread <= 100:

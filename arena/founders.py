@@ -36,7 +36,8 @@ def found(run_seed: int, index: int, players: int, data_shape: tuple[int, ...], 
     rng = np.random.default_rng(seed)
     steps = arena.first_steps(index, players)
     if arena.founders == "conventional":
-        genome = conventional_genome(rng, mutation, arena.batch_size, steps, data_shape, arena.pack)
+        genome = conventional_genome(rng, mutation, arena.batch_size, steps, data_shape, arena.pack,
+                                     arena.founder_d_lr)
     else:
         genome = random_genome(rng, mutation, arena.batch_size, steps, data_shape, arena.architecture, arena.pack)
     return Founding(genome, rng, int(seed.generate_state(2)[1]), int(seed.generate_state(1)[0]))

@@ -97,12 +97,12 @@ def random_genome(rng: np.random.Generator, cfg: MutationConfig, batch_size: int
 
 
 def conventional_genome(rng: np.random.Generator, cfg: MutationConfig, batch_size: int, steps: int,
-                        data_shape: tuple[int, ...] = (2,), pack: int = 1) -> Genome:
+                        data_shape: tuple[int, ...] = (2,), pack: int = 1, d_lr: float = 4e-4) -> Genome:
     """A founder of an architecture known to work (as E-GAN and Lipizzaner start), its hyperparameters drawn:
     2-D, three dense layers a side of one width each (64 to 256), ReLU generator, leaky-ReLU discriminator;
     images, DCGAN's shape (a reshape to 64 channels at a quarter of the side, two stride-2 transposed
     convolutions with batch norm; two stride-2 convolutions, the second layer-normed). Adam with β₁ 0.5 and
-    learning rates drawn log-uniformly, each side its own: the discriminator's in [1e-4, 4e-4] (on grid25 one
+    learning rates drawn log-uniformly, each side its own: the discriminator's in [1e-4, `d_lr`] (on grid25 one
     above 8e-4 held its player at 14 to 18 modes and KL 1.2 to 1.6 all run, in each of the runs that drew one:
     BENCHMARKS.md rows 2026-12-05T01:42:01, 06:42:02 and 08:13:55); the generator's in [2e-4, 8e-4] on 2-D data,
     where a generator slower than its discriminator blurred between the modes or dropped them, and the best
@@ -133,7 +133,7 @@ def conventional_genome(rng: np.random.Generator, cfg: MutationConfig, batch_siz
         latent = int(_clip(8, cfg.min_latent, cfg.max_latent))
     genome = Genome(generator=generator, discriminator=discriminator, latent_dim=latent, latent_dist="normal",
                     g_optimizer=optimizer(*((1e-4, 4e-4) if image else (2e-4, 8e-4))),
-                    d_optimizer=optimizer(1e-4, 4e-4), batch_size=batch_size, steps=steps,
+                    d_optimizer=optimizer(1e-4, d_lr), batch_size=batch_size, steps=steps,
                     data_shape=tuple(data_shape), pack=pack)
     if not within_limits(genome, cfg):
         raise ValueError(f"a conventional founder does not fit the limits (mutation.max_parameters "

@@ -34,6 +34,20 @@ def test_conventional_founders_build_differ_in_their_draws_and_fit_the_limits(sh
         assert len({g.generator[0].width for g in founders}) > 1
 
 
+def test_founder_d_lr_caps_the_discriminators_rates_and_keeps_each_players_draw():
+    cfg = MutationConfig()
+    wide = [found(3, i, 4, (2,), cfg, ArenaConfig()).genome for i in range(4)]
+    narrow = [found(3, i, 4, (2,), cfg, ArenaConfig(founder_d_lr=2e-4)).genome for i in range(4)]
+    assert all(1e-4 <= g.d_optimizer.lr <= 2e-4 for g in narrow)
+    assert any(g.d_optimizer.lr > 2e-4 for g in wide)  # the cap changes something at this seed
+    # The same draws mapped onto the narrower range: players keep their order, and all else is as it was.
+    ranks = [np.argsort([g.d_optimizer.lr for g in founders]).tolist() for founders in (wide, narrow)]
+    assert ranks[0] == ranks[1]
+    assert [(g.generator, g.g_optimizer) for g in wide] == [(g.generator, g.g_optimizer) for g in narrow]
+    with pytest.raises(ValueError, match=r"arena.founder_d_lr must be between 1e-4 and 1e-2; got 0.5"):
+        ArenaConfig(founder_d_lr=0.5)
+
+
 def test_conventional_founders_refuse_what_they_cannot_build_in_one_line():
     with pytest.raises(ValueError, match=r"side divisible by 4; got \(1, 10, 10\)"):
         conventional_genome(np.random.default_rng(0), MutationConfig(), 16, 5, (1, 10, 10))
