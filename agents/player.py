@@ -1,5 +1,6 @@
 """The player actor: owns one individual at a time and loops on its own, never waiting for others:
-train, measure its distance to real data (when due), save, publish, fight, breed. Decisions come from `arena/` and `genome/`; this only carries them out."""
+train, measure its distance to real data (when due), save, publish, fight, hold a round (when due), breed.
+Decisions come from `arena/` and `genome/`; this only carries them out."""
 
 from __future__ import annotations
 
@@ -142,6 +143,9 @@ class Player:
                     opponents = self._enter(child, individual, weights, moments)
                 with clock("fight"):
                     matches = self._fight(child, individual, opponents)
+                if self.arena.round_due(self.generation):  # its own phase: its share of a loop is seen apart
+                    with clock("round"):
+                        matches += self._round(child, individual)
                 # Recorded at the end of the loop, timed now: a restarted registry replays births and
                 # matches in the order of their times.
                 fought_at = now()
@@ -305,8 +309,8 @@ class Player:
         return ray.get(self.registry.move.remote(self.spec.dataset, self.entry, self._seed(), **self._game()))
 
     def _fight(self, child: Offspring, individual: str, picked: list[dict]) -> list[dict]:
-        """The duels with the opponents drawn, cross-training against them when configured, and every
-        `round_every` generations an all-versus-all round; returns the match records."""
+        """The duels with the opponents drawn, cross-training against them when configured; returns the match
+        records."""
         cfg = self.arena
         fetched = self.opponents.pairs(picked)
         chosen, opponents = [entry for entry, _ in fetched], [opponent for _, opponent in fetched]
@@ -319,8 +323,6 @@ class Player:
             self.replay.add(self.fooling, self.torch_rng)
             if cfg.cross_steps:
                 self._cross_train(child, opponents, individual, cfg.cross_steps, "cross")
-        if cfg.round_every and self.generation % cfg.round_every == 0:
-            matches += self._round(child, individual)
         return matches
 
     def _round(self, child: Offspring, individual: str) -> list[dict]:

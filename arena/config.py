@@ -250,6 +250,10 @@ class ArenaConfig:
         """Whether a player records its generator's quality after this generation (`metrics_every`)."""
         return bool(self.metrics_every) and generation % self.metrics_every == 0
 
+    def round_due(self, generation: int) -> bool:
+        """Whether a player holds the seed's second round after this generation's duels (`round_every`)."""
+        return bool(self.round_every) and generation % self.round_every == 0
+
     def distance_due(self, generation: int, tuning: bool = False) -> bool:
         """Whether a player measures its generator's distance to real data after this generation's training:
         every loop when truncation culls by it, in the loops its search over its rates reads (`tuning`:

@@ -17,8 +17,8 @@ from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
 PHASE_COLOURS = {"train": "#4c72b0", "cross": "#64b5cd", "save": "#8c8c8c", "publish": "#937860",
-                 "fight": "#c44e52", "distance": "#da8bc3", "measure": "#8172b2", "settle": "#cccccc", "heartbeat": "#cccccc", "breed": "#55a868",
-                 "wait": "#dd8452"}
+                 "fight": "#c44e52", "round": "#e17c7e", "distance": "#da8bc3", "measure": "#8172b2",
+                 "settle": "#cccccc", "heartbeat": "#cccccc", "breed": "#55a868", "wait": "#dd8452"}
 QUALITY_LABELS = {"modes": "modes captured", "high_quality": "high-quality share", "kl": "KL from uniform modes",
                   "fid": "FID", "tvd": "class TVD"}
 

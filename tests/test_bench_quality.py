@@ -227,6 +227,7 @@ def test_throughput_figures_from_known_timelines():
     assert found["compute_share"] == pytest.approx(np.mean([11.0 / 12.0, 11.5 / 12.0]))
     assert found["compute_share_min"] == pytest.approx(11.0 / 12.0)
     assert found["waiting"]["publish"] == pytest.approx(0.6 / 24.0)
+    assert found["phases"]["train"] == pytest.approx(18 / 24) and found["phases"]["fight"] == pytest.approx(3 / 24)
     assert found["generations_per_hour"] == pytest.approx(3 / 12.0 * 3600)
     costs = [100 * 0.03, 100 * 0.09]
     assert found["cost_spread"] == pytest.approx(3.0)
@@ -249,6 +250,12 @@ def test_throughput_figures_from_known_timelines():
     assert rows[-1]["result"].startswith(f"ratio {found['generations_per_hour'] / slower['generations_per_hour']:.2f}")
     whole = rows[0]
     assert whole["measure"].endswith("whole loop") and whole["target met"].startswith("no (+")
+    # Where the time goes: training, then the rest largest first, and nothing unclocked (loops back to back).
+    phases = next(r for r in rows if r["measure"] == "(i) share of the players' wall time in training, by phase")
+    assert phases["value"] == "75.0 ± 0.0 %"
+    named = [part.split(" ")[0] for part in phases["reference"].split(", ")]
+    assert named == ["fight", "save", "settle", "publish", "between", "breed"]  # ties by name
+    assert phases["reference"].startswith("fight 12.5 ± 0.0 %") and "between 0.0 ± 0.0 %" in phases["reference"]
     assert whole["reference"].endswith(" 4 at once") and whole["result"].endswith(" against 4 at once)")
 
 
@@ -304,13 +311,16 @@ def test_throughput_runs_both_schedules_end_to_end(bench):
     share = "(ii) compute share of player wall time"
     assert [(r["measure"], r["schedule"]) for r in rows][-3:] == \
         [(share, "async"), (share, "barrier"), ("(iii) generations per hour", "async vs barrier")]
-    # (i) rows, each async, come first: one per rate the async run had the records to time
+    # (i) rows, each async, come first: one per rate the async run had the records to time, then its phases
+    phases = "(i) share of the players' wall time in training, by phase"
     assert all(r["measure"].startswith("(i) ") and r["schedule"] == "async" for r in rows[:-3])
-    assert all(r["reference"].endswith(" 2 at once") for r in rows[:-3])  # both bare references
+    assert rows[-4]["measure"] == phases
+    assert {"fight", "round", "between"} <= {part.split(" ")[0] for part in rows[-4]["reference"].split(", ")}
+    assert all(r["reference"].endswith(" 2 at once") for r in rows[:-4])  # both bare references
     for row in rows:
         assert (row["dataset"], row["players"], row["cpus"], row["seeds"]) == ("ring8", 2, 2, 1), row
         mean = float(row["value"].split(" ± ")[0])
-        assert 0 <= mean <= (100 if row["measure"] == share else math.inf), row
+        assert 0 <= mean <= (100 if row["measure"] in (share, phases) else math.inf), row
     assert rows[-2]["reference"].startswith("waiting: ")
 
 

@@ -41,9 +41,11 @@ def test_founder_d_lr_caps_the_discriminators_rates_and_keeps_each_players_draw(
     assert all(1e-4 <= g.d_optimizer.lr <= 2e-4 for g in narrow)
     assert any(g.d_optimizer.lr > 2e-4 for g in wide)  # the cap changes something at this seed
     # The same draws mapped onto the narrower range: players keep their order, and all else is as it was.
-    ranks = [np.argsort([g.d_optimizer.lr for g in founders]).tolist() for founders in (wide, narrow)]
-    assert ranks[0] == ranks[1]
-    assert [(g.generator, g.g_optimizer) for g in wide] == [(g.generator, g.g_optimizer) for g in narrow]
+    # log-uniform: each rate sits as far up its range, in log, as before
+    for w, n in zip(wide, narrow):
+        assert np.log(n.d_optimizer.lr / 1e-4) / np.log(2) == pytest.approx(np.log(w.d_optimizer.lr / 1e-4) / np.log(4))
+    same = [(g.generator, g.discriminator, g.g_optimizer, g.latent_dim) for g in wide]
+    assert same == [(g.generator, g.discriminator, g.g_optimizer, g.latent_dim) for g in narrow]
     with pytest.raises(ValueError, match=r"arena.founder_d_lr must be between 1e-4 and 1e-2; got 0.5"):
         ArenaConfig(founder_d_lr=0.5)
 

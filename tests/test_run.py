@@ -112,6 +112,8 @@ def check_records(db, run_id: str, trace_dir: Path | str, damaged: tuple[str, ..
         spans = sorted(individual["timeline"].values())
         assert all(start <= end <= later for (start, end), (later, _) in zip(spans, spans[1:] + [(1e12, 0)]))
         assert {"train", "save", "publish", "fight", "settle"} <= set(individual["timeline"])
+        every = config["arena"]["round_every"]  # the round is a phase of its own, in the loops that hold one
+        assert ("round" in individual["timeline"]) == bool(every and individual["generation"] % every == 0)
         train = individual["timeline"]["train"]
         assert individual["step_ms"] == pytest.approx(1000 * (train[1] - train[0]) / individual["trained_steps"])
         # The thread's CPU time in training: some, and never more than the wall time it took (one thread).

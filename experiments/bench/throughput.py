@@ -18,7 +18,7 @@ from experiments.bench.common import Workspace, mean_std, measured, run_arena, r
 from experiments.options import Sets
 from genome import Genome
 
-COMPUTE = ("train", "distance", "save", "fight", "breed", "measure")
+COMPUTE = ("train", "distance", "save", "fight", "round", "breed", "measure")
 WAITING = ("publish", "settle", "wait")  # settle: report, heartbeat and next move, one call
 OVERHEAD, COMPUTE_SHARE, SPEEDUP = 0.10, 0.95, 1.5
 
@@ -80,12 +80,11 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
     by_player = defaultdict(list)
     for d in docs:
         by_player[d["player"]].append(d["timeline"])
-    walls, compute, waiting = {}, {}, {}
+    walls, compute = {}, {}
     for player, timelines in by_player.items():
         spans = [span for t in timelines for span in t.values()]
         walls[player] = max(e for _, e in spans) - min(s for s, _ in spans)
         compute[player] = sum(_span(t, p) for t in timelines for p in COMPUTE)
-        waiting[player] = {p: sum(_span(t, p) for t in timelines) for p in WAITING}
     train = sum(_span(d["timeline"], "train") for d in docs)
     loop = sum(walls.values())
     shares = {p: compute[p] / walls[p] for p in walls if walls[p] > 0}
@@ -95,6 +94,10 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
     costs = [d["genome"]["steps"] * bare[genome_key(d["genome"])][0] for d in first
              if genome_key(d["genome"]) in bare]
     wall_total = sum(walls.values())
+    phases = defaultdict(float)  # seconds of every phase clocked, of all players
+    for d in docs:
+        for phase, (start, end) in d["timeline"].items():
+            phases[phase] += end - start
     return {
         "steps": steps, "coverage": sum(n for n, _ in known) / max(1, steps),
         "bare_rate": steps / bare_seconds, "train_rate": steps / (train * share), "loop_rate": steps / (loop * share),
@@ -103,7 +106,8 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
         "cpu_rate": steps / run["cpu_players"] if run["cpu_players"] else None,
         "cpu_overhead": run["cpu_players"] / bare_cpu - 1 if run["cpu_players"] else None,
         "compute_share": float(np.mean(list(shares.values()))), "compute_share_min": min(shares.values()),
-        "waiting": {p: sum(w[p] for w in waiting.values()) / wall_total for p in WAITING},
+        "waiting": {p: phases.get(p, 0.0) / wall_total for p in WAITING},
+        "phases": {p: v / wall_total for p, v in phases.items()},
         "generations_per_hour": len(docs) / window * 3600, "individuals": len(docs),
         "cost_spread": max(costs) / min(costs) if costs else None,
         "ideal_ratio": float(np.mean([1 / c for c in costs]) * max(costs)) if costs else None,
@@ -136,6 +140,8 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
                          "target": f"overhead ≤ {OVERHEAD:.0%}" if judged else "-",
                          "target met": ("yes" if mean <= OVERHEAD else f"no (+{(mean - OVERHEAD) * 100:.1f} pts)")
                          if judged else "-", **common})
+    if a:
+        rows.append(_where_time_goes(a, common))
     for schedule, runs in (("async", a), ("barrier", b)):
         if not runs:
             continue
@@ -161,6 +167,18 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
                      "result": f"ratio {mean_std(ratios, '.2f', unit='×')}", "target": f"≥ {SPEEDUP}×",
                      "target met": "yes" if mean >= SPEEDUP else f"no ({mean:.2f}×)", **common})
     return rows
+
+
+def _where_time_goes(runs: list[dict], common: dict) -> dict:
+    """The async players' wall time in training (the value) and in each other phase of their loops (the
+    reference, largest first); what no phase clocks is `between`."""
+    shares = {p: [r["phases"].get(p, 0.0) for r in runs] for p in {p for r in runs for p in r["phases"]}}
+    shares["between"] = [1 - sum(r["phases"].values()) for r in runs]
+    rest = sorted((p for p in shares if p != "train"), key=lambda p: (-np.mean(shares[p]), p))
+    return {"measure": "(i) share of the players' wall time in training, by phase", "schedule": "async",
+            "value": mean_std(shares.get("train", [0.0]), ".1f", 100, " %"),
+            "reference": ", ".join(f"{p} {mean_std(shares[p], '.1f', 100, ' %')}" for p in rest),
+            "result": "-", "target": "-", "target met": "-", **common}
 
 
 def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int, schedules: list[str], base: dict,
