@@ -97,7 +97,7 @@ def random_genome(rng: np.random.Generator, cfg: MutationConfig, batch_size: int
 
 
 def conventional_genome(rng: np.random.Generator, cfg: MutationConfig, batch_size: int, steps: int,
-                        data_shape: tuple[int, ...] = (2,), pack: int = 1, d_lr: float = 4e-4) -> Genome:
+                        data_shape: tuple[int, ...] = (2,), pack: int = 1, d_lr: float = 2e-4) -> Genome:
     """A founder of an architecture known to work (as E-GAN and Lipizzaner start), its hyperparameters drawn:
     2-D, three dense layers a side of one width each (64 to 256), ReLU generator, leaky-ReLU discriminator;
     images, DCGAN's shape (a reshape to 64 channels at a quarter of the side, two stride-2 transposed
