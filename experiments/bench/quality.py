@@ -215,10 +215,12 @@ def _ensembles(db, run: dict, judge: Judge, sizes: tuple[int, ...], say=print) -
     had it, given out as it would give them: (label, metrics). Nothing is recorded."""
     cfg, arena = run["config"], run["config"]["arena"]
     population = (run.get("summary") or {}).get("population") or []  # none where its final standings went unread
-    if sizes and not population:
-        say(f"arena run {run['_id']} has no final population recorded; its products cannot be chosen again")
+    if not population:
+        if sizes:
+            say(f"arena run {run['_id']} has no final population recorded; its products cannot be chosen again")
+        return []
     out = []
-    for size in sizes if population else ():
+    for size in sizes:
         if size > len(population):  # the mixture would hold fewer than its label says
             raise ValueError(f"--ensembles {size}: run {run['_id']} has {len(population)} in its final population")
         summary = evaluate_final(db, run["_id"], judge, population, size, cfg["seed"],

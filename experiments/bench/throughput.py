@@ -80,12 +80,16 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
     by_player = defaultdict(list)
     for d in docs:
         by_player[d["player"]].append(d["timeline"])
+    phases = defaultdict(float)  # seconds of every phase clocked, of all players
+    for d in docs:
+        for phase, (start, end) in d["timeline"].items():
+            phases[phase] += end - start
+    train = phases.get("train", 0.0)
     walls, compute = {}, {}
     for player, timelines in by_player.items():
         spans = [span for t in timelines for span in t.values()]
         walls[player] = max(e for _, e in spans) - min(s for s, _ in spans)
         compute[player] = sum(_span(t, p) for t in timelines for p in COMPUTE)
-    train = sum(_span(d["timeline"], "train") for d in docs)
     loop = sum(walls.values())
     shares = {p: compute[p] / walls[p] for p in walls if walls[p] > 0}
     window = max(e for d in docs for _, e in d["timeline"].values()) - \
@@ -94,10 +98,6 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
     costs = [d["genome"]["steps"] * bare[genome_key(d["genome"])][0] for d in first
              if genome_key(d["genome"]) in bare]
     wall_total = sum(walls.values())
-    phases = defaultdict(float)  # seconds of every phase clocked, of all players
-    for d in docs:
-        for phase, (start, end) in d["timeline"].items():
-            phases[phase] += end - start
     return {
         "steps": steps, "coverage": sum(n for n, _ in known) / max(1, steps),
         "bare_rate": steps / bare_seconds, "train_rate": steps / (train * share), "loop_rate": steps / (loop * share),
