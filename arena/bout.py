@@ -37,6 +37,15 @@ def generator_loss(loss: str, fake_scores: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown loss {loss!r}")
 
 
+def _combined(parts: list[torch.Tensor], join: Callable | None = None) -> torch.Tensor:
+    """One part as it is; several joined (`join`) or averaged. A pair's own training has one of each, and
+    the sum and division by one, or a concatenation of one, would be ops (and autograd nodes) of every step
+    that change nothing."""
+    if len(parts) == 1:
+        return parts[0]
+    return join(parts) if join is not None else sum(parts) / len(parts)
+
+
 @dataclass
 class Bout:
     rows: list[dict] = field(default_factory=list)  # one trace row per training step
@@ -72,24 +81,25 @@ def bout(generators: list[Generator], discriminators: list[Discriminator], data,
     share = max(1, batch_size // len(generators))
     # Losses stay tensors until the bout ends: a `.item()` per step would wait for the device every step.
     done, g_losses, d_losses, times = [], [], [], []
+    idle = torch.zeros((), device=device)  # the loss of a side that does not learn this step
     for step in range(first_step, first_step + steps):
         if deadline is not None and done and time.time() >= deadline:
             break
         if between is not None and done:
             between()
-        fakes = torch.cat([g.sample(share, rng) for g in generators])
-        d_loss = torch.zeros((), device=device)
+        fakes = _combined([g.sample(share, rng) for g in generators], torch.cat)
+        d_loss = idle
         if d_optimizer is not None and step - first_step >= generator_first:
             real = data.sample(batch_size, rng).to(device)
             replayed = replay.sample(int(batch_size * replay_share), rng) if replay is not None else None
             caught = fakes.detach() if replayed is None else torch.cat([fakes.detach(), replayed.to(device)])
-            d_loss = sum(discriminator_loss(loss, d(real), d(caught)) for d in discriminators) / len(discriminators)
+            d_loss = _combined([discriminator_loss(loss, d(real), d(caught)) for d in discriminators])
             d_optimizer.zero_grad(set_to_none=True)
             d_loss.backward()
             d_optimizer.step()
-        g_loss = torch.zeros((), device=device)
+        g_loss = idle
         if g_optimizer is not None:
-            g_loss = sum(generator_loss(loss, d(fakes)) for d in discriminators) / len(discriminators)
+            g_loss = _combined([generator_loss(loss, d(fakes)) for d in discriminators])
             g_optimizer.zero_grad(set_to_none=True)
             g_loss.backward()
             g_optimizer.step()

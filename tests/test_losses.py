@@ -103,3 +103,22 @@ def test_change_loss_switches_to_another_loss_and_crossover_inherits_one():
     other = replace(genome("minimax"), latent_dim=6)
     losses = {crossover(g, other, np.random.default_rng(s), MutationConfig())[0].loss for s in range(30)}
     assert losses == {"hinge", "minimax"}
+
+
+def test_a_pair_trains_as_against_its_own_discriminator_counted_twice():
+    """A pair's own training skips averaging over one discriminator (ops that change nothing): the same
+    discriminator listed twice averages two equal losses, so every step's losses and weights match."""
+    def trained(discriminators: int) -> tuple[list[dict], torch.Tensor]:
+        torch.manual_seed(0)
+        g = genome()
+        pair = build_pair(g)
+        rng = torch.Generator().manual_seed(0)
+        rows = bout([pair.generator], [pair.discriminator] * discriminators, ring8(), 5, 32, rng,
+                    g_optimizer=make_optimizer(g.g_optimizer, pair.generator.parameters()),
+                    d_optimizer=make_optimizer(g.d_optimizer, pair.discriminator.parameters())).rows
+        return [(r["g_loss"], r["d_loss"]) for r in rows], torch.cat([p.flatten() for net in (pair.generator, pair.discriminator)
+                                                      for p in net.parameters()])
+
+    (once, weights), (twice, weights_twice) = trained(1), trained(2)
+    assert len(once) == 5 and once == twice
+    assert torch.equal(weights, weights_twice)
