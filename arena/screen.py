@@ -8,9 +8,11 @@ A screen that keeps the samples ranked most real over all candidates keeps the d
 and thins the rest: on grid25 it raised high quality and also KL (a good generator's 0.006 to 0.176, BENCHMARKS.md
 row 2026-12-04T13:30:28). So the screen works within regions: each candidate belongs to the nearest of
 `regions` real training samples and is ranked among its region's candidates; every region gives out its best
-first, then the next of each by that rank. A region keeps about the share kept of its candidates, plus its
-best, so the generator's spread over the data is kept (rare regions a little favoured) and the worst of each
-region dropped; when fewer samples are asked for than there are regions, they are the bests of the regions."""
+first, then its next, each region at the pace of its real mass (the share of `MASS` real training samples per
+region, drawn afresh, that fall in it). So the samples given out spread over the data as real data does, as far
+as the generator has candidates there: a generator that draws one mode (or digit) twice as often as another is
+given out nearer even, the worst of each region is dropped, a region the generator never reaches stays empty and
+the others fill in. When fewer samples are asked for than there are regions, they are the bests of the regions."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class Source(Protocol):
 
 CHUNK = 4096  # candidates a discriminator reads at once: bounded memory for any number of samples
 REGIONS = 128  # real training samples whose nearest candidates form one region of a screen (0: one region)
+MASS = 64  # real training samples per region that measure the regions' real mass
 SETTLE = 2048  # fewest kept samples on which a product settles how far refinement goes (arena.refine.settled)
 
 
@@ -62,15 +65,17 @@ def nearest(x: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.cdist(part.flatten(1).float(), anchors).argmin(1) for part in x.split(CHUNK)])
 
 
-def within(rank: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-    """Each rank's rank among those of its region, scaled to [0, 1] (1: the best there; a region's only one, 1)."""
-    order = torch.argsort(rank, stable=True)
-    order = order[torch.argsort(region[order], stable=True)]  # grouped by region, ascending within each
-    counts = torch.bincount(region)
+def turns(rank: torch.Tensor, region: torch.Tensor, mass: torch.Tensor) -> torch.Tensor:
+    """When each candidate is given out (lowest first): its region's k-th best (by `rank`, k from 0) at
+    (k + 1/2) / the region's real `mass`, so regions give out their bests first and then samples in proportion
+    to their real mass, while they have candidates. A region without real mass gives out last."""
+    order = torch.argsort(rank, descending=True, stable=True)
+    order = order[torch.argsort(region[order], stable=True)]  # grouped by region, best first within each
+    counts = torch.bincount(region, minlength=len(mass))
     group = region[order]
     position = torch.arange(len(rank)) - (torch.cumsum(counts, 0) - counts)[group]
-    out = torch.empty_like(rank)
-    out[order] = torch.where(counts[group] > 1, position.float() / (counts[group] - 1).clamp(min=1), 1.0)
+    out = torch.empty_like(rank, dtype=torch.float64)
+    out[order] = (position + 0.5).double() / mass.double()[group]  # a region without mass: infinity, last
     return out
 
 
@@ -82,9 +87,9 @@ def treated(share: float, refine: int) -> bool:
 class Screened:
     """Samples of `source` that the `discriminators` rank highest: `ceil(n / keep)` candidates are drawn,
     ranked by each discriminator (the mean of their ranks), and `n` are kept, in random order: with `regions`,
-    those ranked highest within their region (the nearest of `regions` real training samples, drawn afresh
-    each time), ties by their rank over all; with 0, those ranked highest over all. With `refine`, the kept
-    samples then climb the discriminators' scores for at most that many steps (`arena.refine`), as many as
+    each region's best first, then its next at the pace of the region's real mass (the nearest of `regions`
+    real training samples, drawn afresh each time; the module says why), ties by their rank over all; with 0,
+    those ranked highest over all. With `refine`, the kept samples then climb the discriminators' scores for at most that many steps (`arena.refine`), as many as
     `settled` finds once per product, on its first draw (or on a draw of `SETTLE` samples first, when that one
     is smaller)."""
 
@@ -119,10 +124,16 @@ class Screened:
         candidates = self.source.sample(math.ceil(n / self.keep), rng)
         if len(candidates) == n:
             return candidates
-        rank = torch.stack([_ranks(realness(d, candidates, self.data, rng)) for d in self.discriminators]).mean(0)
+        scores = [realness(d, candidates, self.data, rng) for d in self.discriminators]
+        rank = torch.stack([_ranks(score) for score in scores]).mean(0)
         best = torch.argsort(rank, descending=True, stable=True)
         if self.regions:
-            region = nearest(candidates, self.data.sample(self.regions, rng).to(candidates.device)).cpu()  # as rank
-            best = best[torch.argsort(within(rank, region)[best], descending=True, stable=True)]
+            anchors = self.data.sample(self.regions, rng).to(candidates.device)
+            region = nearest(candidates, anchors).cpu()  # as rank
+            real = nearest(self.data.sample(MASS * self.regions, rng).to(candidates.device), anchors).cpu()
+            mass = torch.bincount(real, minlength=len(anchors)).double() / len(real)
+            turn = turns(rank, region, mass)
+            turn[torch.stack([score.isnan() for score in scores]).any(0)] = torch.inf  # unjudged: last
+            best = best[torch.argsort(turn[best], stable=True)]  # ties: by rank over all
         best = best[:n]
         return candidates[best[torch.randperm(n, generator=rng)]]

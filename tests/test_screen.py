@@ -8,7 +8,7 @@ from torch import nn
 from arena.config import ArenaConfig
 from arena.datasets import ring8
 from arena.ensemble import Mixture
-from arena.screen import Screened, nearest, realness, within
+from arena.screen import Screened, nearest, realness, turns
 from genome import build_pair
 from genome.operators import MutationConfig
 from genome.population import random_genome
@@ -172,10 +172,14 @@ def test_a_running_run_is_screened_by_the_latest_individual_of_each_player(raw_d
     assert screening_population(raw_db, "go") == ["go/player-1/0"]  # ended: its final population
 
 
-def test_a_rank_within_its_region_runs_from_zero_to_one_and_a_lone_candidate_is_its_regions_best():
+def test_regions_give_out_their_bests_first_then_at_the_pace_of_their_real_mass():
+    """Region 0 holds three candidates and half the real mass, region 1 one candidate and a quarter, region 2 one
+    and none: each region's best comes first (the one with more mass sooner), region 0's next before any
+    region without mass, and the massless region last."""
     rank = torch.tensor([0.9, 0.1, 0.5, 0.3, 0.7])
     region = torch.tensor([0, 0, 1, 0, 2])
-    assert within(rank, region).tolist() == pytest.approx([1.0, 0.0, 1.0, 0.5, 1.0])
+    order = torch.argsort(turns(rank, region, torch.tensor([0.5, 0.25, 0.0])), stable=True).tolist()
+    assert order == [0, 2, 3, 1, 4]
 
 
 def test_each_sample_belongs_to_its_nearest_real_anchor_in_chunks(monkeypatch):
@@ -189,13 +193,13 @@ def test_each_sample_belongs_to_its_nearest_real_anchor_in_chunks(monkeypatch):
 
 def test_within_regions_a_screen_keeps_the_sources_spread_that_a_screen_over_all_gives_up():
     """A discriminator that favours the right half: over all, the screen keeps only the right; within regions of
-    real data, each region gives out its own best, so the left half keeps about its share of the candidates."""
+    real data, each region gives out its own best, so the left half keeps about its share of real data."""
     def left_share(regions):
         kept = Screened(Spread(), [Right()], ring8(), 0.25, regions).sample(400, torch.Generator().manual_seed(5))
         return float((kept[:, 0] < 0).float().mean())
 
     assert left_share(0) == 0.0
-    assert 0.35 < left_share(32) < 0.65
+    assert 0.25 < left_share(32) < 0.65  # three of ring8's modes lie left, two on the axis (kept right of it)
     kept = Screened(Spread(), [Right()], ring8(), 0.25, 32).sample(400, torch.Generator().manual_seed(5))
     candidates = Spread().sample(1600, torch.Generator().manual_seed(5))  # the same stream: the same candidates
     assert kept[:, 0].mean() > candidates[:, 0].mean()  # within each region the right still wins
@@ -375,3 +379,27 @@ def test_the_champion_is_the_candidate_whose_product_as_given_out_is_nearest_rea
         assert all(len(s.discriminators) == 3 for s in sources)  # the whole final population's
     else:
         assert sources == members
+
+
+def test_within_regions_a_screen_gives_out_regions_in_their_real_proportions_as_far_as_it_has_candidates():
+    """Real data: two points, equally often. A generator that draws the left one four times as often as the
+    right is given out about even; one that never draws the right gives out only the left, all it has."""
+    class TwoPoints:
+        def sample(self, n, rng):
+            return torch.tensor([[-1.0, 0.0], [1.0, 0.0]])[torch.randint(2, (n,), generator=rng)]
+
+    class Leaning:
+        def __init__(self, left):
+            self.left = left
+
+        def sample(self, n, rng):
+            side = torch.where(torch.rand(n, generator=rng) < self.left, -1.0, 1.0)
+            return torch.stack([side, torch.zeros(n)], 1) + 0.1 * torch.randn(n, 2, generator=rng)
+
+    def left_share(source, regions):
+        kept = Screened(source, [Near()], TwoPoints(), 0.5, regions).sample(400, torch.Generator().manual_seed(1))
+        return float((kept[:, 0] < 0).float().mean())
+
+    assert left_share(Leaning(0.8), 0) > 0.7  # over all: the generator's own lean
+    assert 0.4 < left_share(Leaning(0.8), 8) < 0.6
+    assert left_share(Leaning(1.0), 8) == 1.0
