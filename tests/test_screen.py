@@ -231,24 +231,27 @@ def test_judging_a_benchmark_again_refuses_what_it_cannot_judge_naming_it(args, 
     assert says in capsys.readouterr().err
 
 
-def test_saved_independent_gans_are_judged_again_at_every_share_and_number_of_regions(raw_db, tmp_path):
-    """The baselines a kept quality benchmark saved, screened as the benchmark screens them: each GAN by its own
-    discriminator, their mixture by all of theirs; one row per share and number of regions, one entry per seed."""
+def test_saved_baselines_are_judged_again_at_every_share_and_number_of_regions(raw_db, tmp_path):
+    """The baselines a kept quality benchmark saved, screened as the benchmark screens them: one GAN and each
+    independent GAN by its own discriminator, their mixture by all of theirs; one row per share and number of
+    regions, one entry per seed."""
     from experiments.bench.quality import rejudge
     from storage.checkpoints import save_checkpoint
 
     for seed in (0, 1):
-        for i in range(2):
+        for i in range(3):
             genome = random_genome(np.random.default_rng(10 * seed + i), MutationConfig(), 64, 10)
-            save_checkpoint(str(tmp_path / "independent" / f"independent-{seed}-{i}.pt"),
-                            {"genome": genome.to_dict(), **build_pair(genome).state_dicts()})
+            where = tmp_path / "single" / f"single-{seed}.pt" if i == 2 else \
+                tmp_path / "independent" / f"independent-{seed}-{i}.pt"
+            save_checkpoint(str(where), {"genome": genome.to_dict(), **build_pair(genome).state_dicts()})
     rows, notes = rejudge(raw_db, tmp_path, "ring8", (0.5, 0.25), (0, 8), say=lambda text: None)
     names = [row["method"] for row in rows]
-    assert len(names) == 3 * 2 * 2 and all(row["seeds"] == 2 for row in rows)
+    assert len(names) == 4 * 2 * 2 and all(row["seeds"] == 2 for row in rows)
+    assert "one GAN, by its own discriminator, screen sweep: keeps 0.25, within 8 regions" in names
     assert "2 independent GANs, mixture, by their discriminators, screen sweep: keeps 0.25, within 8 regions" in names
     assert "2 independent GANs, mean, by its own discriminator, screen sweep: keeps 0.5, over all" in names
     assert notes.startswith(f"Judged again from {tmp_path}, nothing trained.")
-    with pytest.raises(ValueError, match="no finished arena run and no saved independent GAN"):
+    with pytest.raises(ValueError, match="no finished arena run and no saved one GAN or independent GAN"):
         rejudge(raw_db, tmp_path / "empty", "ring8", (0.5,), (0,))
 
 

@@ -132,7 +132,8 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     screen, regions, refine = cfg.arena.screen, cfg.arena.screen_regions, refinable(data, cfg.arena.refine)
     jobs: list[baselines.Job] = []
     if "single" in methods:
-        jobs += [baselines.single_job(seed, dataset, budget, screen, regions, refine) for seed in range(seeds)]
+        jobs += [replace(baselines.single_job(seed, dataset, budget, screen, regions, refine),
+                         save=str(ws.path / "single" / f"single-{seed}.pt")) for seed in range(seeds)]
     if "independent" in methods:
         for seed in range(seeds):
             jobs += [replace(job, save=str(ws.path / "independent" / f"{job.label}.pt"))
@@ -232,8 +233,8 @@ def _ensembles(db, run: dict, judge: Judge, sizes: tuple[int, ...], say=print) -
 
 def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tuple[int, ...],
             refines: tuple[int, ...] = (0,), say=print, ensembles: tuple[int, ...] = ()) -> tuple[list[dict], str]:
-    """The rows (mean ± std over seeds) and per-seed notes of every kept run and saved independent GAN of
-    `dataset` under `work`, at every share, number of regions and number of refinement steps; and each run's
+    """The rows (mean ± std over seeds) and per-seed notes of every kept run and saved one GAN and independent GAN
+    of `dataset` under `work`, at every share, number of regions and number of refinement steps; and each run's
     products chosen again with each number of generators in `ensembles`."""
     per_seed: dict[str, list[tuple[int, dict]]] = defaultdict(list)  # row label -> (seed, metrics) of each run
     runs = sorted(db.runs.find({"summary.quality": {"$exists": True}},
@@ -247,8 +248,9 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
     if other:
         raise ValueError(f"{work} holds runs of {other}, not only of --dataset {dataset}")
     saved = sorted((work / "independent").glob("independent-*-*.pt"))
-    if not runs and not saved:
-        raise ValueError(f"{work} holds no finished arena run and no saved independent GAN")
+    singles = sorted((work / "single").glob("single-*.pt"))
+    if not runs and not saved and not singles:
+        raise ValueError(f"{work} holds no finished arena run and no saved one GAN or independent GAN")
     data = load_dataset(dataset)
     judge = Judge(data)
     for run in runs:
@@ -258,6 +260,14 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
                               + _ensembles(db, run, judge, ensembles, say)):
             per_seed[f"{method}, {name}"].append((seed, metrics))
         say(f"{method} run {run['_id']} judged again")
+    for path in singles:  # screened by its own discriminator, as the benchmark screens it
+        seed, pair = int(path.stem.split("-")[1]), next(iter(loadable({str(path): (str(path), None)}).values()))
+        for refine, (count, chosen) in ((r, c) for r in refines for c in _screens(shares, regions)):
+            for share in chosen:
+                per_seed[f"one GAN, by its own discriminator, screen sweep: {screen_words(share, count, refine)}"
+                         ].append((seed, screened_quality(pair.generator, [pair.discriminator], judge, share, seed,
+                                                          count, refine)))
+        say(f"one GAN of seed {seed} judged again")
     groups: dict[int, list[Path]] = defaultdict(list)
     for path in saved:
         groups[int(path.stem.split("-")[1])].append(path)
