@@ -116,9 +116,21 @@ def test_a_pair_trains_as_against_its_own_discriminator_counted_twice():
         rows = bout([pair.generator], [pair.discriminator] * discriminators, ring8(), 5, 32, rng,
                     g_optimizer=make_optimizer(g.g_optimizer, pair.generator.parameters()),
                     d_optimizer=make_optimizer(g.d_optimizer, pair.discriminator.parameters())).rows
-        return [(r["g_loss"], r["d_loss"]) for r in rows], torch.cat([p.flatten() for net in (pair.generator, pair.discriminator)
-                                                      for p in net.parameters()])
+        weights = torch.cat([p.flatten() for net in (pair.generator, pair.discriminator) for p in net.parameters()])
+        return [(r["g_loss"], r["d_loss"]) for r in rows], weights
 
     (once, weights), (twice, weights_twice) = trained(1), trained(2)
     assert len(once) == 5 and once == twice
     assert torch.equal(weights, weights_twice)
+
+
+def test_a_generator_against_several_discriminators_learns_from_their_mean_loss():
+    torch.manual_seed(0)
+    pairs = [build_pair(genome()) for _ in range(3)]
+    generator, discriminators = pairs[0].generator, [p.discriminator for p in pairs[1:]]
+    fakes = generator.sample(32, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        each = [float(generator_loss("non_saturating", d(fakes))) for d in discriminators]
+    rows = bout([generator], discriminators, ring8(), 1, 32, torch.Generator().manual_seed(1),
+                g_optimizer=torch.optim.SGD(generator.parameters(), 0.0)).rows
+    assert rows[0]["g_loss"] == pytest.approx(sum(each) / 2) and each[0] != pytest.approx(each[1])

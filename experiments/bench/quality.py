@@ -260,14 +260,15 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
                               + _ensembles(db, run, judge, ensembles, say)):
             per_seed[f"{method}, {name}"].append((seed, metrics))
         say(f"{method} run {run['_id']} judged again")
-    for path in singles:  # screened by its own discriminator, as the benchmark screens it
-        seed, pair = int(path.stem.split("-")[1]), next(iter(loadable({str(path): (str(path), None)}).values()))
-        for refine, (count, chosen) in ((r, c) for r in refines for c in _screens(shares, regions)):
-            for share in chosen:
-                per_seed[f"one GAN, by its own discriminator, screen sweep: {screen_words(share, count, refine)}"
-                         ].append((seed, screened_quality(pair.generator, [pair.discriminator], judge, share, seed,
-                                                          count, refine)))
-        say(f"one GAN of seed {seed} judged again")
+    for path in singles if shares else ():  # screened by its own discriminator, as the benchmark screens it
+        seed, pairs = int(path.stem.split("-")[1]), loadable({str(path): (str(path), None)})
+        for pair in pairs.values():  # none when it cannot be loaded (`loadable` says why)
+            for refine, (count, chosen) in ((r, c) for r in refines for c in _screens(shares, regions)):
+                for share in chosen:
+                    per_seed[f"one GAN, by its own discriminator, screen sweep: {screen_words(share, count, refine)}"
+                             ].append((seed, screened_quality(pair.generator, [pair.discriminator], judge, share,
+                                                              seed, count, refine)))
+            say(f"one GAN of seed {seed} judged again")
     groups: dict[int, list[Path]] = defaultdict(list)
     for path in saved:
         groups[int(path.stem.split("-")[1])].append(path)
@@ -332,8 +333,8 @@ def command(
     ensembles: str = typer.Option("", help="With --rejudge: comma-separated numbers of generators (at least 2) in "
                                            "each arena run's mixture and its champion's choice (arena.ensemble), "
                                            "its products chosen again from its final population with each."),
-    rejudge_: bool = typer.Option(False, "--rejudge", help="Train nothing: judge the arena runs and independent "
-                                  "GANs that --work kept (of --dataset) again, at --screens, --regions and "
+    rejudge_: bool = typer.Option(False, "--rejudge", help="Train nothing: judge the arena runs, one GAN and "
+                                  "independent GANs that --work kept (of --dataset) again, at --screens, --regions and "
                                   "--refines, or choose the runs' products again at --ensembles; the "
                                   "options that shape runs are not read."),
     work: Optional[Path] = typer.Option(None, help="Folder for the runs' checkpoints, logs and database "
