@@ -139,10 +139,10 @@ class ArenaConfig:
     and 77.7 %, 0.180 over all at a half (row 2026-12-04T13:53:08; the lean runs of row 13:53:38 and the
     independent GANs of row 13:53:26 say the same)."""
     screen_regions: int = 128
-    """A screen keeps the best of each region of the data rather than the best over all, each region giving out
-    in proportion to the real training samples that fall in it, as far as it has candidates: regions are the
-    cells of this many real training samples (each candidate belongs to the nearest; 0: one region, the best
-    over all). `arena.screen` and `arena/screen.py` say why."""
+    """A screen keeps the best of each region of the data (about the share kept of the candidates there, and
+    at least the region's best) rather than the best over all: regions are the cells of this many real
+    training samples (each candidate belongs to the nearest; 0: one region, the best over all).
+    `arena.screen` and `arena/screen.py` say why."""
     refine: int = 100
     """After the screen, each sample of the run's products climbs the final population's discriminators' mean
     standardised score for at most this many steps, and stops once it scores as real training data do; how

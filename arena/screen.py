@@ -7,14 +7,10 @@ or labels.
 A screen that keeps the samples ranked most real over all candidates keeps the discriminators' favourite regions
 and thins the rest: on grid25 it raised high quality and also KL (a good generator's 0.006 to 0.176, BENCHMARKS.md
 row 2026-12-04T13:30:28). So the screen works within regions: each candidate belongs to the nearest of
-`regions` real training samples and is ranked among its region's candidates, and the regions take turns, each
-giving out its best first, then its next. They take turns at the pace of their real mass (the share of `MASS`
-real training samples per region, drawn afresh, that fall in it): Webster's apportionment, a region's k-th best
-going out at (k + 1/2) / its mass. So the samples given out spread over the data as real data does, as far as
-the generator has candidates there: a generator that draws one mode (or digit) twice as often as another is given
-out nearer even; each region's worst is dropped where it has candidates to spare; a region the generator never
-reaches stays empty and the others fill in. Runs recorded before this (`balanced` false) took turns at the pace
-of each region's candidates, which keeps the generator's own proportions."""
+`regions` real training samples and is ranked among its region's candidates; every region gives out its best
+first, then the next of each by that rank. A region keeps about the share kept of its candidates, plus its
+best, so the generator's spread over the data is kept (rare regions a little favoured) and the worst of each
+region dropped; when fewer samples are asked for than there are regions, they are the bests of the regions."""
 
 from __future__ import annotations
 
@@ -34,7 +30,6 @@ class Source(Protocol):
 
 CHUNK = 4096  # candidates a discriminator reads at once: bounded memory for any number of samples
 REGIONS = 128  # real training samples whose nearest candidates form one region of a screen (0: one region)
-MASS = 64  # real training samples per region that measure its real mass: about ±12 % (Poisson), ample for turns
 SETTLE = 2048  # fewest kept samples on which a product settles how far refinement goes (arena.refine.settled)
 
 
@@ -67,20 +62,15 @@ def nearest(x: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.cdist(part.flatten(1).float(), anchors).argmin(1) for part in x.split(CHUNK)])
 
 
-def turns(rank: torch.Tensor, region: torch.Tensor, mass: torch.Tensor | None = None) -> torch.Tensor:
-    """When each candidate is given out (lowest first), its region's k-th best by `rank` (k from 0): at
-    (k + 1/2) / the region's real `mass` (a region without any: infinity, last); without `mass`, at k / (the
-    region's candidates − 1), so that every region gives out the same share of its candidates (a lone one at 0)."""
-    order = torch.argsort(rank, descending=True, stable=True)
-    order = order[torch.argsort(region[order], stable=True)]  # grouped by region, best first within each
-    counts = torch.bincount(region, minlength=0 if mass is None else len(mass))
+def within(rank: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """Each rank's rank among those of its region, scaled to [0, 1] (1: the best there; a region's only one, 1)."""
+    order = torch.argsort(rank, stable=True)
+    order = order[torch.argsort(region[order], stable=True)]  # grouped by region, ascending within each
+    counts = torch.bincount(region)
     group = region[order]
-    position = (torch.arange(len(rank)) - (torch.cumsum(counts, 0) - counts)[group]).double()
-    out = torch.empty_like(rank, dtype=torch.float64)
-    if mass is None:
-        out[order] = position / (counts[group] - 1).clamp(min=1).double()
-    else:
-        out[order] = (position + 0.5) / mass.double()[group]
+    position = torch.arange(len(rank)) - (torch.cumsum(counts, 0) - counts)[group]
+    out = torch.empty_like(rank)
+    out[order] = torch.where(counts[group] > 1, position.float() / (counts[group] - 1).clamp(min=1), 1.0)
     return out
 
 
@@ -92,15 +82,15 @@ def treated(share: float, refine: int) -> bool:
 class Screened:
     """Samples of `source` that the `discriminators` rank highest: `ceil(n / keep)` candidates are drawn,
     ranked by each discriminator (the mean of their ranks, leaving out one that judges none), and `n` are kept,
-    in random order: with `regions`, by `turns` (the nearest of `regions` real training samples, drawn afresh each
-    time; with `balanced`, at the pace of each region's real mass; the module says why), ties by their rank over
-    all; with 0, those ranked highest over all; a candidate no discriminator judges goes last. With `refine`, the
-    kept samples then climb the discriminators' scores for at most that many steps (`arena.refine`), as many as
+    in random order: with `regions`, those ranked highest within their region (the nearest of `regions` real
+    training samples, drawn afresh each time), ties by their rank over all; with 0, those ranked highest over
+    all; a candidate no discriminator judges goes last. With `refine`, the kept
+    samples then climb the discriminators' scores for at most that many steps (`arena.refine`), as many as
     `settled` finds once per product, on its first draw (or on a draw of `SETTLE` samples first, when that one
     is smaller)."""
 
     def __init__(self, source: Source, discriminators: list[Discriminator], data: GaussianMixture | ImageDataset,
-                 keep: float, regions: int = REGIONS, refine: int = 0, balanced: bool = True):
+                 keep: float, regions: int = REGIONS, refine: int = 0):
         if not discriminators:
             raise ValueError("a screen needs at least one discriminator")
         if not 0 < keep <= 1:
@@ -109,7 +99,7 @@ class Screened:
             raise ValueError(f"a screen's regions must be a non-negative integer; got {regions!r}")
         check(data, refine)
         self.source, self.discriminators, self.data, self.keep = source, discriminators, data, keep
-        self.regions, self.refine, self.balanced = regions, refine, balanced
+        self.regions, self.refine = regions, refine
         self.steps: int | None = None  # refinement steps, settled at the first draw
 
     def sample(self, n: int, rng: torch.Generator) -> torch.Tensor:
@@ -136,14 +126,9 @@ class Screened:
         rank = torch.stack([_ranks(score) for score in scores]).mean(0)
         best = torch.argsort(rank, descending=True, stable=True)
         if self.regions:
-            anchors = self.data.sample(self.regions, rng).to(candidates.device)
-            region = nearest(candidates, anchors).cpu()  # as rank
-            mass = None
-            if self.balanced:
-                real = nearest(self.data.sample(MASS * self.regions, rng).to(candidates.device), anchors).cpu()
-                mass = torch.bincount(real, minlength=len(anchors)).double() / len(real)
-            turn = turns(rank, region, mass)
-            turn[scores.isnan().all(0)] = torch.nan  # judged by none: after every other, even a region's without mass
-            best = best[torch.argsort(turn[best], stable=True)]  # ties: by rank over all
+            region = nearest(candidates, self.data.sample(self.regions, rng).to(candidates.device)).cpu()  # as rank
+            turn = within(rank, region)
+            turn[scores.isnan().all(0)] = -torch.inf  # judged by none: after every other, even a region's best
+            best = best[torch.argsort(turn[best], descending=True, stable=True)]
         best = best[:n]
         return candidates[best[torch.randperm(n, generator=rng)]]

@@ -80,7 +80,6 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
             # Its own stream, as the ensemble's below: one individual gets one score, however it was chosen,
             # and the numbers after it are drawn alike.
             return {**scored[individual], "by": key, "screen": screen, "screen_regions": regions, "refine": refine,
-                    "screen_balanced": True,
                     **screened_quality(products.get(individual, generators[individual]), discriminators, judge,
                                        screen, seed + 2, regions, refine)}
 
@@ -105,7 +104,7 @@ def evaluate_final(db: Database, run_id: str, judge: Judge, individuals: list[st
                                **judge.quality(mixture.sample(judge.samples, torch_rng))}
         if screened:
             summary["ensemble_unscreened"] = dict(summary["ensemble"])
-            summary["ensemble"].update(screen=screen, screen_regions=regions, refine=refine, screen_balanced=True,
+            summary["ensemble"].update(screen=screen, screen_regions=regions, refine=refine,
                                        **screened_quality(mixture, discriminators, judge, screen, seed + 3, regions,
                                                           refine))
         results.append(summary["ensemble"])

@@ -57,16 +57,14 @@ def choose_source(db, run_id: str, individual: str | None, ensemble: int | None)
     return ids, [1 / len(ids)] * len(ids)
 
 
-def screen_of(run: dict) -> tuple[float, int, int, bool]:
-    """The share a run's products were screened at, the screen's regions, its refinement steps and whether its
-    regions took turns by real mass: as its final evaluation did (a run resumed after screening existed screens,
-    though its first part recorded no `screen`); for a run still going, its setting and today's turns; a run
-    recorded before screening existed gave its products unscreened (1), one recorded before regions screened
-    over all (0 regions), one before refinement unrefined (0), one before turns by real mass by candidates."""
+def screen_of(run: dict) -> tuple[float, int, int]:
+    """The share a run's products were screened at, the screen's regions and its refinement steps: as its final
+    evaluation did (a run resumed after screening existed screens, though its first part recorded no `screen`);
+    for a run still going, its setting; a run recorded before screening existed gave its products unscreened
+    (1), one recorded before regions screened over all (0 regions), one before refinement unrefined (0)."""
     quality = (run.get("summary") or {}).get("quality")
     given = (quality.get("champion") or {}) if quality else ((run.get("config") or {}).get("arena") or {})
-    return float(given.get("screen", 1.0)), int(given.get("screen_regions", 0)), int(given.get("refine", 0)), \
-        bool(given.get("screen_balanced", not quality))
+    return float(given.get("screen", 1.0)), int(given.get("screen_regions", 0)), int(given.get("refine", 0))
 
 
 def screening_population(db, run_id: str) -> list[str]:
@@ -134,19 +132,19 @@ def main(
         if n < 1 or (ensemble is not None and ensemble < 1):
             raise ValueError(f"--n and --ensemble must be positive; got {n} and {ensemble}")
         def choose(db: Database) -> tuple[list[str], list[float], dict, GaussianMixture | ImageDataset,
-                                        tuple[float, int, int, bool], list[str]]:
+                                        tuple[float, int, int], list[str]]:
             ids, weights = choose_source(db, run_id, individual, ensemble)
             run = db.runs.find_one({"_id": run_id})
             data = load_dataset(run["config"]["dataset"])
-            keep, regions, refine, balanced = (1.0, 0, 0, True) if unscreened else screen_of(run)
+            keep, regions, refine = (1.0, 0, 0) if unscreened else screen_of(run)
             refine = refinable(data, refine)
             screens = screening_population(db, run_id) if treated(keep, refine) else []
             checkpoints = {d["_id"]: (d["checkpoint"], d.get("checkpoint_sha256"))
                            for d in db.individuals.find({"_id": {"$in": ids + screens}})}
-            return ids, weights, checkpoints, data, (keep, regions, refine, balanced), screens
+            return ids, weights, checkpoints, data, (keep, regions, refine), screens
 
         for attempt in range(2):
-            ids, weights, checkpoints, data, (keep, regions, refine, balanced), screens = read_run_store(
+            ids, weights, checkpoints, data, (keep, regions, refine), screens = read_run_store(
                 run_id, runs, mongo_uri, mongo_db, choose)
             try:
                 generators = [load_pair(checkpoints[i][0], sha256=checkpoints[i][1])[1].generator for i in ids]
@@ -160,8 +158,7 @@ def main(
             if not judges:
                 raise ValueError(f"none of the {len(screens)} discriminators that screen run {run_id!r} can be "
                                  "loaded; --unscreened gives the generators' samples as they come")
-            source = Screened(source, [pair.discriminator for pair in judges.values()], data, keep, regions, refine,
-                              balanced)
+            source = Screened(source, [pair.discriminator for pair in judges.values()], data, keep, regions, refine)
             screens = list(judges)
         samples = source.sample(n, torch.Generator().manual_seed(seed)).numpy()
     except (ValueError, ConnectionError, RuntimeError, FileNotFoundError) as err:
