@@ -199,6 +199,13 @@ def _screens(shares: tuple[float, ...], regions: tuple[int, ...]) -> list[tuple[
     return [(count, [s for s in shares if s < 1 or count == regions[0]]) for count in regions]
 
 
+def _settings(shares: tuple[float, ...], regions: tuple[int, ...],
+              refines: tuple[int, ...]) -> list[tuple[float, int, int, str]]:
+    """Every (share, regions, refinement steps, their words) a saved baseline is judged again at."""
+    return [(share, count, refine, screen_words(share, count, refine))
+            for refine in refines for count, chosen in _screens(shares, regions) for share in chosen]
+
+
 def _sweep(db, run_id: str, judge: Judge, shares: tuple[float, ...], seed: int,
            regions: tuple[int, ...], refines: tuple[int, ...] = (0,)) -> list[tuple[str, dict]]:
     """A finished run's champion and mixture judged again at each share, number of regions and number of
@@ -263,28 +270,24 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
     for path in singles if shares else ():  # screened by its own discriminator, as the benchmark screens it
         seed, pairs = int(path.stem.split("-")[1]), loadable({str(path): (str(path), None)})
         for pair in pairs.values():  # none when it cannot be loaded (`loadable` says why)
-            for refine, (count, chosen) in ((r, c) for r in refines for c in _screens(shares, regions)):
-                for share in chosen:
-                    per_seed[f"one GAN, by its own discriminator, screen sweep: {screen_words(share, count, refine)}"
-                             ].append((seed, screened_quality(pair.generator, [pair.discriminator], judge, share,
-                                                              seed, count, refine)))
+            for share, count, refine, words in _settings(shares, regions, refines):
+                per_seed[f"one GAN, by its own discriminator, screen sweep: {words}"].append(
+                    (seed, screened_quality(pair.generator, [pair.discriminator], judge, share, seed, count, refine)))
             say(f"one GAN of seed {seed} judged again")
     groups: dict[int, list[Path]] = defaultdict(list)
     for path in saved:
         groups[int(path.stem.split("-")[1])].append(path)
     for seed, paths in sorted(groups.items()):
         pairs = loadable({str(p): (str(p), None) for p in paths})
-        for refine, (count, chosen) in ((r, c) for r in refines for c in _screens(shares, regions)):
-            for share in chosen:
-                alone = [screened_quality(pair.generator, [pair.discriminator], judge, share, seed, count, refine)
-                         for pair in pairs.values()]
-                where = f"screen sweep: {screen_words(share, count, refine)}"
-                for which, value in zip(("best", "mean"), baselines.best_and_mean(alone)):
-                    per_seed[f"{len(paths)} independent GANs, {which}, by its own discriminator, {where}"].append(
-                        (seed, value))
-                raw, screened = baselines.pooled(list(pairs.values()), data, judge, seed, share, count, refine)
-                per_seed[f"{len(paths)} independent GANs, mixture, by their discriminators, {where}"].append(
-                    (seed, screened if screened is not None else raw))
+        for share, count, refine, words in _settings(shares, regions, refines):
+            alone = [screened_quality(pair.generator, [pair.discriminator], judge, share, seed, count, refine)
+                     for pair in pairs.values()]
+            for which, value in zip(("best", "mean"), baselines.best_and_mean(alone)):
+                per_seed[f"{len(paths)} independent GANs, {which}, by its own discriminator, screen sweep: {words}"
+                         ].append((seed, value))
+            raw, screened = baselines.pooled(list(pairs.values()), data, judge, seed, share, count, refine)
+            per_seed[f"{len(paths)} independent GANs, mixture, by their discriminators, screen sweep: {words}"].append(
+                (seed, screened if screened is not None else raw))
         if shares:
             say(f"independent GANs of seed {seed} judged again")
     rows, notes = [], []
