@@ -170,6 +170,30 @@ def test_the_cpu_meter_counts_a_child_process_and_tells_players_apart():
     assert meter.used(players=True, end=ended) == pytest.approx(0, abs=0.05)
     assert meter.used(players=False, start=ended, end=ended + 10) == pytest.approx(0, abs=0.05)
     assert meter.used(players=False, start=started, end=ended) >= 0.8
+    by_name = meter.used_by()  # the same time, told apart by process
+    assert by_name["ray::Player"] == pytest.approx(meter.used(players=True))
+    assert sum(s for n, s in by_name.items() if n != "ray::Player") == pytest.approx(meter.used(players=False))
+    assert list(by_name.values()) == sorted(by_name.values(), reverse=True)
+
+
+@pytest.mark.parametrize("command, name", [
+    ("ray::Player.run", "ray::Player"), ("ray::Registry", "ray::Registry"), ("ray::IDLE", "ray::IDLE"),
+    ("/v/lib/ray/core/src/ray/raylet/raylet --raylet_socket_name=/tmp/x", "raylet"),
+    ("/v/bin/python /v/lib/ray/dashboard/dashboard.py --host=127.0.0.1", "dashboard"),
+    ("/v/bin/python -u /v/lib/ray/_private/log_monitor.py --logs-dir=/tmp", "log_monitor"),
+    ("/v/bin/python3 /v/bin/secantusd-py --port 1", "secantusd-py"),
+    ("/usr/bin/python3.11 -m experiments.run --players 4", "experiments.run"),
+    ("/v/bin/python -B -c from multiprocessing.forkserver import main", "python -c"),
+    ("/usr/bin/mongod --dbpath /tmp/db", "mongod"), ("python", "python"), ("", "?")])
+def test_a_process_is_named_by_what_it_runs(command, name):
+    assert common.process_name(command) == name
+
+
+def test_the_cpu_outside_the_players_is_told_dearest_first_and_the_tail_summed():
+    used = {"ray::Player": 160.0, "raylet": 4.0, "dashboard": 2.5, "secantusd-py": 1.3, "gcs_server": 0.5,
+            "log_monitor": 0.25, "ray::IDLE": 0.125, "monitor": 0.01}
+    assert common.spent_elsewhere(used, top=3) == "raylet 4.0 s, dashboard 2.5 s, secantusd-py 1.3 s, 3 more 0.9 s"
+    assert common.spent_elsewhere({"ray::Player": 1.0}) == "none"
 
 
 def test_the_cpu_meter_knows_a_process_again_after_the_system_clock_is_set(monkeypatch):

@@ -36,6 +36,37 @@ BENCH_KEYS = ("players", "dataset", "budget_seconds", "seed", "run_id", "out", "
 RAY_WORKER = re.compile(r"ray::(\w+)")
 
 
+def process_name(command: str) -> str:
+    """What a process is, from its command line: a Ray worker's actor class (`ray::Player`, `ray::Registry`,
+    `ray::IDLE`), a Python program's script or module (`dashboard`, `secantusd-py`), else the executable's name
+    (`raylet`, `gcs_server`, `mongod`); `?` for a process with no command line (a zombie)."""
+    if worker := RAY_WORKER.match(command):
+        return f"ray::{worker[1]}"
+    words = command.split()
+    if not words:
+        return "?"
+    program, rest = os.path.basename(words[0]), iter(words[1:])
+    if not program.startswith("python"):
+        return program
+    for word in rest:
+        if word == "-m":
+            return next(rest, program)
+        if word == "-c":
+            return f"{program} -c"
+        if not word.startswith("-"):
+            return os.path.basename(word).removesuffix(".py")
+    return program
+
+
+def spent_elsewhere(used: dict[str, float], players: str = "ray::Player", top: int = 5) -> str:
+    """The CPU seconds outside the players (`CpuMeter.used_by`), the dearest `top` by name: `raylet 3.1 s, …`."""
+    others = [(name, seconds) for name, seconds in used.items() if name != players and seconds >= 0.05]
+    words = [f"{name} {seconds:.1f} s" for name, seconds in others[:top]]
+    if len(others) > top:
+        words.append(f"{len(others) - top} more {sum(s for _, s in others[top:]):.1f} s")
+    return ", ".join(words) or "none"
+
+
 def mean_std(values: list, spec: str, scale: float = 1.0, unit: str = "") -> str:
     """`mean ± std` (sample std, 0 for one value) of the values that are not None, scaled; `-` if none."""
     values = [float(v) * scale for v in values if v is not None]
@@ -59,6 +90,7 @@ class CpuMeter:
         self.every = every
         self.readings: list[tuple[float, dict]] = []  # (epoch seconds, {(pid, start time): CPU seconds})
         self.player_keys: set = set()
+        self.names: dict[tuple[int, float], str] = {}  # each process's name (`process_name`)
         # (epoch seconds, the name Ray gives the process: its actor's class or IDLE, pid, resident bytes, private
         # bytes: resident less shared pages, its libraries' and the object-store objects it maps)
         self.memory: list[tuple[float, str, int, int, int]] = []
@@ -93,6 +125,7 @@ class CpuMeter:
         at, reading = time.time(), {}
         for key, (cpu, command, rss, private) in self._read().items():
             reading[key] = cpu
+            self.names.setdefault(key, process_name(command))
             if command.startswith("ray::Player"):
                 self.player_keys.add(key)
             if worker := RAY_WORKER.match(command):
@@ -117,14 +150,25 @@ class CpuMeter:
         """CPU seconds the player processes (or, `players` False, all the others) used between the
         epoch times `start` and `end` (default: the whole time), interpolated between readings; None
         before two readings."""
+        return self._used(lambda key: (key in self.player_keys) == players, start, end)
+
+    def used_by(self, start: float | None = None, end: float | None = None) -> dict[str, float]:
+        """CPU seconds each kind of process (`process_name`: the registry's actor, Ray's own servers, the
+        store's server, …) used between `start` and `end`, the most first: where the CPU that is not the
+        players' went. Empty before two readings."""
+        used = {name: self._used(lambda key, name=name: self.names[key] == name, start, end)
+                for name in set(self.names.values())}
+        return dict(sorted(((n, s) for n, s in used.items() if s is not None), key=lambda item: -item[1]))
+
+    def _used(self, counted: Callable[[tuple[int, float]], bool], start: float | None,
+              end: float | None) -> float | None:
         if len(self.readings) < 2:
             return None
         first, latest, times, totals = self.readings[0][1], {}, [], []
         for at, reading in self.readings:
             latest.update(reading)  # a process that exited keeps the time it had used
             times.append(at)
-            totals.append(sum(cpu - first.get(key, 0.0) for key, cpu in latest.items()
-                              if (key in self.player_keys) == players))
+            totals.append(sum(cpu - first.get(key, 0.0) for key, cpu in latest.items() if counted(key)))
         start = times[0] if start is None else start
         end = times[-1] if end is None else end
         return float(np.interp(end, times, totals) - np.interp(start, times, totals))
@@ -225,7 +269,8 @@ def run_arena(ws: Workspace, cfg: RunConfig, name: str) -> dict:
     during = list(db.metrics.find({"run_id": run_id, "kind": "during"}))
     return {"run_id": run_id, "summary": run["summary"], "individuals": individuals, "log": str(log),
             "window": (start, end), "cpu_players": meter.used(True, start, end),
-            "cpu_other": meter.used(False, start, end), "over_time": over_time(during, start, end),
+            "cpu_other": meter.used(False, start, end), "cpu_by_process": meter.used_by(start, end),
+            "over_time": over_time(during, start, end),
             "memory": meter.memory, "cpu": meter.used}
 
 

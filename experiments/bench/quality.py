@@ -16,7 +16,8 @@ from arena.datasets import load_dataset
 from arena.metrics import Judge
 from arena.refine import check, refinable
 from experiments.bench import baselines, results
-from experiments.bench.common import Workspace, mean_std, measured, run_arena, run_config, settings
+from experiments.bench.common import (Workspace, mean_std, measured, run_arena, run_config, settings,
+                                      spent_elsewhere)
 from experiments.evaluate import evaluate_final, loadable, screen_sweep, screened_quality
 from experiments.options import Sets
 from experiments.summaries import screen_words, screened
@@ -102,6 +103,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     extra: dict[str, list[float]] = defaultdict(list)
     over: dict[str, list[dict]] = defaultdict(list)  # arena rows -> each seed's population quality over time
     labels = {"arena": "arena", "barrier": "barrier arena"}
+    elsewhere: list[str] = []  # each arena run's CPU outside its players, by process
     for method in ("arena", "barrier"):
         if method not in methods:
             continue
@@ -128,6 +130,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
             say(f"{labels[method]}, seed {seed}: " + "; ".join(f"{_label(kind, label, quality[kind])} {_short(dataset, quality[kind])}"
                                                               for kind, label in ARENA_ROWS if kind in quality)
                 + f" ({len(run['individuals'])} individuals, players used {run['cpu_players'] or 0:.0f} CPU-s)")
+            elsewhere.append(f"{labels[method]} seed {seed}: {spent_elsewhere(run.get('cpu_by_process') or {})}")
     cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus)
     screen, regions, refine = cfg.arena.screen, cfg.arena.screen_regions, refinable(data, cfg.arena.refine)
     jobs: list[baselines.Job] = []
@@ -191,7 +194,8 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
         notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}" for s, r in enumerate(runs)))
     budget_note = "" if seconds == DATASETS[dataset] else \
         f"Budget {seconds:g} s, not the {DATASETS[dataset]:g} s the targets are stated for. "
-    return rows, budget_note + "Per seed — " + " | ".join(notes)
+    cpu_note = f" | CPU outside the players — {'; '.join(elsewhere)}" if elsewhere else ""
+    return rows, budget_note + "Per seed — " + " | ".join(notes) + cpu_note
 
 
 def _screens(shares: tuple[float, ...], regions: tuple[int, ...]) -> list[tuple[int, list[float]]]:

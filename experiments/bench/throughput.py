@@ -14,7 +14,8 @@ import typer
 from rich.console import Console
 
 from experiments.bench import baselines, results
-from experiments.bench.common import Workspace, mean_std, measured, run_arena, run_config, settings
+from experiments.bench.common import (Workspace, mean_std, measured, run_arena, run_config, settings,
+                                      spent_elsewhere)
 from experiments.options import Sets
 from genome import Genome
 
@@ -112,6 +113,7 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
         "cost_spread": max(costs) / min(costs) if costs else None,
         "ideal_ratio": float(np.mean([1 / c for c in costs]) * max(costs)) if costs else None,
         "cpu_players": run["cpu_players"], "cpu_other": run["cpu_other"], "window": window,
+        "cpu_by_process": run.get("cpu_by_process") or {},
     }
 
 
@@ -203,8 +205,8 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     notes = []
     for schedule, analysed in found.items():
         for seed, r in enumerate(analysed):
-            cpu = f", players' CPU {r['cpu_players']:.0f} s of {cpus * r['window']:.0f} available" \
-                if r["cpu_players"] is not None else ""
+            cpu = f", players' CPU {r['cpu_players']:.0f} s of {cpus * r['window']:.0f} available " \
+                f"(elsewhere: {spent_elsewhere(r['cpu_by_process'])})" if r["cpu_players"] is not None else ""
             notes.append(f"{schedule} seed {seed}: {r['individuals']} individuals, {r['steps']} steps "
                          f"({r['coverage']:.0%} timed bare){cpu}")
     return rows_of(found, common), "; ".join(notes) + "."
