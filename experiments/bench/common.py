@@ -36,15 +36,18 @@ BENCH_KEYS = ("players", "dataset", "budget_seconds", "seed", "run_id", "out", "
 RAY_WORKER = re.compile(r"ray::(\w+)")
 
 
+PLAYER = "ray::Player"  # what `process_name` calls a Player actor's process
+
+
 def process_name(command: str) -> str:
     """What a process is, from its command line: a Ray worker's actor class (`ray::Player`, `ray::Registry`,
     `ray::IDLE`), a Python program's script or module (`dashboard`, `secantusd-py`), else the executable's name
-    (`raylet`, `gcs_server`, `mongod`); `?` for a process with no command line (a zombie)."""
+    (`raylet`, `gcs_server`, `mongod`); `(exited)` for a process with no command line (a zombie)."""
     if worker := RAY_WORKER.match(command):
         return f"ray::{worker[1]}"
     words = command.split()
     if not words:
-        return "?"
+        return "(exited)"
     program, rest = os.path.basename(words[0]), iter(words[1:])
     if not program.startswith("python"):
         return program
@@ -52,19 +55,24 @@ def process_name(command: str) -> str:
         if word == "-m":
             return next(rest, program)
         if word == "-c":
-            return f"{program} -c"
-        if not word.startswith("-"):
+            return f"{program}-c"
+        if word in ("-W", "-X"):  # options that take a value
+            next(rest, None)
+        elif not word.startswith("-"):
             return os.path.basename(word).removesuffix(".py")
     return program
 
 
-def spent_elsewhere(used: dict[str, float], players: str = "ray::Player", top: int = 5) -> str:
-    """The CPU seconds outside the players (`CpuMeter.used_by`), the dearest `top` by name: `raylet 3.1 s, …`."""
-    others = [(name, seconds) for name, seconds in used.items() if name != players and seconds >= 0.05]
-    words = [f"{name} {seconds:.1f} s" for name, seconds in others[:top]]
+def spent_elsewhere(used: dict[str, float], top: int = 5) -> str:
+    """The CPU seconds outside the players (`CpuMeter.used_by`): their total, then the `top` largest by name
+    and the rest summed, `8.4 s (raylet 3.1 s, …, 4 others 0.9 s)`; `-` where nothing was measured."""
+    others = sorted(((s, n) for n, s in used.items() if n != PLAYER), key=lambda item: (-item[0], item[1]))
+    if not used:
+        return "-"
+    words = [f"{name} {seconds:.1f} s" for seconds, name in others[:top]]
     if len(others) > top:
-        words.append(f"{len(others) - top} more {sum(s for _, s in others[top:]):.1f} s")
-    return ", ".join(words) or "none"
+        words.append(f"{len(others) - top} others {sum(s for s, _ in others[top:]):.1f} s")
+    return f"{sum(s for s, _ in others):.1f} s ({', '.join(words)})" if others else "0 s"
 
 
 def mean_std(values: list, spec: str, scale: float = 1.0, unit: str = "") -> str:
@@ -82,7 +90,8 @@ TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # the kerne
 class CpuMeter:
     """CPU seconds used, while it is entered, by the descendants of this process (a local Ray cluster
     and its actors, a database server started here), read every `every` seconds, and split into the
-    Player actors' processes (command line `ray::Player…`) and all the others; with each reading, the
+    Player actors' processes (command line `ray::Player…`) and all the others; its own process's (the driver's: a
+    run launched here, the meter itself) is apart, told only by name in `used_by`. With each reading, the
     resident memory of every Ray worker process, whole and private (`memory`). The last moments of a process that exits
     between two readings are missed."""
 
@@ -90,7 +99,10 @@ class CpuMeter:
         self.every = every
         self.readings: list[tuple[float, dict]] = []  # (epoch seconds, {(pid, start time): CPU seconds})
         self.player_keys: set = set()
-        self.names: dict[tuple[int, float], str] = {}  # each process's name (`process_name`)
+        # Each process's latest name (`process_name`): Ray renames a worker once it is placed (`default_worker`,
+        # then `ray::IDLE`, then its actor's), so the name it has last is what it was for.
+        self.names: dict[tuple[int, float], str] = {}
+        self.driver = self._key(psutil.Process())
         # (epoch seconds, the name Ray gives the process: its actor's class or IDLE, pid, resident bytes, private
         # bytes: resident less shared pages, its libraries' and the object-store objects it maps)
         self.memory: list[tuple[float, str, int, int, int]] = []
@@ -103,14 +115,11 @@ class CpuMeter:
         pid and start time since boot (a reused pid is another process), its command line, resident and private
         bytes."""
         out = {}
-        for process in psutil.Process().children(recursive=True):
+        me = psutil.Process()
+        for process in [me, *me.children(recursive=True)]:
             try:
                 with process.oneshot():
-                    # The start time since boot, not since the epoch: psutil adds the boot time read from the
-                    # system clock, so a clock that is set (a virtual machine's, synchronised) would give every
-                    # process a new key, and its whole CPU time would be counted again.
-                    since_boot = round((process.create_time() - psutil.boot_time()) * TICKS)  # whole clock ticks
-                    key, cpu = (process.pid, since_boot), process.cpu_times()
+                    key, cpu = CpuMeter._key(process), process.cpu_times()
             except psutil.Error:  # exited since it was listed
                 continue
             try:
@@ -121,13 +130,23 @@ class CpuMeter:
             out[key] = (cpu.user + cpu.system, command, rss, private)
         return out
 
+    @staticmethod
+    def _key(process: psutil.Process) -> tuple[int, int]:
+        """Pid and start time since boot in whole clock ticks: a reused pid is another process. Since boot, not
+        since the epoch: psutil adds the boot time read from the system clock, so a clock that is set (a virtual
+        machine's, synchronised) would give every process a new key, and its whole CPU time would be counted
+        again."""
+        return process.pid, round((process.create_time() - psutil.boot_time()) * TICKS)
+
     def _take(self) -> None:
         at, reading = time.time(), {}
         for key, (cpu, command, rss, private) in self._read().items():
             reading[key] = cpu
-            self.names.setdefault(key, process_name(command))
-            if command.startswith("ray::Player"):
+            name = "driver" if key == self.driver else process_name(command)
+            if name == PLAYER:
                 self.player_keys.add(key)
+            if name != "(exited)" or key not in self.names:  # a zombie keeps the name it had
+                self.names[key] = name
             if worker := RAY_WORKER.match(command):
                 self.memory.append((at, worker[1], key[0], rss, private))
         self.readings.append((at, reading))
@@ -150,15 +169,16 @@ class CpuMeter:
         """CPU seconds the player processes (or, `players` False, all the others) used between the
         epoch times `start` and `end` (default: the whole time), interpolated between readings; None
         before two readings."""
-        return self._used(lambda key: (key in self.player_keys) == players, start, end)
+        return self._used(lambda key: key != self.driver and (key in self.player_keys) == players, start, end)
 
     def used_by(self, start: float | None = None, end: float | None = None) -> dict[str, float]:
-        """CPU seconds each kind of process (`process_name`: the registry's actor, Ray's own servers, the
-        store's server, …) used between `start` and `end`, the most first: where the CPU that is not the
-        players' went. Empty before two readings."""
-        used = {name: self._used(lambda key, name=name: self.names[key] == name, start, end)
-                for name in set(self.names.values())}
-        return dict(sorted(((n, s) for n, s in used.items() if s is not None), key=lambda item: -item[1]))
+        """CPU seconds each kind of process (`process_name`: the players', the registry's actor, Ray's own
+        servers, the database server, this process as `driver`) used between `start` and `end`, the largest
+        first: where the CPU that is not the players' went. Empty before two readings."""
+        named = {key: PLAYER if key in self.player_keys else name for key, name in self.names.items()}
+        used = {name: self._used(lambda key, name=name: named[key] == name, start, end)
+                for name in set(named.values())}
+        return dict(sorted(((n, s) for n, s in used.items() if s is not None), key=lambda item: (-item[1], item[0])))
 
     def _used(self, counted: Callable[[tuple[int, float]], bool], start: float | None,
               end: float | None) -> float | None:
