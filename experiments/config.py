@@ -198,7 +198,7 @@ def apply_sets(data: dict, sets: list[str] | None) -> dict:
     for item in sets or []:
         key, equals, value = item.partition("=")
         if not equals or not key.strip():
-            raise ValueError(f"--set takes SECTION.KEY=VALUE (e.g. arena.steps=200); got {item!r}")
+            raise ValueError(f"--set takes SECTION.KEY=VALUE (e.g. arena.steps=400); got {item!r}")
         try:
             parsed = tomllib.loads(f"v = {value.strip()}")["v"]
         except tomllib.TOMLDecodeError:

@@ -19,7 +19,7 @@ ConfigFile = Annotated[Optional[Path], typer.Option(
     "--config", help="TOML configuration file: the flags' keys, and the [arena] and [mutation] tables listed below.")]
 Sets = Annotated[Optional[list[str]], typer.Option(
     "--set", metavar="SECTION.KEY=VALUE", help="One key of the configuration file, over the file "
-                                               "(repeatable; a TOML value, or a bare word), e.g. arena.steps=200.")]
+                                               "(repeatable; a TOML value, or a bare word), e.g. arena.steps=400.")]
 
 
 def _shown(value) -> str:

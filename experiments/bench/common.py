@@ -238,7 +238,7 @@ def _interrupt(signum, frame) -> None:
 
 
 def settings(config: Path | None, sets: list[str] | None) -> dict:
-    """Arena settings from a TOML file and `KEY=VALUE` items (`arena.steps=200`, TOML values), refusing
+    """Arena settings from a TOML file and `KEY=VALUE` items (`arena.steps=400`, TOML values), refusing
     what the benchmark sets itself."""
     data = apply_sets(read_toml(config) if config is not None else {}, sets)
     for key in BENCH_KEYS:
