@@ -64,5 +64,5 @@ def test_random_founders_are_the_draws_players_always_made():
 
     cfg, arena = MutationConfig(), ArenaConfig(founders="random")
     seed = np.random.SeedSequence([5, 2])
-    assert found(5, 2, 4, (2,), cfg, arena).genome == random_genome(np.random.default_rng(seed), cfg, 128, 100, (2,),
-                                                                    "auto", arena.pack)
+    assert found(5, 2, 4, (2,), cfg, arena).genome == random_genome(np.random.default_rng(seed), cfg, arena.batch_size,
+                                                                    arena.steps, (2,), "auto", arena.pack)
