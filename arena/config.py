@@ -29,13 +29,14 @@ class ArenaConfig:
     """Batch size of first-generation genomes."""
     steps: int = 200
     """Training steps per loop of first-generation genomes (children inherit theirs). 200 rather than 100 because
-    the numbers say so, each 200 against 100 with every other setting the default (BENCHMARKS.md): grid25 at
-    600 s, 3 seeds, champion 25 modes / 96.6 % / KL 0.004 against 25 / 96.1 % / 0.007 (rows 2026-12-06T01:21:25
-    and 2026-12-05T23:49:26, the same screen); mnist at 1,800 s, one seed, champion FID 18.75 / TVD 0.136
-    against 20.45 / 0.129 (rows 2026-12-06T02:27:38 and 03:03:46); ring8 at 600 s within its target, 8 /
-    97.9 % / 0.003 (row 01:21:12); and a third less time outside training: whole-loop overhead 36.3 against
-    55.8 % on grid25 (throughput rows 00:49:10 and 2026-12-05T22:37:36). Half the fights per step, and each
-    pair trains longer between the changes breeding makes."""
+    it is at least as good where both were measured and cheaper (BENCHMARKS.md): grid25 at 600 s, 3 seeds,
+    champion 25 modes / 96.6 % / KL 0.004 against 25 / 96.1 % / 0.007 (rows 2026-12-06T01:21:25 and
+    2026-12-05T23:49:26, the same runs' settings and screen); mnist at 1,800 s, one seed, champion FID 18.75
+    against 20.45 but TVD 0.136 against 0.129, the mixture level (rows 2026-12-06T02:27:38 and 03:03:46); ring8 at
+    600 s, measured at 200 only, within its target, 8 / 97.9 % / 0.003 (row 01:21:12). Half the fights and rounds
+    per training step: on grid25 training took 88.9 against 81.2 % of the players' wall time and the whole-loop
+    overhead was 36.3 ± 13.6 against 55.8 ± 8.6 % (throughput rows 00:49:10 and 2026-12-05T22:37:36, whose code
+    and founders' rates also differ a little)."""
     matchmaking: str = "random"
     """How a player picks its opponents: random, all, k_best (highest rated) or prioritized (even and
     uncertain matches first, as AlphaStar's league)."""
@@ -77,9 +78,9 @@ class ArenaConfig:
     the grid25 champion had 25 modes, 91.6 % high quality, KL 0.026 and the mixture 25, 94.0 %, 0.010, against 24.7,
     95.1 %, 0.044 and 25, 93.7 %, 0.013 tuned (BENCHMARKS.md rows 2026-12-05T17:55:16 against 13:54:59); on ring8
     the champion had 8, 98.4 %, 0.003 and the mixture 8, 98.6 %, 0.001, against 8, 97.7 %, 0.003 and 8, 97.9 %,
-    0.003 tuned (rows 18:32:12 against 16:22:57). A search's distance measures cost 4.4 % of a loop (throughput row
-    16:59:40). With the random founders before, it lowered the champion's KL (0.123 to 0.070 on grid25 at 600 s,
-    rows 2026-12-05T10:10:30 against 09:32:36)."""
+    0.003 tuned (rows 18:32:12 against 16:22:57). A search's distance measures cost 4.4 % of a loop at 100 steps
+    (throughput row 16:59:40). With the random founders before, it lowered the champion's KL (0.123 to 0.070 on
+    grid25 at 600 s, rows 2026-12-05T10:10:30 against 09:32:36)."""
     truncation: float = 0.25
     """Under exploit = truncation, the share of the ranked population whose pairs are replaced."""
     ready: int = 3

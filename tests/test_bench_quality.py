@@ -185,7 +185,8 @@ def test_the_cpu_meter_counts_a_child_process_and_tells_players_apart():
     ("/v/bin/python3 /v/bin/secantusd-py --port 1", "secantusd-py"),
     ("/usr/bin/python3.11 -m experiments.run --players 4", "experiments.run"),
     ("/v/bin/python -B -c from multiprocessing.forkserver import main", "python-c"),
-    ("/v/bin/python -X importtime -W ignore s.py", "s"),
+    ("/v/bin/python -X importtime -W ignore s.py", "s"), ("python -mexperiments.run --players 4", "experiments.run"),
+    ("python -cimport x", "python-c"), ("python --check-hash-based-pycs always s.py", "s"),
     ("/usr/bin/mongod --dbpath /tmp/db", "mongod"), ("python", "python"), ("", "(exited)")])
 def test_a_process_is_named_by_what_it_runs(command, name):
     assert common.process_name(command) == name
@@ -196,7 +197,7 @@ def test_the_cpu_outside_the_players_is_told_largest_first_and_the_rest_summed()
             "log_monitor": 0.25, "ray::IDLE": 0.125, "monitor": 0.125}
     assert common.spent_elsewhere(used, top=3) == \
         "8.8 s (raylet 4.0 s, dashboard 2.5 s, secantusd-py 1.3 s, 4 others 1.0 s)"
-    assert common.spent_elsewhere({"ray::Player": 1.0}) == "0 s"
+    assert common.spent_elsewhere({"ray::Player": 1.0}) == "0.0 s"
     assert common.spent_elsewhere({}) == "-"  # not measured, which is not "nothing elsewhere"
 
 

@@ -52,11 +52,11 @@ def process_name(command: str) -> str:
     if not program.startswith("python"):
         return program
     for word in rest:
-        if word == "-m":
-            return next(rest, program)
-        if word == "-c":
+        if word.startswith("-m"):  # `-m module` or `-mmodule`
+            return word[2:] or next(rest, program)
+        if word.startswith("-c"):
             return f"{program}-c"
-        if word in ("-W", "-X"):  # options that take a value
+        if word in ("-W", "-X", "--check-hash-based-pycs"):  # options that take a value
             next(rest, None)
         elif not word.startswith("-"):
             return os.path.basename(word).removesuffix(".py")
@@ -64,15 +64,16 @@ def process_name(command: str) -> str:
 
 
 def spent_elsewhere(used: dict[str, float], top: int = 5) -> str:
-    """The CPU seconds outside the players (`CpuMeter.used_by`): their total, then the `top` largest by name
-    and the rest summed, `8.4 s (raylet 3.1 s, …, 4 others 0.9 s)`; `-` where nothing was measured."""
+    """The CPU seconds outside the players, the driver's included (`CpuMeter.used_by`): their total, then the `top`
+    largest names and the other names' sum, `8.4 s (raylet 3.1 s, …, 4 others 0.9 s)`; `-` where nothing was
+    measured."""
     others = sorted(((s, n) for n, s in used.items() if n != PLAYER), key=lambda item: (-item[0], item[1]))
     if not used:
         return "-"
     words = [f"{name} {seconds:.1f} s" for seconds, name in others[:top]]
     if len(others) > top:
         words.append(f"{len(others) - top} others {sum(s for s, _ in others[top:]):.1f} s")
-    return f"{sum(s for s, _ in others):.1f} s ({', '.join(words)})" if others else "0 s"
+    return f"{sum(s for s, _ in others):.1f} s ({', '.join(words)})" if others else "0.0 s"
 
 
 def mean_std(values: list, spec: str, scale: float = 1.0, unit: str = "") -> str:
@@ -90,8 +91,9 @@ TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # the kerne
 class CpuMeter:
     """CPU seconds used, while it is entered, by the descendants of this process (a local Ray cluster
     and its actors, a database server started here), read every `every` seconds, and split into the
-    Player actors' processes (command line `ray::Player…`) and all the others; its own process's (the driver's: a
-    run launched here, the meter itself) is apart, told only by name in `used_by`. With each reading, the
+    Player actors' processes (command line `ray::Player…`) and all the others. Its own process (the driver: the
+    benchmark, a run it launches, this meter's thread) counts in neither part; `used_by` reports it as `driver`.
+    With each reading, the
     resident memory of every Ray worker process, whole and private (`memory`). The last moments of a process that exits
     between two readings are missed."""
 
@@ -101,7 +103,7 @@ class CpuMeter:
         self.player_keys: set = set()
         # Each process's latest name (`process_name`): Ray renames a worker once it is placed (`default_worker`,
         # then `ray::IDLE`, then its actor's), so the name it has last is what it was for.
-        self.names: dict[tuple[int, float], str] = {}
+        self.names: dict[tuple[int, int], str] = {}
         self.driver = self._key(psutil.Process())
         # (epoch seconds, the name Ray gives the process: its actor's class or IDLE, pid, resident bytes, private
         # bytes: resident less shared pages, its libraries' and the object-store objects it maps)
@@ -110,10 +112,10 @@ class CpuMeter:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     @staticmethod
-    def _read() -> dict[tuple[int, float], tuple[float, str, int, int]]:
-        """Each descendant's own user and system seconds (not those of children it waited for), keyed by
-        pid and start time since boot (a reused pid is another process), its command line, resident and private
-        bytes."""
+    def _read() -> dict[tuple[int, int], tuple[float, str, int, int]]:
+        """This process's and each descendant's own user and system seconds (not those of children it waited
+        for), keyed by pid and start time since boot (a reused pid is another process), its command line, resident
+        and private bytes."""
         out = {}
         me = psutil.Process()
         for process in [me, *me.children(recursive=True)]:
@@ -180,7 +182,7 @@ class CpuMeter:
                 for name in set(named.values())}
         return dict(sorted(((n, s) for n, s in used.items() if s is not None), key=lambda item: (-item[1], item[0])))
 
-    def _used(self, counted: Callable[[tuple[int, float]], bool], start: float | None,
+    def _used(self, counted: Callable[[tuple[int, int]], bool], start: float | None,
               end: float | None) -> float | None:
         if len(self.readings) < 2:
             return None

@@ -194,7 +194,8 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
         notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}" for s, r in enumerate(runs)))
     budget_note = "" if seconds == DATASETS[dataset] else \
         f"Budget {seconds:g} s, not the {DATASETS[dataset]:g} s the targets are stated for. "
-    cpu_note = f" | CPU of the other processes in the players' window — {'; '.join(elsewhere)}" if elsewhere else ""
+    cpu_note = (f" | CPU of the other processes (the driver's included) in the players' window — "
+                f"{'; '.join(elsewhere)}") if elsewhere else ""
     return rows, budget_note + "Per seed — " + " | ".join(notes) + cpu_note
 
 

@@ -205,8 +205,9 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     notes = []
     for schedule, analysed in found.items():
         for seed, r in enumerate(analysed):
-            cpu = f", players' CPU {r['cpu_players']:.0f} s of {cpus * r['window']:.0f} available, other " \
-                f"processes {spent_elsewhere(r['cpu_by_process'])}" if r["cpu_players"] is not None else ""
+            cpu = "" if r["cpu_players"] is None else (
+                f", players' CPU {r['cpu_players']:.0f} s of {cpus * r['window']:.0f} available, other processes "
+                f"(the driver's included) {spent_elsewhere(r['cpu_by_process'])}")
             notes.append(f"{schedule} seed {seed}: {r['individuals']} individuals, {r['steps']} steps "
                          f"({r['coverage']:.0%} timed bare){cpu}")
     return rows_of(found, common), "; ".join(notes) + "."
