@@ -263,7 +263,8 @@ def test_throughput_figures_from_known_timelines():
         {"player": "player-1", "generation": 0, "trained_steps": 100, "genome": dear,
          "timeline": _timeline(t0, train=10.0, save=0.5, publish=0.2, fight=1.0, settle=0.3)},
     ]
-    run = {"run_id": "r", "log": "-", "individuals": docs, "cpu_players": 20.0, "cpu_other": 1.0}
+    run = {"run_id": "r", "log": "-", "individuals": docs, "cpu_players": 20.0, "cpu_other": 1.0,
+           "cpu_by_process": {"ray::Player": 20.0, "raylet": 1.0}}
     bare = {key_cheap: (0.03, 0.02), key_dear: (0.09, 0.08)}
     found = throughput.analyse(run, bare, players=2, cpus=2)
     bare_seconds = 200 * 0.03 + 100 * 0.09

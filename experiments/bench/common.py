@@ -13,6 +13,7 @@ import signal
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,29 +172,35 @@ class CpuMeter:
         """CPU seconds the player processes (or, `players` False, all the others) used between the
         epoch times `start` and `end` (default: the whole time), interpolated between readings; None
         before two readings."""
-        return self._used(lambda key: key != self.driver and (key in self.player_keys) == players, start, end)
+        per = self._per_process(start, end)
+        return None if per is None else sum(s for key, s in per.items()
+                                            if key != self.driver and (key in self.player_keys) == players)
 
     def used_by(self, start: float | None = None, end: float | None = None) -> dict[str, float]:
         """CPU seconds each kind of process (`process_name`: the players', the registry's actor, Ray's own
         servers, the database server, this process as `driver`) used between `start` and `end`, the largest
         first: where the CPU that is not the players' went. Empty before two readings."""
-        named = {key: PLAYER if key in self.player_keys else name for key, name in self.names.items()}
-        used = {name: self._used(lambda key, name=name: named[key] == name, start, end)
-                for name in set(named.values())}
-        return dict(sorted(((n, s) for n, s in used.items() if s is not None), key=lambda item: (-item[1], item[0])))
+        used: dict[str, float] = defaultdict(float)
+        for key, seconds in (self._per_process(start, end) or {}).items():
+            used[PLAYER if key in self.player_keys else self.names[key]] += seconds
+        return dict(sorted(used.items(), key=lambda item: (-item[1], item[0])))
 
-    def _used(self, counted: Callable[[tuple[int, int]], bool], start: float | None,
-              end: float | None) -> float | None:
+    def _per_process(self, start: float | None, end: float | None) -> dict[tuple[int, int], float] | None:
+        """Each process's CPU seconds between `start` and `end`, interpolated between readings (a process
+        counts from 0 before it is first read, and keeps its last time once it has exited); None before two
+        readings. Each process apart: the sums that `used` and `used_by` make of them interpolate alike."""
         if len(self.readings) < 2:
             return None
-        first, latest, times, totals = self.readings[0][1], {}, [], []
-        for at, reading in self.readings:
-            latest.update(reading)  # a process that exited keeps the time it had used
-            times.append(at)
-            totals.append(sum(cpu - first.get(key, 0.0) for key, cpu in latest.items() if counted(key)))
+        keys = list({key: None for _, reading in self.readings for key in reading})
+        first, latest, rows = self.readings[0][1], {}, []
+        for _, reading in self.readings:
+            latest.update(reading)
+            rows.append([latest[key] - first.get(key, 0.0) if key in latest else 0.0 for key in keys])
+        times, series = [at for at, _ in self.readings], np.array(rows)
         start = times[0] if start is None else start
         end = times[-1] if end is None else end
-        return float(np.interp(end, times, totals) - np.interp(start, times, totals))
+        return {key: float(np.interp(end, times, series[:, j]) - np.interp(start, times, series[:, j]))
+                for j, key in enumerate(keys)}
 
 
 @dataclass

@@ -130,7 +130,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
             say(f"{labels[method]}, seed {seed}: " + "; ".join(f"{_label(kind, label, quality[kind])} {_short(dataset, quality[kind])}"
                                                               for kind, label in ARENA_ROWS if kind in quality)
                 + f" ({len(run['individuals'])} individuals, players used {run['cpu_players'] or 0:.0f} CPU-s)")
-            elsewhere.append(f"{labels[method]} seed {seed}: {spent_elsewhere(run.get('cpu_by_process') or {})}")
+            elsewhere.append(f"{labels[method]} seed {seed}: {spent_elsewhere(run['cpu_by_process'])}")
     cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus)
     screen, regions, refine = cfg.arena.screen, cfg.arena.screen_regions, refinable(data, cfg.arena.refine)
     jobs: list[baselines.Job] = []

@@ -113,7 +113,7 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
         "cost_spread": max(costs) / min(costs) if costs else None,
         "ideal_ratio": float(np.mean([1 / c for c in costs]) * max(costs)) if costs else None,
         "cpu_players": run["cpu_players"], "cpu_other": run["cpu_other"], "window": window,
-        "cpu_by_process": run.get("cpu_by_process") or {},
+        "cpu_by_process": run["cpu_by_process"],
     }
 
 
