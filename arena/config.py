@@ -178,12 +178,15 @@ class ArenaConfig:
     founders: str = "conventional"
     """First-generation genomes: random (shapes and rates drawn within the mutation limits) or conventional
     (an architecture known to work, its widths and learning rates drawn: `genome.population.conventional_genome`)."""
-    founder_d_lr: float = 2e-4
+    founder_d_lr: float = 0.0
     """The highest learning rate a conventional founder's discriminator draws, log-uniformly from 1e-4 up to it
-    (`genome.population.conventional_genome`); the random founders ignore it. 2e-4 because the numbers say so: on
-    grid25 at 600 s, 3 seeds, the champion had 25 modes, 95.9 % high quality, KL 0.007 and the mixture 25, 95.7 %,
-    0.003, against 25, 91.6 %, 0.026 and 25, 94.0 %, 0.010 with 4e-4 (BENCHMARKS.md rows 2026-12-05T22:24:32
-    against 17:55:16). Not yet measured on ring8 or mnist."""
+    (`genome.population.conventional_genome`); the random founders ignore it. 0: by the data (`first_d_lr`), 2e-4
+    on vector data and 4e-4 on images, because the numbers say so. On grid25 at 600 s, 3 seeds, the champion had
+    25 modes, 95.9 % high quality, KL 0.007 and the mixture 25, 95.7 %, 0.003 with 2e-4, against 25, 91.6 %, 0.026
+    and 25, 94.0 %, 0.010 with 4e-4 (BENCHMARKS.md rows 2026-12-05T22:24:32 against 17:55:16). On mnist at
+    1,800 s, one seed each, the same training code, the champion had FID 15.68, TVD 0.130 and the mixture 16.05, 0.132 with
+    4e-4, against 18.75, 0.136 and 19.93, 0.140 with 2e-4 (rows 2026-12-06T05:03:20 and 02:27:38). Ring8 was
+    measured at 2e-4 only."""
     architecture: str = "auto"
     """First-generation networks: dense, conv (images only), or auto (conv for images, else dense)."""
     lr_final: float = 0.1
@@ -201,8 +204,9 @@ class ArenaConfig:
     def __post_init__(self) -> None:
         if self.founders not in FOUNDERS:
             raise ValueError(f"arena.founders must be one of {', '.join(FOUNDERS)}; got {self.founders!r}")
-        if not 1e-4 <= self.founder_d_lr <= 1e-2:
-            raise ValueError(f"arena.founder_d_lr must be between 1e-4 and 1e-2; got {self.founder_d_lr!r}")
+        if self.founder_d_lr != 0 and not 1e-4 <= self.founder_d_lr <= 1e-2:
+            raise ValueError(f"arena.founder_d_lr must be 0 (by the data) or between 1e-4 and 1e-2; "
+                             f"got {self.founder_d_lr!r}")
         if self.architecture not in ("auto", "dense", "conv"):
             raise ValueError(f"arena.architecture must be auto, dense or conv; got {self.architecture!r}")
         if not 1 <= self.steps_spread <= 100:
@@ -272,6 +276,12 @@ class ArenaConfig:
         `metrics_every` generations); a player's last individual is measured too (`Player.run`). A measure compares
         512 samples with 512 real ones at five bandwidths."""
         return (self.exploit == "truncation" and self.cull == "real") or tuning or self.metrics_due(generation)
+
+    def first_d_lr(self, data_shape: tuple[int, ...]) -> float:
+        """The founders' highest discriminator learning rate on data of this shape (see `founder_d_lr`)."""
+        if self.founder_d_lr:
+            return self.founder_d_lr
+        return 4e-4 if len(data_shape) == 3 else 2e-4
 
     def first_steps(self, index: int, players: int) -> int:
         """Training steps per loop of player `index`'s first genome (see `steps_spread`)."""

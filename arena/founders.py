@@ -37,7 +37,7 @@ def found(run_seed: int, index: int, players: int, data_shape: tuple[int, ...], 
     steps = arena.first_steps(index, players)
     if arena.founders == "conventional":
         genome = conventional_genome(rng, mutation, arena.batch_size, steps, data_shape, arena.pack,
-                                     arena.founder_d_lr)
+                                     arena.first_d_lr(data_shape))
     else:
         genome = random_genome(rng, mutation, arena.batch_size, steps, data_shape, arena.architecture, arena.pack)
     return Founding(genome, rng, int(seed.generate_state(2)[1]), int(seed.generate_state(1)[0]))

@@ -46,8 +46,20 @@ def test_founder_d_lr_caps_the_discriminators_rates_and_keeps_each_players_draw(
         assert np.log(n.d_optimizer.lr / 1e-4) / np.log(2) == pytest.approx(np.log(w.d_optimizer.lr / 1e-4) / np.log(4))
     same = [(g.generator, g.discriminator, g.g_optimizer, g.latent_dim) for g in wide]
     assert same == [(g.generator, g.discriminator, g.g_optimizer, g.latent_dim) for g in narrow]
-    with pytest.raises(ValueError, match=r"arena.founder_d_lr must be between 1e-4 and 1e-2; got 0.5"):
+    with pytest.raises(ValueError, match=r"arena.founder_d_lr must be 0 \(by the data\) or between 1e-4 and 1e-2; "
+                                         r"got 0.5"):
         ArenaConfig(founder_d_lr=0.5)
+
+
+def test_founder_d_lr_by_default_follows_the_data():
+    arena = ArenaConfig()
+    assert (arena.first_d_lr((2,)), arena.first_d_lr((1, 28, 28))) == (2e-4, 4e-4)
+    assert ArenaConfig(founder_d_lr=3e-4).first_d_lr((1, 28, 28)) == 3e-4  # a rate given is taken on any data
+    cfg = MutationConfig()
+    images = [found(3, i, 8, (1, 28, 28), cfg, arena).genome.d_optimizer.lr for i in range(8)]
+    vectors = [found(3, i, 8, (2,), cfg, arena).genome.d_optimizer.lr for i in range(8)]
+    assert all(1e-4 <= lr <= 4e-4 for lr in images) and any(lr > 2e-4 for lr in images)
+    assert all(1e-4 <= lr <= 2e-4 for lr in vectors)
 
 
 def test_conventional_founders_refuse_what_they_cannot_build_in_one_line():
