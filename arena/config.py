@@ -25,8 +25,12 @@ class ArenaConfig:
     """Samples each side generates per duel; also the real samples shown to each discriminator."""
     tournament_size: int = 3
     """Entrants per tournament when choosing a parent."""
-    batch_size: int = 128
-    """Batch size of first-generation genomes."""
+    batch_size: int = 0
+    """Batch size of first-generation genomes (children inherit theirs). 0: by the data (`first_batch`), 64 on
+    images (DCGAN's) and 128 on vector data. On mnist at 1,800 s, one seed each, the same code and founders,
+    batch 64 took the champion from FID 15.68, TVD 0.130 to 8.42, 0.098 and the mixture from 16.05, 0.132 to
+    8.61, 0.087 (BENCHMARKS.md rows 2026-12-06T05:03:20 and 05:38:47): a step costs about half, so a lineage
+    trains about twice the steps in the same CPU time. Vector data was measured at 128 only."""
     steps: int = 200
     """Training steps per loop of first-generation genomes (children inherit theirs). 200 rather than 100 because
     it is at least as good where both were measured and cheaper (BENCHMARKS.md): grid25 at 600 s, 3 seeds,
@@ -184,9 +188,9 @@ class ArenaConfig:
     on vector data and 4e-4 on images, because the numbers say so. On grid25 at 600 s, 3 seeds, the champion had
     25 modes, 95.9 % high quality, KL 0.007 and the mixture 25, 95.7 %, 0.003 with 2e-4, against 25, 91.6 %, 0.026
     and 25, 94.0 %, 0.010 with 4e-4 (BENCHMARKS.md rows 2026-12-05T22:24:32 against 17:55:16). On mnist at
-    1,800 s, one seed each, the same training code, the champion had FID 15.68, TVD 0.130 and the mixture 16.05, 0.132 with
-    4e-4, against 18.75, 0.136 and 19.93, 0.140 with 2e-4 (rows 2026-12-06T05:03:20 and 02:27:38). Ring8 was
-    measured at 2e-4 only."""
+    1,800 s, one seed each, the same training code, the champion had FID 15.68, TVD 0.130 and the mixture 16.05,
+    0.132 with 4e-4, against 18.75, 0.136 and 19.93, 0.140 with 2e-4 (rows 2026-12-06T05:03:20 and 02:27:38).
+    Ring8 was measured at 2e-4 only."""
     architecture: str = "auto"
     """First-generation networks: dense, conv (images only), or auto (conv for images, else dense)."""
     lr_final: float = 0.1
@@ -245,11 +249,11 @@ class ArenaConfig:
         if self.round_size < 2:
             raise ValueError(f"arena.round_size must be at least 2; got {self.round_size!r}")
         for name in ("metrics_every", "ensemble", "round_every", "cross_steps", "generator_first", "replay", "ready",
-                     "round_steps", "shared_fakes", "screen_regions", "refine"):
+                     "round_steps", "shared_fakes", "screen_regions", "refine", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"arena.{name} must be a non-negative integer; got {value!r}")
-        for name in ("pack", "opponents", "duel_samples", "tournament_size", "batch_size", "steps", "fitness_window",
+        for name in ("pack", "opponents", "duel_samples", "tournament_size", "steps", "fitness_window",
                      "round_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -276,6 +280,10 @@ class ArenaConfig:
         `metrics_every` generations); a player's last individual is measured too (`Player.run`). A measure compares
         512 samples with 512 real ones at five bandwidths."""
         return (self.exploit == "truncation" and self.cull == "real") or tuning or self.metrics_due(generation)
+
+    def first_batch(self, data_shape: tuple[int, ...]) -> int:
+        """The founders' batch size on data of this shape (see `batch_size`)."""
+        return self.batch_size or (64 if len(data_shape) == 3 else 128)
 
     def first_d_lr(self, data_shape: tuple[int, ...]) -> float:
         """The founders' highest discriminator learning rate on data of this shape (see `founder_d_lr`)."""

@@ -34,10 +34,9 @@ def found(run_seed: int, index: int, players: int, data_shape: tuple[int, ...], 
     `default_rng(player_seed)`, torch's seeds from the seed's state words."""
     seed = player_seed(run_seed, index)
     rng = np.random.default_rng(seed)
-    steps = arena.first_steps(index, players)
+    steps, batch = arena.first_steps(index, players), arena.first_batch(data_shape)
     if arena.founders == "conventional":
-        genome = conventional_genome(rng, mutation, arena.batch_size, steps, data_shape, arena.pack,
-                                     arena.first_d_lr(data_shape))
+        genome = conventional_genome(rng, mutation, batch, steps, data_shape, arena.pack, arena.first_d_lr(data_shape))
     else:
-        genome = random_genome(rng, mutation, arena.batch_size, steps, data_shape, arena.architecture, arena.pack)
+        genome = random_genome(rng, mutation, batch, steps, data_shape, arena.architecture, arena.pack)
     return Founding(genome, rng, int(seed.generate_state(2)[1]), int(seed.generate_state(1)[0]))

@@ -51,9 +51,14 @@ def test_founder_d_lr_caps_the_discriminators_rates_and_keeps_each_players_draw(
         ArenaConfig(founder_d_lr=0.5)
 
 
-def test_founder_d_lr_by_default_follows_the_data():
+def test_founders_batch_and_discriminator_rate_by_default_follow_the_data():
     arena = ArenaConfig()
     assert (arena.first_d_lr((2,)), arena.first_d_lr((1, 28, 28))) == (2e-4, 4e-4)
+    assert (arena.first_batch((2,)), arena.first_batch((1, 28, 28))) == (128, 64)
+    assert ArenaConfig(batch_size=32).first_batch((1, 28, 28)) == 32
+    assert {found(3, i, 4, (1, 28, 28), MutationConfig(), arena).genome.batch_size for i in range(4)} == {64}
+    with pytest.raises(ValueError, match=r"arena.batch_size must be a non-negative integer; got -1"):
+        ArenaConfig(batch_size=-1)
     assert ArenaConfig(founder_d_lr=3e-4).first_d_lr((1, 28, 28)) == 3e-4  # a rate given is taken on any data
     cfg = MutationConfig()
     images = [found(3, i, 8, (1, 28, 28), cfg, arena).genome.d_optimizer.lr for i in range(8)]
@@ -76,5 +81,5 @@ def test_random_founders_are_the_draws_players_always_made():
 
     cfg, arena = MutationConfig(), ArenaConfig(founders="random")
     seed = np.random.SeedSequence([5, 2])
-    assert found(5, 2, 4, (2,), cfg, arena).genome == random_genome(np.random.default_rng(seed), cfg, arena.batch_size,
+    assert found(5, 2, 4, (2,), cfg, arena).genome == random_genome(np.random.default_rng(seed), cfg, 128,
                                                                     arena.steps, (2,), "auto", arena.pack)
