@@ -15,6 +15,11 @@ def lr_scale(progress: float, final: float) -> float:
     return 1 - (1 - final) * min(1.0, max(0.0, progress))
 
 
+def _image(data_shape: tuple[int, ...]) -> bool:
+    """Images are (channels, height, width); vector data has one axis."""
+    return len(data_shape) == 3
+
+
 @dataclass(frozen=True)
 class ArenaConfig:
     """Settable under `[arena]` in the TOML."""
@@ -27,10 +32,11 @@ class ArenaConfig:
     """Entrants per tournament when choosing a parent."""
     batch_size: int = 0
     """Batch size of first-generation genomes (children inherit theirs). 0: by the data (`first_batch`), 64 on
-    images (DCGAN's) and 128 on vector data. On mnist at 1,800 s, one seed each, the same code and founders,
-    batch 64 took the champion from FID 15.68, TVD 0.130 to 8.42, 0.098 and the mixture from 16.05, 0.132 to
-    8.61, 0.087 (BENCHMARKS.md rows 2026-12-06T05:03:20 and 05:38:47): a step costs about half, so a lineage
-    trains about twice the steps in the same CPU time. Vector data was measured at 128 only."""
+    images (the one-GAN baseline's, as in PyTorch's DCGAN example) and 128 on vector data. On mnist at 1,800 s,
+    one seed each, the same code and founders, batch 64 took the champion from FID 15.68, TVD 0.130 to 8.42,
+    0.098 and the mixture from 16.05, 0.132 to 8.61, 0.087 (BENCHMARKS.md rows 2026-12-06T05:03:20 and 05:38:47):
+    a step costs about half, so a lineage trains nearly twice the steps in the same CPU time. Images were
+    measured on mnist only (digits takes the same rule), vector data at 128 only."""
     steps: int = 200
     """Training steps per loop of first-generation genomes (children inherit theirs). 200 rather than 100 because
     it is at least as good where both were measured and cheaper (BENCHMARKS.md): grid25 at 600 s, 3 seeds,
@@ -189,8 +195,10 @@ class ArenaConfig:
     25 modes, 95.9 % high quality, KL 0.007 and the mixture 25, 95.7 %, 0.003 with 2e-4, against 25, 91.6 %, 0.026
     and 25, 94.0 %, 0.010 with 4e-4 (BENCHMARKS.md rows 2026-12-05T22:24:32 against 17:55:16). On mnist at
     1,800 s, one seed each, the same training code, the champion had FID 15.68, TVD 0.130 and the mixture 16.05,
-    0.132 with 4e-4, against 18.75, 0.136 and 19.93, 0.140 with 2e-4 (rows 2026-12-06T05:03:20 and 02:27:38).
-    Ring8 was measured at 2e-4 only."""
+    0.132 with 4e-4, against 18.75, 0.136 and 19.93, 0.140 with 2e-4 (rows 2026-12-06T05:03:20 and 02:27:38;
+    unscreened, the champion was behind, 26.24 against 22.40). Images were measured on mnist only; ring8 has no
+    pair of runs that differ in this alone (4e-4 in row 2026-12-05T18:32:12, 2e-4 in 2026-12-06T01:21:12, two
+    settings apart)."""
     architecture: str = "auto"
     """First-generation networks: dense, conv (images only), or auto (conv for images, else dense)."""
     lr_final: float = 0.1
@@ -249,7 +257,7 @@ class ArenaConfig:
         if self.round_size < 2:
             raise ValueError(f"arena.round_size must be at least 2; got {self.round_size!r}")
         for name in ("metrics_every", "ensemble", "round_every", "cross_steps", "generator_first", "replay", "ready",
-                     "round_steps", "shared_fakes", "screen_regions", "refine", "batch_size"):
+                     "round_steps", "shared_fakes", "screen_regions", "refine"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"arena.{name} must be a non-negative integer; got {value!r}")
@@ -258,6 +266,8 @@ class ArenaConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"arena.{name} must be a positive integer; got {value!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 0:
+            raise ValueError(f"arena.batch_size must be 0 (by the data) or a positive integer; got {self.batch_size!r}")
         if self.pack > 16:  # wider packs only dilute each sample's say in its verdict
             raise ValueError(f"arena.pack must be at most 16; got {self.pack!r}")
 
@@ -283,13 +293,11 @@ class ArenaConfig:
 
     def first_batch(self, data_shape: tuple[int, ...]) -> int:
         """The founders' batch size on data of this shape (see `batch_size`)."""
-        return self.batch_size or (64 if len(data_shape) == 3 else 128)
+        return self.batch_size or (64 if _image(data_shape) else 128)
 
     def first_d_lr(self, data_shape: tuple[int, ...]) -> float:
         """The founders' highest discriminator learning rate on data of this shape (see `founder_d_lr`)."""
-        if self.founder_d_lr:
-            return self.founder_d_lr
-        return 4e-4 if len(data_shape) == 3 else 2e-4
+        return self.founder_d_lr or (4e-4 if _image(data_shape) else 2e-4)
 
     def first_steps(self, index: int, players: int) -> int:
         """Training steps per loop of player `index`'s first genome (see `steps_spread`)."""

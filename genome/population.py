@@ -109,7 +109,7 @@ def conventional_genome(rng: np.random.Generator, cfg: MutationConfig, batch_siz
     players of the tuned runs had raised theirs well above where they started (rows 2026-12-05T10:10:30 and
     11:25:17, their records' `tune` ops); on grid25 at 600 s it took the champion from 90.0 % high quality and
     KL 0.121 to 95.1 % and 0.044 (rows 12:15:38 and 13:54:59). In [1e-4, 4e-4] on images (DCGAN's 2e-4 within
-    it)."""
+    it). `d_lr` is the run's `ArenaConfig.first_d_lr`."""
     image = len(data_shape) == 3
 
     def optimizer(low: float, high: float) -> OptimizerGene:

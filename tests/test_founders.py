@@ -52,16 +52,21 @@ def test_founder_d_lr_caps_the_discriminators_rates_and_keeps_each_players_draw(
 
 
 def test_founders_batch_and_discriminator_rate_by_default_follow_the_data():
-    arena = ArenaConfig()
-    assert (arena.first_d_lr((2,)), arena.first_d_lr((1, 28, 28))) == (2e-4, 4e-4)
-    assert (arena.first_batch((2,)), arena.first_batch((1, 28, 28))) == (128, 64)
-    assert ArenaConfig(batch_size=32).first_batch((1, 28, 28)) == 32
-    assert {found(3, i, 4, (1, 28, 28), MutationConfig(), arena).genome.batch_size for i in range(4)} == {64}
-    with pytest.raises(ValueError, match=r"arena.batch_size must be a non-negative integer; got -1"):
+    cfg, arena, image = MutationConfig(), ArenaConfig(), (1, 28, 28)
+    assert ArenaConfig(founder_d_lr=0, batch_size=0) == arena  # 0, given or not: by the data
+    # The batch: 64 on images, 128 on vectors, for either kind of founder; a batch given is taken on any data.
+    assert (arena.first_batch((2,)), arena.first_batch(image)) == (128, 64)
+    assert (ArenaConfig(batch_size=32).first_batch(image), ArenaConfig(batch_size=32).first_batch((2,))) == (32, 32)
+    for founders in ("conventional", "random"):
+        chosen = ArenaConfig(founders=founders)
+        assert {found(3, i, 4, image, cfg, chosen).genome.batch_size for i in range(4)} == {64}
+        assert {found(3, i, 4, (2,), cfg, chosen).genome.batch_size for i in range(4)} == {128}
+    with pytest.raises(ValueError, match=r"arena.batch_size must be 0 \(by the data\) or a positive integer; got -1"):
         ArenaConfig(batch_size=-1)
-    assert ArenaConfig(founder_d_lr=3e-4).first_d_lr((1, 28, 28)) == 3e-4  # a rate given is taken on any data
-    cfg = MutationConfig()
-    images = [found(3, i, 8, (1, 28, 28), cfg, arena).genome.d_optimizer.lr for i in range(8)]
+    # The discriminator's highest rate: 4e-4 on images, 2e-4 on vectors; a rate given is taken on any data.
+    assert (arena.first_d_lr((2,)), arena.first_d_lr(image)) == (2e-4, 4e-4)
+    assert ArenaConfig(founder_d_lr=3e-4).first_d_lr(image) == 3e-4
+    images = [found(3, i, 8, image, cfg, arena).genome.d_optimizer.lr for i in range(8)]
     vectors = [found(3, i, 8, (2,), cfg, arena).genome.d_optimizer.lr for i in range(8)]
     assert all(1e-4 <= lr <= 4e-4 for lr in images) and any(lr > 2e-4 for lr in images)
     assert all(1e-4 <= lr <= 2e-4 for lr in vectors)
