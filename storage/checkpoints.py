@@ -26,10 +26,10 @@ def superseded(generation: int, keep: int, every: int) -> int | None:
     none is due, and always with `keep` 0 (every checkpoint kept).
 
     Why: a checkpoint holds the pair's weights and its optimizers' moments, about 2 MB on grid25, and a player
-    saves one a loop: 4 players kept 2 GB in 600 s at 100 steps a loop, a day's run would fill a disk. A restart needs only the
-    latest intact one (the ones before it are its fallbacks); the final population, the champion and the
-    mixture are every player's latest; the report's snapshots over time and sampling a past individual read the
-    ones kept for good."""
+    saves one a loop: 4 players kept 2 GB in 600 s at 100 steps a loop, a day's run would fill a disk. A restart
+    needs only the latest intact one (the ones before it are its fallbacks); the final population, the champion
+    and the mixture are every player's latest; the report's snapshots over time and sampling a past individual
+    read the ones kept for good."""
     old = generation - keep
     if not keep or old < 0 or old % every == 0:
         return None
