@@ -36,7 +36,10 @@ class ArenaConfig:
     one seed each, the same code and founders, batch 64 took the champion from FID 15.68, TVD 0.130 to 8.42,
     0.098 and the mixture from 16.05, 0.132 to 8.61, 0.087 (BENCHMARKS.md rows 2026-12-06T05:03:20 and 05:38:47):
     a step costs about half, so a lineage trains nearly twice the steps in the same CPU time. Images were
-    measured on mnist only (digits takes the same rule), vector data at 128 only."""
+    measured on mnist only (digits takes the same rule). On grid25, 64 led at the short budget (120 s, champion
+    32.1 against 24.7 % high quality, rows 2026-12-06T06:48:06 and 03:43:44) but not at the stated one (600 s,
+    3 seeds: 25 / 95.6 % / KL 0.010 against 25 / 96.6 % / 0.004 at 128, rows 07:32:44 and 01:21:25): vector data
+    keeps 128."""
     steps: int = 200
     """Training steps per loop of first-generation genomes (children inherit theirs). 200 rather than 100 because
     it is at least as good where both were measured and cheaper (BENCHMARKS.md): grid25 at 600 s, 3 seeds,
