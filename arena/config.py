@@ -104,10 +104,14 @@ class ArenaConfig:
     discriminator fitness over everyone (false: the seed's selection of discriminators apart)."""
     fitness_window: int = 16
     """Fitness is read over this many most recent matches, since opponents keep improving."""
-    round_every: int = 4
+    round_every: int = 0
     """Every this many generations a player holds the seed's second round: its own individual and the fittest
     published others, all versus all, judged, trained once against each other, judged again; discriminators
-    are chosen for breeding on that second judgement (0: never)."""
+    are chosen for breeding on that second judgement (0: never). Off by default because the numbers say so: at
+    600 s, 3 seeds, a round every 4 generations cost about a quarter of the players' CPU (ring8: 1,149 individuals
+    a run against 1,531 without) and bought no quality: ring8's champion 8 / 97.9 % / KL 0.003 with rounds against
+    8 / 98.1 % / 0.001 without (BENCHMARKS.md rows 2026-12-06T01:21:12 and 08:53:08); grid25's 25 / 96.6 % /
+    0.004 against 25 / 97.5 % / 0.007, 1,177 individuals a run against 1,491 (rows 01:21:25 and 09:24:19)."""
     round_size: int = 6
     """Most individuals in a round (every generator meets every discriminator)."""
     round_steps: int = 10

@@ -357,7 +357,7 @@ def test_throughput_runs_both_schedules_end_to_end(bench):
     """Which rows come, in which order, each with numbers in range: a 4 s run on a loaded machine gives no rate
     worth asserting on, not even a non-zero one (issue 14)."""
     result = bench("throughput", "--dataset", "ring8", "--seeds", "1", "--seconds", "4", "--players", "2",
-                   "--cpus", "2", "--genomes", "3", "--bare-seconds", "0.2")
+                   "--cpus", "2", "--genomes", "3", "--bare-seconds", "0.2", "--set", "arena.round_every=4")
     rows = result["rows"]
     share = "(ii) compute share of player wall time"
     assert [(r["measure"], r["schedule"]) for r in rows][-3:] == \
