@@ -111,7 +111,8 @@ class ArenaConfig:
     600 s, 3 seeds, a round every 4 generations cost about a quarter of the players' CPU (ring8: 1,149 individuals
     a run against 1,531 without) and bought no quality: ring8's champion 8 / 97.9 % / KL 0.003 with rounds against
     8 / 98.1 % / 0.001 without (BENCHMARKS.md rows 2026-12-06T01:21:12 and 08:53:08); grid25's 25 / 96.6 % /
-    0.004 against 25 / 97.5 % / 0.007, 1,177 individuals a run against 1,491 (rows 01:21:25 and 09:24:19)."""
+    0.004 against 25 / 97.5 % / 0.007, 1,177 individuals a run against 1,491 (rows 01:21:25 and 09:24:19).
+    mnist was measured with rounds only (2.8 % of its players' wall time at 300 s, throughput row 08:21:51)."""
     round_size: int = 6
     """Most individuals in a round (every generator meets every discriminator)."""
     round_steps: int = 10
