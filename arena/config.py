@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from arena.selection import CHAMPIONS, CULLS, EXPLOITS, EXPLORES, MATCHMAKING
+from genome.genes import is_image
 
 SCHEDULES = ("async", "barrier")
 FOUNDERS = ("random", "conventional")
@@ -13,11 +14,6 @@ FOUNDERS = ("random", "conventional")
 def lr_scale(progress: float, final: float) -> float:
     """A linear decay from 1 at progress 0 to `final` at progress 1 (clipped to that range)."""
     return 1 - (1 - final) * min(1.0, max(0.0, progress))
-
-
-def _image(data_shape: tuple[int, ...]) -> bool:
-    """Images are (channels, height, width); vector data has one axis."""
-    return len(data_shape) == 3
 
 
 @dataclass(frozen=True)
@@ -302,11 +298,11 @@ class ArenaConfig:
 
     def first_batch(self, data_shape: tuple[int, ...]) -> int:
         """The founders' batch size on data of this shape (see `batch_size`)."""
-        return self.batch_size or (64 if _image(data_shape) else 128)
+        return self.batch_size or (64 if is_image(data_shape) else 128)
 
     def first_d_lr(self, data_shape: tuple[int, ...]) -> float:
         """The founders' highest discriminator learning rate on data of this shape (see `founder_d_lr`)."""
-        return self.founder_d_lr or (4e-4 if _image(data_shape) else 2e-4)
+        return self.founder_d_lr or (4e-4 if is_image(data_shape) else 2e-4)
 
     def first_steps(self, index: int, players: int) -> int:
         """Training steps per loop of player `index`'s first genome (see `steps_spread`)."""

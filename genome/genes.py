@@ -30,6 +30,11 @@ SPATIAL = ("conv", "deconv", "upsample")
 NETS = ("generator", "discriminator")
 
 
+def is_image(data_shape: tuple[int, ...]) -> bool:
+    """Whether data of this shape are images (channels, height, width) rather than vectors."""
+    return len(data_shape) == 3
+
+
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from genome.genes import Genome, Layer, OptimizerGene
+from genome.genes import Genome, Layer, OptimizerGene, is_image
 from genome.operators import MutationConfig, _clip, within_limits
 
 ARCHITECTURES = ("auto", "dense", "conv")
@@ -72,7 +72,7 @@ def random_genome(rng: np.random.Generator, cfg: MutationConfig, batch_size: int
                   data_shape: tuple[int, ...] = (2,), architecture: str = "auto", pack: int = 1) -> Genome:
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}; got {architecture!r}")
-    image = len(data_shape) == 3
+    image = is_image(data_shape)
     if architecture == "conv" and not image:
         raise ValueError(f"a conv architecture needs image data; the data shape is {tuple(data_shape)}")
     conv = architecture == "conv" or (architecture == "auto" and image)
@@ -110,7 +110,7 @@ def conventional_genome(rng: np.random.Generator, cfg: MutationConfig, batch_siz
     11:25:17, their records' `tune` ops); on grid25 at 600 s it took the champion from 90.0 % high quality and
     KL 0.121 to 95.1 % and 0.044 (rows 12:15:38 and 13:54:59). In [1e-4, 4e-4] on images (DCGAN's 2e-4 within
     it). `d_lr` is the run's `ArenaConfig.first_d_lr`."""
-    image = len(data_shape) == 3
+    image = is_image(data_shape)
 
     def optimizer(low: float, high: float) -> OptimizerGene:
         return OptimizerGene(name="adam", lr=float(_clip(_log_uniform(rng, cfg.min_lr, cfg.max_lr, low, high),
