@@ -112,13 +112,19 @@ def test_evaluation_follows_the_arenas_final_one():
     assert metrics == expected
 
 
-def test_best_is_chosen_by_the_arenas_criterion_and_mean_is_the_mean():
+def test_the_judges_pick_is_scored_on_fresh_samples_and_the_mean_is_the_mean():
     runs = [{"label": "a", "modes": 8, "high_quality": 0.9, "kl": 0.2, "steps": 10},
             {"label": "b", "modes": 6, "high_quality": 0.99, "kl": 0.05, "steps": 30},
             {"label": "c", "modes": 8, "high_quality": 0.5, "kl": 0.01, "steps": 20}]
-    best, mean = baselines.best_and_mean(runs)
-    assert best["label"] == "b" and quality_loss(best) == min(quality_loss(r) for r in runs)
+    fresh = [{"modes": 8, "high_quality": 0.8, "kl": 0.3}, {"modes": 7, "high_quality": 0.97, "kl": 0.06},
+             {"modes": 8, "high_quality": 0.6, "kl": 0.02}]
+    best, mean = baselines.best_and_mean(runs, fresh)
+    # Picked on the first judgement, scored on the second: the pick's luck on its own samples is not counted.
+    assert quality_loss(runs[1]) == min(map(quality_loss, runs)) < min(map(quality_loss, fresh))
+    assert best["label"] == "b" and (best["modes"], best["high_quality"], best["kl"]) == (7, 0.97, 0.06)
     assert mean == pytest.approx({"modes": 22 / 3, "high_quality": 2.39 / 3, "kl": 0.26 / 3, "steps": 20})
+    with pytest.raises(ValueError, match="3 generators judged but 2"):
+        baselines.best_and_mean(runs, fresh[:2])
 
 
 def test_the_bare_loop_trains_the_pair_and_is_timed_on_both_clocks():
@@ -256,11 +262,11 @@ def test_throughput_figures_from_known_timelines():
     t0 = 1_000.0
     loop = dict(train=4.0, save=0.5, publish=0.2, fight=1.0, settle=0.3)
     docs = [  # player-0: two cheap loops of 100 steps; player-1: one dear loop of 100 steps
-        {"player": "player-0", "generation": 0, "trained_steps": 100, "genome": cheap,
+        {"player": "player-0", "generation": 0, "trained_steps": 100, "genome": cheap, "step_cpu_ms": 25.0,
          "timeline": _timeline(t0, **loop, breed=0.0)},
-        {"player": "player-0", "generation": 1, "trained_steps": 100, "genome": cheap,
+        {"player": "player-0", "generation": 1, "trained_steps": 100, "genome": cheap,  # its CPU unrecorded
          "timeline": _timeline(t0 + 6.0, **loop)},
-        {"player": "player-1", "generation": 0, "trained_steps": 100, "genome": dear,
+        {"player": "player-1", "generation": 0, "trained_steps": 100, "genome": dear, "step_cpu_ms": 100.0,
          "timeline": _timeline(t0, train=10.0, save=0.5, publish=0.2, fight=1.0, settle=0.3)},
     ]
     run = {"run_id": "r", "log": "-", "individuals": docs, "cpu_players": 20.0, "cpu_other": 1.0,
@@ -281,6 +287,9 @@ def test_throughput_figures_from_known_timelines():
     assert found["cost_spread"] == pytest.approx(3.0)
     assert found["ideal_ratio"] == pytest.approx(np.mean([1 / c for c in costs]) * max(costs))
     assert found["coverage"] == 1.0
+    # The training thread's CPU against the bare loop's, over the individuals that recorded it only.
+    assert found["train_cpu_overhead"] == pytest.approx((100 * 0.025 + 100 * 0.1) / (100 * 0.02 + 100 * 0.08) - 1)
+    assert found["train_cpu_rate"] == pytest.approx(200 / 12.5)
 
     # Four players on two cores: bare loops timed four at once take twice as long a step as one alone, and
     # both references then give the same overheads.
@@ -297,6 +306,8 @@ def test_throughput_figures_from_known_timelines():
     assert measures[-1] == ("(iii) generations per hour", "async vs barrier")
     assert rows[-1]["result"].startswith(f"ratio {found['generations_per_hour'] / slower['generations_per_hour']:.2f}")
     whole = rows[0]
+    thread = next(r for r in rows if r["measure"].endswith("of the train phase's thread"))
+    assert thread["result"].startswith("overhead 25.0 ± 0.0 %") and thread["target"] == "-"
     assert whole["measure"].endswith("whole loop") and whole["target met"].startswith("no (+")
     # Where the time goes: training, then the rest largest first, and nothing unclocked (loops back to back).
     phases = next(r for r in rows if r["measure"] == "(i) share of the players' wall time in training, by phase")
@@ -318,8 +329,8 @@ def test_quality_runs_the_baselines_end_to_end_into_tmp_only(bench, tmp_path):
     rows = {row["method"]: row for row in result["rows"]}
     words = screen_words(0.125, 128, ArenaConfig().refine)  # the defaults: "keeps 0.125, …, refined 100 steps"
     screened = f", screened by its own discriminator ({words})"
-    assert set(rows) == {"one GAN", "2 independent GANs, best", "2 independent GANs, mean",
-                         "one GAN" + screened, "2 independent GANs, best" + screened,
+    pick = "2 independent GANs, judge's pick (diagnostic)"
+    assert set(rows) == {"one GAN", pick, "2 independent GANs, mean", "one GAN" + screened, pick + screened,
                          "2 independent GANs, mean" + screened,
                          "2 independent GANs, mixture (weights fitted on real data)",
                          f"2 independent GANs, mixture screened by their discriminators ({words})"}

@@ -246,6 +246,8 @@ def test_saved_baselines_are_judged_again_at_every_share_and_number_of_regions(r
     assert "one GAN, by its own discriminator, screen sweep: keeps 0.25, within 8 regions" in names
     assert "2 independent GANs, mixture, by their discriminators, screen sweep: keeps 0.25, within 8 regions" in names
     assert "2 independent GANs, mean, by its own discriminator, screen sweep: keeps 0.5, over all" in names
+    pick = "2 independent GANs, judge's pick (diagnostic), by its own discriminator"
+    assert f"{pick}, screen sweep: keeps 0.5, over all" in names
     assert notes.startswith(f"Judged again from {tmp_path}, nothing trained.")
     with pytest.raises(ValueError, match="no finished arena run and no saved one GAN or independent GAN"):
         rejudge(raw_db, tmp_path / "empty", "ring8", (0.5,), (0,))

@@ -64,6 +64,9 @@ def single_genome(data_shape: tuple[int, ...]) -> Genome:
     return Genome(generator, discriminator, 32, "normal", adam, adam, 64, 100, data_shape=tuple(data_shape))
 
 
+FRESH = 1_000_003  # added to a job's evaluation seed: the stream of its second judgement, apart from every run's
+
+
 @dataclass(frozen=True)
 class Job:
     """One plain GAN to train and judge: picklable, for worker processes."""
@@ -148,11 +151,15 @@ def run_job(job: Job) -> dict:
     pair, spent = train_gan(Genome.from_dict(job.genome), data, job.cpu_seconds, job.init_seed, job.rng_seed,
                             job.lr_final, job.average)
     judge = Judge(data)
-    result = {"label": job.label, **spent, **evaluate(pair.generator, judge, job.eval_seed)}
+    # Each judged twice, on samples of its own and on fresh ones (`best_and_mean`: the judge's pick among
+    # several is scored on the second).
+    result = {"label": job.label, **spent, **evaluate(pair.generator, judge, job.eval_seed),
+              "fresh": evaluate(pair.generator, judge, job.eval_seed + FRESH)}
     refine = refinable(data, job.refine)
     if treated(job.screen, refine):
-        result["screened"] = screened_quality(pair.generator, [pair.discriminator], judge, job.screen, job.eval_seed,
-                                              job.regions, refine)
+        result["screened"], result["screened_fresh"] = (
+            screened_quality(pair.generator, [pair.discriminator], judge, job.screen, seed, job.regions, refine)
+            for seed in (job.eval_seed, job.eval_seed + FRESH))
     if job.save:
         save_checkpoint(job.save, {"genome": job.genome, **pair.state_dicts()})
     return result
@@ -272,12 +279,16 @@ def pooled(pairs: list[Pair], data: GaussianMixture | ImageDataset, judge: Judge
     return raw, screened_quality(mixture, [p.discriminator for p in pairs], judge, screen, seed, regions, refine)
 
 
-def best_and_mean(results: list[dict]) -> tuple[dict, dict]:
-    """The best of several generators by the arena's own criterion (`quality_loss`: FID; or KL plus the
-    low-quality share), and the mean of every metric."""
-    best = min(results, key=quality_loss)
+def best_and_mean(results: list[dict], fresh: list[dict]) -> tuple[dict, dict]:
+    """The judge's pick of several generators (`quality_loss`: FID; or KL plus the low-quality share, a metric
+    that knows the true modes or labels: a diagnostic) scored on `fresh`, the same generators' metrics on other
+    samples than those that picked it (the best of several noisy estimates flatters, by as much as they vary);
+    and the mean of every metric of `results`."""
+    if len(fresh) != len(results):
+        raise ValueError(f"{len(results)} generators judged but {len(fresh)} judged again on fresh samples")
+    picked = min(range(len(results)), key=lambda i: quality_loss(results[i]))
     keys = [k for k in results[0] if k != "label" and isinstance(results[0][k], (int, float))]
-    return best, {k: float(np.mean([r[k] for r in results])) for k in keys}
+    return {**results[picked], **fresh[picked]}, {k: float(np.mean([r[k] for r in results])) for k in keys}
 
 
 def bare_step_seconds(genome: Genome, data: GaussianMixture | ImageDataset, seed: int = 0,

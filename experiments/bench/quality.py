@@ -146,7 +146,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
         say(f"training {len(jobs)} plain GANs, {cpus} at a time in single-thread processes "
             f"(about {sum(j.cpu_seconds for j in jobs) / cpus:.0f} s)")
     done = baselines.run_jobs(jobs, cpus)
-    single_name, best_name, mean_name = "one GAN", f"{players} independent GANs, best", \
+    single_name, best_name, mean_name = "one GAN", f"{players} independent GANs, judge's pick (diagnostic)", \
         f"{players} independent GANs, mean"
     kept = screen_words(screen, regions, refine)
     screened = f", screened by its own discriminator ({kept})"
@@ -165,11 +165,12 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
             say(f"one GAN, seed {seed}: {_short(dataset, mine[0])} ({mine[0]['steps']} steps)")
         group = [r for r in done if r["label"].startswith(f"independent-{seed}-")]
         if group:
-            best, mean = baselines.best_and_mean(group)
+            best, mean = baselines.best_and_mean(group, [r["fresh"] for r in group])
             add(best_name, best, group)
             add(mean_name, mean, group)
             if "screened" in group[0]:
-                for name, value in zip((best_name, mean_name), baselines.best_and_mean([r["screened"] for r in group])):
+                for name, value in zip((best_name, mean_name), baselines.best_and_mean(
+                        [r["screened"] for r in group], [r["screened_fresh"] for r in group])):
                     add(name + screened, value, group)
             saved = loadable({job.save: (job.save, None) for job in jobs
                               if job.label.startswith(f"independent-{seed}-")})
@@ -285,9 +286,9 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
     for seed, paths in sorted(groups.items()):
         pairs = loadable({str(p): (str(p), None) for p in paths})
         for share, count, refine, words in _settings(shares, regions, refines):
-            alone = [screened_quality(pair.generator, [pair.discriminator], judge, share, seed, count, refine)
-                     for pair in pairs.values()]
-            for which, value in zip(("best", "mean"), baselines.best_and_mean(alone)):
+            alone, fresh = ([screened_quality(pair.generator, [pair.discriminator], judge, share, drawn, count, refine)
+                             for pair in pairs.values()] for drawn in (seed, seed + baselines.FRESH))
+            for which, value in zip(("judge's pick (diagnostic)", "mean"), baselines.best_and_mean(alone, fresh)):
                 per_seed[f"{len(paths)} independent GANs, {which}, by its own discriminator, screen sweep: {words}"
                          ].append((seed, value))
             raw, screened = baselines.pooled(list(pairs.values()), data, judge, seed, share, count, refine)

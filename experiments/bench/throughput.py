@@ -78,6 +78,11 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
     cost = [(d["trained_steps"] or 0, bare.get(genome_key(d["genome"]), mean_cost)) for d in docs]
     bare_seconds = sum(n * w for n, (w, _) in cost) * (share if shared else 1.0)
     bare_cpu = sum(n * c for n, (_, c) in cost)
+    # The training thread's own CPU in the train phase (`step_cpu_ms`): what the step costs in the player's
+    # process, apart from the share of a core the machine gave it and from the loop's other phases.
+    threaded = [(d["trained_steps"], d["step_cpu_ms"] / 1000, c) for d, (_, (_, c)) in zip(docs, cost)
+                if d.get("trained_steps") and d.get("step_cpu_ms") is not None]
+    train_cpu, threaded_bare = sum(n * s for n, s, _ in threaded), sum(n * c for n, _, c in threaded)
     by_player = defaultdict(list)
     for d in docs:
         by_player[d["player"]].append(d["timeline"])
@@ -106,6 +111,9 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
         "bare_cpu_rate": steps / bare_cpu,
         "cpu_rate": steps / run["cpu_players"] if run["cpu_players"] else None,
         "cpu_overhead": run["cpu_players"] / bare_cpu - 1 if run["cpu_players"] else None,
+        "train_cpu_rate": sum(n for n, _, _ in threaded) / train_cpu if train_cpu else None,
+        "threaded_bare_cpu_rate": sum(n for n, _, _ in threaded) / threaded_bare if threaded_bare else None,
+        "train_cpu_overhead": train_cpu / threaded_bare - 1 if train_cpu and threaded_bare else None,
         "compute_share": float(np.mean(list(shares.values()))), "compute_share_min": min(shares.values()),
         "waiting": {p: phases.get(p, 0.0) / wall_total for p in WAITING},
         "phases": {p: v / wall_total for p, v in phases.items()},
@@ -126,7 +134,9 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
         for kind, rate, bare, overhead in (
                 ("training steps/s per core, whole loop", "loop_rate", "bare_rate", "loop_overhead"),
                 ("training steps/s per core, train phase", "train_rate", "bare_rate", "train_overhead"),
-                ("training steps per CPU-second of the players", "cpu_rate", "bare_cpu_rate", "cpu_overhead")):
+                ("training steps per CPU-second of the players", "cpu_rate", "bare_cpu_rate", "cpu_overhead"),
+                ("training steps per CPU-second of the train phase's thread", "train_cpu_rate",
+                 "threaded_bare_cpu_rate", "train_cpu_overhead")):
             if any(r[overhead] is None for r in a):
                 continue
             mean = float(np.mean([r[overhead] for r in a]))
