@@ -289,7 +289,9 @@ def test_throughput_figures_from_known_timelines():
     assert found["coverage"] == 1.0
     # The training thread's CPU against the bare loop's, over the individuals that recorded it only.
     assert found["train_cpu_overhead"] == pytest.approx((100 * 0.025 + 100 * 0.1) / (100 * 0.02 + 100 * 0.08) - 1)
-    assert found["train_cpu_rate"] == pytest.approx(200 / 12.5)
+    assert found["train_cpu_rate"] == pytest.approx(200 / 12.5) and found["train_cpu_coverage"] == pytest.approx(2 / 3)
+    # Two torch threads a player (4 CPUs, 2 players): one thread's clock would miss the other's.
+    assert throughput.analyse(run, bare, players=2, cpus=4)["train_cpu_overhead"] is None
 
     # Four players on two cores: bare loops timed four at once take twice as long a step as one alone, and
     # both references then give the same overheads.

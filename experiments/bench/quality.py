@@ -180,7 +180,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
             if screened_mixture is not None:
                 add(f"{players} independent GANs, mixture screened by their discriminators ({kept})",
                     screened_mixture, group)
-            say(f"{players} independent GANs, seed {seed}: best {_short(dataset, best)}; "
+            say(f"{players} independent GANs, seed {seed}: judge's pick {_short(dataset, best)}; "
                 f"mean {_short(dataset, mean)}; mixture {_short(dataset, mixture)}")
     single_fid = float(np.mean([r["fid"] for r in per_seed[single_name]])) \
         if dataset not in MODES and per_seed.get(single_name) else None

@@ -80,8 +80,9 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
     bare_cpu = sum(n * c for n, (_, c) in cost)
     # The training thread's own CPU in the train phase (`step_cpu_ms`): what the step costs in the player's
     # process, apart from the share of a core the machine gave it and from the loop's other phases.
+    # One torch thread a player only (`cpus // players` of them otherwise): a thread's clock misses the others'.
     threaded = [(d["trained_steps"], d["step_cpu_ms"] / 1000, c) for d, (_, (_, c)) in zip(docs, cost)
-                if d.get("trained_steps") and d.get("step_cpu_ms") is not None]
+                if d.get("trained_steps") and d.get("step_cpu_ms") is not None] if cpus < 2 * players else []
     train_cpu, threaded_bare = sum(n * s for n, s, _ in threaded), sum(n * c for n, _, c in threaded)
     by_player = defaultdict(list)
     for d in docs:
@@ -114,6 +115,7 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
         "train_cpu_rate": sum(n for n, _, _ in threaded) / train_cpu if train_cpu else None,
         "threaded_bare_cpu_rate": sum(n for n, _, _ in threaded) / threaded_bare if threaded_bare else None,
         "train_cpu_overhead": train_cpu / threaded_bare - 1 if train_cpu and threaded_bare else None,
+        "train_cpu_coverage": sum(n for n, _, _ in threaded) / max(1, steps),
         "compute_share": float(np.mean(list(shares.values()))), "compute_share_min": min(shares.values()),
         "waiting": {p: phases.get(p, 0.0) / wall_total for p in WAITING},
         "phases": {p: v / wall_total for p, v in phases.items()},
@@ -219,7 +221,8 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                 f", players' CPU {r['cpu_players']:.0f} s of {cpus * r['window']:.0f} available, other processes "
                 f"(the driver's included) {spent_elsewhere(r['cpu_by_process'])}")
             notes.append(f"{schedule} seed {seed}: {r['individuals']} individuals, {r['steps']} steps "
-                         f"({r['coverage']:.0%} timed bare){cpu}")
+                         f"({r['coverage']:.0%} timed bare, {r['train_cpu_coverage']:.0%} with the training "
+                         f"thread's CPU){cpu}")
     return rows_of(found, common), "; ".join(notes) + "."
 
 
