@@ -143,7 +143,8 @@ class Player:
                     opponents = self._enter(child, individual, weights, moments)
                 with clock("fight"):
                     matches = self._fight(child, individual, opponents)
-                if self.arena.round_due(self.generation):  # its own phase: its share of a loop is seen apart
+                # The round, its own phase: its share of a loop is seen apart.
+                if self.arena.round_due(self.generation, self.data.shape):
                     with clock("round"):
                         matches += self._round(child, individual)
                 # Recorded at the end of the loop, timed now: a restarted registry replays births and

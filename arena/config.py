@@ -100,15 +100,19 @@ class ArenaConfig:
     discriminator fitness over everyone (false: the seed's selection of discriminators apart)."""
     fitness_window: int = 16
     """Fitness is read over this many most recent matches, since opponents keep improving."""
-    round_every: int = 0
+    round_every: int = -1
     """Every this many generations a player holds the seed's second round: its own individual and the fittest
     published others, all versus all, judged, trained once against each other, judged again; discriminators
-    are chosen for breeding on that second judgement (0: never). Off by default because the numbers say so: at
-    600 s, 3 seeds, a round every 4 generations cost about a quarter of the players' CPU (ring8: 1,149 individuals
-    a run against 1,531 without) and bought no quality: ring8's champion 8 / 97.9 % / KL 0.003 with rounds against
-    8 / 98.1 % / 0.001 without (BENCHMARKS.md rows 2026-12-06T01:21:12 and 08:53:08); grid25's 25 / 96.6 % /
-    0.004 against 25 / 97.5 % / 0.007, 1,177 individuals a run against 1,491 (rows 01:21:25 and 09:24:19).
-    mnist was measured with rounds only (2.8 % of its players' wall time at 300 s, throughput row 08:21:51)."""
+    are chosen for breeding on that second judgement (0: never; -1: by the data, every 4 on images and never on
+    vector data). By the data because the numbers differ: on vector data at 600 s, 3 seeds, a round every 4
+    generations cost about a quarter of the players' CPU (ring8: 1,149 individuals a run against 1,531 without) and
+    bought no quality: ring8's champion 8 / 97.9 % / KL 0.003 with rounds against 8 / 98.1 % / 0.001 without
+    (BENCHMARKS.md rows 2026-12-06T01:21:12 and 08:53:08); grid25's 25 / 96.6 % / 0.004 against 25 / 97.5 % /
+    0.007, 1,177 individuals a run against 1,491 (rows 01:21:25 and 09:24:19). On mnist at 1,800 s rounds cost
+    little (291 and 292 individuals against 301 and 304), and with them both runs' given-out products beat both
+    runs' without: the champion's FID 8.42 and 9.94 against 10.58 and 10.27, the mixture's 8.61 and 11.00 against
+    12.03 and 11.57 (one seed each: rows 05:38:47 and 12:01:12 against 10:27:22 and, without shared fakes,
+    10:58:39); unscreened the champion's are mixed (14.68 and 19.88 against 16.45 and 16.68)."""
     round_size: int = 6
     """Most individuals in a round (every generator meets every discriminator)."""
     round_steps: int = 10
@@ -261,7 +265,10 @@ class ArenaConfig:
             raise ValueError(f"arena.replay_share must be in [0, 1]; got {self.replay_share!r}")
         if self.round_size < 2:
             raise ValueError(f"arena.round_size must be at least 2; got {self.round_size!r}")
-        for name in ("metrics_every", "ensemble", "round_every", "cross_steps", "generator_first", "replay", "ready",
+        if isinstance(self.round_every, bool) or not isinstance(self.round_every, int) or self.round_every < -1:
+            raise ValueError(f"arena.round_every must be -1 (by the data), 0 (never) or a positive integer; "
+                             f"got {self.round_every!r}")
+        for name in ("metrics_every", "ensemble", "cross_steps", "generator_first", "replay", "ready",
                      "round_steps", "shared_fakes", "screen_regions", "refine"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -284,9 +291,14 @@ class ArenaConfig:
         """Whether a player records its generator's quality after this generation (`metrics_every`)."""
         return bool(self.metrics_every) and generation % self.metrics_every == 0
 
-    def round_due(self, generation: int) -> bool:
+    def rounds_every(self, data_shape: tuple[int, ...]) -> int:
+        """Generations between a player's rounds on data of this shape (see `round_every`; 0: never)."""
+        return self.round_every if self.round_every >= 0 else (4 if is_image(data_shape) else 0)
+
+    def round_due(self, generation: int, data_shape: tuple[int, ...]) -> bool:
         """Whether a player holds the seed's second round after this generation's duels (`round_every`)."""
-        return bool(self.round_every) and generation % self.round_every == 0
+        every = self.rounds_every(data_shape)
+        return bool(every) and generation % every == 0
 
     def distance_due(self, generation: int, tuning: bool = False) -> bool:
         """Whether a player measures its generator's distance to real data after this generation's training:

@@ -72,6 +72,19 @@ def test_founders_batch_and_discriminator_rate_by_default_follow_the_data():
     assert all(1e-4 <= lr <= 2e-4 for lr in vectors)
 
 
+def test_rounds_by_default_follow_the_data():
+    arena, image = ArenaConfig(), (1, 28, 28)
+    # Every 4 generations on images, never on vectors; a number given is taken on any data (0: never).
+    assert (arena.rounds_every(image), arena.rounds_every((2,))) == (4, 0)
+    assert [g for g in range(9) if arena.round_due(g, image)] == [0, 4, 8]
+    assert not any(arena.round_due(g, (2,)) for g in range(9))
+    assert ArenaConfig(round_every=3).rounds_every((2,)) == 3 and ArenaConfig(round_every=0).rounds_every(image) == 0
+    for bad in (-2, 1.5, True):
+        with pytest.raises(ValueError, match=rf"arena.round_every must be -1 \(by the data\), 0 \(never\) or a "
+                                             rf"positive integer; got {bad!r}"):
+            ArenaConfig(round_every=bad)
+
+
 def test_conventional_founders_refuse_what_they_cannot_build_in_one_line():
     with pytest.raises(ValueError, match=r"side divisible by 4; got \(1, 10, 10\)"):
         conventional_genome(np.random.default_rng(0), MutationConfig(), 16, 5, (1, 10, 10))

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from arena.config import ArenaConfig
+from arena.datasets import load_dataset
 from experiments.summaries import screen_words
 from storage.embedded import EmbeddedMongo
 
@@ -65,6 +66,7 @@ def check_records(db, run_id: str, trace_dir: Path | str, damaged: tuple[str, ..
     ids = {i["_id"] for i in individuals}
     assert individuals, "no individual recorded"
     config = db.runs.find_one({"_id": run_id})["config"]
+    rounds, shape = ArenaConfig(round_every=config["arena"]["round_every"]), load_dataset(config["dataset"]).shape
     latest = Counter()
     for individual in individuals:
         latest[individual["player"]] = max(latest[individual["player"]], individual["generation"])
@@ -112,8 +114,8 @@ def check_records(db, run_id: str, trace_dir: Path | str, damaged: tuple[str, ..
         spans = sorted(individual["timeline"].values())
         assert all(start <= end <= later for (start, end), (later, _) in zip(spans, spans[1:] + [(1e12, 0)]))
         assert {"train", "save", "publish", "fight", "settle"} <= set(individual["timeline"])
-        every = config["arena"]["round_every"]  # the round is a phase of its own, in the loops that hold one
-        assert ("round" in individual["timeline"]) == bool(every and individual["generation"] % every == 0)
+        # the round is a phase of its own, in the loops that hold one
+        assert ("round" in individual["timeline"]) == rounds.round_due(individual["generation"], shape)
         train = individual["timeline"]["train"]
         assert individual["step_ms"] == pytest.approx(1000 * (train[1] - train[0]) / individual["trained_steps"])
         # The thread's CPU time in training: some, and never more than the wall time it took (one thread).
