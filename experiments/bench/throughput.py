@@ -83,6 +83,7 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
     # One torch thread a player only (`cpus // players` of them otherwise): a thread's clock misses the others'.
     threaded = [(d["trained_steps"], d["step_cpu_ms"] / 1000, c) for d, (_, (_, c)) in zip(docs, cost)
                 if d.get("trained_steps") and d.get("step_cpu_ms") is not None] if cpus < 2 * players else []
+    threaded_steps = sum(n for n, _, _ in threaded)
     train_cpu, threaded_bare = sum(n * s for n, s, _ in threaded), sum(n * c for n, _, c in threaded)
     by_player = defaultdict(list)
     for d in docs:
@@ -112,10 +113,10 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
         "bare_cpu_rate": steps / bare_cpu,
         "cpu_rate": steps / run["cpu_players"] if run["cpu_players"] else None,
         "cpu_overhead": run["cpu_players"] / bare_cpu - 1 if run["cpu_players"] else None,
-        "train_cpu_rate": sum(n for n, _, _ in threaded) / train_cpu if train_cpu else None,
-        "threaded_bare_cpu_rate": sum(n for n, _, _ in threaded) / threaded_bare if threaded_bare else None,
+        "train_cpu_rate": threaded_steps / train_cpu if train_cpu else None,
+        "threaded_bare_cpu_rate": threaded_steps / threaded_bare if threaded_bare else None,
         "train_cpu_overhead": train_cpu / threaded_bare - 1 if train_cpu and threaded_bare else None,
-        "train_cpu_coverage": sum(n for n, _, _ in threaded) / max(1, steps),
+        "train_cpu_coverage": threaded_steps / max(1, steps),
         "compute_share": float(np.mean(list(shares.values()))), "compute_share_min": min(shares.values()),
         "waiting": {p: phases.get(p, 0.0) / wall_total for p in WAITING},
         "phases": {p: v / wall_total for p, v in phases.items()},
