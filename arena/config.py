@@ -45,7 +45,9 @@ class ArenaConfig:
     600 s, measured at 200 only, within its target, 8 / 97.9 % / 0.003 (row 01:21:12). Half the fights and rounds
     per training step: on grid25 training took 88.9 against 81.2 % of the players' wall time and the whole-loop
     overhead was 36.3 ± 13.6 against 55.8 ± 8.6 % (throughput rows 00:49:10 and 2026-12-05T22:37:36, whose code
-    and founders' rates also differ a little)."""
+    and founders' rates also differ a little). Not 400: on ring8 at 600 s, 3 seeds, half the loops bought about
+    7.6 % more steps in the same CPU but fewer fights and fakes to replay, and the champion had 8 / 97.7 % / KL
+    0.002 against 8 / 98.1 % / 0.001 at 200 (rows 2026-12-06T13:46:25 and 08:53:08)."""
     matchmaking: str = "random"
     """How a player picks its opponents: random, all, k_best (highest rated) or prioritized (even and
     uncertain matches first, as AlphaStar's league)."""
@@ -129,7 +131,10 @@ class ArenaConfig:
     at 600 s (BENCHMARKS.md row 2026-12-03T22:24:14), though it helped ring8 at 120 s (row 2026-12-05T00:43:12)."""
     replay: int = 512
     """Capacity of the fake replay buffer: opponents' fakes that fooled the discriminator are kept and
-    shown to it again, labelled fake (0: off)."""
+    shown to it again, labelled fake (0: off). On images it neither helps nor hurts measurably: on mnist at
+    1,800 s without it and without `shared_fakes` the champion had FID 9.01, TVD 0.100, between the two runs with
+    them, 8.42 / 0.098 and 9.94 / 0.092 (one seed each; BENCHMARKS.md rows 2026-12-06T14:26:12 against 05:38:47 and
+    12:01:12); on vector data `shared_fakes`, which needs it, says why it is on."""
     shared_fakes: int = 256
     """The seed's expert step across players: capacity of the registry's pool of fakes that fooled some player's
     discriminator; each player adds the fakes that fooled its own and takes as many from the pool into its
