@@ -192,7 +192,9 @@ class ArenaConfig:
     the average is what the run gives out (its champion and mixture) and what the players' quality records
     measure. Off by default because it adds nothing measurable: at 0.999 on grid25 at 600 s (BENCHMARKS.md rows
     2026-12-05T06:56:43 and 07:31:13, four runs) the champion's KL averaged 0.150 and the mixture's 0.060,
-    against 0.157 and 0.065 over seven runs without it (the pool in the notes of row 08:13:55)."""
+    against 0.157 and 0.065 over seven runs without it (the pool in the notes of row 08:13:55); on mnist at
+    1,800 s under today's defaults the champion's FID 8.66 was within two runs' without it (8.42, 9.94) and its
+    TVD worse (0.118 against 0.098 and 0.092; row 2026-12-06T15:49:35)."""
     pack: int = 2
     """Samples a first-generation discriminator judges at once (PacGAN's packing: a generator that
     collapses onto few modes yields packs unlike real ones); children keep their discriminator's pack.
