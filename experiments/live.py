@@ -160,6 +160,9 @@ class TableOutput:
     def __exit__(self, *exc) -> None:
         self.live.__exit__(*exc)
 
+    def due(self, now: float, final: bool) -> bool:
+        return True  # redrawn at every look: a terminal's user watches it
+
     def show(self, players: Status, elapsed: float, rates: dict[str, float], now: float, final: bool) -> None:
         # One line less than the terminal, so the cursor below the table never scrolls it.
         self.live.update(population_table(players, elapsed, rates, dataset=self.cfg.dataset,
@@ -179,8 +182,11 @@ class LogOutput:
     def __exit__(self, *exc) -> None:
         pass
 
+    def due(self, now: float, final: bool) -> bool:
+        return not final and now - self.last >= self.every
+
     def show(self, players: Status, elapsed: float, rates: dict[str, float], now: float, final: bool) -> None:
-        if final or now - self.last < self.every:
+        if not self.due(now, final):
             return
         self.last = now
         self.console.print(progress_line(players, elapsed, rates, self.cfg.players), markup=False, highlight=False,
@@ -227,8 +233,12 @@ class LiveView:
         self.output.__exit__(*exc)
 
     def refresh(self, now: float | None = None, final: bool = False) -> None:
-        """Fetch the heartbeats, count loops, and show them (a log line only when one is due)."""
+        """Fetch the heartbeats, count loops, and show them; in the log mode only when a line is due: the
+        registry is not asked every second for lines nobody sees (the heartbeats' generations count the loops
+        between two looks)."""
         now = time.time() if now is None else now
+        if not self.output.due(now, final):
+            return
         players = self.status()
         if players is not None:
             self.players = players
