@@ -61,6 +61,10 @@ class LoopRates:
             while recent and recent[0][0] <= now - self.window:
                 recent.popleft()
 
+    def seen(self) -> int:
+        """Players whose heartbeat has been seen: loops are counted from each one's first."""
+        return len(self._last)
+
     def per_minute(self, now: float) -> dict[str, float]:
         """Each player seen so far -> its loops per minute over the window (0 for one that stopped)."""
         span = min(self.window, now - self.since)
@@ -233,11 +237,12 @@ class LiveView:
         self.output.__exit__(*exc)
 
     def refresh(self, now: float | None = None, final: bool = False) -> None:
-        """Fetch the heartbeats, count loops, and show them; in the log mode only when a line is due: the
-        registry is not asked every second for lines nobody sees (the heartbeats' generations count the loops
-        between two looks)."""
+        """Fetch the heartbeats, count loops, and show them; in the log mode, once every player has been seen,
+        only when a line is due: the registry is not asked every second for lines nobody sees (the heartbeats'
+        generations count the loops between two looks)."""
         now = time.time() if now is None else now
-        if not self.output.due(now, final):
+        # Every look asks until each player's first heartbeat is seen, for its loops are counted from there.
+        if not self.output.due(now, final) and self.rates.seen() >= self.cfg.players:
             return
         players = self.status()
         if players is not None:

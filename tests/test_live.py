@@ -131,18 +131,20 @@ def test_the_log_mode_writes_one_plain_line_every_interval_and_keeps_the_last_an
     out = io.StringIO()
     console = Console(file=out, force_terminal=False, width=60)
     players = heartbeats(looped=32)
-    answers = Heartbeats(players, None, players)
+    answers = Heartbeats({}, players, players, None, players)
     view = LiveView(console, answers, CFG, started=0.0, log_every=10.0)
     assert view.mode == "log"
     with view:
-        view.refresh(now=5.0)  # not due yet: the registry is not asked
+        view.refresh(now=1.0)  # not due, asked: no player seen yet
+        view.refresh(now=5.0)  # not due, asked: every player seen now
+        view.refresh(now=8.0)  # not due: the registry is not asked
         view.refresh(now=11.0)
         view.refresh(now=15.0)
         view.refresh(now=22.0)  # no answer: the last heartbeats stand
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and all(line.startswith(f"[   {at}s] 32 players, ") for line, at in zip(lines, (11, 22))), \
         lines  # not wrapped at 60 columns
-    assert answers.answers == [players]  # asked twice, not at every look nor at the end
+    assert answers.answers == [players]  # asked until all were seen, then when due: not at every look nor at the end
     assert "\x1b" not in out.getvalue()
 
 
