@@ -241,7 +241,6 @@ class LiveView:
         only when a line is due: the registry is not asked every second for lines nobody sees (the heartbeats'
         generations count the loops between two looks)."""
         now = time.time() if now is None else now
-        # Every look asks until each player's first heartbeat is seen, for its loops are counted from there.
         if not self.output.due(now, final) and self.rates.seen() >= self.cfg.players:
             return
         players = self.status()
