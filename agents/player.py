@@ -152,7 +152,8 @@ class Player:
                 fought_at = now()
                 self.status.update(generation=self.generation, steps=self.steps, phase="running",
                                    loop_seconds=time.perf_counter() - started,
-                                   buffered=self.recorder.pending if self.recorder.outage_since else 0)
+                                   buffered=self.recorder.pending if self.recorder.outage_since else 0,
+                                   outages=self.recorder.outages)
                 with clock("settle"):
                     settled = self._settle(matches)
                 mine = settled["standings"].get(individual, {})

@@ -1,7 +1,7 @@
 """The live view of a run: a table redrawn in a terminal, or a summary line now and then (logs, CI, --quiet).
 
 What is shown is computed by pure functions of the players' heartbeats (`registry.players()`: player ->
-generation, steps, fitness, phase, loop_seconds, buffered, at), the time elapsed and the loop rates, so
+generation, steps, fitness, phase, loop_seconds, buffered, outages, at), the time elapsed and the loop rates, so
 it tests without Ray; `LiveView` fetches the heartbeats and hands the result to one of two outputs.
 """
 
@@ -87,9 +87,18 @@ def ranked(players: Status, size: int) -> list[tuple[str, dict]]:
     return sorted(everyone.items(), key=key)
 
 
-def outage_note(players: Status) -> str:
+def outages(players: Status) -> int:
+    """The store outages the players have met so far (a restarted player counts its own from 0 again)."""
+    return sum(status.get("outages") or 0 for status in players.values())
+
+
+def outage_note(players: Status, healed: bool = False) -> str:
+    """The store's state: writes buffered now, or with `healed`, an outage that began and ended since the
+    last line (a log line every 10 s would otherwise miss one shorter than that)."""
     buffered = sum(status.get("buffered") or 0 for status in players.values())
-    return f"store unreachable: {buffered} writes buffered, training goes on" if buffered else ""
+    if buffered:
+        return f"store unreachable: {buffered} writes buffered, training goes on"
+    return "store unreachable since the last line, answers again: buffered writes sent" if healed else ""
 
 
 def rest_summary(hidden: list[tuple[str, dict]]) -> str:
@@ -132,7 +141,7 @@ def population_table(players: Status, elapsed: float, rates: dict[str, float], *
     return table
 
 
-def progress_line(players: Status, elapsed: float, rates: dict[str, float], size: int) -> str:
+def progress_line(players: Status, elapsed: float, rates: dict[str, float], size: int, healed: bool = False) -> str:
     """One line for the whole population, however large, e.g.
     `[  120s] 32 players, 41.2 loops/min, generations 3–9, best fitness 0.81 (player-7)`."""
     looped = {name: s for name, s in players.items() if s.get("generation") is not None}
@@ -147,7 +156,7 @@ def progress_line(players: Status, elapsed: float, rates: dict[str, float], size
         parts.append(f"generation {low}" if low == high else f"generations {low}–{high}")
         best = [item for item in ranked(looped, 0) if item[1].get("fitness") is not None]
         parts.append(f"best fitness {best[0][1]['fitness']:.2f} ({best[0][0]})" if best else "no fitness yet")
-    note = outage_note(players)
+    note = outage_note(players, healed)
     return ", ".join(parts) + (f"; {note}" if note else "")
 
 
@@ -179,6 +188,7 @@ class LogOutput:
 
     def __init__(self, console: Console, cfg, every: float, started: float):
         self.console, self.cfg, self.every, self.last = console, cfg, every, started
+        self.outages = 0  # the players' outages as of the last line
 
     def __enter__(self) -> None:
         pass
@@ -192,9 +202,10 @@ class LogOutput:
     def show(self, players: Status, elapsed: float, rates: dict[str, float], now: float, final: bool) -> None:
         if not self.due(now, final):
             return
-        self.last = now
-        self.console.print(progress_line(players, elapsed, rates, self.cfg.players), markup=False, highlight=False,
-                           soft_wrap=True)
+        self.last, seen = now, outages(players)
+        healed, self.outages = seen > self.outages, seen
+        self.console.print(progress_line(players, elapsed, rates, self.cfg.players, healed), markup=False,
+                           highlight=False, soft_wrap=True)
 
 
 def registry_status(registry) -> Callable[[], Status | None]:
