@@ -217,6 +217,7 @@ def test_a_screens_regions_must_be_a_non_negative_integer_named_when_not(regions
     (["--rejudge", "--work", "{tmp}"], "at --screens, --refines or --ensembles"),
     (["--rejudge", "--work", "{tmp}", "--ensembles", "4,1"], "--ensembles takes numbers of at least 2; got 1"),
     (["--ensembles", "4"], "--ensembles 4 chooses a kept run's products again: it needs --rejudge"),
+    (["--streams", "3"], "--streams 3 judges a kept run's products again: it needs --rejudge"),
 ])
 def test_judging_a_benchmark_again_refuses_what_it_cannot_judge_naming_it(args, says, tmp_path, capsys):
     from experiments import cli
@@ -249,6 +250,9 @@ def test_saved_baselines_are_judged_again_at_every_share_and_number_of_regions(r
     pick = "2 independent GANs, judge's pick (diagnostic), by its own discriminator"
     assert f"{pick}, screen sweep: keeps 0.5, over all" in names
     assert notes.startswith(f"Judged again from {tmp_path}, nothing trained.")
+    twice, notes = rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,), say=lambda text: None, streams=2)
+    assert [row["method"] for row in twice] == [name for name in names if "keeps 0.5, over all" in name]
+    assert notes.count("over 2 streams)") == 4 * 2  # each product, each seed
     with pytest.raises(ValueError, match="no finished arena run and no saved one GAN or independent GAN"):
         rejudge(raw_db, tmp_path / "empty", "ring8", (0.5,), (0,))
 
@@ -308,6 +312,32 @@ def test_kept_arena_runs_are_judged_again_under_their_own_names_and_seeds(raw_db
     raw_db.runs.insert_one({"_id": "d", "config": {"dataset": "grid25", "seed": 0}, "summary": {"quality": {}}})
     with pytest.raises(ValueError, match="holds runs of grid25, not only of --dataset ring8"):
         quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,))
+
+
+def test_each_product_judged_on_several_streams_is_their_mean_the_first_stream_the_usual_one(raw_db, tmp_path,
+                                                                                              monkeypatch):
+    """`--streams`: every product judged on that many streams of samples, its metrics their means, the notes
+    giving each seed's range; the first stream is the single judgement's."""
+    import experiments.bench.quality as quality
+
+    seeds = []
+
+    def sweep(db, run_id, judge, shares, seed, regions, refine=0):
+        seeds.append(seed)
+        metrics = {"modes": 8, "high_quality": 0.9, "kl": 0.01 * (len(seeds) % 3 + 1)}  # 0.02, 0.03, 0.01
+        return {share: {"champion": metrics, "ensemble": metrics} for share in shares}
+
+    monkeypatch.setattr(quality, "screen_sweep", sweep)
+    raw_db.runs.insert_one({"_id": "a", "config": {"dataset": "ring8", "seed": 3, "arena": {}},
+                            "summary": {"quality": {"champion": {}}}})
+    rows, notes = quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,), streams=3, say=lambda text: None)
+    assert seeds == [3, 3 + quality.STREAM_STRIDE, 3 + 2 * quality.STREAM_STRIDE]
+    assert rows[0]["kl"].startswith("0.020") and rows[0]["seeds"] == 1  # one seed, its streams averaged
+    assert "seed 3: 8.0 modes, 90.0% HQ, KL 0.020 (KL 0.010–0.030 over 3 streams)" in notes
+    assert "each product on 3 streams of samples" in notes
+    for streams, ensembles in ((0, ()), (2, (2,))):
+        with pytest.raises(ValueError, match=f"--streams takes a positive number.*got {streams}"):
+            quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,), streams=streams, ensembles=ensembles)
 
 
 def test_a_kept_runs_products_are_chosen_again_at_other_ensemble_sizes_recording_nothing(raw_db, tmp_path,

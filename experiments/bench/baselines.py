@@ -265,18 +265,21 @@ def run_jobs(jobs: list[Job], workers: int) -> list[dict]:
 
 @torch.no_grad()
 def pooled(pairs: list[Pair], data: GaussianMixture | ImageDataset, judge: Judge, seed: int,
-           screen: float, regions: int = REGIONS, refine: int = 0) -> tuple[dict, dict | None]:
+           screen: float, regions: int = REGIONS, refine: int = 0,
+           drawn: int | None = None) -> tuple[dict, dict | None]:
     """The independent GANs as the arena's products are made: a mixture of their generators with weights
-    fitted on real training data, judged as it is and, under a screen or refinement, screened and refined by
-    all their discriminators (the arena's screen without its fights)."""
+    fitted on real training data (drawn by `seed`), judged as it is and, under a screen or refinement, screened
+    and refined by all their discriminators (the arena's screen without its fights), on the stream of samples
+    `drawn` (by default `seed`'s)."""
     refine = refinable(data, refine)
     rng = torch.Generator().manual_seed(seed)
     mixture = Mixture([p.generator for p in pairs])
     fit_weights(mixture, data.sample(judge.samples, rng), rng)
-    raw = screened_quality(mixture, [], judge, 1.0, seed)
+    drawn = seed if drawn is None else drawn
+    raw = screened_quality(mixture, [], judge, 1.0, drawn)
     if not treated(screen, refine):
         return raw, None
-    return raw, screened_quality(mixture, [p.discriminator for p in pairs], judge, screen, seed, regions, refine)
+    return raw, screened_quality(mixture, [p.discriminator for p in pairs], judge, screen, drawn, regions, refine)
 
 
 def best_and_mean(results: list[dict], fresh: list[dict]) -> tuple[dict, dict]:

@@ -244,11 +244,44 @@ def _ensembles(db, run: dict, judge: Judge, sizes: tuple[int, ...], say=print) -
     return out
 
 
+STREAM_STRIDE = 7_919  # between the seeds of a product's streams of samples under --streams (apart from FRESH)
+
+
+def _over_streams(judged: list[list[tuple[str, dict]]]) -> list[tuple[str, dict]]:
+    """The same products judged on several streams of samples, one list of (label, metrics) per stream, as
+    one list: each metric the mean over the streams, and `streams` the streams' own metrics (one stream: as
+    it was judged)."""
+    if len(judged) == 1:
+        return judged[0]
+    out = []
+    for column in zip(*judged):
+        label, first = column[0]
+        metrics = [m for _, m in column]
+        numeric = [k for k, v in first.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        out.append((label, {**first, **{k: float(np.mean([m[k] for m in metrics])) for k in numeric},
+                            "streams": metrics}))
+    return out
+
+
+def _spread(dataset: str, metrics: dict) -> str:
+    """The range over streams of a product's headline metric (FID, or KL), for the notes."""
+    key = "kl" if dataset in MODES else "fid"
+    values = [m[key] for m in metrics.get("streams", ())]
+    return f" ({key.upper()} {min(values):.3f}–{max(values):.3f} over " \
+           f"{len(values)} streams)" if len(values) > 1 else ""
+
+
 def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tuple[int, ...],
-            refines: tuple[int, ...] = (0,), say=print, ensembles: tuple[int, ...] = ()) -> tuple[list[dict], str]:
+            refines: tuple[int, ...] = (0,), say=print, ensembles: tuple[int, ...] = (),
+            streams: int = 1) -> tuple[list[dict], str]:
     """The rows (mean ± std over seeds) and per-seed notes of every kept run and saved one GAN and independent GAN
     of `dataset` under `work`, at every share, number of regions and number of refinement steps; and each run's
-    products chosen again with each number of generators in `ensembles`."""
+    products chosen again with each number of generators in `ensembles`. With `streams`, every product is judged
+    on that many streams of samples (the first is the one a single judgement uses) and its metrics are their
+    means: one stream's FID of a screened product on mnist moves by more than the settings' differences."""
+    if streams < 1 or (streams > 1 and ensembles):
+        raise ValueError(f"--streams takes a positive number, and 1 with --ensembles (which chooses products "
+                         f"again on the run's own stream); got {streams}")
     per_seed: dict[str, list[tuple[int, dict]]] = defaultdict(list)  # row label -> (seed, metrics) of each run
     runs = sorted(db.runs.find({"summary.quality": {"$exists": True}},
                                projection={"config": 1, "status": 1, "summary.population": 1}),
@@ -266,43 +299,63 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
         raise ValueError(f"{work} holds no finished arena run and no saved one GAN or independent GAN")
     data = load_dataset(dataset)
     judge = Judge(data)
+
+    def judged(seed: int, judge_stream) -> list[tuple[str, dict]]:
+        """`judge_stream(drawn)` on each stream's seed, averaged over the streams."""
+        return _over_streams([judge_stream(seed + k * STREAM_STRIDE) for k in range(streams)])
+
     for run in runs:
         seed = run["config"]["seed"]
         method = "barrier arena" if run["config"].get("arena", {}).get("schedule") == "barrier" else "arena"
-        for name, metrics in (_sweep(db, run["_id"], judge, shares, seed, regions, refines)
+        for name, metrics in (judged(seed, lambda drawn: _sweep(db, run["_id"], judge, shares, drawn, regions,
+                                                                   refines))
                               + _ensembles(db, run, judge, ensembles, say)):
             per_seed[f"{method}, {name}"].append((seed, metrics))
         say(f"{method} run {run['_id']} judged again")
     for path in singles if shares else ():  # screened by its own discriminator, as the benchmark screens it
         seed, pairs = int(path.stem.split("-")[1]), loadable({str(path): (str(path), None)})
         for pair in pairs.values():  # none when it cannot be loaded (`loadable` says why)
-            for share, count, refine, words in _settings(shares, regions, refines):
-                per_seed[f"one GAN, by its own discriminator, screen sweep: {words}"].append(
-                    (seed, screened_quality(pair.generator, [pair.discriminator], judge, share, seed, count, refine)))
+            for name, metrics in judged(seed, lambda drawn: [
+                    (f"one GAN, by its own discriminator, screen sweep: {words}",
+                     screened_quality(pair.generator, [pair.discriminator], judge, share, drawn, count, refine))
+                    for share, count, refine, words in _settings(shares, regions, refines)]):
+                per_seed[name].append((seed, metrics))
             say(f"one GAN of seed {seed} judged again")
     groups: dict[int, list[Path]] = defaultdict(list)
     for path in saved:
         groups[int(path.stem.split("-")[1])].append(path)
     for seed, paths in sorted(groups.items()):
         pairs = loadable({str(p): (str(p), None) for p in paths})
-        for share, count, refine, words in _settings(shares, regions, refines):
-            alone, fresh = ([screened_quality(pair.generator, [pair.discriminator], judge, share, drawn, count, refine)
-                             for pair in pairs.values()] for drawn in (seed, seed + baselines.FRESH))
-            for which, value in zip(("judge's pick (diagnostic)", "mean"), baselines.best_and_mean(alone, fresh)):
-                per_seed[f"{len(paths)} independent GANs, {which}, by its own discriminator, screen sweep: {words}"
-                         ].append((seed, value))
-            raw, screened = baselines.pooled(list(pairs.values()), data, judge, seed, share, count, refine)
-            per_seed[f"{len(paths)} independent GANs, mixture, by their discriminators, screen sweep: {words}"].append(
-                (seed, screened if screened is not None else raw))
+
+        def independents(drawn: int) -> list[tuple[str, dict]]:
+            out = []
+            for share, count, refine, words in _settings(shares, regions, refines):
+                alone, fresh = ([screened_quality(pair.generator, [pair.discriminator], judge, share, stream, count,
+                                                  refine) for pair in pairs.values()]
+                                for stream in (drawn, drawn + baselines.FRESH))
+                for which, value in zip(("judge's pick (diagnostic)", "mean"), baselines.best_and_mean(alone, fresh)):
+                    out.append((f"{len(paths)} independent GANs, {which}, by its own discriminator, screen sweep: "
+                                f"{words}", value))
+                # The mixture's weights are fitted on the seed's draw of real data whatever the stream judged.
+                raw, screened = baselines.pooled(list(pairs.values()), data, judge, seed, share, count, refine,
+                                                 drawn=drawn)
+                out.append((f"{len(paths)} independent GANs, mixture, by their discriminators, screen sweep: {words}",
+                            screened if screened is not None else raw))
+            return out
+
+        for name, metrics in judged(seed, independents):
+            per_seed[name].append((seed, metrics))
         if shares:
             say(f"independent GANs of seed {seed} judged again")
     rows, notes = [], []
-    for name, judged in per_seed.items():
-        metrics = [m for _, m in judged]
-        rows.append({"method": name, "dataset": dataset, "seeds": len(judged), **_metric_columns(dataset, metrics),
+    for name, judged_runs in per_seed.items():
+        metrics = [m for _, m in judged_runs]
+        rows.append({"method": name, "dataset": dataset, "seeds": len(judged_runs), **_metric_columns(dataset, metrics),
                      "target met": target_met(dataset, metrics, None)})
-        notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}" for s, r in judged))
-    return rows, f"Judged again from {work}, nothing trained. Per seed — " + " | ".join(notes)
+        notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}{_spread(dataset, r)}"
+                                             for s, r in judged_runs))
+    on = f", each product on {streams} streams of samples (its metrics their means)" if streams > 1 else ""
+    return rows, f"Judged again from {work}, nothing trained{on}. Per seed — " + " | ".join(notes)
 
 
 def _count(text: str, option: str = "--regions") -> int:
@@ -342,6 +395,9 @@ def command(
     ensembles: str = typer.Option("", help="With --rejudge: comma-separated numbers of generators (at least 2) in "
                                            "each arena run's mixture and its champion's choice (arena.ensemble), "
                                            "its products chosen again from its final population with each."),
+    streams: int = typer.Option(1, help="With --rejudge: judge each product on this many streams of samples and "
+                                        "average (one stream's FID of a screened product on mnist moves by more "
+                                        "than 1)."),
     rejudge_: bool = typer.Option(False, "--rejudge", help="Train nothing: judge the arena runs, one GAN and "
                                   "independent GANs that --work kept (of --dataset) again, at --screens, --regions and "
                                   "--refines, or choose the runs' products again at --ensembles; the "
@@ -366,6 +422,8 @@ def command(
         for size in sizes:
             if size < 2:
                 raise ValueError(f"--ensembles takes numbers of at least 2; got {size}")
+        if streams != 1 and not rejudge_:
+            raise ValueError(f"--streams {streams} judges a kept run's products again: it needs --rejudge")
         if sizes and not rejudge_:
             raise ValueError(f"--ensembles {ensembles} chooses a kept run's products again: it needs --rejudge")
         if rejudge_ and (work is None or not (work / "db").is_dir() or not (shares or steps or sizes)):
@@ -391,7 +449,7 @@ def command(
         try:
             rows, path = measured("quality", work, True, console,
                                   lambda ws: rejudge(ws.db, work, dataset, shares, counts, steps,
-                                                     say=console.print, ensembles=sizes))
+                                                     say=console.print, ensembles=sizes, streams=streams))
         except (ValueError, RuntimeError) as err:  # RuntimeError: its database held by a process still running
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2)
