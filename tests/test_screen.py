@@ -335,9 +335,8 @@ def test_each_product_judged_on_several_streams_is_their_mean_the_first_stream_t
     assert rows[0]["kl"].startswith("0.020") and rows[0]["seeds"] == 1  # one seed, its streams averaged
     assert "seed 3: 8.0 modes, 90.0% HQ, KL 0.020 (KL 0.010–0.030 over 3 streams)" in notes
     assert "each product on 3 streams of samples" in notes
-    for streams, ensembles in ((0, ()), (2, (2,))):
-        with pytest.raises(ValueError, match=f"--streams takes a positive number.*got {streams}"):
-            quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,), streams=streams, ensembles=ensembles)
+    with pytest.raises(ValueError, match="--streams takes a positive number; got 0"):
+        quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,), streams=0)
 
 
 def test_a_kept_runs_products_are_chosen_again_at_other_ensemble_sizes_recording_nothing(raw_db, tmp_path,
@@ -347,11 +346,12 @@ def test_a_kept_runs_products_are_chosen_again_at_other_ensemble_sizes_recording
     import experiments.bench.quality as quality
     from storage.checkpoints import save_checkpoint
 
-    chosen = []
+    chosen, seeds = [], []
 
     def evaluate(*args, **kwargs):
         summary = evaluate_final(*args, **kwargs)
         chosen.append(len(summary["ensemble"]["members"]))
+        seeds.append(args[5])
         return summary
 
     evaluate_final = quality.evaluate_final
@@ -374,6 +374,10 @@ def test_a_kept_runs_products_are_chosen_again_at_other_ensemble_sizes_recording
                                                for product in ("champion", "mixture")]
     assert all(row["seeds"] == 1 for row in rows) and chosen == [2, 3]  # each size mixes as many
     assert raw_db.metrics.count_documents({}) == 0
+    seeds.clear()
+    rows, notes = rejudge(raw_db, tmp_path, "ring8", (), (0,), ensembles=(2,), streams=2, say=lambda text: None)
+    assert seeds == [0, quality.STREAM_STRIDE] and all(row["seeds"] == 1 for row in rows)  # chosen on each stream
+    assert "over 2 streams)" in notes
     with pytest.raises(ValueError, match="--ensembles 4: run r has 3 in its final population"):
         rejudge(raw_db, tmp_path, "ring8", (), (0,), ensembles=(4,), say=lambda text: None)
     raw_db.runs.update_one({"_id": "r"}, {"$unset": {"summary.population": ""}})  # its final standings unread

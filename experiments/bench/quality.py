@@ -223,10 +223,12 @@ def _sweep(db, run_id: str, judge: Judge, shares: tuple[float, ...], seed: int,
             for kind, metrics in products.items()]
 
 
-def _ensembles(db, run: dict, judge: Judge, sizes: tuple[int, ...], say=print) -> list[tuple[str, dict]]:
+def _ensembles(db, run: dict, judge: Judge, sizes: tuple[int, ...], say=print,
+               seed: int | None = None) -> list[tuple[str, dict]]:
     """A finished run's champion and mixture chosen again from its final population with each number of
     generators in `sizes` in the mixture and the champion's choice (`arena.ensemble`), everything else as the run
-    had it, given out as it would give them: (label, metrics). Nothing is recorded."""
+    had it, given out as it would give them: (label, metrics). Nothing is recorded. With `seed`, chosen and judged
+    on that seed's draws rather than the run's own."""
     cfg, arena = run["config"], run["config"]["arena"]
     population = (run.get("summary") or {}).get("population") or []  # none where its final standings went unread
     if not population:
@@ -237,7 +239,7 @@ def _ensembles(db, run: dict, judge: Judge, sizes: tuple[int, ...], say=print) -
     for size in sizes:
         if size > len(population):  # the mixture would hold fewer than its label says
             raise ValueError(f"--ensembles {size}: run {run['_id']} has {len(population)} in its final population")
-        summary = evaluate_final(db, run["_id"], judge, population, size, cfg["seed"],
+        summary = evaluate_final(db, run["_id"], judge, population, size, cfg["seed"] if seed is None else seed,
                                  arena["selection"], arena["champion"], arena["screen"], arena["screen_regions"],
                                  arena["refine"], record=False)
         out += [(f"{SWEEP_LABELS[kind]}, ensemble {size}", summary[kind]) for kind in SWEEP_LABELS if kind in summary]
@@ -277,11 +279,11 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
     """The rows (mean ± std over seeds) and per-seed notes of every kept run and saved one GAN and independent GAN
     of `dataset` under `work`, at every share, number of regions and number of refinement steps; and each run's
     products chosen again with each number of generators in `ensembles`. With `streams`, every product is judged
-    on that many streams of samples (the first is the one a single judgement uses) and its metrics are their
-    means: one stream's FID of a screened product on mnist moves by more than the settings' differences."""
-    if streams < 1 or (streams > 1 and ensembles):
-        raise ValueError(f"--streams takes a positive number, and 1 with --ensembles (which chooses products "
-                         f"again on the run's own stream); got {streams}")
+    on that many streams of samples (the first is the one a single judgement uses; products chosen again are
+    chosen on each stream's draws too) and its metrics are their means: one stream's FID of a screened product
+    on mnist moves by more than the settings' differences."""
+    if streams < 1:
+        raise ValueError(f"--streams takes a positive number; got {streams}")
     per_seed: dict[str, list[tuple[int, dict]]] = defaultdict(list)  # row label -> (seed, metrics) of each run
     runs = sorted(db.runs.find({"summary.quality": {"$exists": True}},
                                projection={"config": 1, "status": 1, "summary.population": 1}),
@@ -307,9 +309,8 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
     for run in runs:
         seed = run["config"]["seed"]
         method = "barrier arena" if run["config"].get("arena", {}).get("schedule") == "barrier" else "arena"
-        for name, metrics in (judged(seed, lambda drawn: _sweep(db, run["_id"], judge, shares, drawn, regions,
-                                                                   refines))
-                              + _ensembles(db, run, judge, ensembles, say)):
+        for name, metrics in judged(seed, lambda drawn: _sweep(db, run["_id"], judge, shares, drawn, regions, refines)
+                                    + _ensembles(db, run, judge, ensembles, say, None if drawn == seed else drawn)):
             per_seed[f"{method}, {name}"].append((seed, metrics))
         say(f"{method} run {run['_id']} judged again")
     for path in singles if shares else ():  # screened by its own discriminator, as the benchmark screens it
