@@ -218,6 +218,7 @@ def test_a_screens_regions_must_be_a_non_negative_integer_named_when_not(regions
     (["--rejudge", "--work", "{tmp}", "--ensembles", "4,1"], "--ensembles takes numbers of at least 2; got 1"),
     (["--ensembles", "4"], "--ensembles 4 chooses a kept run's products again: it needs --rejudge"),
     (["--streams", "3"], "--streams 3 judges a kept run's products again: it needs --rejudge"),
+    (["--streams", "0"], "--streams takes a positive number; got 0"),
 ])
 def test_judging_a_benchmark_again_refuses_what_it_cannot_judge_naming_it(args, says, tmp_path, capsys):
     from experiments import cli

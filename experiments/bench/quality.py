@@ -423,6 +423,8 @@ def command(
         for size in sizes:
             if size < 2:
                 raise ValueError(f"--ensembles takes numbers of at least 2; got {size}")
+        if streams < 1:
+            raise ValueError(f"--streams takes a positive number; got {streams}")
         if streams != 1 and not rejudge_:
             raise ValueError(f"--streams {streams} judges a kept run's products again: it needs --rejudge")
         if sizes and not rejudge_:
