@@ -323,11 +323,12 @@ def test_throughput_figures_from_known_timelines():
 @pytest.mark.slow
 def test_quality_runs_the_baselines_end_to_end_into_tmp_only(bench, tmp_path):
     # Three CPUs for the three baseline processes, so they start together (budgets are CPU time, not wall).
-    result = bench("quality", "--dataset", "ring8", "--seeds", "1", "--seconds", "0.5", "--players", "2",
-                   "--cpus", "3", "--methods", "single,independent", "--work", str(tmp_path / "kept"))
-    # Every baseline's pair is kept, for --rejudge to screen again.
+    result = bench("quality", "--dataset", "ring8", "--seeds", "1", "--first-seed", "2", "--seconds", "0.5",
+                   "--players", "2", "--cpus", "3", "--methods", "single,independent", "--work", str(tmp_path / "kept"))
+    # Every baseline's pair is kept, for --rejudge to screen again; seeds from --first-seed.
     assert [p.name for p in sorted((tmp_path / "kept").glob("*/*.pt"))] == \
-        ["independent-0-0.pt", "independent-0-1.pt", "single-0.pt"]
+        ["independent-2-0.pt", "independent-2-1.pt", "single-2.pt"]
+    assert "seed 2: " in result["notes"] and "seed 0: " not in result["notes"]
     rows = {row["method"]: row for row in result["rows"]}
     words = screen_words(0.125, 128, ArenaConfig().refine)  # the defaults: "keeps 0.125, …, refined 100 steps"
     screened = f", screened by its own discriminator ({words})"

@@ -219,6 +219,7 @@ def test_a_screens_regions_must_be_a_non_negative_integer_named_when_not(regions
     (["--ensembles", "4"], "--ensembles 4 chooses a kept run's products again: it needs --rejudge"),
     (["--streams", "3"], "--streams 3 judges a kept run's products again: it needs --rejudge"),
     (["--streams", "0"], "--streams takes a positive number; got 0"),
+    (["--first-seed", "-1"], "--first-seed must be 0 or more; got -1"),
 ])
 def test_judging_a_benchmark_again_refuses_what_it_cannot_judge_naming_it(args, says, tmp_path, capsys):
     from experiments import cli

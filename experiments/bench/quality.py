@@ -92,11 +92,14 @@ def _short(dataset: str, m: dict) -> str:
 
 def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int, methods: list[str], base: dict,
               ws: Workspace, say=print, screens: tuple[float, ...] = (),
-              regions: tuple[int, ...] = (), refines: tuple[int, ...] = ()) -> tuple[list[dict], str]:
-    """Every method over seeds 0…seeds−1; the table's rows and the notes (per-seed figures). With `screens`,
+              regions: tuple[int, ...] = (), refines: tuple[int, ...] = (),
+              first_seed: int = 0) -> tuple[list[dict], str]:
+    """Every method over seeds first_seed…first_seed+seeds−1; the table's rows and the notes (per-seed figures).
+    With `screens`,
     each arena run's products are also judged screened at those shares (the same runs, evaluated again), with
     each number of `regions` and of refinement steps `refines` (by default the configuration's)."""
     budget = cpus * seconds  # CPU-seconds every method gets
+    drawn = range(first_seed, first_seed + seeds)
     data = load_dataset(dataset)
     per_seed: dict[str, list[dict]] = defaultdict(list)  # row label -> one dict per seed
     cpu: dict[str, list[float]] = defaultdict(list)
@@ -107,7 +110,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     for method in ("arena", "barrier"):
         if method not in methods:
             continue
-        for seed in range(seeds):
+        for seed in drawn:
             cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=seed, cpus=cpus,
                              schedule="async" if method == "arena" else "barrier")
             run = run_arena(ws, cfg, f"q-{method}-{dataset}-s{seed}")
@@ -136,9 +139,9 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     jobs: list[baselines.Job] = []
     if "single" in methods:
         jobs += [replace(baselines.single_job(seed, dataset, budget, screen, regions, refine),
-                         save=str(ws.path / "single" / f"single-{seed}.pt")) for seed in range(seeds)]
+                         save=str(ws.path / "single" / f"single-{seed}.pt")) for seed in drawn]
     if "independent" in methods:
-        for seed in range(seeds):
+        for seed in drawn:
             jobs += [replace(job, save=str(ws.path / "independent" / f"{job.label}.pt"))
                      for job in baselines.independent_jobs(seed, players, dataset, budget / players, cfg.mutation,
                                                            cfg.arena)]
@@ -156,7 +159,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
         cpu[name].append(sum(r["cpu_seconds"] for r in group))
         extra[name].append(sum(r["steps"] for r in group))
 
-    for seed in range(seeds):
+    for seed in drawn:
         mine = [r for r in done if r["label"] == f"single-{seed}"]
         if mine:
             add(single_name, mine[0], mine)
@@ -192,7 +195,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                      **_metric_columns(dataset, runs), counted: round(float(np.mean(extra[name])), 1),
                      "target met": target_met(dataset, runs, single_fid),
                      "population over time": _trajectory(over[name]) if name in over else "-"})
-        notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}" for s, r in enumerate(runs)))
+        notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}" for s, r in zip(drawn, runs)))
     budget_note = "" if seconds == DATASETS[dataset] else \
         f"Budget {seconds:g} s, not the {DATASETS[dataset]:g} s the targets are stated for. "
     cpu_note = (f" | CPU of the other processes (the driver's included) in the players' window — "
@@ -377,7 +380,8 @@ def _share(text: str) -> float:
 
 def command(
     dataset: str = typer.Option("ring8", help="ring8, grid25 or mnist."),
-    seeds: int = typer.Option(3, help="Seeds 0…N−1 for every method."),
+    seeds: int = typer.Option(3, help="Seeds F…F+N−1 for every method (F: --first-seed)."),
+    first_seed: int = typer.Option(0, help="The first seed: another draw of runs beside a row's seeds 0…N−1."),
     seconds: Optional[float] = typer.Option(None, help="Wall-seconds of the arena; every method gets "
                                                        "cpus × seconds CPU-seconds [default: 600, mnist 1800]."),
     players: int = typer.Option(4, help="Players of the arena, and number of independent GANs."),
@@ -437,6 +441,8 @@ def command(
         cpus = cpus if cpus is not None else min(players, os.cpu_count() or 1)
         if seeds < 1 or players < 1 or cpus < 1 or not seconds > 0:
             raise ValueError("seeds, players, cpus and seconds must be positive")
+        if first_seed < 0:
+            raise ValueError(f"--first-seed must be 0 or more; got {first_seed}")
         base = settings(config, set_)
         arena = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus).arena
         data = load_dataset(dataset)
@@ -457,11 +463,12 @@ def command(
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2)
     else:
-        console.print(f"quality on {dataset}: {', '.join(chosen)}; {seeds} seeds, {players} players on {cpus} CPUs, "
-                  f"{seconds:g} s = {cpus * seconds:g} CPU-s per method")
+        first = f" from seed {first_seed}" if first_seed else ""
+        console.print(f"quality on {dataset}: {', '.join(chosen)}; {seeds} seeds{first}, {players} players on {cpus} "
+                      f"CPUs, {seconds:g} s = {cpus * seconds:g} CPU-s per method")
         rows, path = measured("quality", work, keep, console, lambda ws: benchmark(
             dataset, seeds, seconds, players, cpus, chosen, base, ws, say=console.print, screens=shares,
-            regions=counts, refines=steps))
+            regions=counts, refines=steps, first_seed=first_seed))
     for row in rows:
         console.print(f"{row['method']}: " + ", ".join(f"{k} {row[k]}" for k in ("modes", "high_quality", "kl",
                                                                                   "fid", "tvd") if k in row)
