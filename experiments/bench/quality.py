@@ -95,9 +95,8 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
               regions: tuple[int, ...] = (), refines: tuple[int, ...] = (),
               first_seed: int = 0) -> tuple[list[dict], str]:
     """Every method over seeds first_seed…first_seed+seeds−1; the table's rows and the notes (per-seed figures).
-    With `screens`,
-    each arena run's products are also judged screened at those shares (the same runs, evaluated again), with
-    each number of `regions` and of refinement steps `refines` (by default the configuration's)."""
+    With `screens`, each arena run's products are also judged screened at those shares (the same runs, evaluated
+    again), with each number of `regions` and of refinement steps `refines` (by default the configuration's)."""
     budget = cpus * seconds  # CPU-seconds every method gets
     drawn = range(first_seed, first_seed + seeds)
     data = load_dataset(dataset)
