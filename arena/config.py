@@ -155,9 +155,10 @@ class ArenaConfig:
     row 2026-12-05T17:59:37: the champion's KL 0.006 against 0.003, the mixture 97.7 against 97.9 % high quality),
     nor on mnist's 1,800 s run (row 2026-12-06T07:35:42: the champion the same, the mixture's FID 8.89 against 8.61),
     and all 4 made both worse on grid25's 600 s runs (row 2026-12-06T17:59:11: the champion 95.7 % high quality,
-    KL 0.017 against 97.5 %, 0.007; the mixture 95.2 %, 0.011 against 97.7 %, 0.010); on mnist, chosen and judged
-    on several streams of samples, the mixture of 4 had FID 9.62 and 11.17 against 9.55 and 10.08 with 3 (rows
-    2026-12-06T18:05:57 and 18:08:39 against 17:58:33 and 17:55:56)."""
+    KL 0.017 against 97.5 %, 0.007; the mixture 95.2 %, 0.011 against 97.7 %, 0.010); on mnist's two default runs,
+    chosen again and judged on 3 streams of samples, 4 gave mixtures of FID 9.62 and 11.17 and champions of 10.14 and
+    10.64 (rows 2026-12-06T18:05:57, 18:08:39), where the recorded products of 3, judged on 5 other streams, had
+    9.55 and 10.08, 8.49 and 11.60 (rows 17:58:33, 17:55:56): no gain beyond the streams' spread."""
     champion: str = "real"
     """How the run's champion is chosen from its final population: standing (the first by `selection`),
     or real (of the `ensemble` first by standing, the one whose product, its samples screened and refined as the

@@ -87,18 +87,18 @@ def ranked(players: Status, size: int) -> list[tuple[str, dict]]:
     return sorted(everyone.items(), key=key)
 
 
-def outages(players: Status) -> int:
-    """The store outages the players have met so far (a restarted player counts its own from 0 again)."""
-    return sum(status.get("outages") or 0 for status in players.values())
+def outage_counts(players: Status) -> dict[str, int]:
+    """Each player's count of the store outages it has met (a restarted player counts from 0 again)."""
+    return {name: status.get("outages") or 0 for name, status in players.items()}
 
 
-def outage_note(players: Status, healed: bool = False) -> str:
-    """The store's state: writes buffered now, or with `healed`, an outage that began and ended since the
+def outage_note(players: Status, passed: bool = False) -> str:
+    """The store's state: writes buffered now, or with `passed`, an outage that began and ended since the
     last line (a log line every 10 s would otherwise miss one shorter than that)."""
     buffered = sum(status.get("buffered") or 0 for status in players.values())
     if buffered:
         return f"store unreachable: {buffered} writes buffered, training goes on"
-    return "store unreachable since the last line, answers again: buffered writes sent" if healed else ""
+    return "store unreachable since the last line, answers again: buffered writes sent" if passed else ""
 
 
 def rest_summary(hidden: list[tuple[str, dict]]) -> str:
@@ -141,7 +141,7 @@ def population_table(players: Status, elapsed: float, rates: dict[str, float], *
     return table
 
 
-def progress_line(players: Status, elapsed: float, rates: dict[str, float], size: int, healed: bool = False) -> str:
+def progress_line(players: Status, elapsed: float, rates: dict[str, float], size: int, passed: bool = False) -> str:
     """One line for the whole population, however large, e.g.
     `[  120s] 32 players, 41.2 loops/min, generations 3–9, best fitness 0.81 (player-7)`."""
     looped = {name: s for name, s in players.items() if s.get("generation") is not None}
@@ -156,7 +156,7 @@ def progress_line(players: Status, elapsed: float, rates: dict[str, float], size
         parts.append(f"generation {low}" if low == high else f"generations {low}–{high}")
         best = [item for item in ranked(looped, 0) if item[1].get("fitness") is not None]
         parts.append(f"best fitness {best[0][1]['fitness']:.2f} ({best[0][0]})" if best else "no fitness yet")
-    note = outage_note(players, healed)
+    note = outage_note(players, passed)
     return ", ".join(parts) + (f"; {note}" if note else "")
 
 
@@ -188,7 +188,7 @@ class LogOutput:
 
     def __init__(self, console: Console, cfg, every: float, started: float):
         self.console, self.cfg, self.every, self.last = console, cfg, every, started
-        self.outages = 0  # the players' outages as of the last line
+        self.outages: dict[str, int] = {}  # each player's outage count as of the last line
 
     def __enter__(self) -> None:
         pass
@@ -202,9 +202,11 @@ class LogOutput:
     def show(self, players: Status, elapsed: float, rates: dict[str, float], now: float, final: bool) -> None:
         if not self.due(now, final):
             return
-        self.last, seen = now, outages(players)
-        healed, self.outages = seen > self.outages, seen
-        self.console.print(progress_line(players, elapsed, rates, self.cfg.players, healed), markup=False,
+        # Per player: one restarted (its count back to 0) must not hide another's new outage.
+        counts = outage_counts(players)
+        passed = any(count > self.outages.get(name, 0) for name, count in counts.items())
+        self.last, self.outages = now, counts
+        self.console.print(progress_line(players, elapsed, rates, self.cfg.players, passed), markup=False,
                            highlight=False, soft_wrap=True)
 
 

@@ -151,18 +151,22 @@ def test_the_log_mode_writes_one_plain_line_every_interval_and_keeps_the_last_an
 def test_an_outage_that_began_and_ended_between_two_lines_is_shown_once():
     out = io.StringIO()
     calm = {"generation": 3, "fitness": 0.5, "at": 1.0, "buffered": 0, "outages": 0}
-    looks = [(1.0, calm), (11.0, calm), (21.0, {**calm, "at": 20.0, "buffered": 40, "outages": 1}),
-             (31.0, {**calm, "at": 30.0, "outages": 1}),  # the outage seen by the line before
-             (41.0, {**calm, "at": 40.0, "outages": 2}),  # one that began and ended between two lines
-             (51.0, {**calm, "at": 50.0, "outages": 0})]  # a restarted player counts from 0 again
-    cfg = SimpleNamespace(players=1, dataset="ring8", budget_seconds=60)
-    answers = Heartbeats(*({"player-0": status} for _, status in looks))
+
+    def look(at, zero=None, one=None):  # both players' heartbeats at `at`, player-0's and player-1's changes
+        return {"player-0": {**calm, "at": at, **(zero or {})}, "player-1": {**calm, "at": at, **(one or {})}}
+
+    looks = [(1.0, look(1.0)), (11.0, look(10.0)), (21.0, look(20.0, {"buffered": 40, "outages": 1})),
+             (31.0, look(30.0, {"outages": 1})),  # the outage seen by the line before
+             (41.0, look(40.0, {"outages": 2})),  # one that began and ended between two lines
+             (51.0, look(50.0, {"outages": 0}, {"outages": 1}))]  # player-0 restarted, player-1's first outage
+    cfg = SimpleNamespace(players=2, dataset="ring8", budget_seconds=60)
+    answers = Heartbeats(*(status for _, status in looks))
     with LiveView(Console(file=out, force_terminal=False, width=200), answers, cfg, started=0.0) as view:
         for now, _ in looks:
             view.refresh(now=now)
     notes = [line.partition("; ")[2] for line in out.getvalue().splitlines()]
-    assert notes == ["", "store unreachable: 40 writes buffered, training goes on", "",
-                     "store unreachable since the last line, answers again: buffered writes sent", ""], notes
+    passed = "store unreachable since the last line, answers again: buffered writes sent"
+    assert notes == ["", "store unreachable: 40 writes buffered, training goes on", "", passed, passed], notes
 
 
 def test_the_table_mode_draws_the_table_and_an_unknown_mode_is_refused():

@@ -1,5 +1,7 @@
 """Screening: the samples discriminators rank most real are kept, whatever the scale of their scores."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -220,6 +222,7 @@ def test_a_screens_regions_must_be_a_non_negative_integer_named_when_not(regions
     (["--streams", "3"], "--streams 3 judges a kept run's products again: it needs --rejudge"),
     (["--streams", "0"], "--streams takes a positive number; got 0"),
     (["--first-seed", "-1"], "--first-seed must be 0 or more; got -1"),
+    (["--rejudge", "--work", "{tmp}", "--screens", "0.5", "--first-seed", "2"], "--first-seed 2 draws new runs"),
 ])
 def test_judging_a_benchmark_again_refuses_what_it_cannot_judge_naming_it(args, says, tmp_path, capsys):
     from experiments import cli
@@ -230,7 +233,7 @@ def test_judging_a_benchmark_again_refuses_what_it_cannot_judge_naming_it(args, 
     assert says in capsys.readouterr().err
 
 
-def test_saved_baselines_are_judged_again_at_every_share_and_number_of_regions(raw_db, tmp_path):
+def test_saved_baselines_are_judged_again_at_every_share_and_number_of_regions(raw_db, tmp_path, monkeypatch):
     """The baselines a kept quality benchmark saved, screened as the benchmark screens them: one GAN and each
     independent GAN by its own discriminator, their mixture by all of theirs; one row per share and number of
     regions, one entry per seed."""
@@ -252,9 +255,19 @@ def test_saved_baselines_are_judged_again_at_every_share_and_number_of_regions(r
     pick = "2 independent GANs, judge's pick (diagnostic), by its own discriminator"
     assert f"{pick}, screen sweep: keeps 0.5, over all" in names
     assert notes.startswith(f"Judged again from {tmp_path}, nothing trained.")
+    import experiments.bench.quality as quality
+
+    drawn = []  # the stream each baseline is judged on (untrained, they score alike on every one)
+    screen, pool = quality.screened_quality, quality.baselines.pooled
+    monkeypatch.setattr(quality, "screened_quality", lambda *args: drawn.append(args[4]) or screen(*args))
+    monkeypatch.setattr(quality.baselines, "pooled", lambda *args, **kw: drawn.append(kw["drawn"]) or pool(*args, **kw))
     twice, notes = rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,), say=lambda text: None, streams=2)
     assert [row["method"] for row in twice] == [name for name in names if "keeps 0.5, over all" in name]
-    assert notes.count("over 2 streams)") == 4 * 2  # each product, each seed
+    assert len(re.findall(r"over 2 streams\)", notes)) == 4 * 2  # each product, each seed
+    stride, fresh = quality.STREAM_STRIDE, quality.baselines.FRESH
+    for seed in (0, 1):  # one GAN (1), independents alone (2), on fresh samples (2) and pooled (1), on each stream
+        for stream in (seed, seed + stride):
+            assert drawn.count(stream) == 1 + 2 + 1 and drawn.count(stream + fresh) == 2, (seed, stream, drawn)
     with pytest.raises(ValueError, match="no finished arena run and no saved one GAN or independent GAN"):
         rejudge(raw_db, tmp_path / "empty", "ring8", (0.5,), (0,))
 
@@ -326,7 +339,7 @@ def test_each_product_judged_on_several_streams_is_their_mean_the_first_stream_t
 
     def sweep(db, run_id, judge, shares, seed, regions, refine=0):
         seeds.append(seed)
-        metrics = {"modes": 8, "high_quality": 0.9, "kl": 0.01 * (len(seeds) % 3 + 1)}  # 0.02, 0.03, 0.01
+        metrics = {"modes": 8, "high_quality": 0.9, "kl": [0.01, 0.02, 0.06][len(seeds) - 1]}  # the mean: 0.03
         return {share: {"champion": metrics, "ensemble": metrics} for share in shares}
 
     monkeypatch.setattr(quality, "screen_sweep", sweep)
@@ -334,8 +347,8 @@ def test_each_product_judged_on_several_streams_is_their_mean_the_first_stream_t
                             "summary": {"quality": {"champion": {}}}})
     rows, notes = quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,), streams=3, say=lambda text: None)
     assert seeds == [3, 3 + quality.STREAM_STRIDE, 3 + 2 * quality.STREAM_STRIDE]
-    assert rows[0]["kl"].startswith("0.020") and rows[0]["seeds"] == 1  # one seed, its streams averaged
-    assert "seed 3: 8.0 modes, 90.0% HQ, KL 0.020 (KL 0.010–0.030 over 3 streams)" in notes
+    assert rows[0]["kl"].startswith("0.030") and rows[0]["seeds"] == 1  # one seed, its streams averaged
+    assert "seed 3: 8 modes, 90.0% HQ, KL 0.030 (KL 0.010–0.060 over 3 streams)" in notes
     assert "each product on 3 streams of samples" in notes
     with pytest.raises(ValueError, match="--streams takes a positive number; got 0"):
         quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,), streams=0)

@@ -86,7 +86,7 @@ def target_met(dataset: str, runs: list[dict], single_fid: float | None) -> str:
 
 def _short(dataset: str, m: dict) -> str:
     if dataset in MODES:
-        return f"{m['modes']} modes, {m['high_quality']:.1%} HQ, KL {m['kl']:.3f}"
+        return f"{m['modes']:.3g} modes, {m['high_quality']:.1%} HQ, KL {m['kl']:.3f}"
     return f"FID {m['fid']:.2f}, TVD {m['tvd']:.3f}"
 
 
@@ -98,7 +98,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     With `screens`, each arena run's products are also judged screened at those shares (the same runs, evaluated
     again), with each number of `regions` and of refinement steps `refines` (by default the configuration's)."""
     budget = cpus * seconds  # CPU-seconds every method gets
-    drawn = range(first_seed, first_seed + seeds)
+    run_seeds = range(first_seed, first_seed + seeds)
     data = load_dataset(dataset)
     per_seed: dict[str, list[dict]] = defaultdict(list)  # row label -> one dict per seed
     cpu: dict[str, list[float]] = defaultdict(list)
@@ -109,7 +109,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     for method in ("arena", "barrier"):
         if method not in methods:
             continue
-        for seed in drawn:
+        for seed in run_seeds:
             cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=seed, cpus=cpus,
                              schedule="async" if method == "arena" else "barrier")
             run = run_arena(ws, cfg, f"q-{method}-{dataset}-s{seed}")
@@ -138,9 +138,9 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     jobs: list[baselines.Job] = []
     if "single" in methods:
         jobs += [replace(baselines.single_job(seed, dataset, budget, screen, regions, refine),
-                         save=str(ws.path / "single" / f"single-{seed}.pt")) for seed in drawn]
+                         save=str(ws.path / "single" / f"single-{seed}.pt")) for seed in run_seeds]
     if "independent" in methods:
-        for seed in drawn:
+        for seed in run_seeds:
             jobs += [replace(job, save=str(ws.path / "independent" / f"{job.label}.pt"))
                      for job in baselines.independent_jobs(seed, players, dataset, budget / players, cfg.mutation,
                                                            cfg.arena)]
@@ -158,7 +158,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
         cpu[name].append(sum(r["cpu_seconds"] for r in group))
         extra[name].append(sum(r["steps"] for r in group))
 
-    for seed in drawn:
+    for seed in run_seeds:
         mine = [r for r in done if r["label"] == f"single-{seed}"]
         if mine:
             add(single_name, mine[0], mine)
@@ -194,7 +194,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                      **_metric_columns(dataset, runs), counted: round(float(np.mean(extra[name])), 1),
                      "target met": target_met(dataset, runs, single_fid),
                      "population over time": _trajectory(over[name]) if name in over else "-"})
-        notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}" for s, r in zip(drawn, runs)))
+        notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}" for s, r in zip(run_seeds, runs)))
     budget_note = "" if seconds == DATASETS[dataset] else \
         f"Budget {seconds:g} s, not the {DATASETS[dataset]:g} s the targets are stated for. "
     cpu_note = (f" | CPU of the other processes (the driver's included) in the players' window — "
@@ -249,20 +249,22 @@ def _ensembles(db, run: dict, judge: Judge, sizes: tuple[int, ...], say=print,
 
 
 STREAM_STRIDE = 7_919  # between the seeds of a product's streams of samples under --streams (apart from FRESH)
+JUDGED = ("modes", "high_quality", "kl", "fid", "tvd")  # the judge's metrics, which --streams averages
 
 
 def _over_streams(judged: list[list[tuple[str, dict]]]) -> list[tuple[str, dict]]:
     """The same products judged on several streams of samples, one list of (label, metrics) per stream, as
-    one list: each metric the mean over the streams, and `streams` the streams' own metrics (one stream: as
-    it was judged)."""
+    one list: each of the judge's metrics the mean over the streams, and `streams` the streams' own metrics
+    (one stream: as it was judged)."""
     if len(judged) == 1:
         return judged[0]
     out = []
-    for column in zip(*judged):
+    for column in zip(*judged, strict=True):
         label, first = column[0]
+        if any(other != label for other, _ in column):
+            raise RuntimeError(f"streams judged different products: {sorted({other for other, _ in column})}")
         metrics = [m for _, m in column]
-        numeric = [k for k, v in first.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        out.append((label, {**first, **{k: float(np.mean([m[k] for m in metrics])) for k in numeric},
+        out.append((label, {**first, **{k: float(np.mean([m[k] for m in metrics])) for k in JUDGED if k in first},
                             "streams": metrics}))
     return out
 
@@ -271,7 +273,8 @@ def _spread(dataset: str, metrics: dict) -> str:
     """The range over streams of a product's headline metric (FID, or KL), for the notes."""
     key = "kl" if dataset in MODES else "fid"
     values = [m[key] for m in metrics.get("streams", ())]
-    return f" ({key.upper()} {min(values):.3f}–{max(values):.3f} over " \
+    spec = ".3f" if key == "kl" else ".2f"
+    return f" ({key.upper()} {min(values):{spec}}–{max(values):{spec}} over " \
            f"{len(values)} streams)" if len(values) > 1 else ""
 
 
@@ -312,7 +315,7 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
         seed = run["config"]["seed"]
         method = "barrier arena" if run["config"].get("arena", {}).get("schedule") == "barrier" else "arena"
         for name, metrics in judged(seed, lambda drawn: _sweep(db, run["_id"], judge, shares, drawn, regions, refines)
-                                    + _ensembles(db, run, judge, ensembles, say, None if drawn == seed else drawn)):
+                                    + _ensembles(db, run, judge, ensembles, say, drawn)):
             per_seed[f"{method}, {name}"].append((seed, metrics))
         say(f"{method} run {run['_id']} judged again")
     for path in singles if shares else ():  # screened by its own discriminator, as the benchmark screens it
@@ -428,6 +431,10 @@ def command(
                 raise ValueError(f"--ensembles takes numbers of at least 2; got {size}")
         if streams < 1:
             raise ValueError(f"--streams takes a positive number; got {streams}")
+        if first_seed < 0:
+            raise ValueError(f"--first-seed must be 0 or more; got {first_seed}")
+        if first_seed and rejudge_:
+            raise ValueError(f"--first-seed {first_seed} draws new runs; --rejudge judges the kept ones of every seed")
         if streams != 1 and not rejudge_:
             raise ValueError(f"--streams {streams} judges a kept run's products again: it needs --rejudge")
         if sizes and not rejudge_:
@@ -440,8 +447,6 @@ def command(
         cpus = cpus if cpus is not None else min(players, os.cpu_count() or 1)
         if seeds < 1 or players < 1 or cpus < 1 or not seconds > 0:
             raise ValueError("seeds, players, cpus and seconds must be positive")
-        if first_seed < 0:
-            raise ValueError(f"--first-seed must be 0 or more; got {first_seed}")
         base = settings(config, set_)
         arena = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus).arena
         data = load_dataset(dataset)
