@@ -225,13 +225,12 @@ def _sweep(db, run_id: str, judge: Judge, shares: tuple[float, ...], seed: int,
             for kind, metrics in products.items()]
 
 
-def _ensembles(db, run: dict, judge: Judge, sizes: tuple[int, ...], say=print,
-               seed: int | None = None) -> list[tuple[str, dict]]:
+def _ensembles(db, run: dict, judge: Judge, sizes: tuple[int, ...], seed: int, say=print) -> list[tuple[str, dict]]:
     """A finished run's champion and mixture chosen again from its final population with each number of
     generators in `sizes` in the mixture and the champion's choice (`arena.ensemble`), everything else as the run
-    had it, given out as it would give them: (label, metrics). Nothing is recorded. With `seed`, chosen and judged
-    on that seed's draws rather than the run's own."""
-    cfg, arena = run["config"], run["config"]["arena"]
+    had it, given out as it would give them: (label, metrics), chosen and judged on `seed`'s draws (the run's own
+    seed: as its final evaluation drew them). Nothing is recorded."""
+    arena = run["config"]["arena"]
     population = (run.get("summary") or {}).get("population") or []  # none where its final standings went unread
     if not population:
         if sizes:
@@ -241,7 +240,7 @@ def _ensembles(db, run: dict, judge: Judge, sizes: tuple[int, ...], say=print,
     for size in sizes:
         if size > len(population):  # the mixture would hold fewer than its label says
             raise ValueError(f"--ensembles {size}: run {run['_id']} has {len(population)} in its final population")
-        summary = evaluate_final(db, run["_id"], judge, population, size, cfg["seed"] if seed is None else seed,
+        summary = evaluate_final(db, run["_id"], judge, population, size, seed,
                                  arena["selection"], arena["champion"], arena["screen"], arena["screen_regions"],
                                  arena["refine"], record=False)
         out += [(f"{SWEEP_LABELS[kind]}, ensemble {size}", summary[kind]) for kind in SWEEP_LABELS if kind in summary]
@@ -315,7 +314,7 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
         seed = run["config"]["seed"]
         method = "barrier arena" if run["config"].get("arena", {}).get("schedule") == "barrier" else "arena"
         for name, metrics in judged(seed, lambda drawn: _sweep(db, run["_id"], judge, shares, drawn, regions, refines)
-                                    + _ensembles(db, run, judge, ensembles, say, drawn)):
+                                    + _ensembles(db, run, judge, ensembles, drawn, say)):
             per_seed[f"{method}, {name}"].append((seed, metrics))
         say(f"{method} run {run['_id']} judged again")
     for path in singles if shares else ():  # screened by its own discriminator, as the benchmark screens it
