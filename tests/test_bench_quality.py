@@ -112,6 +112,28 @@ def test_evaluation_follows_the_arenas_final_one():
     assert metrics == expected
 
 
+def test_each_seeds_figures_are_named_by_that_seed_where_a_product_is_missing_from_another(monkeypatch, tmp_path):
+    """A row that only some seeds have (a mixture one run could not make) names the seeds it came from, not the
+    first seeds of the range."""
+    def figures(modes: float) -> dict:
+        return {"modes": modes, "high_quality": 0.5, "kl": 0.1}
+
+    def run_arena(ws, cfg, name):
+        quality = {"champion": figures(cfg.seed)}
+        if cfg.seed == 6:
+            quality["ensemble"] = figures(60)
+        return {"summary": {"quality": quality}, "cpu_players": 1.0, "individuals": [], "over_time": {},
+                "run_id": name, "cpu_by_process": {}}
+
+    monkeypatch.setattr(quality, "run_arena", run_arena)
+    ws = common.Workspace(tmp_path, "mongodb://unused")
+    rows, notes = quality.benchmark("ring8", 2, 1.0, 2, 1, ["arena"], {}, ws, say=lambda _: None, first_seed=5)
+    assert {row["method"]: row["seeds"] for row in rows} == {
+        "arena, champion by its standing": 2, "arena, mixture of the first by standing": 1}
+    assert "champion by its standing: seed 5: 5 modes" in notes and "seed 6: 6 modes" in notes
+    assert "mixture of the first by standing: seed 6: 60 modes" in notes and "seed 5: 60" not in notes
+
+
 def test_the_judges_pick_is_scored_on_fresh_samples_and_the_mean_is_the_mean():
     runs = [{"label": "a", "modes": 8, "high_quality": 0.9, "kl": 0.2, "steps": 10},
             {"label": "b", "modes": 6, "high_quality": 0.99, "kl": 0.05, "steps": 30},

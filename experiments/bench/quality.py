@@ -101,6 +101,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     run_seeds = range(first_seed, first_seed + seeds)
     data = load_dataset(dataset)
     per_seed: dict[str, list[dict]] = defaultdict(list)  # row label -> one dict per seed
+    seed_of: dict[str, list[int]] = defaultdict(list)  # row label -> the seed of each of those dicts
     cpu: dict[str, list[float]] = defaultdict(list)
     extra: dict[str, list[float]] = defaultdict(list)
     over: dict[str, list[dict]] = defaultdict(list)  # arena rows -> each seed's population quality over time
@@ -117,6 +118,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
 
             def add_run(name: str, metrics: dict) -> None:
                 per_seed[name].append(metrics)
+                seed_of[name].append(seed)
                 cpu[name].append(run["cpu_players"] if run["cpu_players"] is not None else float("nan"))
                 extra[name].append(len(run["individuals"]))
                 over[name].append(run["over_time"])
@@ -153,35 +155,36 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     kept = screen_words(screen, regions, refine)
     screened = f", screened by its own discriminator ({kept})"
 
-    def add(name: str, value: dict, group: list[dict]) -> None:
+    def add(name: str, value: dict, group: list[dict], seed: int) -> None:
         per_seed[name].append(value)
+        seed_of[name].append(seed)
         cpu[name].append(sum(r["cpu_seconds"] for r in group))
         extra[name].append(sum(r["steps"] for r in group))
 
     for seed in run_seeds:
         mine = [r for r in done if r["label"] == f"single-{seed}"]
         if mine:
-            add(single_name, mine[0], mine)
+            add(single_name, mine[0], mine, seed)
             if "screened" in mine[0]:
-                add(single_name + screened, mine[0]["screened"], mine)
+                add(single_name + screened, mine[0]["screened"], mine, seed)
             say(f"one GAN, seed {seed}: {_short(dataset, mine[0])} ({mine[0]['steps']} steps)")
         group = [r for r in done if r["label"].startswith(f"independent-{seed}-")]
         if group:
             best, mean = baselines.best_and_mean(group, [r["fresh"] for r in group])
-            add(best_name, best, group)
-            add(mean_name, mean, group)
+            add(best_name, best, group, seed)
+            add(mean_name, mean, group, seed)
             if "screened" in group[0]:
                 for name, value in zip((best_name, mean_name), baselines.best_and_mean(
                         [r["screened"] for r in group], [r["screened_fresh"] for r in group])):
-                    add(name + screened, value, group)
+                    add(name + screened, value, group, seed)
             saved = loadable({job.save: (job.save, None) for job in jobs
                               if job.label.startswith(f"independent-{seed}-")})
             mixture, screened_mixture = baselines.pooled(list(saved.values()), data, Judge(data), seed, screen, regions,
                                                          refine)
-            add(f"{players} independent GANs, mixture (weights fitted on real data)", mixture, group)
+            add(f"{players} independent GANs, mixture (weights fitted on real data)", mixture, group, seed)
             if screened_mixture is not None:
                 add(f"{players} independent GANs, mixture screened by their discriminators ({kept})",
-                    screened_mixture, group)
+                    screened_mixture, group, seed)
             say(f"{players} independent GANs, seed {seed}: judge's pick {_short(dataset, best)}; "
                 f"mean {_short(dataset, mean)}; mixture {_short(dataset, mixture)}")
     single_fid = float(np.mean([r["fid"] for r in per_seed[single_name]])) \
@@ -194,7 +197,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                      **_metric_columns(dataset, runs), counted: round(float(np.mean(extra[name])), 1),
                      "target met": target_met(dataset, runs, single_fid),
                      "population over time": _trajectory(over[name]) if name in over else "-"})
-        notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}" for s, r in zip(run_seeds, runs)))
+        notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}" for s, r in zip(seed_of[name], runs)))
     budget_note = "" if seconds == DATASETS[dataset] else \
         f"Budget {seconds:g} s, not the {DATASETS[dataset]:g} s the targets are stated for. "
     cpu_note = (f" | CPU of the other processes (the driver's included) in the players' window — "
