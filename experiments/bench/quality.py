@@ -100,8 +100,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     budget = cpus * seconds  # CPU-seconds every method gets
     run_seeds = range(first_seed, first_seed + seeds)
     data = load_dataset(dataset)
-    per_seed: dict[str, list[dict]] = defaultdict(list)  # row label -> one dict per seed
-    seed_of: dict[str, list[int]] = defaultdict(list)  # row label -> the seed of each of those dicts
+    per_seed: dict[str, list[tuple[int, dict]]] = defaultdict(list)  # row label -> (seed, metrics) of each run
     cpu: dict[str, list[float]] = defaultdict(list)
     extra: dict[str, list[float]] = defaultdict(list)
     over: dict[str, list[dict]] = defaultdict(list)  # arena rows -> each seed's population quality over time
@@ -117,8 +116,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
             quality = run["summary"]["quality"]
 
             def add_run(name: str, metrics: dict) -> None:
-                per_seed[name].append(metrics)
-                seed_of[name].append(seed)
+                per_seed[name].append((seed, metrics))
                 cpu[name].append(run["cpu_players"] if run["cpu_players"] is not None else float("nan"))
                 extra[name].append(len(run["individuals"]))
                 over[name].append(run["over_time"])
@@ -156,8 +154,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     screened = f", screened by its own discriminator ({kept})"
 
     def add(name: str, value: dict, group: list[dict], seed: int) -> None:
-        per_seed[name].append(value)
-        seed_of[name].append(seed)
+        per_seed[name].append((seed, value))
         cpu[name].append(sum(r["cpu_seconds"] for r in group))
         extra[name].append(sum(r["steps"] for r in group))
 
@@ -187,17 +184,18 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                     screened_mixture, group, seed)
             say(f"{players} independent GANs, seed {seed}: judge's pick {_short(dataset, best)}; "
                 f"mean {_short(dataset, mean)}; mixture {_short(dataset, mixture)}")
-    single_fid = float(np.mean([r["fid"] for r in per_seed[single_name]])) \
+    single_fid = float(np.mean([r["fid"] for _, r in per_seed[single_name]])) \
         if dataset not in MODES and per_seed.get(single_name) else None
     rows, notes = [], []
-    for name, runs in per_seed.items():
+    for name, seeded in per_seed.items():
+        runs = [metrics for _, metrics in seeded]
         counted = "individuals" if "arena" in name else "steps"
         rows.append({"method": name, "dataset": dataset, "seeds": len(runs), "seconds": seconds, "players": players,
                      "cpus": cpus, "cpu_budget_s": budget, "cpu_s": round(float(np.nanmean(cpu[name])), 1),
                      **_metric_columns(dataset, runs), counted: round(float(np.mean(extra[name])), 1),
                      "target met": target_met(dataset, runs, single_fid),
                      "population over time": _trajectory(over[name]) if name in over else "-"})
-        notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}" for s, r in zip(seed_of[name], runs)))
+        notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}" for s, r in seeded))
     budget_note = "" if seconds == DATASETS[dataset] else \
         f"Budget {seconds:g} s, not the {DATASETS[dataset]:g} s the targets are stated for. "
     cpu_note = (f" | CPU of the other processes (the driver's included) in the players' window — "
