@@ -9,6 +9,7 @@ import importlib
 import importlib.util
 import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -386,6 +387,9 @@ def test_quality_runs_the_arena_end_to_end(bench):
         assert 0 <= float(rows[f"arena, mixture, screen sweep: {words}"]["modes"].split(" ± ")[0]) <= 8
     best = rows["arena, champion by standing, then nearest real data" + screened]
     assert best["individuals"] >= 2 and 0 < best["cpu_s"] <= 2 * 4 + 1 and best["cpu_budget_s"] == 8
+    assert best["steps"] > 0  # all players' training steps, as the baselines' rows count theirs
+    assert re.search(r"Training of each arena run — arena seed 0: [\d,]+ training steps, [\d.]+ ms of CPU a step",
+                     result["notes"])
 
 
 @pytest.mark.slow

@@ -53,8 +53,8 @@ def test_loops_are_counted_in_the_whole_minute_they_ended():
 def test_ms_per_step_weights_each_loop_by_its_steps():
     docs = [_loop("a", 0, 1, steps=100, ms=10.0), _loop("a", 1, 1, steps=300, ms=20.0),
             _loop("a", 2, 1, steps=0, ms=None)]
-    assert soak.train_ms(docs) == pytest.approx((100 * 10 + 300 * 20) / 400)
-    assert soak.train_ms(docs[2:]) is None and soak.train_ms([]) is None
+    assert common.train_ms(docs) == pytest.approx((100 * 10 + 300 * 20) / 400)
+    assert common.train_ms(docs[2:]) is None and common.train_ms([]) is None
 
 
 def test_resident_memory_is_the_mean_of_an_actors_samples_in_a_span_in_mb():

@@ -307,8 +307,13 @@ def test_kept_arena_runs_are_judged_again_under_their_own_names_and_seeds(raw_db
                                 "summary": {"quality": {"champion": {}}}})
     raw_db.runs.insert_one({"_id": "cut", "status": "interrupted", "config": {"dataset": "ring8", "seed": 4},
                             "summary": {"quality": {"champion": {}}}})
+    # Run a's loops: 1,000 steps at 2 ms of CPU and 3,000 at 4 ms (their mean weighted by steps: 3.5 ms).
+    raw_db.individuals.insert_many([{"_id": "a/p/0", "run_id": "a", "trained_steps": 1000, "step_cpu_ms": 2.0},
+                                    {"_id": "a/p/1", "run_id": "a", "trained_steps": 3000, "step_cpu_ms": 4.0}])
     said = []
     rows, notes = quality.rejudge(raw_db, tmp_path, "ring8", (1.0, 0.5), (0, 16), say=said.append)
+    assert ("Training of each arena run — arena seed 3: 4,000 training steps, 3.5 ms of CPU a step; "
+            "barrier arena seed 3: 0 training steps; arena seed 5: 0 training steps") in notes
     assert "arena run cut was interrupted; left out" in said and "seed 4" not in notes  # a budget cut short
     names = [row["method"] for row in rows]
     assert names == [f"{kind}, {product}, screen sweep: {words}" for kind in ("arena", "barrier arena")

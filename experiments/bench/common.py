@@ -303,6 +303,26 @@ def run_arena(ws: Workspace, cfg: RunConfig, name: str) -> dict:
             "memory": meter.memory, "cpu": meter.used}
 
 
+def train_ms(docs: list[dict], key: str = "step_ms") -> float | None:
+    """The train phase's milliseconds per step over these loops (each loop's `step_ms`, or with `key` step_cpu_ms
+    its CPU milliseconds per step, weighted by its steps)."""
+    known = [(d[key], d["trained_steps"]) for d in docs if d.get(key) and d.get("trained_steps")]
+    steps = sum(n for _, n in known)
+    return sum(ms * n for ms, n in known) / steps if steps else None
+
+
+def trained_steps(docs: list[dict]) -> int:
+    """The training steps of these individuals (a run's: all its players')."""
+    return sum(d.get("trained_steps") or 0 for d in docs)
+
+
+def training(docs: list[dict]) -> str:
+    """What a run's individuals trained, in words: the training steps of all its players and the train phase's
+    CPU per step (where the players' time went, beside the products' quality)."""
+    cpu = train_ms(docs, "step_cpu_ms")
+    return f"{trained_steps(docs):,} training steps" + (f", {cpu:.1f} ms of CPU a step" if cpu is not None else "")
+
+
 def over_time(during: list[dict], start: float | None, end: float | None, parts: int = 4) -> dict[str, list]:
     """The population's mean quality (the players' own `during` measurements) in each of `parts` equal
     slices of the run's window: whether evolution adds quality as the run goes, or undoes it."""

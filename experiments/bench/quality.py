@@ -17,7 +17,7 @@ from arena.metrics import Judge
 from arena.refine import check, refinable
 from experiments.bench import baselines, results
 from experiments.bench.common import (Workspace, mean_std, measured, run_arena, run_config, settings,
-                                      spent_elsewhere)
+                                      spent_elsewhere, trained_steps, training)
 from experiments.evaluate import evaluate_final, loadable, screen_sweep, screened_quality
 from experiments.options import Sets
 from experiments.summaries import screen_words, screened
@@ -103,9 +103,11 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     per_seed: dict[str, list[tuple[int, dict]]] = defaultdict(list)  # row label -> (seed, metrics) of each run
     cpu: dict[str, list[float]] = defaultdict(list)
     extra: dict[str, list[float]] = defaultdict(list)
+    steps: dict[str, list[float]] = defaultdict(list)  # arena rows -> each run's training steps, all players'
     over: dict[str, list[dict]] = defaultdict(list)  # arena rows -> each seed's population quality over time
     labels = {"arena": "arena", "barrier": "barrier arena"}
     elsewhere: list[str] = []  # each arena run's CPU outside its players, by process
+    trained: list[str] = []  # each arena run's training steps and CPU per step
     for method in ("arena", "barrier"):
         if method not in methods:
             continue
@@ -119,6 +121,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                 per_seed[name].append((seed, metrics))
                 cpu[name].append(run["cpu_players"] if run["cpu_players"] is not None else float("nan"))
                 extra[name].append(len(run["individuals"]))
+                steps[name].append(trained_steps(run["individuals"]))
                 over[name].append(run["over_time"])
 
             for kind, label in ARENA_ROWS:
@@ -131,8 +134,10 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                     add_run(f"{labels[method]}, {name}", metrics)
             say(f"{labels[method]}, seed {seed}: " + "; ".join(f"{_label(kind, label, quality[kind])} {_short(dataset, quality[kind])}"
                                                               for kind, label in ARENA_ROWS if kind in quality)
-                + f" ({len(run['individuals'])} individuals, players used {run['cpu_players'] or 0:.0f} CPU-s)")
+                + f" ({len(run['individuals'])} individuals, {training(run['individuals'])}, players used "
+                  f"{run['cpu_players'] or 0:.0f} CPU-s)")
             elsewhere.append(f"{labels[method]} seed {seed}: {spent_elsewhere(run['cpu_by_process'])}")
+            trained.append(f"{labels[method]} seed {seed}: {training(run['individuals'])}")
     cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus)
     screen, regions, refine = cfg.arena.screen, cfg.arena.screen_regions, refinable(data, cfg.arena.refine)
     jobs: list[baselines.Job] = []
@@ -193,6 +198,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
         rows.append({"method": name, "dataset": dataset, "seeds": len(runs), "seconds": seconds, "players": players,
                      "cpus": cpus, "cpu_budget_s": budget, "cpu_s": round(float(np.nanmean(cpu[name])), 1),
                      **_metric_columns(dataset, runs), counted: round(float(np.mean(extra[name])), 1),
+                     **({"steps": round(float(np.mean(steps[name])), 1)} if name in steps else {}),
                      "target met": target_met(dataset, runs, single_fid),
                      "population over time": _trajectory(over[name]) if name in over else "-"})
         notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}" for s, r in seeded))
@@ -200,7 +206,8 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
         f"Budget {seconds:g} s, not the {DATASETS[dataset]:g} s the targets are stated for. "
     cpu_note = (f" | CPU of the other processes (the driver's included) in the players' window — "
                 f"{'; '.join(elsewhere)}") if elsewhere else ""
-    return rows, budget_note + "Per seed — " + " | ".join(notes) + cpu_note
+    steps_note = f" | Training of each arena run — {'; '.join(trained)}" if trained else ""
+    return rows, budget_note + "Per seed — " + " | ".join(notes) + steps_note + cpu_note
 
 
 def _screens(shares: tuple[float, ...], regions: tuple[int, ...]) -> list[tuple[int, list[float]]]:
@@ -311,9 +318,12 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
         """`judge_stream(drawn)` on each stream's seed, averaged over the streams."""
         return _over_streams([judge_stream(seed + k * STREAM_STRIDE) for k in range(streams)])
 
+    trained: list[str] = []  # each arena run's training steps and CPU per step, from its records
     for run in runs:
         seed = run["config"]["seed"]
         method = "barrier arena" if run["config"].get("arena", {}).get("schedule") == "barrier" else "arena"
+        trained.append(f"{method} seed {seed}: " + training(list(db.individuals.find(
+            {"run_id": run["_id"]}, projection={"trained_steps": 1, "step_cpu_ms": 1}))))
         for name, metrics in judged(seed, lambda drawn: _sweep(db, run["_id"], judge, shares, drawn, regions, refines)
                                     + _ensembles(db, run, judge, ensembles, drawn, say)):
             per_seed[f"{method}, {name}"].append((seed, metrics))
@@ -361,7 +371,8 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
         notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}{_spread(dataset, r)}"
                                              for s, r in judged_runs))
     on = f", each product on {streams} streams of samples (its metrics their means)" if streams > 1 else ""
-    return rows, f"Judged again from {work}, nothing trained{on}. Per seed — " + " | ".join(notes)
+    steps_note = f" | Training of each arena run — {'; '.join(trained)}" if trained else ""
+    return rows, f"Judged again from {work}, nothing trained{on}. Per seed — " + " | ".join(notes) + steps_note
 
 
 def _count(text: str, option: str = "--regions") -> int:

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from experiments.bench import results
-from experiments.bench.common import Workspace, measured, run_arena, run_config, settings
+from experiments.bench.common import Workspace, measured, run_arena, run_config, settings, train_ms
 from experiments.bench.probe import MachineProbe
 from experiments.options import Sets
 
@@ -48,14 +48,6 @@ def per_minute(docs: list[dict], start: float, end: float) -> list[list[dict]]:
             if 0 <= k < len(minutes):
                 minutes[k].append(doc)
     return minutes
-
-
-def train_ms(docs: list[dict], key: str = "step_ms") -> float | None:
-    """The train phase's milliseconds per step over these loops (each loop's `step_ms`, or with `key` step_cpu_ms
-    its CPU milliseconds per step, weighted by its steps)."""
-    known = [(d[key], d["trained_steps"]) for d in docs if d.get(key) and d.get("trained_steps")]
-    steps = sum(n for _, n in known)
-    return sum(ms * n for ms, n in known) / steps if steps else None
 
 
 RSS, PRIVATE = 3, 4  # where a memory sample holds its resident and its private bytes (`CpuMeter.memory`)
