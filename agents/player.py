@@ -14,7 +14,7 @@ import torch
 from agents.opponents import Opponents
 from agents.resume import resume
 from agents.telemetry import PhaseClock, PlayerGauges
-from agents.turns import CoreTurns, OwnCore
+from agents.turns import CoreTurns, OwnCore, turn_seconds
 from arena.average import Average, averaged
 from arena.bout import bout
 from arena.config import ArenaConfig
@@ -54,7 +54,8 @@ class PlayerSpec:
     trace_dir: str
     threads: int = 1
     gpu: bool = False  # a share of a GPU was reserved for it
-    turn_ms: float = 0.0  # turns on its node's cores, with others that share them (0: the OS time-slices)
+    turn_ms: float = 0.0  # turns on its node's cores, with others that share them (0: the OS time-slices;
+    # -1: by the data, agents.turns.turn_seconds)
     keep_checkpoints: int = 0  # of its latest generations (0: every one; storage.checkpoints.superseded)
     keep_every: int = 1  # generations whose checkpoints are kept for good
 
@@ -93,7 +94,8 @@ class Player:
         self.real_distance: float | None = None  # of the generator in hand, after its training, when measured
         self.tuning = Tuning(arena.tune) if arena.tune else None  # its search over its own learning rates
         self.replay = ReplayBuffer(arena.replay)
-        self.turns = CoreTurns(spec.run_id, node_cpus(), spec.turn_ms / 1000) if spec.turn_ms else OwnCore()
+        self.turns = CoreTurns(spec.run_id, node_cpus(), turn_seconds(spec.turn_ms, self.data.shape)) \
+            if spec.turn_ms else OwnCore()
         # Trace rows are written when the records are, never on their own: an individual in the store
         # always has its rows on disk, and a killed player leaves no rows of an unrecorded one.
         self.traces = TraceWriter(spec.trace_dir, spec.run_id, self.name, flush_rows=10**9,

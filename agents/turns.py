@@ -1,9 +1,10 @@
 """Turns on a node's cores for players that share them.
 
-With more single-thread players than cores (4 players on 2 cores), the OS time-slices them every few
-milliseconds, and each switch costs the next slice its caches. Taking turns of tens of milliseconds, at most
-one player per core, gives that time back: two pairs of 90 s grid25 runs, 4 players on 2 CPUs, trained 28,283
-and 28,014 steps with turns against 24,381 and 26,416 without, each player's CPU time per step 5-18 % lower
+With more single-thread players than cores (4 players on 2 cores), the OS time-slices them every few milliseconds,
+and each switch costs the next slice its caches. Taking turns (`turn_ms`, by default 500 ms on images and 50 on
+vector data; its docstring in experiments/config.py cites the rows that chose them), at most one player per core,
+gives that time back. Turns of 50 ms did so on grid25: two pairs of 90 s grid25 runs, 4 players on 2 CPUs, trained
+28,283 and 28,014 steps with turns against 24,381 and 26,416 without, each player's CPU time per step 5-18 % lower
 (`python -m experiments.run --players 4 --dataset grid25 --budget-seconds 90 --num-cpus 2 --turn-ms 50`, then
 `--turn-ms 0`, alternately; waiters then slept on a fixed slot each). With the slot drawn at random, as now, one
 such run trained 26,716 steps: between the two, not separated from either.
@@ -21,7 +22,19 @@ import shutil
 import tempfile
 import time
 
+from genome.genes import is_image
+
 HANDOVER_SECONDS = 0.0005  # how long a player that gave a core up stays off it: the one waiting wakes first
+BY_THE_DATA = -1.0  # a `turn_ms` that leaves a turn's length to the data (`turn_seconds`)
+IMAGE_TURN_MS, VECTOR_TURN_MS = 500.0, 50.0  # experiments/config.py `turn_ms` cites the rows behind each
+
+
+def turn_seconds(turn_ms: float, data_shape: tuple[int, ...]) -> float:
+    """A turn's length in seconds: `turn_ms`, or by the data when it is `BY_THE_DATA` (a turn of many steps of
+    an image GAN, of a few tens of milliseconds of a vector one's)."""
+    if turn_ms == BY_THE_DATA:
+        turn_ms = IMAGE_TURN_MS if is_image(data_shape) else VECTOR_TURN_MS
+    return turn_ms / 1000
 
 
 def folder(run_id: str, directory: str | None = None) -> str:

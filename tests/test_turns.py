@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from agents import turns
-from agents.turns import CoreTurns
+from agents.turns import BY_THE_DATA, IMAGE_TURN_MS, VECTOR_TURN_MS, CoreTurns, turn_seconds
 from experiments.config import RunConfig
 
 
@@ -93,5 +93,12 @@ def test_turns_refuse_what_cannot_be_a_turn(tmp_path):
         with pytest.raises(RuntimeError, match="do not nest"):
             turns.__enter__()
     turns.close()
-    with pytest.raises(ValueError, match="turn_ms must be between 0 and 10000; got -1"):
-        RunConfig(turn_ms=-1)
+    with pytest.raises(ValueError, match=r"turn_ms must be -1 \(by the data\) or between 0 and 10000; got -2"):
+        RunConfig(turn_ms=-2)
+
+
+def test_a_turn_by_the_data_is_longer_on_images_than_on_vectors_and_a_given_one_is_kept():
+    assert RunConfig().turn_ms == BY_THE_DATA  # the default leaves it to the data
+    assert turn_seconds(BY_THE_DATA, (1, 28, 28)) == IMAGE_TURN_MS / 1000 > turn_seconds(BY_THE_DATA, (2,))
+    assert turn_seconds(BY_THE_DATA, (2,)) == VECTOR_TURN_MS / 1000
+    assert turn_seconds(200, (1, 28, 28)) == turn_seconds(200, (2,)) == 0.2
