@@ -19,6 +19,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agents.turns import BY_THE_DATA
 from arena.config import ArenaConfig
 from arena.datasets import DATASETS, IMAGE_DATASETS
 from genome.operators import MutationConfig
@@ -65,16 +66,16 @@ class RunConfig:
     actors` and experiments.chaos read the run through it; false saves its start-up where nobody looks (the
     test suite). A cluster attached to keeps its own."""
     turn_ms: float = -1.0
-    """Players on the CPU with less than a core each take turns of this many milliseconds on their node's cores
-    (at most one per core at a time) rather than being time-sliced by the OS every few milliseconds, each switch
-    costing the next its caches; 0: the OS's time-slicing (agents/turns.py); -1: by the data, 500 ms on images
-    and 50 on vector data. An mnist step costs about 55 ms, so 50-ms turns handed the core over at every step:
-    at 300 s, 4 players on 2 cores, 500-ms turns trained more steps on mnist (two seeds; 2000-ms ones a few
-    more), and on grid25 and ring8 too (BENCHMARKS.md rows 2026-12-06T22:26:31 to 23:50:11, their steps in the
-    notes of their --rejudge rows). On grid25 at 600 s, 3 seeds, 500-ms turns made 1.8 % more individuals and
+    """Players on the CPU with less than a core each take turns of this many milliseconds on their node's cores (at most
+    one per core at a time) rather than being time-sliced by the OS every few milliseconds, each switch costing the
+    next its caches; 0: the OS's time-slicing (agents/turns.py); -1: by the data, 500 ms on images (measured on
+    mnist; digits, 8×8, not) and 50 on vector data. An mnist step costs about 55 ms, so 50-ms turns handed the core
+    over at every step: at 300 s, 4 players on 2 cores, 500-ms turns trained more steps on mnist (two seeds; 2000-ms
+    ones a few more), and on grid25 and ring8 too (BENCHMARKS.md rows 2026-12-06T22:26:31 to 23:50:11, their steps
+    in the notes of their --rejudge rows). On grid25 at 600 s, 3 seeds, 500-ms turns made 1.8 % more individuals and
     no clear gain: champion 94.6 ± 0.9 % high quality, KL 0.016 against 97.5 ± 1.5 %, 0.007 with 50-ms turns;
-    mixture 96.8 %, 0.002 against 97.7 %, 0.010 (rows 2026-12-07T00:21:23 and 2026-12-06T09:24:19), so vector
-    data keep the 50 ms their 600-s rows were measured with."""
+    mixture 96.8 %, 0.002 against 97.7 %, 0.010 (rows 2026-12-07T00:21:23 and 2026-12-06T09:24:19), so vector data
+    keep the 50 ms their 600-s rows were measured with."""
     arena: ArenaConfig = field(default_factory=ArenaConfig)
     """How players train, fight and choose parents."""
     mutation: MutationConfig = field(default_factory=MutationConfig)
@@ -115,7 +116,7 @@ class RunConfig:
 
         if not 0 <= self.gpus_per_player <= 64:
             raise ValueError(f"gpus_per_player must be between 0 and 64; got {self.gpus_per_player!r}")
-        if self.turn_ms != -1 and not 0 <= self.turn_ms <= 10_000:
+        if self.turn_ms != BY_THE_DATA and not 0 <= self.turn_ms <= 10_000:
             raise ValueError(f"turn_ms must be -1 (by the data) or between 0 and 10000; got {self.turn_ms!r}")
 
     def to_dict(self) -> dict:

@@ -132,12 +132,12 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                                             regions or (cfg.arena.screen_regions,),
                                             refines or (refinable(data, cfg.arena.refine),)):
                     add_run(f"{labels[method]}, {name}", metrics)
+            what = training(run["individuals"])
             say(f"{labels[method]}, seed {seed}: " + "; ".join(f"{_label(kind, label, quality[kind])} {_short(dataset, quality[kind])}"
                                                               for kind, label in ARENA_ROWS if kind in quality)
-                + f" ({len(run['individuals'])} individuals, {training(run['individuals'])}, players used "
-                  f"{run['cpu_players'] or 0:.0f} CPU-s)")
+                + f" ({len(run['individuals'])} individuals, {what}, players used {run['cpu_players'] or 0:.0f} CPU-s)")
             elsewhere.append(f"{labels[method]} seed {seed}: {spent_elsewhere(run['cpu_by_process'])}")
-            trained.append(f"{labels[method]} seed {seed}: {training(run['individuals'])}")
+            trained.append(f"{labels[method]} seed {seed}: {what}")
     cfg = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus)
     screen, regions, refine = cfg.arena.screen, cfg.arena.screen_regions, refinable(data, cfg.arena.refine)
     jobs: list[baselines.Job] = []

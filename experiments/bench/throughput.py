@@ -15,7 +15,7 @@ from rich.console import Console
 
 from experiments.bench import baselines, results
 from experiments.bench.common import (Workspace, mean_std, measured, run_arena, run_config, settings,
-                                      spent_elsewhere)
+                                      spent_elsewhere, trained_steps)
 from experiments.options import Sets
 from genome import Genome
 
@@ -74,7 +74,7 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
     known = [(d["trained_steps"] or 0, bare[k]) for d in docs if (k := genome_key(d["genome"])) in bare]
     counted = max(1, sum(n for n, _ in known))
     mean_cost = (sum(n * w for n, (w, _) in known) / counted, sum(n * c for n, (_, c) in known) / counted)
-    steps = sum(d["trained_steps"] or 0 for d in docs)
+    steps = trained_steps(docs)
     cost = [(d["trained_steps"] or 0, bare.get(genome_key(d["genome"]), mean_cost)) for d in docs]
     bare_seconds = sum(n * w for n, (w, _) in cost) * (share if shared else 1.0)
     bare_cpu = sum(n * c for n, (_, c) in cost)
