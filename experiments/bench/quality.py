@@ -116,12 +116,13 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                              schedule="async" if method == "arena" else "barrier")
             run = run_arena(ws, cfg, f"q-{method}-{dataset}-s{seed}")
             quality = run["summary"]["quality"]
+            run_steps = trained_steps(run["individuals"])  # once a run, for each of its rows
 
             def add_run(name: str, metrics: dict) -> None:
                 per_seed[name].append((seed, metrics))
                 cpu[name].append(run["cpu_players"] if run["cpu_players"] is not None else float("nan"))
                 extra[name].append(len(run["individuals"]))
-                steps[name].append(trained_steps(run["individuals"]))
+                steps[name].append(run_steps)
                 over[name].append(run["over_time"])
 
             for kind, label in ARENA_ROWS:
@@ -206,8 +207,12 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
         f"Budget {seconds:g} s, not the {DATASETS[dataset]:g} s the targets are stated for. "
     cpu_note = (f" | CPU of the other processes (the driver's included) in the players' window — "
                 f"{'; '.join(elsewhere)}") if elsewhere else ""
-    steps_note = f" | Training of each arena run — {'; '.join(trained)}" if trained else ""
-    return rows, budget_note + "Per seed — " + " | ".join(notes) + steps_note + cpu_note
+    return rows, budget_note + "Per seed — " + " | ".join(notes) + _training_note(trained) + cpu_note
+
+
+def _training_note(trained: list[str]) -> str:
+    """The notes' part on what each arena run trained (`common.training`), for a row trained now or judged again."""
+    return f" | Training of each arena run — {'; '.join(trained)}" if trained else ""
 
 
 def _screens(shares: tuple[float, ...], regions: tuple[int, ...]) -> list[tuple[int, list[float]]]:
@@ -371,8 +376,8 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
         notes.append(f"{name}: " + "; ".join(f"seed {s}: {_short(dataset, r)}{_spread(dataset, r)}"
                                              for s, r in judged_runs))
     on = f", each product on {streams} streams of samples (its metrics their means)" if streams > 1 else ""
-    steps_note = f" | Training of each arena run — {'; '.join(trained)}" if trained else ""
-    return rows, f"Judged again from {work}, nothing trained{on}. Per seed — " + " | ".join(notes) + steps_note
+    return rows, f"Judged again from {work}, nothing trained{on}. Per seed — " + " | ".join(notes) \
+        + _training_note(trained)
 
 
 def _count(text: str, option: str = "--regions") -> int:
