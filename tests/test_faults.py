@@ -39,12 +39,14 @@ def test_killed_processes_and_a_database_outage_in_one_run_lose_nothing(tmp_path
     """Three faults in turn, injected for real into one run (one run, not two: most of a run's time in the suite
     is its start and stop):
     player-0's and the registry's processes killed, and once the killed player has resumed, the database
-    stopped for 14 s while the players keep training, their writes buffered."""
+    stopped for 14 s while the players keep training, their writes buffered. The run's budget is far longer than
+    the test needs, and the test stops it (SIGTERM, as a scheduler does) once the resumed player has gone on: on a
+    loaded machine a restart may take a minute, and a budget sized to a quiet one would end the run first."""
     server, run = EmbeddedMongo(tmp_path / "db"), None
     server.start()
     try:
         db = pymongo.MongoClient(server.uri)["arena"]
-        run = arena_run("--players", "2", "--budget-seconds", "60", "--run-id", "faults", "--out", str(tmp_path),
+        run = arena_run("--players", "2", "--budget-seconds", "900", "--run-id", "faults", "--out", str(tmp_path),
                         "--mongo-uri", server.uri, "--dashboard", cwd=tmp_path)  # the dashboard for actor_pids
         wait_for(lambda: db.individuals.count_documents({"player": "player-0"}) >= 5, "player-0's first records")
         pids = actor_pids(db.runs.find_one({"_id": "faults"})["ray"]["address"], "faults")  # this run's cluster
@@ -54,16 +56,19 @@ def test_killed_processes_and_a_database_outage_in_one_run_lose_nothing(tmp_path
         wait_for(lambda: db.individuals.count_documents({"run_id": "faults", "ops.0.op": "resume"}) >= 1,
                  "the killed player's resume")
         before |= {d["_id"] for d in db.individuals.find({"run_id": "faults"})}
-        # The outage must fall while the players still train: one after they closed would only fail the driver.
-        assert db.runs.find_one({"_id": "faults"}).get("elapsed_seconds", 0) < 40 and run.poll() is None
+        resumed_at = db.individuals.find_one({"run_id": "faults", "ops.0.op": "resume"})["generation"]
+        assert run.poll() is None, "the run ended before the outage"  # its budget is far from spent
         server.stop()
         time.sleep(14)  # players keep training meanwhile (the live line comes every 10 s)
         server.start()  # same port, same data
+        # Progress after both faults, then the stop: the buffered writes reach the store as it comes back.
+        wait_for(lambda: generations(db, "faults", "player-0")[-1] > resumed_at + 1, "player-0's progress")
+        run.send_signal(signal.SIGTERM)
         output = finish(run)
-        assert run.returncode == 0, output
+        assert run.returncode == 130, output
         assert "store unreachable" in output, "the outage was not shown"
         record = db.runs.find_one({"_id": "faults"})
-        assert record["status"] == "finished"
+        assert record["status"] == "interrupted"
         assert sum(s["store_outages"] for s in record["summary"]["players"]) >= 1
         individuals = check_records(db, "faults", tmp_path / "faults" / "traces")
         assert before <= {i["_id"] for i in individuals}, "a record written before a fault is gone"
