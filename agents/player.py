@@ -133,8 +133,8 @@ class Player:
                 self.real_distance = None
                 # The last loop of a run ends at the deadline, mostly inside training: its individual is measured
                 # then too, on the weights its checkpoint holds (a fight's cross-training moves them).
-                if self.arena.distance_due(self.generation, self.tuning is not None and self.tuning.due) \
-                        or time.time() >= deadline:
+                tuning = self.tuning is not None and self.tuning.due
+                if self.arena.distance_due(self.generation, self.data.shape, tuning) or time.time() >= deadline:
                     with clock("distance"):
                         self._distance(child)
                 with clock("save"):
@@ -295,7 +295,7 @@ class Player:
     def _game(self) -> dict:
         """The settings of `arena.selection.next_move`, from the configuration."""
         cfg = self.arena
-        return {"exploit": cfg.exploit, "truncation": cfg.truncation, "ready": cfg.ready,
+        return {"exploit": cfg.exploit_on(self.data.shape), "truncation": cfg.truncation, "ready": cfg.ready,
                 "tournament_size": cfg.tournament_size, "key": cfg.selection, "cull": cfg.cull,
                 "explore": cfg.explore,
                 "d_key": None if cfg.keep_pairs else "d_round_fitness"}

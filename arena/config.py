@@ -11,6 +11,18 @@ SCHEDULES = ("async", "barrier")
 FOUNDERS = ("random", "conventional")
 
 
+EXPLOIT_BY_DATA = "by_data"  # an `exploit` left to the data (`exploit_on`)
+EXPLOIT_CHOICES = (*EXPLOITS, EXPLOIT_BY_DATA)
+
+
+def exploit_on(exploit: str, data_shape: tuple[int, ...]) -> str:
+    """The exploit a run plays on data of this shape: `exploit`, or by the data when it is `EXPLOIT_BY_DATA`
+    (truncation on images, never on vector data; `ArenaConfig.exploit` cites the rows)."""
+    if exploit != EXPLOIT_BY_DATA:
+        return exploit
+    return "truncation" if is_image(data_shape) else "never"
+
+
 def lr_scale(progress: float, final: float) -> float:
     """A linear decay from 1 at progress 0 to `final` at progress 1 (clipped to that range)."""
     return 1 - (1 - final) * min(1.0, max(0.0, progress))
@@ -55,29 +67,36 @@ class ArenaConfig:
     """The standing parents are chosen by, and the run's champion: fitness (share of opposing
     discriminators fooled) or rating (the generator's skill rating, which weighs a fooled strong
     discriminator above a fooled weak one)."""
-    exploit: str = "never"
-    """When a player replaces its pair by a bred child: always (every loop), truncation (only a pair in the
-    bottom `truncation` share after `ready` loops; the others go on training with their optimizer state,
-    as Ray Tune's PBT) or never (players only train and fight: coevolution through the fights, the
-    replay of fakes that fooled and the rounds' cross-training, not through selection). Never is the
-    default because the numbers say so: on grid25 at 600 s, 3 seeds, its champion had 23.7 modes, KL
-    0.380, where truncation culling by fitness had 14.7, KL 1.224, and culling by distance to real data
-    (one seed) fell to 18.5 % high quality; breeding made the four players one lineage (BENCHMARKS.md,
-    2026-12-03)."""
-    cull: str = "fitness"
-    """Under exploit = truncation, how the pairs to replace are found: fitness (the bottom by `selection`)
-    or real (the bottom by their generators' distance to real training samples, MMD measured by each
-    player every loop, which no player can hack; parents are still chosen by `selection`, except under
-    explore = perturb, which copies the survivor nearest real data). Other exploits cull nobody, and ignore
-    it."""
-    explore: str = "breed"
-    """What a culled pair (or, under exploit = always, every pair) becomes: breed (the seed's: a child of
-    two tournament winners by crossover and mutation, inheriting their weights where its layers are
-    theirs) or perturb (Ray Tune's PBT: a copy of one tournament winner, by the cull's standing under
-    truncation and by `selection` under always, weights and optimizer state whole, each learning rate
-    multiplied by 0.8 or 1.25; the pair stays together). On grid25 at 600 s (seed 0) perturb made the
-    players copies of one costly lineage: 20 modes, KL 0.968, against 25, 0.301 without breeding
-    (BENCHMARKS.md, 2026-12-03T11:09:50). exploit = never breeds nothing and ignores it."""
+    exploit: str = EXPLOIT_BY_DATA
+    """When a player replaces its pair by another: always (every loop), truncation (only a pair in the bottom
+    `truncation` share after `ready` loops; the others go on training with their optimizer state, as Ray Tune's
+    PBT), never (players only train and fight: coevolution through the fights, the replay of fakes that fooled and
+    the rounds' cross-training, not through selection), or by_data: truncation on images, never on vector data. By
+    the data because that is what has been measured under today's game (on images, on mnist only: digits, 8×8
+    images, gets it unmeasured). On mnist at 1,800 s truncation as Ray Tune's PBT (with the defaults `cull` = real,
+    `explore` = perturb, `ready` = 10) gave the best products of any mnist run: seed 0's champion FID 6.55, TVD
+    0.070 and mixture 7.04, 0.078 on 5 streams (BENCHMARKS.md row 2026-12-07T03:01:37), where never gave 8.49 to
+    11.60 and 9.55 to 10.08 (rows 2026-12-06T17:55:56, 17:58:33, 2026-12-07T00:54:58) and the 4 independent GANs of
+    that seed a mean of 10.09 and a mixture of 6.77 (row 2026-12-06T17:52:43). On seed 1 it stood level, on 5
+    streams champion 14.70 and mixture 14.39 against 13.83 and 15.17 without (rows 2026-12-07T04:12:28 and
+    2026-12-06T21:59:59; the independents: mean 16.19, pick 12.76, mixture 12.72, row 19:54:18); two seeds, not
+    three: a default by the mean, not yet by every seed. On vector data truncation has not been measured since the
+    conventional founders: in the first game (random founders, 2026-12-03) it lost on grid25 at 600 s, the champion
+    14.7 modes, KL 1.224 culling by fitness against 23.7, 0.380 without breeding (rows 06:41:50 and 08:10:14), and
+    20 modes, KL 0.968 as PBT (row 11:09:50), the players copies of one costly lineage."""
+    cull: str = "real"
+    """Under truncation, how the pairs to replace are found: real (the bottom by their generators' distance to
+    real training samples, MMD measured by each player every loop, which no player can hack) or fitness (the
+    bottom by `selection`; fooling is relative to the discriminators met, and a population whose discriminators grew
+    weak would cull its best generator). Parents are still chosen by `selection`, except under explore = perturb,
+    which copies the survivor nearest real data. Other exploits cull nobody, and ignore it."""
+    explore: str = "perturb"
+    """What a culled pair (or, under exploit = always, every pair) becomes: perturb (Ray Tune's PBT: a copy of one
+    tournament winner, by the cull's standing under truncation and by `selection` under always, weights and optimizer
+    state whole, each learning rate multiplied by 0.8 or 1.25; the pair stays together) or breed (the seed's: a
+    child of two tournament winners by crossover and mutation, inheriting their weights where its layers are
+    theirs). Perturb is what mnist's runs under truncation measured (`exploit`). exploit = never replaces nobody
+    and ignores it."""
     tune: int = 0
     """Loops per window of each player's search over its own learning rates, in place (PBT's explore without its
     exploit; `arena/tuning.py`): a trial multiplies each rate by 0.8 or 1.25 and is kept when the generator's
@@ -94,9 +113,10 @@ class ArenaConfig:
     grid25 at 600 s, rows 2026-12-05T10:10:30 against 09:32:36)."""
     truncation: float = 0.25
     """Under exploit = truncation, the share of the ranked population whose pairs are replaced."""
-    ready: int = 3
+    ready: int = 10
     """Under exploit = truncation, loops a pair trains before it can be replaced (PBT's perturbation
-    interval): a child is judged after it has learnt, not at birth."""
+    interval): a child is judged after it has learnt, not at birth. 10, as mnist's runs under truncation measured
+    (`exploit`): about 2,000 steps, a few minutes of a player's training on mnist."""
     keep_pairs: bool = False
     """A child's discriminator comes with its generator-side parent (true), or from tournaments by
     discriminator fitness over everyone (false: the seed's selection of discriminators apart)."""
@@ -250,8 +270,8 @@ class ArenaConfig:
             raise ValueError(f"arena.schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
         if self.matchmaking not in MATCHMAKING:
             raise ValueError(f"arena.matchmaking must be one of {', '.join(MATCHMAKING)}; got {self.matchmaking!r}")
-        if self.exploit not in EXPLOITS:
-            raise ValueError(f"arena.exploit must be one of {', '.join(EXPLOITS)}; got {self.exploit!r}")
+        if self.exploit not in EXPLOIT_CHOICES:
+            raise ValueError(f"arena.exploit must be one of {', '.join(EXPLOIT_CHOICES)}; got {self.exploit!r}")
         if not 0 < self.lr_final <= 1:
             raise ValueError(f"arena.lr_final must be in (0, 1]; got {self.lr_final!r}")
         if self.explore not in EXPLORES:
@@ -314,13 +334,18 @@ class ArenaConfig:
         every = self.rounds_every(data_shape)
         return bool(every) and generation % every == 0
 
-    def distance_due(self, generation: int, tuning: bool = False) -> bool:
+    def exploit_on(self, data_shape: tuple[int, ...]) -> str:
+        """The exploit played on data of this shape (see `exploit`)."""
+        return exploit_on(self.exploit, data_shape)
+
+    def distance_due(self, generation: int, data_shape: tuple[int, ...], tuning: bool = False) -> bool:
         """Whether a player measures its generator's distance to real data after this generation's training:
-        every loop when truncation culls by it, in the loops its search over its rates reads (`tuning`:
-        `arena.tuning.Tuning.due`, the second half of each window), and with the quality metrics (every
-        `metrics_every` generations); a player's last individual is measured too (`Player.run`). A measure compares
-        512 samples with 512 real ones at five bandwidths."""
-        return (self.exploit == "truncation" and self.cull == "real") or tuning or self.metrics_due(generation)
+        every loop when truncation culls by it (on data of this shape), in the loops its search over its rates
+        reads (`tuning`: `arena.tuning.Tuning.due`, the second half of each window), and with the quality metrics
+        (every `metrics_every` generations); a player's last individual is measured too (`Player.run`). A measure
+        compares 512 samples with 512 real ones at five bandwidths."""
+        return (self.exploit_on(data_shape) == "truncation" and self.cull == "real") or tuning \
+            or self.metrics_due(generation)
 
     def first_batch(self, data_shape: tuple[int, ...]) -> int:
         """The founders' batch size on data of this shape (see `batch_size`)."""

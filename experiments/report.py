@@ -17,6 +17,7 @@ from pymongo.database import Database
 import typer
 
 from arena.analysis import lineage_elimination, lineage_prevalence
+from arena.config import EXPLOIT_BY_DATA, exploit_on
 from arena.datasets import GaussianMixture, load_dataset
 from experiments import cli, figures
 from experiments.sections import (LEADERBOARD, SIDES, effects_table, epidemic_figure, leaderboard, loop_spans,
@@ -150,13 +151,17 @@ def build(db, run_id: str, out: str, folder: Path) -> Path:
                        + "</p>")
     effects = operator_effects(individuals, resamples=1000)
     exploit = ((run.get("config") or {}).get("arena") or {}).get("exploit")
+    # Resolved on the run's data; a run whose data cannot be loaded keeps by_data, and the note is left out.
+    played = exploit_on(exploit, data.shape) if exploit and data is not None else exploit
+    by_data = ", by the data: the default on vector data" if exploit == EXPLOIT_BY_DATA else ""
     report.figure("What mutations did", "effects", figures.effects, operator_changes(individuals), effects,
-                  note=("<p>This run bred no child: its players only trained and fought (arena.exploit = "
-                        "\"never\", the default).</p>" if exploit == "never" else "") + "<p>Per operator, the fitness change of the children it made from their parents' mean. "
-                       "Opponents improve meanwhile, so changes lean negative for every child; the control is the "
-                       "children that were not varied (clones), and each operator is judged by the difference of "
-                       "its mean change from theirs (Δ, with a 95 % bootstrap interval) and a Mann–Whitney test "
-                       "(p); superiority is the chance that one of its children fared better than a clone.</p>" +
+                  note=(f"<p>This run bred no child: its players only trained and fought (arena.exploit "
+                        f"\"never\"{by_data}).</p>" if played == "never" else "") +
+                  "<p>Per operator, the fitness change of the children it made from their parents' mean. "
+                  "Opponents improve meanwhile, so changes lean negative for every child; the control is the "
+                  "children that were not varied (clones), and each operator is judged by the difference of "
+                  "its mean change from theirs (Δ, with a 95 % bootstrap interval) and a Mann–Whitney test "
+                  "(p); superiority is the chance that one of its children fared better than a clone.</p>" +
                   effects_table(effects))
     args, note = epidemic_figure(individuals, matches, since, founders)
     report.figure("Epidemiology", "epidemic", figures.epidemic, *args, note=note)

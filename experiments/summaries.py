@@ -92,7 +92,7 @@ def report_lineage(console: Console, lineage: dict) -> None:
     if not lineage["children"]:
         return
     went_on = sum(lineage["operators"].get(op, 0) for op in ("continue", "resume"))
-    if went_on == lineage["children"]:  # exploit never: nobody was bred
+    if went_on == lineage["children"]:  # nobody was replaced (exploit never, or nobody culled yet)
         console.print(f"No child was bred: every pair went on training ({went_on} loops after the first)")
         return
     console.print(f"Children: {lineage['children']}, built on the first try: {lineage['built_first_try']}, "

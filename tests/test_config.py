@@ -226,14 +226,32 @@ def test_every_field_has_the_docstring_its_help_is_made_of(cls):
     assert all(doc and "  " not in doc for doc in docs.values())
 
 
+IMAGE, VECTOR = (1, 28, 28), (2,)
+
+
 def test_the_distance_to_real_data_is_measured_only_where_the_game_reads_it():
     every = ArenaConfig(exploit="truncation", cull="real", metrics_every=5, tune=0)
-    assert all(every.distance_due(g) for g in range(12))
-    for cfg in (ArenaConfig(metrics_every=5, tune=0), ArenaConfig(exploit="truncation", metrics_every=5, tune=0)):
-        assert [g for g in range(12) if cfg.distance_due(g)] == [0, 5, 10]
-    assert not any(ArenaConfig(metrics_every=0, tune=0).distance_due(g) for g in range(12))
+    assert all(every.distance_due(g, shape) for g in range(12) for shape in (IMAGE, VECTOR))
+    # by the data (the default): truncation culling by it on images, nobody culled on vector data
+    assert all(ArenaConfig(metrics_every=5, tune=0).distance_due(g, IMAGE) for g in range(12))
+    for cfg in (ArenaConfig(metrics_every=5, tune=0), ArenaConfig(exploit="truncation", cull="fitness",
+                                                                   metrics_every=5, tune=0)):
+        assert [g for g in range(12) if cfg.distance_due(g, VECTOR)] == [0, 5, 10]
+    assert not any(ArenaConfig(exploit="never", metrics_every=0, tune=0).distance_due(g, IMAGE) for g in range(12))
     # where the player's search over its rates reads it (arena.tuning.Tuning.due)
-    assert all(ArenaConfig(metrics_every=0).distance_due(g, tuning=True) for g in range(12))
+    assert all(ArenaConfig(metrics_every=0).distance_due(g, VECTOR, tuning=True) for g in range(12))
+
+
+def test_the_exploit_by_the_data_is_pbt_on_images_and_none_on_vectors_and_a_given_one_is_kept():
+    default = ArenaConfig()
+    assert default.exploit == "by_data"
+    assert (default.exploit_on(IMAGE), default.exploit_on(VECTOR)) == ("truncation", "never")
+    assert (default.cull, default.explore, default.ready) == ("real", "perturb", 10)  # Ray Tune's PBT
+    for given in ("always", "truncation", "never"):
+        assert {ArenaConfig(exploit=given).exploit_on(shape) for shape in (IMAGE, VECTOR)} == {given}
+    with pytest.raises(ValueError, match="arena.exploit must be one of always, truncation, never, by_data; "
+                                         "got 'sometimes'"):
+        ArenaConfig(exploit="sometimes")
 
 
 @pytest.mark.parametrize("tune", [1, -3, True, 2.5, "10"])

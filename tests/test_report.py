@@ -63,14 +63,16 @@ def finished_run(tmp_path_factory):
     """A short run into its own embedded database, reported once while it runs (its budget outlasts the
     report on a loaded machine); then it finishes. Three players on 2 CPUs, whose loops cost 1, 2 and 4 times
     the steps (as when architectures differ: with equal costs players can finish as many generations by
-    chance), breeding under truncation so that children are shown (a pair can be replaced after one loop: at the
-    default three, on a loaded machine the slowest player, last in the standings, finished its third loop as the
-    run ended, and nobody was bred); `test_three_players_evolve_asynchronously` checks its records, and the
-    players tune their learning rates in windows of two loops. One run for all three tests (`xdist_group`): each
-    run costs half a minute of a loaded machine's start-up."""
+    chance), breeding under truncation (the seed's crossover and mutation, culling by fitness) so that children
+    are shown (a pair can be replaced after one loop: at three, on a loaded machine the slowest player, last in the
+    standings, finished its third loop as the run ended, and nobody was bred);
+    `test_three_players_evolve_asynchronously` checks its records, and the players tune their learning rates in
+    windows of two loops. One run for all three tests (`xdist_group`): each run costs half a minute of a loaded
+    machine's start-up."""
     out = tmp_path_factory.mktemp("report")
     run = arena_run("--players", "3", "--dataset", "ring8", "--budget-seconds", "35", "--seed", "3",
                     "--run-id", "rep", "--out", str(out), "--set", 'arena.exploit="truncation"',
+                    "--set", 'arena.explore="breed"', "--set", 'arena.cull="fitness"',
                     "--set", "arena.steps_spread=4.0", "--set", "arena.tune=2", "--set", "arena.ready=1", cwd=out)
     uri_file, deadline = out / "rep" / "db.uri", time.time() + 120
     while not (uri_file.exists() and count(uri_file.read_text(), "arena", "rep") >= 4):
@@ -148,7 +150,7 @@ def test_ctrl_c_marks_the_run_interrupted_keeps_its_records_and_it_is_reported(t
     assert result.returncode == 0, result.stderr
     shown, page = check_report(tmp_path / "cut" / "report")
     assert "interrupted" in page
-    assert "This run bred no child" in page  # the defaults: players only train and fight
+    assert "This run bred no child" in page  # the defaults on vector data: players only train and fight
     assert {"standings", "timeline", "losses", "elimination", "prevalence", "lineage", "samples", "quality",
             "hacking"} <= shown
 
