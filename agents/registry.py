@@ -23,7 +23,7 @@ from arena.ratings import Ratings
 from arena.replay import ReplayBuffer
 from arena.rounds import SECOND_ROUND, round_pool
 from arena.selection import Move, choose_opponents, next_move
-from genome.effects import operator_effects
+from genome.effects import WENT_ON, operator_effects
 from storage.records import ACTOR_PATIENCE_MS, connect
 
 # Retired individuals whose standing stays whole, at least (eight per live player on larger runs): a match
@@ -101,7 +101,7 @@ class Registry:
         (op `continue`, or `resume` after a restart), what its matches so far said of it."""
         known = self.standings.get(_id)
         if known is None or not (known.g_matches or known.d_matches):  # a blank one: its matches came first
-            parent = next((op["from"] for op in ops if op.get("op") in ("continue", "resume")), None)
+            parent = next((op["from"] for op in ops if op.get("op") in WENT_ON), None)
             if parent in self.standings:
                 self.standings[_id] = copy.deepcopy(self.standings[parent])
                 self.ratings.inherit(_id, parent)

@@ -17,13 +17,12 @@ from pymongo.database import Database
 import typer
 
 from arena.analysis import lineage_elimination, lineage_prevalence
-from arena.config import EXPLOIT_BY_DATA, exploit_on
 from arena.datasets import GaussianMixture, load_dataset
 from experiments import cli, figures
 from experiments.sections import (LEADERBOARD, SIDES, effects_table, epidemic_figure, leaderboard, loop_spans,
                                   loop_table, overview, sample_panels, seconds_since, short, standing_points,
                                   training_losses)
-from genome.effects import operator_changes, operator_effects
+from genome.effects import bred_none, operator_changes, operator_counts, operator_effects
 from storage import records
 from storage.files import is_uri, join, upload_folder
 from storage.store import read_run_store
@@ -150,13 +149,12 @@ def build(db, run_id: str, out: str, folder: Path) -> Path:
                         f"{np.mean([h['gap'] for h in hacked]):+.3f} ({len(hacked)} individuals)." if hacked else "")
                        + "</p>")
     effects = operator_effects(individuals, resamples=1000)
-    exploit = ((run.get("config") or {}).get("arena") or {}).get("exploit")
-    # Resolved on the run's data; a run whose data cannot be loaded keeps by_data, and the note is left out.
-    played = exploit_on(exploit, data.shape) if exploit and data is not None else exploit
-    by_data = ", by the data: the default on vector data" if exploit == EXPLOIT_BY_DATA else ""
+    children = [i for i in individuals if i.get("generation", 0) > 0]
+    # From the records, as the run's summary says it: what was played, not what the configuration named.
+    went_on = len(children) if bred_none(len(children), operator_counts(children)) else None
     report.figure("What mutations did", "effects", figures.effects, operator_changes(individuals), effects,
-                  note=(f"<p>This run bred no child: its players only trained and fought (arena.exploit "
-                        f"\"never\"{by_data}).</p>" if played == "never" else "") +
+                  note=(f"<p>This run bred no child: its players only trained and fought ({went_on} loops after "
+                        "the first).</p>" if went_on is not None else "") +
                   "<p>Per operator, the fitness change of the children it made from their parents' mean. "
                   "Opponents improve meanwhile, so changes lean negative for every child; the control is the "
                   "children that were not varied (clones), and each operator is judged by the difference of "

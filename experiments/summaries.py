@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from genome.effects import CONTROL
+from genome.effects import CONTROL, bred_none
 
 LAYER_SYMBOL = {"dense": "", "conv": "c", "deconv": "d", "reshape": "r", "adapter": "a", "noise": "n", "upsample": "u"}
 
@@ -91,9 +91,8 @@ def report_quality(console: Console, quality: dict) -> None:
 def report_lineage(console: Console, lineage: dict) -> None:
     if not lineage["children"]:
         return
-    went_on = sum(lineage["operators"].get(op, 0) for op in ("continue", "resume"))
-    if went_on == lineage["children"]:  # nobody was replaced (exploit never, or nobody culled yet)
-        console.print(f"No child was bred: every pair went on training ({went_on} loops after the first)")
+    if bred_none(lineage["children"], lineage["operators"]):
+        console.print(f"No child was bred: every pair went on training ({lineage['children']} loops after the first)")
         return
     console.print(f"Children: {lineage['children']}, built on the first try: {lineage['built_first_try']}, "
                   f"mean share of parameters inherited: {lineage['mean_inherited_share']:.1%}")

@@ -22,6 +22,22 @@ OPERATOR_PROBABILITY = {
 }
 CONTROL = "clone"  # a child that is its parent, trained on: what fitness does with no variation at all
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+WENT_ON = ("continue", "resume")  # a loop whose pair trained on: nothing was bred
+
+
+def operator_counts(children: Iterable[dict]) -> dict[str, int]:
+    """Per recorded operator, how many of these children it made (a child made by several counts for each)."""
+    counts: dict[str, int] = {}
+    for child in children:
+        for op in child.get("ops") or []:
+            counts[op["op"]] = counts.get(op["op"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def bred_none(children: int, operators: dict[str, int]) -> bool:
+    """Whether a run's loops after the first all went on training their pairs (exploit never, or nobody
+    culled yet): what its records say, whatever its configuration asked."""
+    return children > 0 and sum(operators.get(op, 0) for op in WENT_ON) == children
 
 
 def operator_changes(records: Iterable[dict]) -> dict[str, list[float]]:

@@ -18,7 +18,7 @@ from pymongo.database import Database
 
 from arena.selection import champion
 from storage.files import delete_file
-from genome.effects import operator_effects
+from genome.effects import operator_counts, operator_effects
 
 # Every query the code makes has its index: unindexed lookups are orders of magnitude slower.
 INDEXES = {
@@ -275,14 +275,10 @@ def lineage_summary(db: Database, run_id: str) -> dict:
                                         projection={"ops": 1, "inherited": 1, "fitness_change": 1}))
     attempts = [c["inherited"]["build_attempts"] for c in children if c.get("inherited")]
     shares = [c["inherited"]["share"] for c in children if c.get("inherited")]
-    ops: dict[str, int] = {}
-    for child in children:
-        for op in child.get("ops") or []:
-            ops[op["op"]] = ops.get(op["op"], 0) + 1
     return {"children": len(children),
             "built_first_try": sum(a == 1 for a in attempts),
             "mean_inherited_share": sum(shares) / len(shares) if shares else None,
-            "operators": dict(sorted(ops.items())),
+            "operators": operator_counts(children),
             "effects": operator_effects(children)}
 
 

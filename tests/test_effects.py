@@ -8,7 +8,8 @@ import pytest
 
 import numpy as np
 
-from genome.effects import CONTROL, OPERATOR_PROBABILITY, QUANTILES, adapted, operator_effects
+from genome.effects import (CONTROL, OPERATOR_PROBABILITY, QUANTILES, adapted, bred_none, operator_counts,
+                            operator_effects)
 from genome.operators import MutationConfig
 
 
@@ -103,3 +104,12 @@ def test_adaptation_judges_operators_against_the_clone_control_when_there_are_en
 def test_a_bad_number_of_resamples_is_refused_naming_it(bad):
     with pytest.raises(ValueError, match=f"resamples .*got {bad!r}$"):
         operator_effects([record(0.1, "clone"), record(0.2, "add_layer")], resamples=bad)
+
+
+def test_a_run_bred_no_child_only_when_every_loop_after_the_first_went_on_training():
+    went_on = [{"ops": [{"op": "continue"}]}, {"ops": [{"op": "resume"}]}, {"ops": [{"op": "continue"}]}]
+    bred = went_on + [{"ops": [{"op": "copy"}, {"op": "change_lr"}]}]
+    assert operator_counts(bred) == {"change_lr": 1, "continue": 2, "copy": 1, "resume": 1}
+    assert bred_none(len(went_on), operator_counts(went_on))
+    assert not bred_none(len(bred), operator_counts(bred))
+    assert not bred_none(0, {})  # founders only: nothing to say yet
