@@ -80,10 +80,11 @@ class ArenaConfig:
     that seed a mean of 10.09 and a mixture of 6.77 (row 2026-12-06T17:52:43). On seed 1 it stood level, on 5
     streams champion 14.70 and mixture 14.39 against 13.83 and 15.17 without (rows 2026-12-07T04:12:28 and
     2026-12-06T21:59:59; the independents: mean 16.19, pick 12.76, mixture 12.72, row 19:54:18); two seeds, not
-    three: a default by the mean, not yet by every seed. On vector data truncation has not been measured since the
-    conventional founders: in the first game (random founders, 2026-12-03) it lost on grid25 at 600 s, the champion
-    14.7 modes, KL 1.224 culling by fitness against 23.7, 0.380 without breeding (rows 06:41:50 and 08:10:14), and
-    20 modes, KL 0.968 as PBT (row 11:09:50), the players copies of one costly lineage."""
+    three: a default by the mean, not yet by every seed. On vector data PBT lost under today's game: on grid25 at 600 s
+    (3 seeds, row 2026-12-07T05:22:15) its champion had 94.8 ± 4.0 % high quality and KL 0.022, its mixture 96.5 %
+    and 0.021, against 97.5 % and 0.007, 97.7 % and 0.010 without (row 2026-12-06T09:24:19): level or better at two
+    seeds, but at seed 1 the population copied its widest founder and trained half the steps (KL 0.062). So it
+    lost in the first game too (random founders, 2026-12-03: 20 modes, KL 0.968 as PBT, row 11:09:50)."""
     cull: str = "real"
     """Under truncation, how the pairs to replace are found: real (the bottom by their generators' distance to
     real training samples, MMD measured by each player every loop, which no player can hack) or fitness (the
