@@ -92,7 +92,8 @@ def report_lineage(console: Console, lineage: dict) -> None:
     if not lineage["children"]:
         return
     if bred_none(lineage["children"], lineage["operators"]):
-        console.print(f"No child was bred: every pair went on training ({lineage['children']} loops after the first)")
+        console.print(f"No child was bred: every pair went on training ({lineage['children']} loops after each "
+                      "player's first)")
         return
     console.print(f"Children: {lineage['children']}, built on the first try: {lineage['built_first_try']}, "
                   f"mean share of parameters inherited: {lineage['mean_inherited_share']:.1%}")

@@ -34,10 +34,11 @@ def operator_counts(children: Iterable[dict]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def bred_none(children: int, operators: dict[str, int]) -> bool:
-    """Whether a run's loops after the first all went on training their pairs (exploit never, or nobody
-    culled yet): what its records say, whatever its configuration asked."""
-    return children > 0 and sum(operators.get(op, 0) for op in WENT_ON) == children
+def bred_none(n_children: int, operators: dict[str, int]) -> bool:
+    """Whether a run's loops after each player's first all went on training their pairs (exploit never, or
+    nobody culled yet): what its records say, whatever its configuration asked. A player restarted from its
+    founder, every checkpoint refused (op `random`), counts as bred."""
+    return n_children > 0 and sum(operators.get(op, 0) for op in WENT_ON) == n_children
 
 
 def operator_changes(records: Iterable[dict]) -> dict[str, list[float]]:

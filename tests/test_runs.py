@@ -170,4 +170,5 @@ def test_a_run_that_bred_nobody_says_so_rather_than_counting_continued_pairs_as_
     out = StringIO()
     report_lineage(Console(file=out, width=200), {"children": 6, "built_first_try": 0, "mean_inherited_share": None,
                                                   "operators": {"continue": 5, "resume": 1}, "effects": {}})
-    assert out.getvalue().strip() == "No child was bred: every pair went on training (6 loops after the first)"
+    assert out.getvalue().strip() == ("No child was bred: every pair went on training (6 loops after each player's "
+                                      "first)")
