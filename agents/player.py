@@ -92,6 +92,7 @@ class Player:
         # seed), so the distances the registry ranks are comparable.
         self.reference = RealReference(self.data.sample(REAL_SAMPLES, torch.Generator().manual_seed(spec.seed)))
         self.real_distance: float | None = None  # of the generator in hand, after its training, when measured
+        self.step_cpu_ms: float | None = None  # its training's CPU per step, this loop
         self.tuning = Tuning(arena.tune) if arena.tune else None  # its search over its own learning rates
         self.replay = ReplayBuffer(arena.replay)
         self.turns = CoreTurns(spec.run_id, node_cpus(), turn_seconds(spec.turn_ms, self.data.shape)) \
@@ -130,6 +131,8 @@ class Player:
                 self.loop_rows = 0  # trace rows of this individual: training and cross-training
                 with clock("train"):
                     trained = self._train(child, individual, deadline)
+                # Published with the individual: what a copy of its genome costs (`arena.copy_cost`).
+                self.step_cpu_ms = 1000 * clock.cpu["train"] / trained if trained else None
                 self.real_distance = None
                 # The last loop of a run ends at the deadline, mostly inside training: its individual is measured
                 # then too, on the weights its checkpoint holds (a fight's cross-training moves them).
@@ -164,7 +167,7 @@ class Player:
                 record.update(fitness, at_fight={**fitness, "at": now()}, matches=len(matches),
                               trace_rows=self.loop_rows, hacking=self.hacking,
                               step_ms=1000 * clock.seconds("train") / trained if trained else None,
-                              step_cpu_ms=1000 * clock.cpu["train"] / trained if trained else None)
+                              step_cpu_ms=self.step_cpu_ms)
                 measured = []
                 if self.judge and self.arena.metrics_due(self.generation):
                     with clock("measure"):
@@ -281,7 +284,7 @@ class Player:
     def _entry(self, child: Offspring, individual: str) -> dict:
         return {"id": individual, "player": self.name, "generation": self.generation, "dataset": self.spec.dataset,
                 "genome": child.genome.to_dict(), "ops": child.ops, "parent_fitness": child.parent_fitness,
-                "age": child.age, "real_distance": self.real_distance}
+                "age": child.age, "real_distance": self.real_distance, "step_cpu_ms": self.step_cpu_ms}
 
     def _enter(self, child: Offspring, individual: str, weights: dict, moments: dict) -> list[dict]:
         """Publish the individual and get the opponents the registry draws for it. The pair's weights and its
@@ -297,7 +300,7 @@ class Player:
         cfg = self.arena
         return {"exploit": cfg.exploit_on(self.data.shape), "truncation": cfg.truncation, "ready": cfg.ready,
                 "tournament_size": cfg.tournament_size, "key": cfg.selection, "cull": cfg.cull,
-                "explore": cfg.explore,
+                "explore": cfg.explore, "copy_cost": cfg.copy_cost,
                 "d_key": None if cfg.keep_pairs else "d_round_fitness"}
 
     def _settle(self, matches: list[dict]) -> dict:

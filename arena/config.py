@@ -82,9 +82,11 @@ class ArenaConfig:
     2026-12-06T21:59:59; the independents: mean 16.19, pick 12.76, mixture 12.72, row 19:54:18); two seeds, not
     three: a default by the mean, not yet by every seed. On vector data PBT lost under today's game: on grid25 at 600 s
     (3 seeds, row 2026-12-07T05:22:15) its champion had 94.8 ± 4.0 % high quality and KL 0.022, its mixture 96.5 %
-    and 0.021, against 97.5 % and 0.007, 97.7 % and 0.010 without (row 2026-12-06T09:24:19): level or better at two
-    seeds, but at seed 1 the population copied its widest founder and trained half the steps (KL 0.062). So it
-    lost in the first game too (random founders, 2026-12-03: 20 modes, KL 0.968 as PBT, row 11:09:50)."""
+    and 0.021, against 97.5 % and 0.007, 97.7 % and 0.010 without (row 2026-12-06T09:24:19): level or better on KL
+    at two seeds (seed 2 two points lower on high quality), but at seed 1 the population copied its widest founder
+    and trained half the steps (KL 0.062). The first game's PBT run (random founders, one seed) lost the same way,
+    copies of its costliest lineage: 20 modes, KL 0.968 against 25, 0.301 without (rows 2026-12-03T11:09:50 and
+    08:10:14)."""
     cull: str = "real"
     """Under truncation, how the pairs to replace are found: real (the bottom by their generators' distance to
     real training samples, MMD measured by each player every loop, which no player can hack) or fitness (the
@@ -112,6 +114,11 @@ class ArenaConfig:
     0.003 tuned (rows 18:32:12 against 16:22:57). A search's distance measures cost 4.4 % of a loop at 100 steps
     (throughput row 16:59:40). With the random founders before, it lowered the champion's KL (0.123 to 0.070 on
     grid25 at 600 s, rows 2026-12-05T10:10:30 against 09:32:36)."""
+    copy_cost: float = 0.0
+    """Under explore = perturb, the most a copied survivor's training step may cost (CPU per step, as measured in
+    its last loop) as a multiple of the culled pair's own; a culled pair with no such survivor trains on. 0: any
+    survivor. Copying by distance alone spreads a costly genome, which then trains fewer steps in the same time
+    (grid25, row 2026-12-07T05:22:15, seed 1)."""
     truncation: float = 0.25
     """Under exploit = truncation, the share of the ranked population whose pairs are replaced."""
     ready: int = 10
@@ -283,6 +290,9 @@ class ArenaConfig:
             raise ValueError(f"arena.screen must be a share in (0, 1]; got {self.screen!r}")
         if isinstance(self.tune, bool) or not isinstance(self.tune, int) or self.tune < 0 or self.tune == 1:
             raise ValueError(f"arena.tune must be 0 (off) or a window of at least 2 loops; got {self.tune!r}")
+        if isinstance(self.copy_cost, bool) or not isinstance(self.copy_cost, (int, float)) or \
+                not (self.copy_cost == 0 or 1 <= self.copy_cost <= 100):
+            raise ValueError(f"arena.copy_cost must be 0 (any survivor) or between 1 and 100; got {self.copy_cost!r}")
         if not 0 < self.truncation <= 0.5:
             raise ValueError(f"arena.truncation must be in (0, 0.5]; got {self.truncation!r}")
         if not isinstance(self.keep_pairs, bool):

@@ -111,9 +111,18 @@ def champion(candidates: Sequence[dict], key: str = "fitness", distances: dict |
     return min(measured, key=lambda c: distances[name(c)]) if measured else first[0]  # min keeps the first of ties
 
 
+def affordable(survivors: Sequence[dict], own_cost: float | None, copy_cost: float) -> list[dict]:
+    """The survivors whose step costs at most `copy_cost` times `own_cost` (all when `copy_cost` is 0 or
+    `own_cost` unknown; a survivor whose cost is unknown stays)."""
+    if not copy_cost or own_cost is None:
+        return list(survivors)
+    return [c for c in survivors if c.get("step_cpu_ms") is None or c["step_cpu_ms"] <= copy_cost * own_cost]
+
+
 def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *, exploit: str = "truncation",
               truncation: float = 0.25, ready: int = 3, tournament_size: int = 3, key: str = "fitness",
-              d_key: str | None = "d_round_fitness", cull: str = "fitness", explore: str = "breed") -> Move:
+              d_key: str | None = "d_round_fitness", cull: str = "fitness", explore: str = "breed",
+              copy_cost: float = 0.0) -> Move:
     """The asynchronous game's one decision, for the player whose individual is `me` (in `candidates`
     or not yet published there):
 
@@ -130,7 +139,9 @@ def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *,
     discriminators apart, on the second judgement of rounds, since a generator can hack its own); `d_key`
     None keeps each pair together. With `explore` perturb (PBT) the move names one parent whose pair is
     copied whole (no crossover, no separate discriminator): under truncation the winner of a tournament by
-    the standing that culls, under always one by `key` over everyone.
+    the standing that culls, under always one by `key` over everyone. Under truncation, `copy_cost` > 0 leaves
+    out survivors whose `step_cpu_ms` exceeds that multiple of `me`'s (either unknown: kept), and a pair with
+    no survivor left goes on training: a copy keeps the culled player's share of the steps.
     """
     if explore not in EXPLORES:
         raise ValueError(f"unknown explore {explore!r}; choose from {', '.join(EXPLORES)}")
@@ -156,7 +167,8 @@ def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *,
             return Move()
         survivors = [c for c in everyone if c["id"] not in bottom]
         if explore == "perturb":
-            return Move((tournament(survivors, tournament_size, rng, by),))
+            survivors = affordable(survivors, me.get("step_cpu_ms"), copy_cost)
+            return Move((tournament(survivors, tournament_size, rng, by),)) if survivors else Move()
         parents = choose_parents(survivors, tournament_size, rng, key)
     d_parents = choose_parents(everyone, tournament_size, rng, d_key) if d_key else []
     return Move(tuple(parents), tuple(d_parents))

@@ -4,6 +4,7 @@ optimizer state), and the learning-rate schedule. Pure functions and the registr
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import torch
 from agents.registry import Registry
 from arena.config import ArenaConfig
 from arena.offspring import optimizers_for, perturbed
-from arena.selection import Move, champion, choose_parents, next_move, ranked, tournament
+from arena.selection import Move, affordable, champion, choose_parents, next_move, ranked, tournament
 from genome.build import build_pair, make_optimizer
 from genome.genes import OptimizerGene
 from genome.optimizer_state import carry_optimizer_state
@@ -391,6 +392,31 @@ def test_perturb_copies_one_survivor_chosen_by_the_culling_standing():
         next_move(pool[0], pool, np.random.default_rng(0), explore="mutate")
     with pytest.raises(ValueError, match="arena.explore must be one of breed, perturb; got 'pbt'"):
         ArenaConfig(explore="pbt")
+
+
+def test_a_copy_costs_at_most_copy_cost_times_the_culled_pairs_step_and_none_affordable_trains_on():
+    pool = population(5)
+    for i, entry in enumerate(pool):
+        entry["real_distance"] = 0.1 * (5 - i)  # e0 and e1 are culled; e2, e3, e4 survive
+    pool[0]["step_cpu_ms"] = 2.0
+    pool[2]["step_cpu_ms"], pool[3]["step_cpu_ms"], pool[4]["step_cpu_ms"] = 2.5, 6.0, None  # e4: not measured
+    picked = set()
+    for seed in range(20):
+        move = next_move(pool[0], pool, np.random.default_rng(seed), cull="real", explore="perturb",
+                         tournament_size=1, copy_cost=1.5)  # a tournament of one: any entrant can be copied
+        picked.add(move.parents[0]["id"])
+    assert picked == {"e2", "e4"}  # e3's step costs 3 times e0's; e4's unknown cost does not rule it out
+    anyone = {next_move(pool[0], pool, np.random.default_rng(seed), cull="real", explore="perturb",
+                        tournament_size=1).parents[0]["id"] for seed in range(30)}
+    assert anyone == {"e2", "e3", "e4"}  # copy_cost 0: any survivor
+    pool[4]["step_cpu_ms"] = 9.0
+    assert not next_move(pool[0], pool, np.random.default_rng(0), cull="real", explore="perturb",
+                         copy_cost=1.0).breeds  # nobody affordable: the culled pair trains on
+    assert affordable(pool[2:], None, 1.0) == pool[2:]  # its own cost unknown: any survivor
+    for bad in (0.5, -1, True, "2"):
+        with pytest.raises(ValueError, match=rf"arena.copy_cost must be 0 \(any survivor\) or between 1 and 100; "
+                                             rf"got {re.escape(repr(bad))}"):
+            ArenaConfig(copy_cost=bad)
 
 
 def test_a_perturbed_child_is_its_parent_whole_at_a_perturbed_learning_rate():
