@@ -79,8 +79,10 @@ class ArenaConfig:
     11.60 and 9.55 to 10.08 (rows 2026-12-06T17:55:56, 17:58:33, 2026-12-07T00:54:58) and the 4 independent GANs of
     that seed a mean of 10.09 and a mixture of 6.77 (row 2026-12-06T17:52:43). On seed 1 it stood level, on 5
     streams champion 14.70 and mixture 14.39 against 13.83 and 15.17 without (rows 2026-12-07T04:12:28 and
-    2026-12-06T21:59:59; the independents: mean 16.19, pick 12.76, mixture 12.72, row 19:54:18); two seeds, not
-    three: a default by the mean, not yet by every seed. On vector data PBT lost under today's game: on grid25 at 600 s
+    2026-12-06T21:59:59; the independents: mean 16.19, pick 12.76, mixture 12.72, row 19:54:18), and on seed 2
+    champion 11.71 and mixture 11.79 against 12.35 and 11.61 (rows 2026-12-07T05:58:27 and 2026-12-06T21:59:59).
+    Over the three seeds the champion averages 10.99 and the mixture 11.07, against 12.25 and 12.20 without: a
+    default by the mean, not by every seed. On vector data PBT lost under today's game: on grid25 at 600 s
     (3 seeds, row 2026-12-07T05:22:15) its champion had 94.8 ± 4.0 % high quality and KL 0.022, its mixture 96.5 %
     and 0.021, against 97.5 % and 0.007, 97.7 % and 0.010 without (row 2026-12-06T09:24:19): level or better on KL
     at two seeds (seed 2 two points lower on high quality), but at seed 1 the population copied its widest founder
