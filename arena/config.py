@@ -117,12 +117,12 @@ class ArenaConfig:
     (throughput row 16:59:40). With the random founders before, it lowered the champion's KL (0.123 to 0.070 on
     grid25 at 600 s, rows 2026-12-05T10:10:30 against 09:32:36)."""
     copy_cost: float = 0.0
-    """Under explore = perturb, the most a copied survivor's training step may cost (CPU per step, as measured in
-    its last loop) as a multiple of the culled pair's own; a culled pair with no such survivor trains on. 0: any
-    survivor. Copying by distance alone spread a costly genome on grid25, which then trained half the steps (row
-    2026-12-07T05:22:15, seed 1); this limit, at 1.25, made it far worse (row 2026-12-07T06:32:40: champion 64.6 %
-    high quality, KL 0.088, against 94.8 %, 0.022 without it), each population drifting to its narrowest founder,
-    which learns grid25 worse, whatever the steps gained. So it is off."""
+    """Under exploit = truncation with explore = perturb, the most a copied survivor's training step may cost (CPU
+    per step, as measured in its last loop) as a multiple of the culled pair's own; a culled pair with no such
+    survivor trains on. 0: any survivor. Copying by distance alone spread a costly genome on grid25, which then
+    trained half the steps (row 2026-12-07T05:22:15, seed 1); this limit, at 1.25, made it far worse (row
+    2026-12-07T06:32:40: champion 64.6 % high quality, KL 0.088, against 94.8 %, 0.022 without it), each population
+    drifting to its narrowest founder, which learns grid25 worse, whatever the steps gained. So it is off."""
     truncation: float = 0.25
     """Under exploit = truncation, the share of the ranked population whose pairs are replaced."""
     ready: int = 10
@@ -294,8 +294,8 @@ class ArenaConfig:
             raise ValueError(f"arena.screen must be a share in (0, 1]; got {self.screen!r}")
         if isinstance(self.tune, bool) or not isinstance(self.tune, int) or self.tune < 0 or self.tune == 1:
             raise ValueError(f"arena.tune must be 0 (off) or a window of at least 2 loops; got {self.tune!r}")
-        if isinstance(self.copy_cost, bool) or not isinstance(self.copy_cost, (int, float)) or \
-                not (self.copy_cost == 0 or 1 <= self.copy_cost <= 100):
+        if (isinstance(self.copy_cost, bool) or not isinstance(self.copy_cost, (int, float))
+                or not (self.copy_cost == 0 or 1 <= self.copy_cost <= 100)):
             raise ValueError(f"arena.copy_cost must be 0 (any survivor) or between 1 and 100; got {self.copy_cost!r}")
         if not 0 < self.truncation <= 0.5:
             raise ValueError(f"arena.truncation must be in (0, 0.5]; got {self.truncation!r}")

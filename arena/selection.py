@@ -141,7 +141,7 @@ def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *,
     copied whole (no crossover, no separate discriminator): under truncation the winner of a tournament by
     the standing that culls, under always one by `key` over everyone. Under truncation, `copy_cost` > 0 leaves
     out survivors whose `step_cpu_ms` exceeds that multiple of `me`'s (either unknown: kept), and a pair with
-    no survivor left goes on training: a copy keeps the culled player's share of the steps.
+    no survivor left goes on training: a copy costs at most that multiple of the culled pair's step.
     """
     if explore not in EXPLORES:
         raise ValueError(f"unknown explore {explore!r}; choose from {', '.join(EXPLORES)}")

@@ -413,10 +413,27 @@ def test_a_copy_costs_at_most_copy_cost_times_the_culled_pairs_step_and_none_aff
     assert not next_move(pool[0], pool, np.random.default_rng(0), cull="real", explore="perturb",
                          copy_cost=1.0).breeds  # nobody affordable: the culled pair trains on
     assert affordable(pool[2:], None, 1.0) == pool[2:]  # its own cost unknown: any survivor
-    for bad in (0.5, -1, True, "2"):
+    for good in (0, 1, 1.25, 100):
+        assert ArenaConfig(copy_cost=good).copy_cost == good
+    for bad in (0.5, -1, 101, True, "2"):
         with pytest.raises(ValueError, match=rf"arena.copy_cost must be 0 \(any survivor\) or between 1 and 100; "
                                              rf"got {re.escape(repr(bad))}"):
             ArenaConfig(copy_cost=bad)
+
+
+def test_the_player_publishes_its_step_cost_and_passes_copy_cost_to_the_game():
+    """The wiring the pure test above cannot see: the player's settings of next_move and its published entry."""
+    from types import SimpleNamespace
+    import inspect
+    from agents.player import Player
+    stub = SimpleNamespace(arena=ArenaConfig(copy_cost=1.25), data=SimpleNamespace(shape=(1, 28, 28)))
+    game = Player._game(stub)
+    assert game["copy_cost"] == 1.25 and game["explore"] == "perturb" and game["exploit"] == "truncation"
+    assert set(game) <= set(inspect.signature(next_move).parameters)  # each setting is one next_move reads
+    player = SimpleNamespace(name="p0", generation=3, spec=SimpleNamespace(dataset="ring8"), real_distance=0.2,
+                             step_cpu_ms=4.5)
+    child = SimpleNamespace(genome=SimpleNamespace(to_dict=dict), ops=[], parent_fitness=None, age=2)
+    assert Player._entry(player, child, "r/p0/3")["step_cpu_ms"] == 4.5
 
 
 def test_a_perturbed_child_is_its_parent_whole_at_a_perturbed_learning_rate():
