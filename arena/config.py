@@ -11,16 +11,8 @@ SCHEDULES = ("async", "barrier")
 FOUNDERS = ("random", "conventional")
 
 
-EXPLOIT_BY_DATA = "by_data"  # an `exploit` left to the data (`exploit_on`)
+EXPLOIT_BY_DATA = "by_data"  # an `exploit` left to the data (`ArenaConfig.exploit_on`)
 EXPLOIT_CHOICES = (*EXPLOITS, EXPLOIT_BY_DATA)
-
-
-def exploit_on(exploit: str, data_shape: tuple[int, ...]) -> str:
-    """The exploit a run plays on data of this shape: `exploit`, or by the data when it is `EXPLOIT_BY_DATA`
-    (truncation on images, never on vector data; `ArenaConfig.exploit` cites the rows)."""
-    if exploit != EXPLOIT_BY_DATA:
-        return exploit
-    return "truncation" if is_image(data_shape) else "never"
 
 
 def lr_scale(progress: float, final: float) -> float:
@@ -350,8 +342,11 @@ class ArenaConfig:
         return bool(every) and generation % every == 0
 
     def exploit_on(self, data_shape: tuple[int, ...]) -> str:
-        """The exploit played on data of this shape (see `exploit`)."""
-        return exploit_on(self.exploit, data_shape)
+        """The exploit played on data of this shape: `exploit`, or by the data when it is `EXPLOIT_BY_DATA`
+        (truncation on images, never on vector data; `exploit` cites the rows)."""
+        if self.exploit != EXPLOIT_BY_DATA:
+            return self.exploit
+        return "truncation" if is_image(data_shape) else "never"
 
     def distance_due(self, generation: int, data_shape: tuple[int, ...], tuning: bool = False) -> bool:
         """Whether a player measures its generator's distance to real data after this generation's training:

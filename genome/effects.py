@@ -5,6 +5,7 @@ configuration asks for it."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import replace
 from typing import Iterable
 
@@ -27,11 +28,7 @@ WENT_ON = ("continue", "resume")  # a loop whose pair trained on: nothing was br
 
 def operator_counts(children: Iterable[dict]) -> dict[str, int]:
     """Per recorded operator, how many of these children it made (a child made by several counts for each)."""
-    counts: dict[str, int] = {}
-    for child in children:
-        for op in child.get("ops") or []:
-            counts[op["op"]] = counts.get(op["op"], 0) + 1
-    return dict(sorted(counts.items()))
+    return dict(sorted(Counter(op["op"] for child in children for op in child.get("ops") or []).items()))
 
 
 def bred_none(n_children: int, operators: dict[str, int]) -> bool:
