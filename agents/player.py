@@ -298,7 +298,8 @@ class Player:
     def _game(self) -> dict:
         """The settings of `arena.selection.next_move`, from the configuration."""
         cfg = self.arena
-        return {"exploit": cfg.exploit_on(self.data.shape), "truncation": cfg.truncation, "ready": cfg.ready,
+        return {"exploit": cfg.exploit_on(self.data.shape), "truncation": cfg.truncation,
+                "ready": cfg.ready_on(self.data.shape),
                 "tournament_size": cfg.tournament_size, "key": cfg.selection, "cull": cfg.cull,
                 "explore": cfg.explore, "copy_cost": cfg.copy_cost,
                 "d_key": None if cfg.keep_pairs else "d_round_fitness"}

@@ -59,28 +59,24 @@ class ArenaConfig:
     """The standing parents are chosen by, and the run's champion: fitness (share of opposing
     discriminators fooled) or rating (the generator's skill rating, which weighs a fooled strong
     discriminator above a fooled weak one)."""
-    exploit: str = EXPLOIT_BY_DATA
+    exploit: str = "truncation"
     """When a player replaces its pair by another: always (every loop), truncation (only a pair in the bottom
     `truncation` share after `ready` loops; the others go on training with their optimizer state, as Ray Tune's
     PBT), never (players only train and fight: coevolution through the fights, the replay of fakes that fooled and
-    the rounds' cross-training, not through selection), or by_data: truncation on images, never on vector data. By
-    the data because that is what has been measured under today's game (on images, on mnist only: digits, 8×8
-    images, gets it unmeasured). On mnist at 1,800 s truncation as Ray Tune's PBT (with the defaults `cull` = real,
-    `explore` = perturb, `ready` = 10) gave the best products of any mnist run: seed 0's champion FID 6.55, TVD
-    0.070 and mixture 7.04, 0.078 on 5 streams (BENCHMARKS.md row 2026-12-07T03:01:37), where never gave 8.49 to
-    11.60 and 9.55 to 10.08 (rows 2026-12-06T17:55:56, 17:58:33, 2026-12-07T00:54:58) and the 4 independent GANs of
-    that seed a mean of 10.09 and a mixture of 6.77 (row 2026-12-06T17:52:43). On seed 1 it stood level, on 5
-    streams champion 14.70 and mixture 14.39 against 13.83 and 15.17 without (rows 2026-12-07T04:12:28 and
-    2026-12-06T21:59:59; the independents: mean 16.19, pick 12.76, mixture 12.72, row 19:54:18), and on seed 2
-    champion 11.71 and mixture 11.79 against 12.35 and 11.61 (rows 2026-12-07T05:58:27 and 2026-12-06T21:59:59).
-    Over the three seeds the champion averages 10.99 and the mixture 11.07, against 12.25 and 12.20 without: a
-    default by the mean, not by every seed. On vector data PBT lost under today's game: on grid25 at 600 s
-    (3 seeds, row 2026-12-07T05:22:15) its champion had 94.8 ± 4.0 % high quality and KL 0.022, its mixture 96.5 %
-    and 0.021, against 97.5 % and 0.007, 97.7 % and 0.010 without (row 2026-12-06T09:24:19): level or better on KL
-    at two seeds (seed 2 two points lower on high quality), but at seed 1 the population copied its widest founder
-    and trained half the steps (KL 0.062). The first game's PBT run (random founders, one seed) lost the same way,
-    copies of its costliest lineage: 20 modes, KL 0.968 against 25, 0.301 without (rows 2026-12-03T11:09:50 and
-    08:10:14)."""
+    the rounds' cross-training, not through selection), or by_data (the default before 7 December: truncation on
+    images, never on vector data). Truncation by default, with `cull` = real, `explore` = perturb and `ready` by the
+    data, because on every data set measured it gave products better than never's or level with them (3 seeds
+    each). On mnist at 1,800 s the champion averaged FID 10.99 and the mixture 11.07 on 5 streams, against 12.25
+    and 12.20 under never (seed 0: 6.55 and 7.04, BENCHMARKS.md row 2026-12-07T03:01:37, where never gave 8.49 to
+    11.60; seeds 1 and 2 level: 14.70 and 11.71 against 13.83 and 12.35, rows 2026-12-07T04:12:28, 05:58:27,
+    2026-12-06T21:59:59). On grid25 at 600 s the champion had 97.3 % high quality and KL 0.003, the mixture 97.4 %
+    and 0.002, against 97.5 % and 0.007, 97.7 % and 0.010 under never (rows 2026-12-07T07:57:32 and
+    2026-12-06T09:24:19). On ring8 at 600 s the mixture stood level, 98.3 % and KL 0.001 against 98.2 % and 0.001,
+    the champion half a point lower, 97.6 % against 98.1 %, both KL 0.001 (rows 2026-12-07T09:01:45 and
+    2026-12-06T08:53:08). On grid25 with the first cull after 10 loops it lost (94.8 % and KL 0.022, row
+    2026-12-07T05:22:15): at one seed the population copied its widest founder early and trained half the steps.
+    The first game's PBT run (random founders, one seed) lost the same way, copies of its costliest lineage: 20
+    modes, KL 0.968 against 25, 0.301 without (rows 2026-12-03T11:09:50 and 08:10:14)."""
     cull: str = "real"
     """Under truncation, how the pairs to replace are found: real (the bottom by their generators' distance to
     real training samples, MMD measured by each player every loop, which no player can hack) or fitness (the
@@ -117,10 +113,12 @@ class ArenaConfig:
     drifting to its narrowest founder, which learns grid25 worse, whatever the steps gained. So it is off."""
     truncation: float = 0.25
     """Under exploit = truncation, the share of the ranked population whose pairs are replaced."""
-    ready: int = 10
+    ready: int = -1
     """Under exploit = truncation, loops a pair trains before it can be replaced (PBT's perturbation
-    interval): a child is judged after it has learnt, not at birth. 10, as mnist's runs under truncation measured
-    (`exploit`): about 2,000 steps, a few minutes of a player's training on mnist."""
+    interval): a child is judged after it has learnt, not at birth (-1: by the data, 10 on images and 60 on vector
+    data). On mnist 10 loops are about 2,000 steps, a few minutes of a player's training (`exploit`'s rows); on
+    grid25 after 10 loops (about 16 s) the early leader was copied and kept, and 60 (about 100 s, a sixth of a
+    600-s run, as 10 are of mnist's 1,800) was better on every seed (`exploit`)."""
     keep_pairs: bool = False
     """A child's discriminator comes with its generator-side parent (true), or from tournaments by
     discriminator fitness over everyone (false: the seed's selection of discriminators apart)."""
@@ -309,7 +307,10 @@ class ArenaConfig:
         if isinstance(self.round_every, bool) or not isinstance(self.round_every, int) or self.round_every < -1:
             raise ValueError(f"arena.round_every must be -1 (by the data), 0 (never) or a positive integer; "
                              f"got {self.round_every!r}")
-        for name in ("metrics_every", "ensemble", "cross_steps", "generator_first", "replay", "ready",
+        if isinstance(self.ready, bool) or not isinstance(self.ready, int) or self.ready < -1:
+            raise ValueError(f"arena.ready must be -1 (by the data) or a number of loops (0 or more); "
+                             f"got {self.ready!r}")
+        for name in ("metrics_every", "ensemble", "cross_steps", "generator_first", "replay",
                      "round_steps", "shared_fakes", "screen_regions", "refine"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -347,6 +348,10 @@ class ArenaConfig:
         if self.exploit != EXPLOIT_BY_DATA:
             return self.exploit
         return "truncation" if is_image(data_shape) else "never"
+
+    def ready_on(self, data_shape: tuple[int, ...]) -> int:
+        """Loops a pair trains on data of this shape before truncation can replace it (see `ready`)."""
+        return self.ready if self.ready >= 0 else (10 if is_image(data_shape) else 60)
 
     def distance_due(self, generation: int, data_shape: tuple[int, ...], tuning: bool = False) -> bool:
         """Whether a player measures its generator's distance to real data after this generation's training:

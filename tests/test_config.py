@@ -232,26 +232,41 @@ IMAGE, VECTOR = (1, 28, 28), (2,)
 def test_the_distance_to_real_data_is_measured_only_where_the_game_reads_it():
     every = ArenaConfig(exploit="truncation", cull="real", metrics_every=5, tune=0)
     assert all(every.distance_due(g, shape) for g in range(12) for shape in (IMAGE, VECTOR))
-    # by the data (the default): truncation culling by it on images, nobody culled on vector data
-    assert all(ArenaConfig(metrics_every=5, tune=0).distance_due(g, IMAGE) for g in range(12))
-    for cfg in (ArenaConfig(metrics_every=5, tune=0), ArenaConfig(exploit="truncation", cull="fitness",
-                                                                   metrics_every=5, tune=0)):
+    # the default, truncation culling by it, on all data; by_data culls by it on images, nobody on vector data
+    default = ArenaConfig(metrics_every=5, tune=0)
+    assert all(default.distance_due(g, shape) for g in range(12) for shape in (IMAGE, VECTOR))
+    assert all(ArenaConfig(exploit="by_data", metrics_every=5, tune=0).distance_due(g, IMAGE) for g in range(12))
+    for cfg in (ArenaConfig(exploit="by_data", metrics_every=5, tune=0),
+                ArenaConfig(exploit="truncation", cull="fitness", metrics_every=5, tune=0)):
         assert [g for g in range(12) if cfg.distance_due(g, VECTOR)] == [0, 5, 10]
     assert not any(ArenaConfig(exploit="never", metrics_every=0, tune=0).distance_due(g, IMAGE) for g in range(12))
     # where the player's search over its rates reads it (arena.tuning.Tuning.due)
     assert all(ArenaConfig(metrics_every=0).distance_due(g, VECTOR, tuning=True) for g in range(12))
 
 
-def test_the_exploit_by_the_data_is_pbt_on_images_and_none_on_vectors_and_a_given_one_is_kept():
+def test_the_default_exploit_is_pbt_on_all_data_ready_by_the_data_and_a_given_one_is_kept():
     default = ArenaConfig()
-    assert default.exploit == "by_data"
-    assert (default.exploit_on(IMAGE), default.exploit_on(VECTOR)) == ("truncation", "never")
-    assert (default.cull, default.explore, default.ready) == ("real", "perturb", 10)  # Ray Tune's PBT
+    assert default.exploit == "truncation"
+    assert (default.exploit_on(IMAGE), default.exploit_on(VECTOR)) == ("truncation", "truncation")
+    assert (default.cull, default.explore) == ("real", "perturb")  # Ray Tune's PBT
+    assert (default.ready_on(IMAGE), default.ready_on(VECTOR)) == (10, 60)
+    assert {ArenaConfig(ready=0).ready_on(shape) for shape in (IMAGE, VECTOR)} == {0}
+    assert {ArenaConfig(ready=25).ready_on(shape) for shape in (IMAGE, VECTOR)} == {25}
+    # the default before: PBT on images, nobody replaced on vector data
+    assert (ArenaConfig(exploit="by_data").exploit_on(IMAGE), ArenaConfig(exploit="by_data").exploit_on(VECTOR)) \
+        == ("truncation", "never")
     for given in ("always", "truncation", "never"):
         assert {ArenaConfig(exploit=given).exploit_on(shape) for shape in (IMAGE, VECTOR)} == {given}
     with pytest.raises(ValueError, match="arena.exploit must be one of always, truncation, never, by_data; "
                                          "got 'sometimes'"):
         ArenaConfig(exploit="sometimes")
+
+
+@pytest.mark.parametrize("ready", [-2, True, 2.5, "10"])
+def test_ready_is_by_the_data_or_a_number_of_loops(ready):
+    with pytest.raises(ValueError, match=f"arena.ready must be -1 \\(by the data\\) or a number of loops "
+                                         f"\\(0 or more\\); got {ready!r}"):
+        ArenaConfig(ready=ready)
 
 
 @pytest.mark.parametrize("tune", [1, -3, True, 2.5, "10"])

@@ -429,6 +429,9 @@ def test_the_player_publishes_its_step_cost_and_passes_copy_cost_to_the_game():
     stub = SimpleNamespace(arena=ArenaConfig(copy_cost=1.25), data=SimpleNamespace(shape=(1, 28, 28)))
     game = Player._game(stub)
     assert game["copy_cost"] == 1.25 and game["explore"] == "perturb" and game["exploit"] == "truncation"
+    assert game["ready"] == 10  # by the data: images
+    stub.data.shape = (2,)
+    assert Player._game(stub)["ready"] == 60  # vector data
     assert set(game) <= set(inspect.signature(next_move).parameters)  # each setting is one next_move reads
     player = SimpleNamespace(name="p0", generation=3, spec=SimpleNamespace(dataset="ring8"), real_distance=0.2,
                              step_cpu_ms=4.5)
