@@ -65,18 +65,18 @@ class ArenaConfig:
     PBT), never (players only train and fight: coevolution through the fights, the replay of fakes that fooled and
     the rounds' cross-training, not through selection), or by_data (the default before 7 December: truncation on
     images, never on vector data). Truncation by default, with `cull` = real, `explore` = perturb and `ready` by the
-    data, because on every data set measured it gave products better than never's or level with them (3 seeds
-    each). On mnist at 1,800 s the champion averaged FID 10.99 and the mixture 11.07 on 5 streams, against 12.25
-    and 12.20 under never (seed 0: 6.55 and 7.04, BENCHMARKS.md row 2026-12-07T03:01:37, where never gave 8.49 to
-    11.60; seeds 1 and 2 level: 14.70 and 11.71 against 13.83 and 12.35, rows 2026-12-07T04:12:28, 05:58:27,
-    2026-12-06T21:59:59). On grid25 at 600 s the champion had 97.3 % high quality and KL 0.003, the mixture 97.4 %
-    and 0.002, against 97.5 % and 0.007, 97.7 % and 0.010 under never (rows 2026-12-07T07:57:32 and
-    2026-12-06T09:24:19). On ring8 at 600 s the mixture stood level, 98.3 % and KL 0.001 against 98.2 % and 0.001,
-    the champion half a point lower, 97.6 % against 98.1 %, both KL 0.001 (rows 2026-12-07T09:01:45 and
-    2026-12-06T08:53:08). On grid25 with the first cull after 10 loops it lost (94.8 % and KL 0.022, row
-    2026-12-07T05:22:15): at one seed the population copied its widest founder early and trained half the steps.
-    The first game's PBT run (random founders, one seed) lost the same way, copies of its costliest lineage: 20
-    modes, KL 0.968 against 25, 0.301 without (rows 2026-12-03T11:09:50 and 08:10:14)."""
+    data, because on the mean of 3 seeds it gave products better than never's or level with them on every data set
+    measured: a default by the mean, not by every seed. On mnist at 1,800 s the champion averaged FID 10.99 and the
+    mixture 11.07 on 5 streams, against 12.25 and 12.20 under never (seed 0: 6.55 and 7.04, BENCHMARKS.md row
+    2026-12-07T03:01:37, where never gave 8.49 to 11.60; seeds 1 and 2 level: 14.70 and 11.71 against 13.83 and
+    12.35, rows 2026-12-07T04:12:28, 05:58:27, 2026-12-06T21:59:59). On grid25 at 600 s the champion had 97.3 % high
+    quality and KL 0.003, the mixture 97.4 % and 0.002, against 97.5 % and 0.007, 97.7 % and 0.010 under never (rows
+    2026-12-07T07:57:32 and 2026-12-06T09:24:19). On ring8 at 600 s the mixture stood level, 98.3 % and KL 0.001
+    against 98.2 % and 0.001, the champion half a point lower, 97.6 % against 98.1 %, both KL 0.001 (rows
+    2026-12-07T09:01:45 and 2026-12-06T08:53:08). On grid25 with the first cull after 10 loops it lost (94.8 % and
+    KL 0.022, row 2026-12-07T05:22:15): at one seed the population copied its widest founder early and trained half
+    the steps. The first game's PBT run (random founders, one seed) lost the same way, copies of its costliest
+    lineage: 20 modes, KL 0.968 against 25, 0.301 without (rows 2026-12-03T11:09:50 and 08:10:14)."""
     cull: str = "real"
     """Under truncation, how the pairs to replace are found: real (the bottom by their generators' distance to
     real training samples, MMD measured by each player every loop, which no player can hack) or fitness (the
@@ -101,14 +101,15 @@ class ArenaConfig:
     the grid25 champion had 25 modes, 91.6 % high quality, KL 0.026 and the mixture 25, 94.0 %, 0.010, against 24.7,
     95.1 %, 0.044 and 25, 93.7 %, 0.013 tuned (BENCHMARKS.md rows 2026-12-05T17:55:16 against 13:54:59); on ring8
     the champion had 8, 98.4 %, 0.003 and the mixture 8, 98.6 %, 0.001, against 8, 97.7 %, 0.003 and 8, 97.9 %,
-    0.003 tuned (rows 18:32:12 against 16:22:57). A search's distance measures cost 4.4 % of a loop at 100 steps
-    (throughput row 16:59:40). With the random founders before, it lowered the champion's KL (0.123 to 0.070 on
-    grid25 at 600 s, rows 2026-12-05T10:10:30 against 09:32:36)."""
+    0.003 tuned (rows 18:32:12 against 16:22:57), both measured under exploit = never. With the random founders
+    before, it lowered the champion's KL (0.123 to 0.070 on grid25 at 600 s, rows 2026-12-05T10:10:30 against
+    09:32:36)."""
     copy_cost: float = 0.0
     """Under exploit = truncation with explore = perturb, the most a copied survivor's training step may cost (CPU
     per step, as measured in its last loop) as a multiple of the culled pair's own; a culled pair with no such
-    survivor trains on. 0: any survivor. Copying by distance alone spread a costly genome on grid25, which then
-    trained half the steps (row 2026-12-07T05:22:15, seed 1); this limit, at 1.25, made it far worse (row
+    survivor trains on. 0: any survivor. Copying by distance alone, after 10 loops, spread a costly genome on grid25,
+    which then trained half the steps (row 2026-12-07T05:22:15, seed 1); this limit, at 1.25 with ready 10, made it
+    far worse (row
     2026-12-07T06:32:40: champion 64.6 % high quality, KL 0.088, against 94.8 %, 0.022 without it), each population
     drifting to its narrowest founder, which learns grid25 worse, whatever the steps gained. So it is off."""
     truncation: float = 0.25
@@ -116,9 +117,10 @@ class ArenaConfig:
     ready: int = -1
     """Under exploit = truncation, loops a pair trains before it can be replaced (PBT's perturbation
     interval): a child is judged after it has learnt, not at birth (-1: by the data, 10 on images and 60 on vector
-    data). On mnist 10 loops are about 2,000 steps, a few minutes of a player's training (`exploit`'s rows); on
-    grid25 after 10 loops (about 16 s) the early leader was copied and kept, and 60 (about 100 s, a sixth of a
-    600-s run, as 10 are of mnist's 1,800) was better on every seed (`exploit`)."""
+    data). On mnist 10 loops are about 2,000 steps, about 4 minutes of a player's 30 (`exploit`'s rows); on grid25 10
+    loops are about 16 s, and the early leader was copied and kept; 60 (about 100 s of 600) was better on the mean
+    of 3 seeds: seed 1's early copy of its widest founder avoided, seeds 0 and 2 level (rows 2026-12-07T07:57:32
+    against 05:22:15)."""
     keep_pairs: bool = False
     """A child's discriminator comes with its generator-side parent (true), or from tournaments by
     discriminator fitness over everyone (false: the seed's selection of discriminators apart)."""

@@ -149,6 +149,8 @@ def next_move(me: dict, candidates: Sequence[dict], rng: np.random.Generator, *,
         raise ValueError(f"unknown exploit {exploit!r}; choose from {', '.join(EXPLOITS)}")
     if cull not in CULLS:
         raise ValueError(f"unknown cull {cull!r}; choose from {', '.join(CULLS)}")
+    if ready < 0:  # the configuration's -1 (by the data) resolved here would cull from birth
+        raise ValueError(f"ready must be a number of loops (0 or more); got {ready!r}")
     everyone = [c for c in candidates if c["id"] != me["id"]] + [me]
     if exploit == "never":
         return Move()

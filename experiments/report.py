@@ -153,7 +153,7 @@ def build(db, run_id: str, out: str, folder: Path) -> Path:
     # From the records, as the run's summary says it: what was played, not what the configuration named.
     loops_on = len(children) if bred_none(len(children), operator_counts(children)) else None
     report.figure("What mutations did", "effects", figures.effects, operator_changes(individuals), effects,
-                  note=(f"<p>This run bred no child: its players only trained and fought ({loops_on} loops after "
+                  note=(f"<p>This run bred no child: every pair trained on, none replaced ({loops_on} loops after "
                         "each player's first).</p>" if loops_on is not None else "") +
                   "<p>Per operator, the fitness change of the children it made from their parents' mean. "
                   "Opponents improve meanwhile, so changes lean negative for every child; the control is the "

@@ -45,6 +45,22 @@ def test_a_young_pair_or_an_unjudged_one_goes_on_training():
     unjudged = {**pool[0], "fitness": None}
     assert not next_move(unjudged, pool[1:] + [unjudged], np.random.default_rng(0)).breeds
     assert next_move(pool[0], pool, np.random.default_rng(0), ready=3).breeds
+    with pytest.raises(ValueError, match="ready must be a number of loops \\(0 or more\\); got -1"):
+        next_move(pool[0], pool, np.random.default_rng(0), ready=-1)
+
+
+@pytest.mark.parametrize("shape, ready", [((2,), 60), ((1, 28, 28), 10)])
+def test_the_default_game_culls_the_last_pair_once_it_has_trained_the_datas_ready_loops(shape, ready):
+    """The game a player passes by default (`Player._game`), on vector data and on images: the pair nearest
+    real data last goes on training until its age reaches `ready`, then it is replaced by a copy."""
+    from types import SimpleNamespace
+    from agents.player import Player
+    game = Player._game(SimpleNamespace(arena=ArenaConfig(), data=SimpleNamespace(shape=shape)))
+    pool = [{**c, "real_distance": 0.1 * (4 - i)} for i, c in enumerate(population(4))]  # e0 farthest
+    for age, breeds in ((ready - 1, False), (ready, True)):
+        me = {**pool[0], "age": age}
+        move = next_move(me, pool[1:] + [me], np.random.default_rng(0), **game)
+        assert move.breeds == breeds and (not breeds or move.parents[0]["id"] != "e0"), (age, move)
 
 
 def test_never_and_always_and_pairs_kept_together():
