@@ -22,7 +22,7 @@ from experiments import cli, figures
 from experiments.sections import (LEADERBOARD, SIDES, effects_table, epidemic_figure, leaderboard, loop_spans,
                                   loop_table, overview, sample_panels, seconds_since, short, standing_points,
                                   training_losses)
-from genome.effects import bred_none, operator_changes, operator_counts, operator_effects
+from genome.effects import bred_none, operator_changes, operator_counts, operator_effects, went_on_words
 from storage import records
 from storage.files import is_uri, join, upload_folder
 from storage.store import read_run_store
@@ -153,8 +153,7 @@ def build(db, run_id: str, out: str, folder: Path) -> Path:
     # From the records, as the run's summary says it: what was played, not what the configuration named.
     loops_on = len(children) if bred_none(len(children), operator_counts(children)) else None
     report.figure("What mutations did", "effects", figures.effects, operator_changes(individuals), effects,
-                  note=(f"<p>This run bred no child: every pair trained on, none replaced ({loops_on} loops after "
-                        "each player's first).</p>" if loops_on is not None else "") +
+                  note=(f"<p>This run bred no child: {went_on_words(loops_on)}.</p>" if loops_on is not None else "") +
                   "<p>Per operator, the fitness change of the children it made from their parents' mean. "
                   "Opponents improve meanwhile, so changes lean negative for every child; the control is the "
                   "children that were not varied (clones), and each operator is judged by the difference of "

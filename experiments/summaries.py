@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from genome.effects import CONTROL, bred_none
+from genome.effects import CONTROL, bred_none, went_on_words
 
 LAYER_SYMBOL = {"dense": "", "conv": "c", "deconv": "d", "reshape": "r", "adapter": "a", "noise": "n", "upsample": "u"}
 
@@ -92,8 +92,7 @@ def report_lineage(console: Console, lineage: dict) -> None:
     if not lineage["children"]:
         return
     if bred_none(lineage["children"], lineage["operators"]):
-        console.print(f"No child was bred: every pair went on training ({lineage['children']} loops after each "
-                      "player's first)")
+        console.print(f"No child was bred: {went_on_words(lineage['children'])}")
         return
     console.print(f"Children: {lineage['children']}, built on the first try: {lineage['built_first_try']}, "
                   f"mean share of parameters inherited: {lineage['mean_inherited_share']:.1%}")

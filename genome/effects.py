@@ -38,6 +38,11 @@ def bred_none(n_children: int, operators: dict[str, int]) -> bool:
     return n_children > 0 and sum(operators.get(op, 0) for op in WENT_ON) == n_children
 
 
+def went_on_words(n_children: int) -> str:
+    """What a run that `bred_none` did, in the words the run's summary and its report both use."""
+    return f"every pair went on training ({n_children} loops after each player's first)"
+
+
 def operator_changes(records: Iterable[dict]) -> dict[str, list[float]]:
     """Per operator (and the `clone` control), the fitness changes of the children it made. Each record
     has `ops` and `fitness_change` (child fitness minus its parents' mean, None before it has fought);

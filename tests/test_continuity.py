@@ -49,13 +49,18 @@ def test_a_young_pair_or_an_unjudged_one_goes_on_training():
         next_move(pool[0], pool, np.random.default_rng(0), ready=-1)
 
 
+def player_game(arena: ArenaConfig, shape: tuple[int, ...]) -> dict:
+    """The settings of next_move a player with `arena` on data of `shape` passes (`Player._game`)."""
+    from types import SimpleNamespace
+    from agents.player import Player
+    return Player._game(SimpleNamespace(arena=arena, data=SimpleNamespace(shape=shape)))
+
+
 @pytest.mark.parametrize("shape, ready", [((2,), 60), ((1, 28, 28), 10)])
 def test_the_default_game_culls_the_last_pair_once_it_has_trained_the_datas_ready_loops(shape, ready):
     """The game a player passes by default (`Player._game`), on vector data and on images: the pair nearest
     real data last goes on training until its age reaches `ready`, then it is replaced by a copy."""
-    from types import SimpleNamespace
-    from agents.player import Player
-    game = Player._game(SimpleNamespace(arena=ArenaConfig(), data=SimpleNamespace(shape=shape)))
+    game = player_game(ArenaConfig(), shape)
     pool = [{**c, "real_distance": 0.1 * (4 - i)} for i, c in enumerate(population(4))]  # e0 farthest
     for age, breeds in ((ready - 1, False), (ready, True)):
         me = {**pool[0], "age": age}
@@ -442,12 +447,10 @@ def test_the_player_publishes_its_step_cost_and_passes_copy_cost_to_the_game():
     from types import SimpleNamespace
     import inspect
     from agents.player import Player
-    stub = SimpleNamespace(arena=ArenaConfig(copy_cost=1.25), data=SimpleNamespace(shape=(1, 28, 28)))
-    game = Player._game(stub)
+    game = player_game(ArenaConfig(copy_cost=1.25), (1, 28, 28))
     assert game["copy_cost"] == 1.25 and game["explore"] == "perturb" and game["exploit"] == "truncation"
     assert game["ready"] == 10  # by the data: images
-    stub.data.shape = (2,)
-    assert Player._game(stub)["ready"] == 60  # vector data
+    assert player_game(ArenaConfig(copy_cost=1.25), (2,))["ready"] == 60  # vector data
     assert set(game) <= set(inspect.signature(next_move).parameters)  # each setting is one next_move reads
     player = SimpleNamespace(name="p0", generation=3, spec=SimpleNamespace(dataset="ring8"), real_distance=0.2,
                              step_cpu_ms=4.5)
