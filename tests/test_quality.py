@@ -212,6 +212,24 @@ def test_distances_to_real_keep_their_old_arithmetic():
     assert np.allclose(got, want, rtol=1e-6, atol=1e-9)
 
 
+def test_the_kernels_floored_exponent_leaves_the_distance_as_the_plain_exponential_gives_it():
+    """Most of grid25's pairs sit far apart at its grain, their kernel underflowing: floored at e^-80 (for
+    speed) the distance is the one the plain exponential gives, to float precision, whatever the generator."""
+    data = grid25()
+    real = data.sample(512, torch.Generator().manual_seed(5))
+    reference = RealReference(real)
+    for modes in ([3], range(0, 25, 2), range(25)):
+        fake = Modes(data, modes).sample(512, torch.Generator().manual_seed(6))
+        plain = 0.0
+        for bandwidth in reference.bandwidths:
+            def kernel(x, y):
+                return float(torch.exp(-torch.cdist(x, y).pow(2) / (2 * bandwidth ** 2)).mean())
+            plain += kernel(fake, fake) - 2 * kernel(fake, real) + kernel(real, real)
+        squared = torch.cdist(fake, real).pow(2) / (2 * reference.bandwidths[0] ** 2)
+        assert float((squared > 87).float().mean()) > 0.5  # the pairs the floor speeds up: most of them
+        assert reference.distances([fake])[0] == pytest.approx(plain, rel=1e-6, abs=1e-12)
+
+
 
 def test_fitted_weights_see_modes_the_median_kernel_misses():
     """Half of grid25's modes beside all of them: the median distance alone (about 4.9) can barely tell
