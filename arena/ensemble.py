@@ -41,8 +41,8 @@ def quality_loss(metrics: dict) -> float:
 
 # The kernel's exponent is floored here: an exp that underflows (below about -87 in float32) takes libm's slow
 # path, 10 to 30 times the fast one, and on the 2-D mixtures, modes far apart at the data's own grain, most pairs
-# do: a player's distance to real data took 30 ms on grid25 instead of 2. e^-80 (2e-35) is zero beside any
-# kernel mean this sums to.
+# do (tests/test_quality.py, test_the_kernels_floored_exponent_...). e^-80 (2e-35) is zero beside any kernel mean
+# this sums to.
 EXPONENT_FLOOR = -80.0
 
 
