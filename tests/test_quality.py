@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from arena.datasets import ImageDataset, digits, grid25, ring8
-from arena.ensemble import (SCALES, Mixture, RealReference, _generated, _kernel_means, distances_to_real, fit_weights,
-                            local_scale)
+from arena.ensemble import (EXPONENT_FLOOR, SCALES, Mixture, RealReference, _generated, _kernel_means,
+                            distances_to_real, fit_weights, local_scale)
 from arena.metrics import Judge, frechet_distance, load_classifier, mixture_quality, train_classifier
 from genome import build_pair
 from genome.operators import MutationConfig
@@ -214,7 +214,9 @@ def test_distances_to_real_keep_their_old_arithmetic():
 
 def test_the_kernels_floored_exponent_leaves_the_distance_as_the_plain_exponential_gives_it():
     """Most of grid25's pairs sit far apart at its grain, their kernel underflowing: floored at e^-80 (for
-    speed) the distance is the one the plain exponential gives, to float precision, whatever the generator."""
+    speed) the distance is the one the plain exponential gives, to float precision, for generators on one mode,
+    on half of them and on all; and the floor is above float32's smallest normal, where it speeds exp up."""
+    assert float(torch.exp(torch.tensor(EXPONENT_FLOOR))) >= torch.finfo(torch.float32).tiny
     data = grid25()
     real = data.sample(512, torch.Generator().manual_seed(5))
     reference = RealReference(real)
@@ -228,7 +230,6 @@ def test_the_kernels_floored_exponent_leaves_the_distance_as_the_plain_exponenti
         squared = torch.cdist(fake, real).pow(2) / (2 * reference.bandwidths[0] ** 2)
         assert float((squared > 87).float().mean()) > 0.5  # the pairs the floor speeds up: most of them
         assert reference.distances([fake])[0] == pytest.approx(plain, rel=1e-6, abs=1e-12)
-
 
 
 def test_fitted_weights_see_modes_the_median_kernel_misses():
