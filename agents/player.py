@@ -94,7 +94,7 @@ class Player:
         self.real_distance: float | None = None  # of the generator in hand, after its training, when measured
         self.step_cpu_ms: float | None = None  # its training's CPU per step, this loop
         self.tuning = Tuning(arena.tune) if arena.tune else None  # its search over its own learning rates
-        self.replay = ReplayBuffer(arena.replay)
+        self.replay = ReplayBuffer(arena.replay_on(self.data.shape))
         self.turns = CoreTurns(spec.run_id, node_cpus(), turn_seconds(spec.turn_ms, self.data.shape)) \
             if spec.turn_ms else OwnCore()
         # Trace rows are written when the records are, never on their own: an individual in the store
@@ -306,7 +306,8 @@ class Player:
 
     def _settle(self, matches: list[dict]) -> dict:
         """Report the matches and the heartbeat, get the next move and trade fakes, in one call."""
-        fakes = self.fooling if self.arena.shared_fakes and self.fooling is not None and len(self.fooling) else None
+        share = self.arena.shared_fakes_on(self.data.shape)
+        fakes = self.fooling if share and self.fooling is not None and len(self.fooling) else None
         settled = ray.get(self.registry.settle.remote(matches, self.name, self.status, self.entry, self._seed(),
                                                       fakes, **self._game()))
         if settled["fakes"] is not None:  # what fooled others' discriminators, for own to learn from

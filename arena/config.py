@@ -11,8 +11,9 @@ SCHEDULES = ("async", "barrier")
 FOUNDERS = ("random", "conventional")
 
 
-EXPLOIT_BY_DATA = "by_data"  # an `exploit` left to the data (`ArenaConfig.exploit_on`)
-EXPLOIT_CHOICES = (*EXPLOITS, EXPLOIT_BY_DATA)
+# `exploit`s left to the data (`ArenaConfig.exploit_on`): as measured (the default), or as before 7 December.
+EXPLOIT_MEASURED, EXPLOIT_BY_DATA = "measured", "by_data"
+EXPLOIT_CHOICES = (*EXPLOITS, EXPLOIT_MEASURED, EXPLOIT_BY_DATA)
 
 
 def lr_scale(progress: float, final: float) -> float:
@@ -59,24 +60,28 @@ class ArenaConfig:
     """The standing parents are chosen by, and the run's champion: fitness (share of opposing
     discriminators fooled) or rating (the generator's skill rating, which weighs a fooled strong
     discriminator above a fooled weak one)."""
-    exploit: str = "truncation"
+    exploit: str = "measured"
     """When a player replaces its pair by another: always (every loop), truncation (only a pair in the bottom
     `truncation` share after `ready` loops; the others go on training with their optimizer state, as Ray Tune's
-    PBT), never (players only train and fight: coevolution through the fights, the replay of fakes that fooled and
-    the rounds' cross-training, not through selection), or by_data (the default before 7 December: truncation on
-    images, never on vector data). Truncation by default, with `cull` = real, `explore` = perturb and `ready` by the
-    data, because on the mean of 3 seeds it gave products better than never's or level with them on every data set
-    measured: a default by the mean, not by every seed. On mnist at 1,800 s the champion averaged FID 10.99 and the
-    mixture 11.07 on 5 streams, against 12.25 and 12.20 under never (seed 0: 6.55 and 7.04, BENCHMARKS.md row
-    2026-12-07T03:01:37, where never gave 8.49 to 11.60; seeds 1 and 2 level: 14.70 and 11.71 against 13.83 and
-    12.35, rows 2026-12-07T04:12:28, 05:58:27, 2026-12-06T21:59:59). On grid25 at 600 s the champion had 97.3 % high
-    quality and KL 0.003, the mixture 97.4 % and 0.002, against 97.5 % and 0.007, 97.7 % and 0.010 under never (rows
-    2026-12-07T07:57:32 and 2026-12-06T09:24:19). On ring8 at 600 s the mixture stood level, 98.3 % and KL 0.001
-    against 98.2 % and 0.001, the champion half a point lower, 97.6 % against 98.1 %, both KL 0.001 (rows
-    2026-12-07T09:01:45 and 2026-12-06T08:53:08). On grid25 with the first cull after 10 loops it lost (94.8 % and
-    KL 0.022, row 2026-12-07T05:22:15): at one seed the population copied its widest founder early and trained half
-    the steps. The first game's PBT run (random founders, one seed) lost the same way, copies of its costliest
-    lineage: 20 modes, KL 0.968 against 25, 0.301 without (rows 2026-12-03T11:09:50 and 08:10:14)."""
+    PBT), never (players only train and fight: coevolution through the fights, and where they are on the replay of
+    fakes that fooled and the rounds' cross-training, not through selection), measured (the default: by the data,
+    as the numbers below say, truncation on vector data and never on images), or by_data (the default before 7
+    December: truncation on images, never on vector data; 7 December it was truncation on all data). A default by the
+    mean of 3 seeds, not by every seed. On vector data truncation, with `cull` = real, `explore` = perturb and
+    `ready` 60: on grid25 at 600 s the champion had 97.3 % high quality and KL 0.003, the mixture 97.4 % and 0.002,
+    against 97.5 % and 0.007, 97.7 % and 0.010 under never (BENCHMARKS.md rows 2026-12-07T07:57:32 and
+    2026-12-06T09:24:19). On ring8 at 600 s the mixture stood level, 98.3 % and KL 0.001 against 98.2 % and 0.001,
+    the champion half a point lower, 97.6 % against 98.1 %, both KL 0.001 (rows 2026-12-07T09:01:45 and
+    2026-12-06T08:53:08). On grid25 with the first cull after 10 loops it lost (94.8 % and KL 0.022, row
+    2026-12-07T05:22:15): at one seed the population copied its widest founder early and trained half the steps.
+    The first game's PBT run (random founders, one seed) lost the same way, copies of its costliest lineage: 20
+    modes, KL 0.968 against 25, 0.301 without (rows 2026-12-03T11:09:50 and 08:10:14). On images never, with
+    the couplings between players off (`round_every`, `replay`, `shared_fakes` by the data): on mnist at 1,800 s, 5
+    streams of samples, the champion averaged FID 9.71 (TVD 0.095) and the mixture 10.70 over seeds 0 to 2 (rows
+    2026-12-07T08:30:42, 09:35:10, 10:48:28), against 10.99 (TVD 0.090) and 11.07 under truncation with the
+    couplings (rows 2026-12-07T03:01:37, 04:12:28, 05:58:27), 12.25 and 12.20 under never with them (row 05:58:27's
+    notes); ahead of truncation at seeds 1 and 2 (12.46 and 9.91 against 14.70 and 11.71),
+    behind at seed 0 (6.76 against 6.55)."""
     cull: str = "real"
     """Under truncation, how the pairs to replace are found: real (the bottom by their generators' distance to
     real training samples, MMD measured by each player every loop, which no player can hack) or fitness (the
@@ -126,19 +131,19 @@ class ArenaConfig:
     discriminator fitness over everyone (false: the seed's selection of discriminators apart)."""
     fitness_window: int = 16
     """Fitness is read over this many most recent matches, since opponents keep improving."""
-    round_every: int = -1
+    round_every: int = 0
     """Every this many generations a player holds the seed's second round: its own individual and the fittest
     published others, all versus all, judged, trained once against each other, judged again; discriminators
-    are chosen for breeding on that second judgement (0: never; -1: by the data, every 4 on images and never on
-    vector data). By the data because the numbers differ: on vector data at 600 s, 3 seeds, a round every 4
+    are chosen for breeding on that second judgement (0: never, the default; -1: by the data as before 7 December,
+    every 4 on images and never on vector data). Off on vector data because at 600 s, 3 seeds, a round every 4
     generations cost about a quarter of the players' CPU (ring8: 1,149 individuals a run against 1,531 without) and
     bought no quality: ring8's champion 8 / 97.9 % / KL 0.003 with rounds against 8 / 98.1 % / 0.001 without
     (BENCHMARKS.md rows 2026-12-06T01:21:12 and 08:53:08); grid25's 25 / 96.6 % / 0.004 against 25 / 97.5 % /
-    0.007, 1,177 individuals a run against 1,491 (rows 01:21:25 and 09:24:19). On mnist at 1,800 s rounds cost
-    little (291 and 292 individuals against 301 and 304), and with them both runs' given-out products beat both
-    runs' without: the champion's FID 8.42 and 9.94 against 10.58 and 10.27, the mixture's 8.61 and 11.00 against
-    12.03 and 11.57 (one seed each: rows 05:38:47 and 12:01:12 against 10:27:22 and, without shared fakes,
-    10:58:39); unscreened the champion's are mixed (14.68 and 19.88 against 16.45 and 16.68)."""
+    0.007, 1,177 individuals a run against 1,491 (rows 01:21:25 and 09:24:19). Off on images with the other
+    couplings since 7 December (`exploit` gives the rows); before, on mnist at 1,800 s under truncation, rounds had
+    cost little (291 and 292 individuals against 301 and 304) and both runs with them had beaten both without on
+    one stream: the champion's FID 8.42 and 9.94 against 10.58 and 10.27 (one seed each: rows 05:38:47 and
+    12:01:12 against 10:27:22 and, without shared fakes, 10:58:39)."""
     round_size: int = 6
     """Most individuals in a round (every generator meets every discriminator)."""
     round_steps: int = 10
@@ -153,17 +158,17 @@ class ArenaConfig:
     """Two-phase training: the generator trains alone for this many steps of each round before the
     discriminator chases it (0: both from the start). Off by default: at 20 it lost on every measure on grid25
     at 600 s (BENCHMARKS.md row 2026-12-03T22:24:14), though it helped ring8 at 120 s (row 2026-12-05T00:43:12)."""
-    replay: int = 512
+    replay: int = -1
     """Capacity of the fake replay buffer: opponents' fakes that fooled the discriminator are kept and
-    shown to it again, labelled fake (0: off). On images it neither helps nor hurts measurably: on mnist at
-    1,800 s without it and without `shared_fakes` the champion had FID 9.01, TVD 0.100, between the two runs with
-    them, 8.42 / 0.098 and 9.94 / 0.092 (one seed each; BENCHMARKS.md rows 2026-12-06T14:26:12 against 05:38:47 and
-    12:01:12); on vector data `shared_fakes`, which needs it, says why it is on."""
-    shared_fakes: int = 256
+    shown to it again, labelled fake (0: off; -1: by the data, 512 on vector data, off on images unless
+    `shared_fakes` asks for it). Off on images with the other couplings (`exploit` gives the rows); on vector
+    data `shared_fakes`, which needs it, says why it is on."""
+    shared_fakes: int = -1
     """The seed's expert step across players: capacity of the registry's pool of fakes that fooled some player's
     discriminator; each player adds the fakes that fooled its own and takes as many from the pool into its
-    replay, so every discriminator learns from what fooled others (0: each player keeps its own). On by default
-    because the numbers say so: on grid25 at 600 s, 3 seeds, it took the champion from 89.0 to 91.0 % high
+    replay, so every discriminator learns from what fooled others (0: each player keeps its own; -1: by the data,
+    256 on vector data, off on images, where with the other couplings it cost, `exploit` gives the rows). On vector
+    data because the numbers say so: on grid25 at 600 s, 3 seeds, it took the champion from 89.0 to 91.0 % high
     quality and KL 0.187 to 0.104, the mixture from 91.6 to 93.1 % and 0.061 to 0.042 (BENCHMARKS.md rows
     2026-12-05T01:42:01 against 01:48:53), and on ring8 at 120 s the champion from 93.2 to 96.5 % (row 00:57:38
     against 00:35:59). Seven runs with it on grid25 at 600 s put the champion's KL at 0.157 on average (row
@@ -297,7 +302,7 @@ class ArenaConfig:
             raise ValueError(f"arena.champion must be one of {', '.join(CHAMPIONS)}; got {self.champion!r}")
         if self.selection not in ("fitness", "rating"):
             raise ValueError(f"arena.selection must be fitness or rating; got {self.selection!r}")
-        if self.shared_fakes and not self.replay:
+        if self.shared_fakes > 0 and not self.replay:
             raise ValueError(f"arena.shared_fakes ({self.shared_fakes}) needs a replay buffer to put them in; "
                              "arena.replay is 0 (set arena.shared_fakes = 0 too)")
         if isinstance(self.average, bool) or not isinstance(self.average, (int, float)) or not 0 <= self.average < 1:
@@ -312,8 +317,12 @@ class ArenaConfig:
         if isinstance(self.ready, bool) or not isinstance(self.ready, int) or self.ready < -1:
             raise ValueError(f"arena.ready must be -1 (by the data) or a number of loops (0 or more); "
                              f"got {self.ready!r}")
-        for name in ("metrics_every", "ensemble", "cross_steps", "generator_first", "replay",
-                     "round_steps", "shared_fakes", "screen_regions", "refine"):
+        for name in ("replay", "shared_fakes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+                raise ValueError(f"arena.{name} must be -1 (by the data), 0 (off) or a capacity; got {value!r}")
+        for name in ("metrics_every", "ensemble", "cross_steps", "generator_first", "round_steps", "screen_regions",
+                     "refine"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"arena.{name} must be a non-negative integer; got {value!r}")
@@ -345,11 +354,24 @@ class ArenaConfig:
         return bool(every) and generation % every == 0
 
     def exploit_on(self, data_shape: tuple[int, ...]) -> str:
-        """The exploit played on data of this shape: `exploit`, or by the data when it is `EXPLOIT_BY_DATA`
-        (truncation on images, never on vector data; `exploit` cites the rows)."""
-        if self.exploit != EXPLOIT_BY_DATA:
-            return self.exploit
-        return "truncation" if is_image(data_shape) else "never"
+        """The exploit played on data of this shape: `exploit`, or by the data when it is `measured` (never on
+        images, truncation on vector data) or `by_data` (truncation on images, never on vector data); `exploit`
+        cites the rows."""
+        if self.exploit == EXPLOIT_MEASURED:
+            return "never" if is_image(data_shape) else "truncation"
+        if self.exploit == EXPLOIT_BY_DATA:
+            return "truncation" if is_image(data_shape) else "never"
+        return self.exploit
+
+    def replay_on(self, data_shape: tuple[int, ...]) -> int:
+        """The replay buffer's capacity on data of this shape (see `replay`)."""
+        if self.replay >= 0:
+            return self.replay
+        return 512 if not is_image(data_shape) or self.shared_fakes_on(data_shape) else 0
+
+    def shared_fakes_on(self, data_shape: tuple[int, ...]) -> int:
+        """The capacity of the registry's pool of shared fakes on data of this shape (see `shared_fakes`)."""
+        return self.shared_fakes if self.shared_fakes >= 0 else (0 if is_image(data_shape) else 256)
 
     def ready_on(self, data_shape: tuple[int, ...]) -> int:
         """Loops a pair trains on data of this shape before truncation can replace it (see `ready`)."""

@@ -190,12 +190,13 @@ def record_start(db: Database, cfg: RunConfig, run_id: str, cpus: float, address
 REVIVE = dict(max_restarts=-1, max_task_retries=-1)
 
 
-def start_actors(cfg: RunConfig, run_id: str, mongo_uri: str, run_dir: str, cpus: float) -> tuple[object, list, object]:
-    """The registry, the barrier of the synchronous schedule, and the players; returns the registry, the
-    players and the barrier when there is one (the caller holds its handle: Ray ends an actor whose
-    every handle is gone, and players look it up by name)."""
+def start_actors(cfg: RunConfig, run_id: str, mongo_uri: str, run_dir: str, cpus: float,
+                 data_shape: tuple[int, ...]) -> tuple[object, list, object]:
+    """The registry, the barrier of the synchronous schedule, and the players (on data of `data_shape`);
+    returns the registry, the players and the barrier when there is one (the caller holds its handle: Ray ends
+    an actor whose every handle is gone, and players look it up by name)."""
     registry = ray.remote(Registry).options(name="registry", num_cpus=0, **REVIVE).remote(
-        run_id, cfg.arena.fitness_window, mongo_uri, cfg.mongo_db, cfg.arena.shared_fakes)
+        run_id, cfg.arena.fitness_window, mongo_uri, cfg.mongo_db, cfg.arena.shared_fakes_on(data_shape))
     ray.get(registry.players.remote())  # alive and named before any player looks it up
     barrier = None
     if cfg.arena.schedule == "barrier":
@@ -328,7 +329,7 @@ def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
             console.print(f"Resuming {run_id}: {elapsed:.0f} of {cfg.budget_seconds:g} s spent")
         outcome, registry = Outcome(), None
         try:
-            registry, players, _barrier = start_actors(cfg, run_id, mongo_uri, run_dir, cpus)
+            registry, players, _barrier = start_actors(cfg, run_id, mongo_uri, run_dir, cpus, judge.data.shape)
             evolve(cfg, db, run_id, registry, players, elapsed, console, outcome)
         finally:  # on any end, even an error on its way to the user: the status first, the rest best effort
             ended = conclude(db, run_id, cfg, outcome, registry, judge, console)

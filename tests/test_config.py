@@ -232,9 +232,10 @@ IMAGE, VECTOR = (1, 28, 28), (2,)
 def test_the_distance_to_real_data_is_measured_only_where_the_game_reads_it():
     every = ArenaConfig(exploit="truncation", cull="real", metrics_every=5, tune=0)
     assert all(every.distance_due(g, shape) for g in range(12) for shape in (IMAGE, VECTOR))
-    # the default, truncation culling by it, on all data; by_data culls by it on images, nobody on vector data
+    # the default: truncation culling by it on vector data, nobody culled on images; by_data the other way round
     default = ArenaConfig(metrics_every=5, tune=0)
-    assert all(default.distance_due(g, shape) for g in range(12) for shape in (IMAGE, VECTOR))
+    assert all(default.distance_due(g, VECTOR) for g in range(12))
+    assert [g for g in range(12) if default.distance_due(g, IMAGE)] == [0, 5, 10]
     assert all(ArenaConfig(exploit="by_data", metrics_every=5, tune=0).distance_due(g, IMAGE) for g in range(12))
     for cfg in (ArenaConfig(exploit="by_data", metrics_every=5, tune=0),
                 ArenaConfig(exploit="truncation", cull="fitness", metrics_every=5, tune=0)):
@@ -244,22 +245,42 @@ def test_the_distance_to_real_data_is_measured_only_where_the_game_reads_it():
     assert all(ArenaConfig(metrics_every=0).distance_due(g, VECTOR, tuning=True) for g in range(12))
 
 
-def test_the_default_exploit_is_pbt_on_all_data_ready_by_the_data_and_a_given_one_is_kept():
+def test_the_default_exploit_is_pbt_on_vector_data_never_on_images_and_a_given_one_is_kept():
     default = ArenaConfig()
-    assert default.exploit == "truncation"
-    assert (default.exploit_on(IMAGE), default.exploit_on(VECTOR)) == ("truncation", "truncation")
+    assert default.exploit == "measured"
+    assert (default.exploit_on(IMAGE), default.exploit_on(VECTOR)) == ("never", "truncation")
     assert (default.cull, default.explore) == ("real", "perturb")  # Ray Tune's PBT
     assert (default.ready_on(IMAGE), default.ready_on(VECTOR)) == (10, 60)
     assert {ArenaConfig(ready=0).ready_on(shape) for shape in (IMAGE, VECTOR)} == {0}
     assert {ArenaConfig(ready=25).ready_on(shape) for shape in (IMAGE, VECTOR)} == {25}
-    # the default before: PBT on images, nobody replaced on vector data
+    # the default before 7 December: PBT on images, nobody replaced on vector data
     assert (ArenaConfig(exploit="by_data").exploit_on(IMAGE), ArenaConfig(exploit="by_data").exploit_on(VECTOR)) \
         == ("truncation", "never")
     for given in ("always", "truncation", "never"):
         assert {ArenaConfig(exploit=given).exploit_on(shape) for shape in (IMAGE, VECTOR)} == {given}
-    with pytest.raises(ValueError, match="arena.exploit must be one of always, truncation, never, by_data; "
+    with pytest.raises(ValueError, match="arena.exploit must be one of always, truncation, never, measured, by_data; "
                                          "got 'sometimes'"):
         ArenaConfig(exploit="sometimes")
+
+
+def test_the_couplings_between_players_are_by_the_data_and_a_given_capacity_is_kept():
+    """Replay and shared fakes on vector data, off on images (with rounds, off everywhere by default: every
+    player on images trains as an independent GAN does and only fights for its standing)."""
+    default = ArenaConfig()
+    assert (default.replay_on(VECTOR), default.shared_fakes_on(VECTOR)) == (512, 256)
+    assert (default.replay_on(IMAGE), default.shared_fakes_on(IMAGE)) == (0, 0)
+    assert default.round_every == 0
+    # a shared pool asked for on images brings the replay buffer it needs
+    assert ArenaConfig(shared_fakes=64).replay_on(IMAGE) == 512
+    for given in (0, 128):
+        chosen = ArenaConfig(replay=given, shared_fakes=0)
+        assert {chosen.replay_on(shape) for shape in (IMAGE, VECTOR)} == {given}
+        assert {chosen.shared_fakes_on(shape) for shape in (IMAGE, VECTOR)} == {0}
+    for name in ("replay", "shared_fakes"):
+        for bad in (-2, True, 1.5):
+            with pytest.raises(ValueError, match=rf"arena.{name} must be -1 \(by the data\), 0 \(off\) or a capacity; "
+                                                 rf"got {bad!r}"):
+                ArenaConfig(**{name: bad})
 
 
 @pytest.mark.parametrize("ready", [-2, True, 2.5, "10"])

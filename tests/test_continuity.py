@@ -56,16 +56,25 @@ def player_game(arena: ArenaConfig, shape: tuple[int, ...]) -> dict:
     return Player._game(SimpleNamespace(arena=arena, data=SimpleNamespace(shape=shape)))
 
 
-@pytest.mark.parametrize("shape, ready", [((2,), 60), ((1, 28, 28), 10)])
-def test_the_default_game_culls_the_last_pair_once_it_has_trained_the_datas_ready_loops(shape, ready):
-    """The game a player passes by default (`Player._game`), on vector data and on images: the pair nearest
-    real data last goes on training until its age reaches `ready`, then it is replaced by a copy."""
-    game = player_game(ArenaConfig(), shape)
+@pytest.mark.parametrize("exploit, shape, ready", [("measured", (2,), 60), ("truncation", (1, 28, 28), 10)])
+def test_the_game_culls_the_last_pair_once_it_has_trained_the_datas_ready_loops(exploit, shape, ready):
+    """The game a player passes (`Player._game`; by default on vector data, with truncation asked for on images):
+    the pair nearest real data last goes on training until its age reaches `ready`, then it is replaced by a
+    copy."""
+    game = player_game(ArenaConfig(exploit=exploit), shape)
     pool = [{**c, "real_distance": 0.1 * (4 - i)} for i, c in enumerate(population(4))]  # e0 farthest
     for age, breeds in ((ready - 1, False), (ready, True)):
         me = {**pool[0], "age": age}
         move = next_move(me, pool[1:] + [me], np.random.default_rng(0), **game)
         assert move.breeds == breeds and (not breeds or move.parents[0]["id"] != "e0"), (age, move)
+
+
+def test_by_default_no_pair_on_images_is_ever_replaced():
+    game = player_game(ArenaConfig(), (1, 28, 28))
+    pool = [{**c, "real_distance": 0.1 * (4 - i)} for i, c in enumerate(population(4))]
+    for age in (0, 10, 1000):
+        me = {**pool[0], "age": age}
+        assert next_move(me, pool[1:] + [me], np.random.default_rng(0), **game) == Move()
 
 
 def test_never_and_always_and_pairs_kept_together():
@@ -448,14 +457,34 @@ def test_the_player_publishes_its_step_cost_and_passes_copy_cost_to_the_game():
     import inspect
     from agents.player import Player
     game = player_game(ArenaConfig(copy_cost=1.25), (1, 28, 28))
-    assert game["copy_cost"] == 1.25 and game["explore"] == "perturb" and game["exploit"] == "truncation"
+    assert game["copy_cost"] == 1.25 and game["explore"] == "perturb" and game["exploit"] == "never"
     assert game["ready"] == 10  # by the data: images
-    assert player_game(ArenaConfig(copy_cost=1.25), (2,))["ready"] == 60  # vector data
+    vector = player_game(ArenaConfig(copy_cost=1.25), (2,))
+    assert (vector["exploit"], vector["ready"]) == ("truncation", 60)
     assert set(game) <= set(inspect.signature(next_move).parameters)  # each setting is one next_move reads
     player = SimpleNamespace(name="p0", generation=3, spec=SimpleNamespace(dataset="ring8"), real_distance=0.2,
                              step_cpu_ms=4.5)
     child = SimpleNamespace(genome=SimpleNamespace(to_dict=dict), ops=[], parent_fitness=None, age=2)
     assert Player._entry(player, child, "r/p0/3")["step_cpu_ms"] == 4.5
+
+
+def test_a_player_shares_its_fooling_fakes_on_vector_data_and_not_on_images_by_default(monkeypatch):
+    """The wiring of `shared_fakes` by the data (`Player._settle`): what the player sends the registry."""
+    from types import SimpleNamespace
+    import ray
+    from agents.player import Player
+    sent = []
+
+    def settle(matches, name, status, entry, seed, fakes, **game):
+        sent.append(fakes)
+        return {"fakes": None}
+    monkeypatch.setattr(ray, "get", lambda ref: ref)
+    for shape in ((1, 28, 28), (2,)):
+        player = SimpleNamespace(arena=ArenaConfig(), data=SimpleNamespace(shape=shape), fooling=torch.zeros(3, 2),
+                                 registry=SimpleNamespace(settle=SimpleNamespace(remote=settle)), name="p0", status={},
+                                 entry={}, _seed=lambda: 0, _game=dict)
+        Player._settle(player, [])
+    assert sent[0] is None and sent[1] is not None and len(sent[1]) == 3
 
 
 def test_a_perturbed_child_is_its_parent_whole_at_a_perturbed_learning_rate():

@@ -72,12 +72,15 @@ def test_founders_batch_and_discriminator_rate_by_default_follow_the_data():
     assert all(1e-4 <= lr <= 2e-4 for lr in vectors)
 
 
-def test_rounds_by_default_follow_the_data():
+def test_rounds_are_off_by_default_and_by_the_data_as_before_when_asked():
     arena, image = ArenaConfig(), (1, 28, 28)
-    # Every 4 generations on images, never on vectors; a number given is taken on any data (0: never).
-    assert (arena.rounds_every(image), arena.rounds_every((2,))) == (4, 0)
-    assert [g for g in range(9) if arena.round_due(g, image)] == [0, 4, 8]
-    assert not any(arena.round_due(g, (2,)) for g in range(9))
+    assert not any(arena.round_due(g, shape) for g in range(9) for shape in (image, (2,)))
+    # -1, the default before 7 December: every 4 generations on images, never on vectors; a number given is taken
+    # on any data (0: never).
+    before = ArenaConfig(round_every=-1)
+    assert (before.rounds_every(image), before.rounds_every((2,))) == (4, 0)
+    assert [g for g in range(9) if before.round_due(g, image)] == [0, 4, 8]
+    assert not any(before.round_due(g, (2,)) for g in range(9))
     assert ArenaConfig(round_every=3).rounds_every((2,)) == 3 and ArenaConfig(round_every=0).rounds_every(image) == 0
     for bad in (-2, 1.5, True):
         with pytest.raises(ValueError, match=rf"arena.round_every must be -1 \(by the data\), 0 \(never\) or a "

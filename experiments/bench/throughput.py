@@ -13,6 +13,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
+from arena.datasets import load_dataset
 from experiments.bench import baselines, results
 from experiments.bench.common import (Workspace, mean_std, measured, run_arena, run_config, settings,
                                       spent_elsewhere, trained_steps)
@@ -200,6 +201,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
               genomes: int, ws: Workspace, say=print, bare_seconds: float = 10.0) -> tuple[list[dict], str]:
     found: dict[str, list[dict]] = defaultdict(list)
     arena = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus).arena
+    replay_share = arena.replay_share if arena.replay_on(load_dataset(dataset).shape) else 0.0  # as the players'
     for seed in range(seeds):
         runs = {}
         for schedule in schedules:
@@ -210,7 +212,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                 f"{sum(d.get('trained_steps') or 0 for d in run['individuals'])} steps, "
                 f"players used {run['cpu_players'] or 0:.0f} CPU-s, the rest {run['cpu_other'] or 0:.0f}")
         alone, together = bare_costs(list(runs.values()), dataset, genomes, players, say,
-                                     arena.replay_share if arena.replay else 0.0, bare_seconds)
+                                     replay_share, bare_seconds)
         for schedule, run in runs.items():
             found[schedule].append({**analyse(run, alone, players, cpus),
                                     "together": analyse(run, together, players, cpus, shared=True)})
