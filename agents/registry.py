@@ -39,6 +39,8 @@ class Registry:
     def __init__(self, run_id: str, window: int = 16, mongo_uri: str | None = None, mongo_db: str = "arena",
                  shared_fakes: int = 0, retired_whole: int = RETIRED_WHOLE):
         self.run_id, self.window, self.retired_whole = run_id, window, retired_whole
+        if shared_fakes < 0:  # the configuration's -1 (by the data) is resolved by the caller
+            raise ValueError(f"the registry's pool of shared fakes needs a capacity (0 or more); got {shared_fakes!r}")
         self.shared_fakes = shared_fakes
         self.fakes: dict[str | None, ReplayBuffer] = {}  # dataset -> fakes that fooled some discriminator
         self.ratings = Ratings()

@@ -11,9 +11,10 @@ SCHEDULES = ("async", "barrier")
 FOUNDERS = ("random", "conventional")
 
 
-# `exploit`s left to the data (`ArenaConfig.exploit_on`): as measured (the default), or as before 7 December.
-EXPLOIT_MEASURED, EXPLOIT_BY_DATA = "measured", "by_data"
-EXPLOIT_CHOICES = (*EXPLOITS, EXPLOIT_MEASURED, EXPLOIT_BY_DATA)
+# `exploit`s left to the data (`ArenaConfig.exploit_on`): auto (the default), or by_data (a default of 7 December,
+# kept for the runs recorded with it).
+EXPLOIT_AUTO, EXPLOIT_BY_DATA = "auto", "by_data"
+EXPLOIT_CHOICES = (*EXPLOITS, EXPLOIT_AUTO, EXPLOIT_BY_DATA)
 
 
 def lr_scale(progress: float, final: float) -> float:
@@ -60,28 +61,30 @@ class ArenaConfig:
     """The standing parents are chosen by, and the run's champion: fitness (share of opposing
     discriminators fooled) or rating (the generator's skill rating, which weighs a fooled strong
     discriminator above a fooled weak one)."""
-    exploit: str = "measured"
+    exploit: str = "auto"
     """When a player replaces its pair by another: always (every loop), truncation (only a pair in the bottom
     `truncation` share after `ready` loops; the others go on training with their optimizer state, as Ray Tune's
     PBT), never (players only train and fight: coevolution through the fights, and where they are on the replay of
-    fakes that fooled and the rounds' cross-training, not through selection), measured (the default: by the data,
-    as the numbers below say, truncation on vector data and never on images), or by_data (the default before 7
-    December: truncation on images, never on vector data; 7 December it was truncation on all data). A default by the
-    mean of 3 seeds, not by every seed. On vector data truncation, with `cull` = real, `explore` = perturb and
-    `ready` 60: on grid25 at 600 s the champion had 97.3 % high quality and KL 0.003, the mixture 97.4 % and 0.002,
-    against 97.5 % and 0.007, 97.7 % and 0.010 under never (BENCHMARKS.md rows 2026-12-07T07:57:32 and
-    2026-12-06T09:24:19). On ring8 at 600 s the mixture stood level, 98.3 % and KL 0.001 against 98.2 % and 0.001,
-    the champion half a point lower, 97.6 % against 98.1 %, both KL 0.001 (rows 2026-12-07T09:01:45 and
-    2026-12-06T08:53:08). On grid25 with the first cull after 10 loops it lost (94.8 % and KL 0.022, row
-    2026-12-07T05:22:15): at one seed the population copied its widest founder early and trained half the steps.
-    The first game's PBT run (random founders, one seed) lost the same way, copies of its costliest lineage: 20
-    modes, KL 0.968 against 25, 0.301 without (rows 2026-12-03T11:09:50 and 08:10:14). On images never, with
-    the couplings between players off (`round_every`, `replay`, `shared_fakes` by the data): on mnist at 1,800 s, 5
-    streams of samples, the champion averaged FID 9.71 (TVD 0.095) and the mixture 10.70 over seeds 0 to 2 (rows
+    fakes that fooled and the rounds' cross-training, not through selection), auto (the default: truncation on
+    vector data, never on images, the best game measured on each), or by_data (truncation on images, never on
+    vector data: a default of 7 December, kept for the runs recorded with it; the default before was never, later
+    that day truncation). A default by the mean of 3 seeds, not by every seed. On vector data truncation, with `cull`
+    = real, `explore` = perturb and `ready` 60: on grid25 at 600 s the champion had 97.3 % high quality and KL 0.003,
+    the mixture 97.4 % and 0.002, against 97.5 % and 0.007, 97.7 % and 0.010 under never (BENCHMARKS.md rows
+    2026-12-07T07:57:32 and 2026-12-06T09:24:19). On ring8 at 600 s the mixture stood level, 98.3 % and KL 0.001
+    against 98.2 % and 0.001, the champion half a point lower, 97.6 % against 98.1 %, both KL 0.001 (rows
+    2026-12-07T09:01:45 and 2026-12-06T08:53:08). On grid25 with the first cull after 10 loops it lost (94.8 % and
+    KL 0.022, row 2026-12-07T05:22:15): at one seed the population copied its widest founder early and trained half
+    the steps. The first game's PBT run (random founders, one seed) lost the same way, copies of its costliest
+    lineage: 20 modes, KL 0.968 against 25, 0.301 without (rows 2026-12-03T11:09:50 and 08:10:14). On images never,
+    with the couplings between players off (`round_every`, `replay`, `shared_fakes` by default): on mnist at 1,800 s,
+    5 streams of samples, the champion averaged FID 9.71 (TVD 0.095) and the mixture 10.70 over seeds 0 to 2 (rows
     2026-12-07T08:30:42, 09:35:10, 10:48:28), against 10.99 (TVD 0.090) and 11.07 under truncation with the
-    couplings (rows 2026-12-07T03:01:37, 04:12:28, 05:58:27), 12.25 and 12.20 under never with them (row 05:58:27's
-    notes); ahead of truncation at seeds 1 and 2 (12.46 and 9.91 against 14.70 and 11.71),
-    behind at seed 0 (6.76 against 6.55)."""
+    couplings on (rows 2026-12-07T03:01:37, 04:12:28, 05:58:27) and 12.25 and 12.20 under never with them (row
+    05:58:27's notes); the champion ahead of truncation's at seeds 1 and 2 (12.46 and 9.91 against 14.70 and 11.71),
+    behind at seed 0 (6.76 against 6.55), the mixture ahead at seed 2 only. Truncation without the couplings was not
+    measured on images, so which of the two cost is open. The games measured before kept the couplings on: to play
+    one again on images, set `round_every` = 4, `replay` = 512 and `shared_fakes` = 256 besides `exploit`."""
     cull: str = "real"
     """Under truncation, how the pairs to replace are found: real (the bottom by their generators' distance to
     real training samples, MMD measured by each player every loop, which no player can hack) or fitness (the
@@ -134,16 +137,15 @@ class ArenaConfig:
     round_every: int = 0
     """Every this many generations a player holds the seed's second round: its own individual and the fittest
     published others, all versus all, judged, trained once against each other, judged again; discriminators
-    are chosen for breeding on that second judgement (0: never, the default; -1: by the data as before 7 December,
-    every 4 on images and never on vector data). Off on vector data because at 600 s, 3 seeds, a round every 4
-    generations cost about a quarter of the players' CPU (ring8: 1,149 individuals a run against 1,531 without) and
-    bought no quality: ring8's champion 8 / 97.9 % / KL 0.003 with rounds against 8 / 98.1 % / 0.001 without
-    (BENCHMARKS.md rows 2026-12-06T01:21:12 and 08:53:08); grid25's 25 / 96.6 % / 0.004 against 25 / 97.5 % /
-    0.007, 1,177 individuals a run against 1,491 (rows 01:21:25 and 09:24:19). Off on images with the other
-    couplings since 7 December (`exploit` gives the rows); before, on mnist at 1,800 s under truncation, rounds had
-    cost little (291 and 292 individuals against 301 and 304) and both runs with them had beaten both without on
-    one stream: the champion's FID 8.42 and 9.94 against 10.58 and 10.27 (one seed each: rows 05:38:47 and
-    12:01:12 against 10:27:22 and, without shared fakes, 10:58:39)."""
+    are chosen for breeding on that second judgement (0: never, the default; -1: by the data, every 4 on images and
+    never on vector data, the default from 6 to 7 December). Off on vector data because at 600 s, 3 seeds, a round
+    every 4 generations cost about a quarter of the players' CPU (ring8: 1,149 individuals a run against 1,531
+    without) and bought no quality: ring8's champion 8 / 97.9 % / KL 0.003 with rounds against 8 / 98.1 % / 0.001
+    without (BENCHMARKS.md rows 2026-12-06T01:21:12 and 08:53:08); grid25's 25 / 96.6 % / 0.004 against 25 / 97.5 %
+    / 0.007, 1,177 individuals a run against 1,491 (rows 01:21:25 and 09:24:19). Off on images with the other
+    couplings (`exploit` gives the rows); on mnist under never, single runs with rounds had given champions of FID
+    8.49 and 11.60 on 5 streams against 10.27 and 9.99 without (rows 2026-12-06T17:58:33, 17:55:56, 18:10:33,
+    18:12:19): no gain either way."""
     round_size: int = 6
     """Most individuals in a round (every generator meets every discriminator)."""
     round_steps: int = 10
@@ -167,7 +169,8 @@ class ArenaConfig:
     """The seed's expert step across players: capacity of the registry's pool of fakes that fooled some player's
     discriminator; each player adds the fakes that fooled its own and takes as many from the pool into its
     replay, so every discriminator learns from what fooled others (0: each player keeps its own; -1: by the data,
-    256 on vector data, off on images, where with the other couplings it cost, `exploit` gives the rows). On vector
+    256 on vector data where there is a replay buffer, off on images with the other couplings, `exploit` gives the
+    rows). On vector
     data because the numbers say so: on grid25 at 600 s, 3 seeds, it took the champion from 89.0 to 91.0 % high
     quality and KL 0.187 to 0.104, the mixture from 91.6 to 93.1 % and 0.061 to 0.042 (BENCHMARKS.md rows
     2026-12-05T01:42:01 against 01:48:53), and on ring8 at 120 s the champion from 93.2 to 96.5 % (row 00:57:38
@@ -354,10 +357,10 @@ class ArenaConfig:
         return bool(every) and generation % every == 0
 
     def exploit_on(self, data_shape: tuple[int, ...]) -> str:
-        """The exploit played on data of this shape: `exploit`, or by the data when it is `measured` (never on
+        """The exploit played on data of this shape: `exploit`, or by the data when it is `auto` (never on
         images, truncation on vector data) or `by_data` (truncation on images, never on vector data); `exploit`
         cites the rows."""
-        if self.exploit == EXPLOIT_MEASURED:
+        if self.exploit == EXPLOIT_AUTO:
             return "never" if is_image(data_shape) else "truncation"
         if self.exploit == EXPLOIT_BY_DATA:
             return "truncation" if is_image(data_shape) else "never"
@@ -370,8 +373,11 @@ class ArenaConfig:
         return 512 if not is_image(data_shape) or self.shared_fakes_on(data_shape) else 0
 
     def shared_fakes_on(self, data_shape: tuple[int, ...]) -> int:
-        """The capacity of the registry's pool of shared fakes on data of this shape (see `shared_fakes`)."""
-        return self.shared_fakes if self.shared_fakes >= 0 else (0 if is_image(data_shape) else 256)
+        """The capacity of the registry's pool of shared fakes on data of this shape (see `shared_fakes`): by the
+        data, none where there is no replay buffer to put them in."""
+        if self.shared_fakes >= 0:
+            return self.shared_fakes
+        return 0 if is_image(data_shape) or self.replay == 0 else 256
 
     def ready_on(self, data_shape: tuple[int, ...]) -> int:
         """Loops a pair trains on data of this shape before truncation can replace it (see `ready`)."""

@@ -247,18 +247,18 @@ def test_the_distance_to_real_data_is_measured_only_where_the_game_reads_it():
 
 def test_the_default_exploit_is_pbt_on_vector_data_never_on_images_and_a_given_one_is_kept():
     default = ArenaConfig()
-    assert default.exploit == "measured"
+    assert default.exploit == "auto"
     assert (default.exploit_on(IMAGE), default.exploit_on(VECTOR)) == ("never", "truncation")
     assert (default.cull, default.explore) == ("real", "perturb")  # Ray Tune's PBT
     assert (default.ready_on(IMAGE), default.ready_on(VECTOR)) == (10, 60)
     assert {ArenaConfig(ready=0).ready_on(shape) for shape in (IMAGE, VECTOR)} == {0}
     assert {ArenaConfig(ready=25).ready_on(shape) for shape in (IMAGE, VECTOR)} == {25}
-    # the default before 7 December: PBT on images, nobody replaced on vector data
+    # by_data, a default of 7 December: PBT on images, nobody replaced on vector data
     assert (ArenaConfig(exploit="by_data").exploit_on(IMAGE), ArenaConfig(exploit="by_data").exploit_on(VECTOR)) \
         == ("truncation", "never")
     for given in ("always", "truncation", "never"):
         assert {ArenaConfig(exploit=given).exploit_on(shape) for shape in (IMAGE, VECTOR)} == {given}
-    with pytest.raises(ValueError, match="arena.exploit must be one of always, truncation, never, measured, by_data; "
+    with pytest.raises(ValueError, match="arena.exploit must be one of always, truncation, never, auto, by_data; "
                                          "got 'sometimes'"):
         ArenaConfig(exploit="sometimes")
 
@@ -270,8 +270,9 @@ def test_the_couplings_between_players_are_by_the_data_and_a_given_capacity_is_k
     assert (default.replay_on(VECTOR), default.shared_fakes_on(VECTOR)) == (512, 256)
     assert (default.replay_on(IMAGE), default.shared_fakes_on(IMAGE)) == (0, 0)
     assert default.round_every == 0
-    # a shared pool asked for on images brings the replay buffer it needs
+    # a shared pool asked for on images brings the replay buffer it needs; without a buffer, none is shared
     assert ArenaConfig(shared_fakes=64).replay_on(IMAGE) == 512
+    assert ArenaConfig(replay=0).shared_fakes_on(VECTOR) == 0
     for given in (0, 128):
         chosen = ArenaConfig(replay=given, shared_fakes=0)
         assert {chosen.replay_on(shape) for shape in (IMAGE, VECTOR)} == {given}

@@ -56,7 +56,7 @@ def player_game(arena: ArenaConfig, shape: tuple[int, ...]) -> dict:
     return Player._game(SimpleNamespace(arena=arena, data=SimpleNamespace(shape=shape)))
 
 
-@pytest.mark.parametrize("exploit, shape, ready", [("measured", (2,), 60), ("truncation", (1, 28, 28), 10)])
+@pytest.mark.parametrize("exploit, shape, ready", [("auto", (2,), 60), ("truncation", (1, 28, 28), 10)])
 def test_the_game_culls_the_last_pair_once_it_has_trained_the_datas_ready_loops(exploit, shape, ready):
     """The game a player passes (`Player._game`; by default on vector data, with truncation asked for on images):
     the pair nearest real data last goes on training until its age reaches `ready`, then it is replaced by a
@@ -485,6 +485,8 @@ def test_a_player_shares_its_fooling_fakes_on_vector_data_and_not_on_images_by_d
                                  entry={}, _seed=lambda: 0, _game=dict)
         Player._settle(player, [])
     assert sent[0] is None and sent[1] is not None and len(sent[1]) == 3
+    with pytest.raises(ValueError, match="pool of shared fakes needs a capacity"):
+        Registry("t", shared_fakes=-1)
 
 
 def test_a_perturbed_child_is_its_parent_whole_at_a_perturbed_learning_rate():

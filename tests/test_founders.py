@@ -75,7 +75,7 @@ def test_founders_batch_and_discriminator_rate_by_default_follow_the_data():
 def test_rounds_are_off_by_default_and_by_the_data_as_before_when_asked():
     arena, image = ArenaConfig(), (1, 28, 28)
     assert not any(arena.round_due(g, shape) for g in range(9) for shape in (image, (2,)))
-    # -1, the default before 7 December: every 4 generations on images, never on vectors; a number given is taken
+    # -1, the default of 6 and 7 December: every 4 generations on images, never on vectors; a number given is taken
     # on any data (0: never).
     before = ArenaConfig(round_every=-1)
     assert (before.rounds_every(image), before.rounds_every((2,))) == (4, 0)
