@@ -136,16 +136,16 @@ class ArenaConfig:
     """Fitness is read over this many most recent matches, since opponents keep improving."""
     round_every: int = 0
     """Every this many generations a player holds the seed's second round: its own individual and the fittest
-    published others, all versus all, judged, trained once against each other, judged again; discriminators
-    are chosen for breeding on that second judgement (0: never, the default; -1: by the data, every 4 on images and
+    published others, all versus all, judged, trained once against each other, judged again; discriminators are
+    chosen for breeding on that second judgement (0: never, the default; -1: by the data, every 4 on images and
     never on vector data, the default from 6 to 7 December). Off on vector data because at 600 s, 3 seeds, a round
     every 4 generations cost about a quarter of the players' CPU (ring8: 1,149 individuals a run against 1,531
     without) and bought no quality: ring8's champion 8 / 97.9 % / KL 0.003 with rounds against 8 / 98.1 % / 0.001
     without (BENCHMARKS.md rows 2026-12-06T01:21:12 and 08:53:08); grid25's 25 / 96.6 % / 0.004 against 25 / 97.5 %
     / 0.007, 1,177 individuals a run against 1,491 (rows 01:21:25 and 09:24:19). Off on images with the other
     couplings (`exploit` gives the rows); on mnist under never, single runs with rounds had given champions of FID
-    8.49 and 11.60 on 5 streams against 10.27 and 9.99 without (rows 2026-12-06T17:58:33, 17:55:56, 18:10:33,
-    18:12:19): no gain either way."""
+    8.49 and 11.60 on 5 streams against 10.27 and 9.99 without (the second without shared fakes either; rows
+    2026-12-06T17:58:33, 17:55:56, 18:10:33, 18:12:19): no gain either way."""
     round_size: int = 6
     """Most individuals in a round (every generator meets every discriminator)."""
     round_steps: int = 10
@@ -305,9 +305,6 @@ class ArenaConfig:
             raise ValueError(f"arena.champion must be one of {', '.join(CHAMPIONS)}; got {self.champion!r}")
         if self.selection not in ("fitness", "rating"):
             raise ValueError(f"arena.selection must be fitness or rating; got {self.selection!r}")
-        if self.shared_fakes > 0 and not self.replay:
-            raise ValueError(f"arena.shared_fakes ({self.shared_fakes}) needs a replay buffer to put them in; "
-                             "arena.replay is 0 (set arena.shared_fakes = 0 too)")
         if isinstance(self.average, bool) or not isinstance(self.average, (int, float)) or not 0 <= self.average < 1:
             raise ValueError(f"arena.average must be in [0, 1) (0: none); got {self.average!r}")
         if not 0 <= self.replay_share <= 1:
@@ -324,6 +321,9 @@ class ArenaConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < -1:
                 raise ValueError(f"arena.{name} must be -1 (by the data), 0 (off) or a capacity; got {value!r}")
+        if self.shared_fakes > 0 and not self.replay:
+            raise ValueError(f"arena.shared_fakes ({self.shared_fakes}) needs a replay buffer to put them in; "
+                             "arena.replay is 0 (set arena.shared_fakes = 0 too)")
         for name in ("metrics_every", "ensemble", "cross_steps", "generator_first", "round_steps", "screen_regions",
                      "refine"):
             value = getattr(self, name)
