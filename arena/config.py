@@ -15,6 +15,9 @@ FOUNDERS = ("random", "conventional")
 # kept for the runs recorded with it).
 EXPLOIT_AUTO, EXPLOIT_BY_DATA = "auto", "by_data"
 EXPLOIT_CHOICES = (*EXPLOITS, EXPLOIT_AUTO, EXPLOIT_BY_DATA)
+# Integer settings whose -1 leaves them to the data, with what else each takes (validated alike, one message form).
+BY_DATA_INTEGERS = {"round_every": ", 0 (never) or a positive integer", "ready": " or a number of loops (0 or more)",
+                    "replay": ", 0 (off) or a capacity", "shared_fakes": ", 0 (off) or a capacity"}
 
 
 def lr_scale(progress: float, final: float) -> float:
@@ -311,16 +314,10 @@ class ArenaConfig:
             raise ValueError(f"arena.replay_share must be in [0, 1]; got {self.replay_share!r}")
         if self.round_size < 2:
             raise ValueError(f"arena.round_size must be at least 2; got {self.round_size!r}")
-        if isinstance(self.round_every, bool) or not isinstance(self.round_every, int) or self.round_every < -1:
-            raise ValueError(f"arena.round_every must be -1 (by the data), 0 (never) or a positive integer; "
-                             f"got {self.round_every!r}")
-        if isinstance(self.ready, bool) or not isinstance(self.ready, int) or self.ready < -1:
-            raise ValueError(f"arena.ready must be -1 (by the data) or a number of loops (0 or more); "
-                             f"got {self.ready!r}")
-        for name in ("replay", "shared_fakes"):
+        for name, rest in BY_DATA_INTEGERS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < -1:
-                raise ValueError(f"arena.{name} must be -1 (by the data), 0 (off) or a capacity; got {value!r}")
+                raise ValueError(f"arena.{name} must be -1 (by the data){rest}; got {value!r}")
         if self.shared_fakes > 0 and not self.replay:
             raise ValueError(f"arena.shared_fakes ({self.shared_fakes}) needs a replay buffer to put them in; "
                              "arena.replay is 0 (set arena.shared_fakes = 0 too)")
