@@ -197,7 +197,7 @@ class LogOutput:
         pass
 
     def due(self, now: float, final: bool) -> bool:
-        return not final and now - self.last >= self.every
+        return final or now - self.last >= self.every
 
     def show(self, players: Status, elapsed: float, rates: dict[str, float], now: float, final: bool) -> None:
         if not self.due(now, final):
@@ -205,6 +205,10 @@ class LogOutput:
         # Per player: one restarted (its count back to 0) must not hide another's new outage.
         counts = outage_counts(players)
         passed = any(count > self.outages.get(name, 0) for name, count in counts.items())
+        # At the end, a line only for what the last one did not say: a run stopped soon after an outage would
+        # otherwise leave no trace of it in the log.
+        if final and not outage_note(players, passed):
+            return
         self.last, self.outages = now, counts
         self.console.print(progress_line(players, elapsed, rates, self.cfg.players, passed), markup=False,
                            highlight=False, soft_wrap=True)

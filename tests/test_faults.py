@@ -59,7 +59,8 @@ def test_killed_processes_and_a_database_outage_in_one_run_lose_nothing(tmp_path
         resumed_at = db.individuals.find_one({"run_id": "faults", "ops.0.op": "resume"})["generation"]
         assert run.poll() is None, "the run ended before the outage"  # its budget is far from spent
         server.stop()
-        time.sleep(14)  # players keep training meanwhile (the live line comes every 10 s)
+        # Players keep training meanwhile; a live line every 10 s, and one at the stop for an outage they missed.
+        time.sleep(14)
         server.start()  # same port, same data
         # Progress after both faults, then the stop: the buffered writes reach the store as it comes back.
         wait_for(lambda: generations(db, "faults", "player-0")[-1] > resumed_at + 1, "player-0's progress")

@@ -144,7 +144,9 @@ def test_the_log_mode_writes_one_plain_line_every_interval_and_keeps_the_last_an
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and all(line.startswith(f"[   {at}s] 32 players, ") for line, at in zip(lines, (11, 22))), \
         lines  # not wrapped at 60 columns
-    assert answers.answers == [players]  # asked until all were seen, then when due: not at every look nor at the end
+    # Asked until all were seen, then when due, not at every look; at the end once more, for an outage the lines
+    # missed (none here, so no line).
+    assert answers.answers == []
     assert "\x1b" not in out.getvalue()
 
 
@@ -160,13 +162,28 @@ def test_an_outage_that_began_and_ended_between_two_lines_is_shown_once():
              (41.0, look(40.0, {"outages": 2})),  # one that began and ended between two lines
              (51.0, look(50.0, {"outages": 0}, {"outages": 1}))]  # player-0 restarted, player-1's first outage
     cfg = SimpleNamespace(players=2, dataset="ring8", budget_seconds=60)
-    answers = Heartbeats(*(status for _, status in looks))
+    answers = Heartbeats(*(status for _, status in looks), looks[-1][1])  # at the end nothing new: no line
     with LiveView(Console(file=out, force_terminal=False, width=200), answers, cfg, started=0.0) as view:
         for now, _ in looks:
             view.refresh(now=now)
     notes = [line.partition("; ")[2] for line in out.getvalue().splitlines()]
     passed = "store unreachable since the last line, answers again: buffered writes sent"
     assert notes == ["", "store unreachable: 40 writes buffered, training goes on", "", passed, passed], notes
+
+
+def test_a_run_that_stops_after_an_outage_its_lines_missed_ends_with_a_line_that_shows_it():
+    """A store that went down and came back after the last line, and a stop before the next: the end says so
+    (the faults test stops its run as soon as the records have come back)."""
+    calm = {"generation": 3, "fitness": 0.5, "at": 1.0, "buffered": 0, "outages": 0}
+    cfg = SimpleNamespace(players=1, dataset="ring8", budget_seconds=60)
+    for last, shown in (({**calm, "outages": 1}, True), (calm, False)):
+        out = io.StringIO()
+        answers = Heartbeats({"player-0": calm}, {"player-0": last})
+        with LiveView(Console(file=out, force_terminal=False, width=200), answers, cfg, started=0.0) as view:
+            view.refresh(now=11.0)
+        lines = out.getvalue().splitlines()
+        assert len(lines) == 1 + shown, lines
+        assert lines[-1].endswith("store unreachable since the last line, answers again: buffered writes sent") == shown
 
 
 def test_the_table_mode_draws_the_table_and_an_unknown_mode_is_refused():
