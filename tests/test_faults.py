@@ -67,7 +67,7 @@ def test_killed_processes_and_a_database_outage_in_one_run_lose_nothing(tmp_path
         run.send_signal(signal.SIGTERM)
         output = finish(run)
         assert run.returncode == 130, output
-        assert "store unreachable" in output, "the outage was not shown"
+        assert "store unreachable" in output, f"the outage was not shown:\n{output[-4000:]}"
         record = db.runs.find_one({"_id": "faults"})
         assert record["status"] == "interrupted"
         assert sum(s["store_outages"] for s in record["summary"]["players"]) >= 1
