@@ -25,7 +25,7 @@ from arena.founders import found
 from arena.metrics import Judge, mixture_quality
 from experiments import cli
 from arena.metrics import IMAGE_SAMPLES, MIXTURE_SAMPLES
-from experiments.bench import baselines, common, quality, results, throughput
+from experiments.bench import baselines, common, quality, results, scores, throughput
 from arena.config import ArenaConfig
 from experiments.summaries import screen_words
 from genome import Genome, MutationConfig, random_genome
@@ -160,13 +160,13 @@ def test_the_bare_loop_trains_the_pair_and_is_timed_on_both_clocks():
 
 def test_target_met_says_by_how_much_each_metric_misses():
     perfect = [{"modes": 8, "high_quality": 0.99, "kl": 0.01}] * 2
-    assert quality.target_met("ring8", perfect, None) == "modes yes, HQ yes, KL yes"
+    assert scores.target_met("ring8", perfect, None) == "modes yes, HQ yes, KL yes"
     short = [{"modes": 7, "high_quality": 0.95, "kl": 0.05}, {"modes": 8, "high_quality": 0.93, "kl": 0.03}]
-    assert quality.target_met("ring8", short, None) == "modes no (−0.5), HQ no (−3.0 pts), KL no (+0.020)"
+    assert scores.target_met("ring8", short, None) == "modes no (−0.5), HQ no (−3.0 pts), KL no (+0.020)"
     images = [{"fid": 6.0, "tvd": 0.04}]
-    assert quality.target_met("mnist", images, 10.0) == "TVD yes, FID yes (0.60× the one GAN's)"
-    assert quality.target_met("mnist", images, 8.0).startswith("TVD yes, FID no (0.75×")
-    assert "n/a" in quality.target_met("mnist", images, None)
+    assert scores.target_met("mnist", images, 10.0) == "TVD yes, FID yes (0.60× the one GAN's)"
+    assert scores.target_met("mnist", images, 8.0).startswith("TVD yes, FID no (0.75×")
+    assert "n/a" in scores.target_met("mnist", images, None)
 
 
 def test_settings_take_a_file_and_sets_and_refuse_what_the_benchmark_sets(tmp_path):
@@ -469,8 +469,8 @@ def test_the_prose_names_the_codes_numbers():
     for target in (f"overhead ≤ {throughput.OVERHEAD:.0%}", f"≥ {throughput.COMPUTE_SHARE:.0%}",
                    f"≥ {throughput.SPEEDUP}×"):
         assert target in prose["throughput"]
-    assert f"≥ {quality.HIGH_QUALITY * 100:.0f} % high quality, KL ≤ {quality.KL}" in prose["quality"]
-    assert f"TVD ≤ {quality.TVD} and FID ≤ {quality.FID_RATIO} ×" in prose["quality"]
+    assert f"≥ {scores.HIGH_QUALITY * 100:.0f} % high quality, KL ≤ {scores.KL}" in prose["quality"]
+    assert f"TVD ≤ {scores.TVD} and FID ≤ {scores.FID_RATIO} ×" in prose["quality"]
 
 
 @pytest.mark.slow  # fresh interpreters, each importing torch

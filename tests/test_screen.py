@@ -237,7 +237,7 @@ def test_saved_baselines_are_judged_again_at_every_share_and_number_of_regions(r
     """The baselines a kept quality benchmark saved, screened as the benchmark screens them: one GAN and each
     independent GAN by its own discriminator, their mixture by all of theirs; one row per share and number of
     regions, one entry per seed."""
-    from experiments.bench.quality import rejudge
+    from experiments.bench.rejudge import rejudge
     from storage.checkpoints import save_checkpoint
 
     for seed in (0, 1):
@@ -255,16 +255,16 @@ def test_saved_baselines_are_judged_again_at_every_share_and_number_of_regions(r
     pick = "2 independent GANs, judge's pick (diagnostic), by its own discriminator"
     assert f"{pick}, screen sweep: keeps 0.5, over all" in names
     assert notes.startswith(f"Judged again from {tmp_path}, nothing trained.")
-    import experiments.bench.quality as quality
+    import experiments.bench.rejudge as judging
 
     drawn = []  # the stream each baseline is judged on (untrained, they score alike on every one)
-    screen, pool = quality.screened_quality, quality.baselines.pooled
-    monkeypatch.setattr(quality, "screened_quality", lambda *args: drawn.append(args[4]) or screen(*args))
-    monkeypatch.setattr(quality.baselines, "pooled", lambda *args, **kw: drawn.append(kw["drawn"]) or pool(*args, **kw))
+    screen, pool = judging.screened_quality, judging.baselines.pooled
+    monkeypatch.setattr(judging, "screened_quality", lambda *args: drawn.append(args[4]) or screen(*args))
+    monkeypatch.setattr(judging.baselines, "pooled", lambda *args, **kw: drawn.append(kw["drawn"]) or pool(*args, **kw))
     twice, notes = rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,), say=lambda text: None, streams=2)
     assert [row["method"] for row in twice] == [name for name in names if "keeps 0.5, over all" in name]
     assert len(re.findall(r"over 2 streams\)", notes)) == 4 * 2  # each product, each seed
-    stride, fresh = quality.STREAM_STRIDE, quality.baselines.FRESH
+    stride, fresh = judging.STREAM_STRIDE, judging.baselines.FRESH
     for seed in (0, 1):  # one GAN (1), independents alone (2), on fresh samples (2) and pooled (1), on each stream
         for stream in (seed, seed + stride):
             assert drawn.count(stream) == 1 + 2 + 1 and drawn.count(stream + fresh) == 2, (seed, stream, drawn)
@@ -292,7 +292,8 @@ def test_within_a_region_ties_go_to_the_candidate_ranked_higher_over_all():
 def test_kept_arena_runs_are_judged_again_under_their_own_names_and_seeds(raw_db, tmp_path, monkeypatch):
     """An asynchronous and a barrier run, judged again: each kind in rows of its own, the notes naming each run's
     seed, unscreened once however many numbers of regions; an interrupted run is left out."""
-    import experiments.bench.quality as quality
+    import experiments.bench.rejudge as judging
+    import experiments.bench.scores as scores
 
     calls = []
 
@@ -301,7 +302,7 @@ def test_kept_arena_runs_are_judged_again_under_their_own_names_and_seeds(raw_db
         metrics = {"modes": 8, "high_quality": 0.5 + seed / 100, "kl": 0.1}
         return {share: {"champion": metrics, "ensemble": metrics} for share in shares}
 
-    monkeypatch.setattr(quality, "screen_sweep", sweep)
+    monkeypatch.setattr(scores, "screen_sweep", sweep)
     for _id, seed, schedule in (("a", 3, "async"), ("b", 3, "barrier"), ("c", 5, "async")):
         raw_db.runs.insert_one({"_id": _id, "config": {"dataset": "ring8", "seed": seed, "arena": {"schedule": schedule}},
                                 "summary": {"quality": {"champion": {}}}})
@@ -311,7 +312,7 @@ def test_kept_arena_runs_are_judged_again_under_their_own_names_and_seeds(raw_db
     raw_db.individuals.insert_many([{"_id": "a/p/0", "run_id": "a", "trained_steps": 1000, "step_cpu_ms": 2.0},
                                     {"_id": "a/p/1", "run_id": "a", "trained_steps": 3000, "step_cpu_ms": 4.0}])
     said = []
-    rows, notes = quality.rejudge(raw_db, tmp_path, "ring8", (1.0, 0.5), (0, 16), say=said.append)
+    rows, notes = judging.rejudge(raw_db, tmp_path, "ring8", (1.0, 0.5), (0, 16), say=said.append)
     assert ("Training of each arena run — arena seed 3: 4,000 training steps, 3.5 ms of CPU a step; "
             "barrier arena seed 3: 0 training steps; arena seed 5: 0 training steps") in notes
     assert "arena run cut was interrupted; left out" in said and "seed 4" not in notes  # a budget cut short
@@ -324,21 +325,22 @@ def test_kept_arena_runs_are_judged_again_under_their_own_names_and_seeds(raw_db
     assert rows["barrier arena, mixture, screen sweep: keeps 0.5, within 16 regions"]["seeds"] == 1
     assert "arena, champion, screen sweep: unscreened: seed 3: 8 modes, 53.0% HQ, KL 0.100; seed 5:" in notes
     assert ("a", (1.0, 0.5), 0, 0) in calls and ("a", (0.5,), 16, 0) in calls  # unscreened once
-    rows, _ = quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (16,), (0, 5), say=lambda text: None)
+    rows, _ = judging.rejudge(raw_db, tmp_path, "ring8", (0.5,), (16,), (0, 5), say=lambda text: None)
     assert [row["method"] for row in rows][:4] == [f"arena, {product}, screen sweep: keeps 0.5, within 16 regions{how}"
                                                    for how in ("", ", refined 5 steps")
                                                    for product in ("champion", "mixture")]
     assert ("c", (0.5,), 16, 5) in calls
     raw_db.runs.insert_one({"_id": "d", "config": {"dataset": "grid25", "seed": 0}, "summary": {"quality": {}}})
     with pytest.raises(ValueError, match="holds runs of grid25, not only of --dataset ring8"):
-        quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,))
+        judging.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,))
 
 
 def test_each_product_judged_on_several_streams_is_their_mean_the_first_stream_the_usual_one(raw_db, tmp_path,
                                                                                               monkeypatch):
     """`--streams`: every product judged on that many streams of samples, its metrics their means, the notes
     giving each seed's range; the first stream is the single judgement's."""
-    import experiments.bench.quality as quality
+    import experiments.bench.rejudge as judging
+    import experiments.bench.scores as scores
 
     seeds = []
 
@@ -347,23 +349,23 @@ def test_each_product_judged_on_several_streams_is_their_mean_the_first_stream_t
         metrics = {"modes": 8, "high_quality": 0.9, "kl": [0.01, 0.02, 0.06][len(seeds) - 1]}  # the mean: 0.03
         return {share: {"champion": metrics, "ensemble": metrics} for share in shares}
 
-    monkeypatch.setattr(quality, "screen_sweep", sweep)
+    monkeypatch.setattr(scores, "screen_sweep", sweep)
     raw_db.runs.insert_one({"_id": "a", "config": {"dataset": "ring8", "seed": 3, "arena": {}},
                             "summary": {"quality": {"champion": {}}}})
-    rows, notes = quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,), streams=3, say=lambda text: None)
-    assert seeds == [3, 3 + quality.STREAM_STRIDE, 3 + 2 * quality.STREAM_STRIDE]
+    rows, notes = judging.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,), streams=3, say=lambda text: None)
+    assert seeds == [3, 3 + judging.STREAM_STRIDE, 3 + 2 * judging.STREAM_STRIDE]
     assert rows[0]["kl"].startswith("0.030") and rows[0]["seeds"] == 1  # one seed, its streams averaged
     assert "seed 3: 8 modes, 90.0% HQ, KL 0.030 (KL 0.010–0.060 over 3 streams)" in notes
     assert "each product on 3 streams of samples" in notes
     with pytest.raises(ValueError, match="--streams takes a positive number; got 0"):
-        quality.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,), streams=0)
+        judging.rejudge(raw_db, tmp_path, "ring8", (0.5,), (0,), streams=0)
 
 
 def test_a_kept_runs_products_are_chosen_again_at_other_ensemble_sizes_recording_nothing(raw_db, tmp_path,
                                                                                          monkeypatch):
     """`--ensembles`: the champion and the mixture chosen again from the final population with each number of
     generators, as the run would give them out; the run's recorded metrics stay as they were."""
-    import experiments.bench.quality as quality
+    import experiments.bench.rejudge as judging
     from storage.checkpoints import save_checkpoint
 
     chosen, seeds = [], []
@@ -374,9 +376,9 @@ def test_a_kept_runs_products_are_chosen_again_at_other_ensemble_sizes_recording
         seeds.append(args[5])
         return summary
 
-    evaluate_final = quality.evaluate_final
-    monkeypatch.setattr(quality, "evaluate_final", evaluate)
-    rejudge = quality.rejudge
+    evaluate_final = judging.evaluate_final
+    monkeypatch.setattr(judging, "evaluate_final", evaluate)
+    rejudge = judging.rejudge
 
     population = []
     for i in range(3):
@@ -396,7 +398,7 @@ def test_a_kept_runs_products_are_chosen_again_at_other_ensemble_sizes_recording
     assert raw_db.metrics.count_documents({}) == 0
     seeds.clear()
     rows, notes = rejudge(raw_db, tmp_path, "ring8", (), (0,), ensembles=(2,), streams=2, say=lambda text: None)
-    assert seeds == [0, quality.STREAM_STRIDE] and all(row["seeds"] == 1 for row in rows)  # chosen on each stream
+    assert seeds == [0, judging.STREAM_STRIDE] and all(row["seeds"] == 1 for row in rows)  # chosen on each stream
     assert "over 2 streams)" in notes
     with pytest.raises(ValueError, match="--ensembles 4: run r has 3 in its final population"):
         rejudge(raw_db, tmp_path, "ring8", (), (0,), ensembles=(4,), say=lambda text: None)
