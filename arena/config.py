@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from arena.selection import CHAMPIONS, CULLS, EXPLOITS, EXPLORES, MATCHMAKING
 from genome.genes import is_image
@@ -379,6 +379,21 @@ class ArenaConfig:
     def ready_on(self, data_shape: tuple[int, ...]) -> int:
         """Loops a pair trains on data of this shape before truncation can replace it (see `ready`)."""
         return self.ready if self.ready >= 0 else (10 if is_image(data_shape) else 60)
+
+    def for_data(self, data_shape: tuple[int, ...]) -> ArenaConfig:
+        """These settings with each one left to the data (`exploit` auto or by_data, the -1s, the founders' 0s and
+        `architecture` auto) made what it is on data of this shape: what a new run records, so that its record
+        names the game it played and a resume plays that game whatever a later default says."""
+        return replace(self, exploit=self.exploit_on(data_shape), ready=self.ready_on(data_shape),
+                       round_every=self.rounds_every(data_shape), replay=self.replay_on(data_shape),
+                       shared_fakes=self.shared_fakes_on(data_shape), batch_size=self.first_batch(data_shape),
+                       founder_d_lr=self.first_d_lr(data_shape), architecture=self.first_architecture(data_shape))
+
+    def first_architecture(self, data_shape: tuple[int, ...]) -> str:
+        """The founders' networks on data of this shape (see `architecture`)."""
+        if self.architecture != "auto":
+            return self.architecture
+        return "conv" if is_image(data_shape) else "dense"
 
     def distance_due(self, generation: int, data_shape: tuple[int, ...], tuning: bool = False) -> bool:
         """Whether a player measures its generator's distance to real data after this generation's training:

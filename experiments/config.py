@@ -19,7 +19,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agents.turns import BY_THE_DATA
+from agents.turns import BY_THE_DATA, turn_seconds
 from arena.config import ArenaConfig
 from arena.datasets import DATASETS, IMAGE_DATASETS
 from genome.operators import MutationConfig
@@ -118,6 +118,12 @@ class RunConfig:
             raise ValueError(f"gpus_per_player must be between 0 and 64; got {self.gpus_per_player!r}")
         if self.turn_ms != BY_THE_DATA and not 0 <= self.turn_ms <= 10_000:
             raise ValueError(f"turn_ms must be -1 (by the data) or between 0 and 10000; got {self.turn_ms!r}")
+
+    def for_data(self, data_shape: tuple[int, ...]) -> RunConfig:
+        """The settings left to the data made what they are on data of this shape: the arena's
+        (`ArenaConfig.for_data`) and the players' turns (`turn_ms`)."""
+        return dataclasses.replace(self, arena=self.arena.for_data(data_shape),
+                                   turn_ms=1000 * turn_seconds(self.turn_ms, data_shape))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

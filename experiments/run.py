@@ -322,6 +322,8 @@ def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
         console.print(f"Run {run_id}: {cfg.players} players on {cfg.dataset} for {cfg.budget_seconds:g} s; "
                       f"records in {records.where_recorded(mongo_uri, cfg.mongo_db)}")
         judge = Judge(load_dataset(cfg.dataset))  # for images this trains the FID classifier once, before players
+        if resume is None:  # recorded as played: a resume plays this game whatever a later default says
+            cfg = cfg.for_data(judge.data.shape)
         address, cpus = join_cluster(cfg, run_id, console, stack)
         check_reach(run_dir, embedded=not cfg.mongo_uri)  # several nodes: refused unless every node reaches both
         record_start(db, cfg, run_id, cpus, address, resumed=resume is not None)

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from arena.config import ArenaConfig
+from genome.genes import is_image
 from experiments.config import RunConfig, field_docs, load_config
 from genome.operators import MutationConfig
 
@@ -282,6 +283,34 @@ def test_the_couplings_between_players_are_by_the_data_and_a_given_capacity_is_k
             with pytest.raises(ValueError, match=rf"arena.{name} must be -1 \(by the data\), 0 \(off\) or a capacity; "
                                                  rf"got {bad!r}"):
                 ArenaConfig(**{name: bad})
+
+
+ON_DATA = ("exploit_on", "ready_on", "rounds_every", "replay_on", "shared_fakes_on", "first_batch", "first_d_lr",
+           "first_architecture")
+
+
+@pytest.mark.parametrize("given", [{}, {"exploit": "by_data", "round_every": -1}, {"shared_fakes": 64},
+                                   {"exploit": "always", "replay": 0, "ready": 3, "batch_size": 32,
+                                    "architecture": "dense"}])
+def test_a_run_records_the_game_its_data_gives_it_and_plays_the_same_one(given):
+    """What a new run records (`for_data`): every setting left to the data made what it is on that data, a
+    given one kept, and the game unchanged on that data however it is read."""
+    arena = ArenaConfig(**given)
+    for shape in (IMAGE, VECTOR):
+        played = arena.for_data(shape)
+        assert played.exploit in ("never", "truncation", "always") and played.founder_d_lr > 0
+        assert played.architecture == ("conv" if is_image(shape) and "architecture" not in given else "dense")
+        assert min(played.ready, played.round_every, played.replay, played.shared_fakes, played.batch_size) >= 0
+        assert [getattr(played, on)(shape) for on in ON_DATA] == [getattr(arena, on)(shape) for on in ON_DATA]
+        assert played.for_data(shape) == played  # nothing left to resolve
+        for name, value in given.items():
+            if value != -1 and value != "by_data":
+                assert getattr(played, name) == value, name
+    assert (ArenaConfig().for_data(IMAGE).exploit, ArenaConfig().for_data(VECTOR).exploit) == ("never", "truncation")
+    images, vectors = RunConfig(dataset="mnist"), RunConfig(dataset="ring8")
+    assert (images.for_data(IMAGE).turn_ms, vectors.for_data(VECTOR).turn_ms) == (500, 50)
+    assert RunConfig(dataset="mnist", turn_ms=0).for_data(IMAGE).turn_ms == 0
+    assert images.for_data(IMAGE).arena == images.arena.for_data(IMAGE)
 
 
 @pytest.mark.parametrize("ready", [-2, True, 2.5, "10"])

@@ -19,7 +19,8 @@ import pymongo
 import pytest
 import torch
 
-from arena.config import ArenaConfig
+from arena.config import BY_DATA_INTEGERS, ArenaConfig
+from arena.selection import EXPLOITS
 from arena.datasets import load_dataset
 from experiments.summaries import screen_words
 from storage.embedded import EmbeddedMongo
@@ -67,6 +68,10 @@ def check_records(db, run_id: str, trace_dir: Path | str, damaged: tuple[str, ..
     assert individuals, "no individual recorded"
     config = db.runs.find_one({"_id": run_id})["config"]
     rounds, shape = ArenaConfig(round_every=config["arena"]["round_every"]), load_dataset(config["dataset"]).shape
+    # Recorded as played (`RunConfig.for_data`): nothing left to the data, which a later default could change.
+    arena = config["arena"]
+    assert arena["exploit"] in EXPLOITS and config["turn_ms"] >= 0, arena
+    assert min(arena[name] for name in BY_DATA_INTEGERS) >= 0 and min(arena["batch_size"], arena["founder_d_lr"]) > 0
     latest = Counter()
     for individual in individuals:
         latest[individual["player"]] = max(latest[individual["player"]], individual["generation"])
