@@ -205,8 +205,8 @@ class LogOutput:
         # Per player: one restarted (its count back to 0) must not hide another's new outage.
         counts = outage_counts(players)
         passed = any(count > self.outages.get(name, 0) for name, count in counts.items())
-        # At the end, a line only for what the last one did not say: a run stopped soon after an outage would
-        # otherwise leave no trace of it in the log.
+        # At the end, a line only for the store: an outage since the last line, which a run stopped soon after it
+        # would otherwise leave out of the log, or writes still buffered.
         if final and not outage_note(players, passed):
             return
         self.last, self.outages = now, counts
@@ -215,12 +215,13 @@ class LogOutput:
 
 
 def registry_status(registry) -> Callable[[], Status | None]:
-    """The players' heartbeats from the run's registry actor; None when it does not answer in 5 s."""
+    """The players' heartbeats from the run's registry actor; None when it does not answer in 5 s or has failed
+    (it restarts; the run's end must not be lost to a look at its progress)."""
 
     def fetch() -> Status | None:
         try:
             return ray.get(registry.players.remote(), timeout=5)
-        except ray.exceptions.GetTimeoutError:
+        except ray.exceptions.RayError:  # GetTimeoutError among them
             return None
 
     return fetch

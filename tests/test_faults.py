@@ -62,8 +62,14 @@ def test_killed_processes_and_a_database_outage_in_one_run_lose_nothing(tmp_path
         # Players keep training meanwhile; a live line every 10 s, and one at the stop for an outage they missed.
         time.sleep(14)
         server.start()  # same port, same data
-        # Progress after both faults, then the stop: the buffered writes reach the store as it comes back.
+        restarted = time.time()
+        # Progress after both faults, then the stop: the buffered writes reach the store as it comes back. A loop
+        # begun after the restart has sent its player's heartbeat, outage counted, to the registry before its record.
         wait_for(lambda: generations(db, "faults", "player-0")[-1] > resumed_at + 1, "player-0's progress")
+        for player in ("player-0", "player-1"):
+            wait_for(lambda: db.individuals.count_documents({"run_id": "faults", "player": player,
+                                                             "timeline.train.0": {"$gt": restarted}}) >= 1,
+                     f"{player}'s first loop after the outage")
         run.send_signal(signal.SIGTERM)
         output = finish(run)
         assert run.returncode == 130, output

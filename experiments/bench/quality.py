@@ -19,7 +19,7 @@ from experiments.bench import baselines, results
 from experiments.bench.common import (Workspace, measured, run_arena, run_config, settings, spent_elsewhere,
                                       trained_steps, training)
 from experiments.bench.rejudge import rejudge
-from experiments.bench.scores import MODES, brief, metric_columns, sweep, target_met, training_note
+from experiments.bench.scores import MODES, brief, metric_columns, screened_rows, target_met, training_note
 from experiments.evaluate import loadable
 from experiments.options import Sets
 from experiments.summaries import screen_words, screened
@@ -90,7 +90,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                 if kind in quality:
                     add_run(f"{labels[method]}, {_label(kind, label, quality[kind])}", quality[kind])
             if screens:
-                for name, metrics in sweep(ws.db, run["run_id"], Judge(data), screens, seed,
+                for name, metrics in screened_rows(ws.db, run["run_id"], Judge(data), screens, seed,
                                             regions or (cfg.arena.screen_regions,),
                                             refines or (refinable(data, cfg.arena.refine),)):
                     add_run(f"{labels[method]}, {name}", metrics)

@@ -13,11 +13,13 @@ from arena.datasets import load_dataset
 from arena.metrics import Judge
 from experiments.bench import baselines
 from experiments.bench.common import training
-from experiments.bench.scores import (MODES, SWEEP_LABELS, brief, metric_columns, shares_by_regions, sweep,
+from experiments.bench.scores import (MODES, SWEEP_LABELS, brief, metric_columns, screened_rows, shares_by_regions,
                                       target_met, training_note)
 from experiments.evaluate import evaluate_final, loadable, screened_quality
 from experiments.summaries import screen_words
 
+STREAM_STRIDE = 7_919  # between the seeds of a product's streams of samples under --streams (apart from FRESH)
+JUDGED = ("modes", "high_quality", "kl", "fid", "tvd")  # the judge's metrics, which --streams averages
 
 
 def _settings(shares: tuple[float, ...], regions: tuple[int, ...],
@@ -47,10 +49,6 @@ def _ensembles(db, run: dict, judge: Judge, sizes: tuple[int, ...], seed: int, s
                                  arena["refine"], record=False)
         out += [(f"{SWEEP_LABELS[kind]}, ensemble {size}", summary[kind]) for kind in SWEEP_LABELS if kind in summary]
     return out
-
-
-STREAM_STRIDE = 7_919  # between the seeds of a product's streams of samples under --streams (apart from FRESH)
-JUDGED = ("modes", "high_quality", "kl", "fid", "tvd")  # the judge's metrics, which --streams averages
 
 
 def _over_streams(judged: list[list[tuple[str, dict]]]) -> list[tuple[str, dict]]:
@@ -118,8 +116,12 @@ def rejudge(db, work: Path, dataset: str, shares: tuple[float, ...], regions: tu
         method = "barrier arena" if run["config"].get("arena", {}).get("schedule") == "barrier" else "arena"
         trained.append(f"{method} seed {seed}: " + training(list(db.individuals.find(
             {"run_id": run["_id"]}, projection={"trained_steps": 1, "step_cpu_ms": 1}))))
-        for name, metrics in judged(seed, lambda drawn: sweep(db, run["_id"], judge, shares, drawn, regions, refines)
-                                    + _ensembles(db, run, judge, ensembles, drawn, say)):
+
+        def products(drawn: int, run: dict = run) -> list[tuple[str, dict]]:
+            return screened_rows(db, run["_id"], judge, shares, drawn, regions, refines) \
+                + _ensembles(db, run, judge, ensembles, drawn, say)
+
+        for name, metrics in judged(seed, products):
             per_seed[f"{method}, {name}"].append((seed, metrics))
         say(f"{method} run {run['_id']} judged again")
     for path in singles if shares else ():  # screened by its own discriminator, as the benchmark screens it

@@ -11,7 +11,7 @@ from experiments.bench.common import mean_std
 from experiments.evaluate import screen_sweep
 from experiments.summaries import screen_words
 
-MODES = {"ring8": 8, "grid25": 25}  # the 2-D mixtures, judged by modes; the rest by FID
+MODES = {"ring8": 8, "grid25": 25}  # the 2-D mixtures, judged by modes (and KL); images by FID and TVD
 HIGH_QUALITY, KL, TVD, FID_RATIO = 0.97, 0.02, 0.05, 0.7  # the bars `target_met` checks
 SWEEP_LABELS = {"champion": "champion", "ensemble": "mixture"}
 
@@ -63,8 +63,8 @@ def shares_by_regions(shares: tuple[float, ...], regions: tuple[int, ...]) -> li
     return [(count, [s for s in shares if s < 1 or count == regions[0]]) for count in regions]
 
 
-def sweep(db, run_id: str, judge: Judge, shares: tuple[float, ...], seed: int,
-          regions: tuple[int, ...], refines: tuple[int, ...] = (0,)) -> list[tuple[str, dict]]:
+def screened_rows(db, run_id: str, judge: Judge, shares: tuple[float, ...], seed: int,
+                  regions: tuple[int, ...], refines: tuple[int, ...] = (0,)) -> list[tuple[str, dict]]:
     """A finished run's champion and mixture judged again at each share, number of regions and number of
     refinement steps: (label, metrics)."""
     return [(f"{SWEEP_LABELS[kind]}, screen sweep: {screen_words(share, count, refine)}", metrics)
