@@ -63,8 +63,9 @@ class CoreTurns:
     version trained 13 % fewer steps than none in the run above), and one asleep on a single slot's lock (the
     version before the bell) missed a core given up at the end of another's phase. One that has just given a
     core up stays off it for `HANDOVER_SECONDS`, then tries the other slots before its own, so a waiter takes it
-    and turns go round. A ring nobody was waiting for is drained by the next waiter before it sleeps; a ring
-    lost (its ringer killed between giving the core and ringing) costs at most `patience` seconds.
+    and turns go round. Rings nobody was waiting for are drained by the next waiter before it sleeps (one rung
+    again when it took a core, in case another was for a waiter asleep by then); a ring lost (its ringer killed
+    between giving the core and ringing) costs at most `patience` seconds.
 
     The slots are per run and per user on a node: two runs on one node each count on all of its cores.
     """
@@ -80,11 +81,18 @@ class CoreTurns:
                       for i in range(cores)]
         bell = os.path.join(slots, "bell")
         try:
-            os.mkfifo(bell, 0o600)
-        except FileExistsError:
-            pass
-        # Read and write ends at once: opening a named pipe so never blocks, and it never reports an end of file.
-        self.bell = os.open(bell, os.O_RDWR | os.O_NONBLOCK)
+            try:
+                os.mkfifo(bell, 0o600)
+            except FileExistsError:
+                pass
+            # Read and write ends at once: opening a named pipe so never blocks, and it never reports an end of file.
+            self.bell = os.open(bell, os.O_RDWR | os.O_NONBLOCK)
+        except OSError:
+            for slot in self.slots:
+                os.close(slot)
+            raise
+        self.listening = select.poll()
+        self.listening.register(self.bell, select.POLLIN)
         self.turn_seconds = turn_seconds
         self.patience = max(2 * turn_seconds, 0.1)  # the longest sleep between two looks at the slots
         self.held: int | None = None
@@ -109,10 +117,12 @@ class CoreTurns:
         order.sort(key=lambda slot: slot == last)
         slot = self._try(order)
         if slot is None:
-            self._drain()  # rings nobody waited for: each would wake this waiter for nothing
+            stale = self._drain()  # rings nobody waited for: each would wake this waiter for nothing
             slot = self._try(order)
+            if slot is not None and stale > 1:  # one of them may have been for a waiter asleep now: ring it again
+                self._ring()
         while slot is None:
-            select.select([self.bell], [], [], self.patience)
+            self.listening.poll(1000 * self.patience)
             self.wakes += 1
             # One ring claimed: a second core given up meanwhile keeps its ring for another waiter.
             self._drain(1)
@@ -121,23 +131,27 @@ class CoreTurns:
         self.waited += self.since - started
         self.turns += 1
 
-    def _drain(self, rings: int | None = None) -> None:
-        """Read up to `rings` rings off the bell, every one pending by default."""
+    def _drain(self, rings: int | None = None) -> int:
+        """Read up to `rings` rings off the bell, every one pending by default; returns how many."""
+        read = 0
         try:
-            while rings is None or rings > 0:
-                got = os.read(self.bell, 65_536 if rings is None else rings)
-                rings = None if rings is None else rings - len(got)
+            while rings is None or read < rings:
+                read += len(os.read(self.bell, 65_536 if rings is None else rings - read))
         except BlockingIOError:
+            pass
+        return read
+
+    def _ring(self) -> None:
+        try:
+            os.write(self.bell, b".")
+        except BlockingIOError:  # the pipe full of rings nobody waited for: a waiter is woken anyway
             pass
 
     def _give(self) -> None:
         if self.held is not None:
             fcntl.flock(self.held, fcntl.LOCK_UN)
             self.held = None
-            try:
-                os.write(self.bell, b".")
-            except BlockingIOError:  # the pipe full of rings nobody waited for: a waiter is woken anyway
-                pass
+            self._ring()
 
     def __enter__(self) -> CoreTurns:
         if self.held is not None:
@@ -160,7 +174,9 @@ class CoreTurns:
         self._give()
         for slot in self.slots:
             os.close(slot)
-        os.close(self.bell)
+        if self.bell >= 0:  # closed once: a second close of its number could close another file's
+            os.close(self.bell)
+            self.bell = -1
         self.slots = []
 
 

@@ -83,54 +83,70 @@ def test_a_player_whose_turn_is_over_takes_a_free_core_before_the_one_it_gave_up
     player.close()
 
 
+def waiting(turns: CoreTurns) -> tuple[threading.Thread, threading.Event]:
+    """A player asking `turns` for a core in a thread of its own (a daemon: a failed test leaves none hanging);
+    the event is set once it holds one."""
+    got = threading.Event()
+
+    def wait() -> None:
+        with turns:
+            got.set()
+
+    thread = threading.Thread(target=wait, daemon=True)
+    thread.start()
+    return thread, got
+
+
 def test_a_core_given_up_at_a_phases_end_goes_to_a_waiter_whichever_core_it_is(tmp_path):
     """Two cores, one held throughout, the other given up at the end of a phase: the player waiting gets it at once,
     every time (one asleep on the held core's lock, as before the bell, waited half the times for good)."""
     held, other = (CoreTurns("run", 2, 1.0, directory=str(tmp_path)) for _ in range(2))
-    with held:
-        for _ in range(8):
-            other.__enter__()
-            waiter, got = CoreTurns("run", 2, 1.0, directory=str(tmp_path)), threading.Event()
-
-            def wait(waiter=waiter, got=got) -> None:
-                with waiter:
-                    got.set()
-
-            thread = threading.Thread(target=wait)
-            thread.start()
-            assert not got.wait(0.2)  # both cores are taken
-            other.__exit__()
-            assert got.wait(10), "the core given up stood idle"
-            thread.join()
-            waiter.close()
-    held.close()
-    other.close()
+    try:
+        with held:
+            for _ in range(8):
+                other.__enter__()
+                waiter = CoreTurns("run", 2, 1.0, directory=str(tmp_path))
+                thread, got = waiting(waiter)
+                assert not got.wait(0.2)  # both cores are taken
+                other.__exit__()
+                assert got.wait(10), "the core given up stood idle"
+                thread.join(10)
+                waiter.close()
+    finally:
+        held.close()
+        other.close()
 
 
 def test_rings_nobody_waited_for_do_not_wake_a_waiter(tmp_path):
     """Cores given up while nobody waits leave rings on the bell; the next waiter drains them before it sleeps,
     and wakes once: when a core is given up for it."""
-    first, second = (CoreTurns("run", 2, 1.0, directory=str(tmp_path)) for _ in range(2))
-    for _ in range(1000):
-        with first:
-            pass
-    waiter, got = CoreTurns("run", 2, 1.0, directory=str(tmp_path)), threading.Event()
-    first.__enter__()
-    second.__enter__()
+    first, second, waiter = (CoreTurns("run", 2, 1.0, directory=str(tmp_path)) for _ in range(3))
+    try:
+        for _ in range(1000):
+            with first:
+                pass
+        first.__enter__()
+        second.__enter__()
+        thread, got = waiting(waiter)
+        assert not got.wait(0.5)
+        second.__exit__()
+        assert got.wait(10)
+        thread.join(10)
+        assert waiter.wakes <= 1, waiter.wakes  # not one per stale ring
+    finally:
+        for player in (first, second, waiter):
+            player.close()
 
-    def wait() -> None:
-        with waiter:
-            got.set()
 
-    thread = threading.Thread(target=wait)
-    thread.start()
-    assert not got.wait(0.5)
-    second.__exit__()
-    assert got.wait(10)
-    thread.join()
-    assert waiter.wakes <= 1, waiter.wakes  # not one per stale ring
-    for player in (first, second, waiter):
-        player.close()
+def test_a_closed_turn_closes_nothing_more_when_closed_again(tmp_path):
+    turns = CoreTurns("run", 1, 1.0, directory=str(tmp_path))
+    turns.close()
+    other = os.open(os.devnull, os.O_RDONLY)  # may be given the number the bell had
+    try:
+        turns.close()
+        os.fstat(other)  # still open
+    finally:
+        os.close(other)
 
 
 def test_turns_refuse_what_cannot_be_a_turn(tmp_path):
