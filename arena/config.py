@@ -85,8 +85,9 @@ class ArenaConfig:
     2026-12-07T08:30:42, 09:35:10, 10:48:28), against 10.99 (TVD 0.090) and 11.07 under truncation with the
     couplings on (rows 2026-12-07T03:01:37, 04:12:28, 05:58:27) and 12.25 and 12.20 under never with them (row
     05:58:27's notes); the champion ahead of truncation's at seeds 1 and 2 (12.46 and 9.91 against 14.70 and 11.71),
-    behind at seed 0 (6.76 against 6.55), the mixture ahead at seed 2 only. Truncation without the couplings was not
-    measured on images, so which of the two cost is open. The games measured before kept the couplings on: to play
+    behind at seed 0 (6.76 against 6.55), the mixture ahead at seed 2 only. Truncation without the couplings did worst:
+    champion FID 11.69 and 16.27, mixture 10.93 and 15.78 at seeds 0 and 1 (rows 2026-12-07T13:13:48, 13:47:46), so
+    the copies cost on images, not the couplings. The games measured before kept the couplings on: to play
     one again on images, set `round_every` = 4, `replay` = 512 and `shared_fakes` = 256 besides `exploit`."""
     cull: str = "real"
     """Under truncation, how the pairs to replace are found: real (the bottom by their generators' distance to
