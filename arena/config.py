@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 from arena.selection import CHAMPIONS, CULLS, EXPLOITS, EXPLORES, MATCHMAKING
 from genome.genes import is_image
+from genome.population import architecture_on
 
 SCHEDULES = ("async", "barrier")
 FOUNDERS = ("random", "conventional")
@@ -392,9 +393,7 @@ class ArenaConfig:
 
     def first_architecture(self, data_shape: tuple[int, ...]) -> str:
         """The founders' networks on data of this shape (see `architecture`)."""
-        if self.architecture != "auto":
-            return self.architecture
-        return "conv" if is_image(data_shape) else "dense"
+        return architecture_on(self.architecture, data_shape)
 
     def distance_due(self, generation: int, data_shape: tuple[int, ...], tuning: bool = False) -> bool:
         """Whether a player measures its generator's distance to real data after this generation's training:

@@ -190,13 +190,12 @@ def record_start(db: Database, cfg: RunConfig, run_id: str, cpus: float, address
 REVIVE = dict(max_restarts=-1, max_task_retries=-1)
 
 
-def start_actors(cfg: RunConfig, run_id: str, mongo_uri: str, run_dir: str, cpus: float,
-                 data_shape: tuple[int, ...]) -> tuple[object, list, object]:
-    """The registry, the barrier of the synchronous schedule, and the players (on data of `data_shape`);
-    returns the registry, the players and the barrier when there is one (the caller holds its handle: Ray ends
-    an actor whose every handle is gone, and players look it up by name)."""
+def start_actors(cfg: RunConfig, run_id: str, mongo_uri: str, run_dir: str, cpus: float) -> tuple[object, list, object]:
+    """The registry, the barrier of the synchronous schedule, and the players, under `cfg` as played on its data
+    (`RunConfig.for_data`); returns the registry, the players and the barrier when there is one (the caller holds
+    its handle: Ray ends an actor whose every handle is gone, and players look it up by name)."""
     registry = ray.remote(Registry).options(name="registry", num_cpus=0, **REVIVE).remote(
-        run_id, cfg.arena.fitness_window, mongo_uri, cfg.mongo_db, cfg.arena.shared_fakes_on(data_shape))
+        run_id, cfg.arena.fitness_window, mongo_uri, cfg.mongo_db, cfg.arena.shared_fakes)
     ray.get(registry.players.remote())  # alive and named before any player looks it up
     barrier = None
     if cfg.arena.schedule == "barrier":
@@ -322,8 +321,9 @@ def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
         console.print(f"Run {run_id}: {cfg.players} players on {cfg.dataset} for {cfg.budget_seconds:g} s; "
                       f"records in {records.where_recorded(mongo_uri, cfg.mongo_db)}")
         judge = Judge(load_dataset(cfg.dataset))  # for images this trains the FID classifier once, before players
-        if resume is None:  # recorded as played: a resume plays this game whatever a later default says
-            cfg = cfg.for_data(judge.data.shape)
+        # The game as played on this data: a new run records it, so a resume plays it whatever a later default
+        # says (a run recorded before kept what was left to the data, resolved here alike).
+        cfg = cfg.for_data(judge.data.shape)
         address, cpus = join_cluster(cfg, run_id, console, stack)
         check_reach(run_dir, embedded=not cfg.mongo_uri)  # several nodes: refused unless every node reaches both
         record_start(db, cfg, run_id, cpus, address, resumed=resume is not None)
@@ -331,7 +331,7 @@ def launch(cfg: RunConfig, console: Console, resume: dict | None = None) -> int:
             console.print(f"Resuming {run_id}: {elapsed:.0f} of {cfg.budget_seconds:g} s spent")
         outcome, registry = Outcome(), None
         try:
-            registry, players, _barrier = start_actors(cfg, run_id, mongo_uri, run_dir, cpus, judge.data.shape)
+            registry, players, _barrier = start_actors(cfg, run_id, mongo_uri, run_dir, cpus)
             evolve(cfg, db, run_id, registry, players, elapsed, console, outcome)
         finally:  # on any end, even an error on its way to the user: the status first, the rest best effort
             ended = conclude(db, run_id, cfg, outcome, registry, judge, console)

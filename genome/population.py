@@ -68,14 +68,22 @@ def _conv_discriminator(rng: np.random.Generator, cfg: MutationConfig,
     return tuple(layers)
 
 
-def random_genome(rng: np.random.Generator, cfg: MutationConfig, batch_size: int, steps: int,
-                  data_shape: tuple[int, ...] = (2,), architecture: str = "auto", pack: int = 1) -> Genome:
+def architecture_on(architecture: str, data_shape: tuple[int, ...]) -> str:
+    """The networks, dense or conv, that `architecture` gives on data of this shape (auto: conv on images, else
+    dense)."""
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}; got {architecture!r}")
-    image = is_image(data_shape)
-    if architecture == "conv" and not image:
+    if architecture == "conv" and not is_image(data_shape):
         raise ValueError(f"a conv architecture needs image data; the data shape is {tuple(data_shape)}")
-    conv = architecture == "conv" or (architecture == "auto" and image)
+    if architecture != "auto":
+        return architecture
+    return "conv" if is_image(data_shape) else "dense"
+
+
+def random_genome(rng: np.random.Generator, cfg: MutationConfig, batch_size: int, steps: int,
+                  data_shape: tuple[int, ...] = (2,), architecture: str = "auto", pack: int = 1) -> Genome:
+    conv = architecture_on(architecture, data_shape) == "conv"
+    image = is_image(data_shape)
 
     def optimizer() -> OptimizerGene:
         lr = _clip(_log_uniform(rng, cfg.min_lr, cfg.max_lr, 1e-4, 2e-3), cfg.min_lr, cfg.max_lr)
