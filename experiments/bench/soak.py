@@ -83,11 +83,25 @@ def probed(probes: list[tuple[float, float, float]], start: float, end: float) -
     return float(np.mean(found)) if found else None
 
 
+def at_first_cost(loops: float | None, docs: list[dict], first_ms: float | None, last_ms: float | None) -> float | None:
+    """`loops` a minute of the loops `docs` had their train phases cost per step `first_ms` of CPU, not `last_ms`:
+    each loop's train phase scaled by their ratio, its other phases as they were. What the pace would be had the
+    genomes kept their first cost: a fall left there is the loop's own (its phases, the machine's sharing), not the
+    game's choice of dearer networks (`arena.copy_cost` says why cost is not selected against)."""
+    if loops is None or not first_ms or not last_ms:
+        return None
+    spans = [d["timeline"] for d in docs if d.get("timeline")]
+    wall = sum(max(e for _, e in t.values()) - min(s for s, _ in t.values()) for t in spans)
+    train = sum(t["train"][1] - t["train"][0] for t in spans if "train" in t)
+    return loops * wall / (wall - train * (1 - first_ms / last_ms)) if wall > 0 else None
+
+
 def rows_of(docs: list[dict], memory: list[tuple], common: dict,
             cpu: Callable[[bool, float, float], float | None] | None = None,
             probes: list[tuple[float, float, float]] = ()) -> tuple[list[dict], dict[str, list]]:
-    """The table (loops per minute, as counted and at the machine probe's speed; ms and CPU ms per step; the probe's
-    CPU ms per step; resident and private memory: first minutes, last, change, target) and the series behind it:
+    """The table (loops per minute, as counted, at the first minutes' cost per step and at the machine probe's
+    speed; ms and CPU ms per step; the probe's CPU ms per step; resident and private memory: first minutes, last,
+    change, target) and the series behind it:
     the loops, the players' mean MB and the registry's MB, resident and private, with `cpu` (`CpuMeter.used`) the
     CPU seconds of the players and of the other processes, and the probe's CPU ms per step, in every whole minute
     (where first and last alone cannot tell a leak from a warm-up that levels off, nor steps that grew dearer from
@@ -100,11 +114,13 @@ def rows_of(docs: list[dict], memory: list[tuple], common: dict,
     speed = [probed(probes, *span) for span in compared] if compared else [None, None]
     # A loop of the last minutes counted at the first minutes' machine speed: as many more as the probe got slower.
     steady_loops = loops[1] * speed[1] / speed[0] if loops[1] is not None and all(speed) else None
+    cpu_ms = [train_ms([d for minute in m for d in minute], "step_cpu_ms") for m in both]
     rows = [_row("loops per minute, population", *loops, WITHIN, ".1f"),
             _row("train phase ms per step", *[train_ms([d for minute in m for d in minute]) for m in both],
                  None, ".2f"),
-            _row("train phase CPU ms per step", *[train_ms([d for minute in m for d in minute], "step_cpu_ms")
-                                                  for m in both], None, ".2f")]
+            _row("train phase CPU ms per step", *cpu_ms, None, ".2f"),
+            _row("loops per minute at the first minutes' train phase CPU ms per step", loops[0],
+                 at_first_cost(loops[1], [d for minute in both[1] for d in minute], *cpu_ms), None, ".1f")]
     for label, actor, field in MEMORY_ROWS:
         spans = compared or [(0.0, 0.0)] * 2  # empty: nothing to compare
         rows.append(_row(label, *[resident(memory, actor, *span, field) for span in spans], GROWTH, ".0f"))
