@@ -326,7 +326,7 @@ def test_throughput_figures_from_known_timelines():
 
     slower = throughput.analyse({**run, "individuals": docs[:1] + docs[2:]}, bare, players=2, cpus=2)
     rows = throughput.rows_of({"async": [{**found, "together": shared}], "barrier": [slower]},
-                              {"dataset": "ring8", "players": 4})
+                              {"dataset": "ring8", "players": 4, "cpus": 2})
     measures = [(r["measure"], r["schedule"]) for r in rows]
     assert measures[-1] == ("(iii) generations per hour", "async vs barrier")
     assert rows[-1]["result"].startswith(f"ratio {found['generations_per_hour'] / slower['generations_per_hour']:.2f}")
@@ -341,6 +341,19 @@ def test_throughput_figures_from_known_timelines():
     assert named == ["fight", "save", "settle", "publish", "between", "breed"]  # ties by name
     assert phases["reference"].startswith("fight 12.5 ± 0.0 %") and "between 0.0 ± 0.0 %" in phases["reference"]
     assert whole["reference"].endswith(" 4 at once") and whole["result"].endswith(" against 4 at once)")
+    assert "one a core" not in whole["reference"]
+    # Timed one a core too (each process a whole core: its wall is per core, not shared), a quarter dearer a step
+    # than alone: that reference comes between alone and all at once, in the reference and in the result.
+    per_core = throughput.analyse(run, {k: (1.25 * w, c) for k, (w, c) in bare.items()}, players=4, cpus=2)
+    assert per_core["bare_rate"] == pytest.approx(halved["bare_rate"] / 1.25)
+    assert per_core["loop_overhead"] == pytest.approx((1 + halved["loop_overhead"]) / 1.25 - 1)
+    rows = throughput.rows_of({"async": [{**halved, "per_core": per_core, "together": shared}]},
+                              {"dataset": "ring8", "players": 4, "cpus": 2})
+    assert rows[0]["reference"].endswith(f"{per_core['bare_rate']:.0f} ± 0 2 at once (one a core), "
+                                         f"{shared['bare_rate']:.0f} ± 0 4 at once")
+    assert rows[0]["result"].endswith(f"{per_core['loop_overhead'] * 100:.1f} ± 0.0 % against 2 at once (one a core); "
+                                      f"{shared['loop_overhead'] * 100:.1f} ± 0.0 % against 4 at once)")
+    assert rows[0]["result"].startswith(f"overhead {halved['loop_overhead'] * 100:.1f} ± 0.0 %")  # alone is judged
 
 
 @pytest.mark.slow
@@ -396,7 +409,7 @@ def test_quality_runs_the_arena_end_to_end(bench):
 def test_throughput_runs_both_schedules_end_to_end(bench):
     """Which rows come, in which order, each with numbers in range: a 4 s run on a loaded machine gives no rate
     worth asserting on, not even a non-zero one (issue 14)."""
-    result = bench("throughput", "--dataset", "ring8", "--seeds", "1", "--seconds", "4", "--players", "2",
+    result = bench("throughput", "--dataset", "ring8", "--seeds", "1", "--seconds", "4", "--players", "3",
                    "--cpus", "2", "--genomes", "3", "--bare-seconds", "0.2", "--set", "arena.round_every=4")
     rows = result["rows"]
     share = "(ii) compute share of player wall time"
@@ -407,9 +420,11 @@ def test_throughput_runs_both_schedules_end_to_end(bench):
     assert all(r["measure"].startswith("(i) ") and r["schedule"] == "async" for r in rows[:-3])
     assert rows[-4]["measure"] == phases
     assert {"fight", "round", "between"} <= {part.split(" ")[0] for part in rows[-4]["reference"].split(", ")}
-    assert all(r["reference"].endswith(" 2 at once") for r in rows[:-4])  # both bare references
+    # All three bare references: alone, one process a core, and as many as players sharing the cores.
+    assert all(" alone, " in r["reference"] and " 2 at once (one a core), " in r["reference"]
+               and r["reference"].endswith(" 3 at once") for r in rows[:-4])
     for row in rows:
-        assert (row["dataset"], row["players"], row["cpus"], row["seeds"]) == ("ring8", 2, 2, 1), row
+        assert (row["dataset"], row["players"], row["cpus"], row["seeds"]) == ("ring8", 3, 2, 1), row
         mean = float(row["value"].split(" ± ")[0])
         assert 0 <= mean <= (100 if row["measure"] in (share, phases) else math.inf), row
     assert rows[-2]["reference"].startswith("waiting: ")
@@ -474,11 +489,12 @@ def test_the_prose_names_the_codes_numbers():
 
 
 @pytest.mark.slow  # fresh interpreters, each importing torch
-def test_bare_loops_are_timed_alone_then_together_and_wait_for_each_other(tmp_path):
+def test_bare_loops_are_timed_alone_then_one_a_core_then_together_and_wait_for_each_other(tmp_path):
     cheap = Genome.from_dict({**baselines.single_genome((2,)).to_dict(), "steps": 2})
     dear = Genome.from_dict({**cheap.to_dict(), "batch_size": 2048})
-    alone, together = baselines.time_bare_alone_and_together([cheap, dear], "ring8", processes=2, min_seconds=0.05)
-    for timed in (alone, together):
+    stages = baselines.time_bare_loops([cheap, dear], "ring8", processes=3, min_seconds=0.05, cores=2)
+    assert list(stages) == ["alone", "per_core", "together"]
+    for timed in stages.values():
         assert len(timed) == 2 and all(0 < wall and 0 < cpu for wall, cpu in timed)
         assert timed[1][1] > timed[0][1]  # eight times the batch: more CPU a step, on any machine
     # One of two timers alone never starts: it waits for the other, then gives up in one line.
@@ -486,3 +502,6 @@ def test_bare_loops_are_timed_alone_then_together_and_wait_for_each_other(tmp_pa
     with pytest.raises(SystemExit, match="1 of 2 bare timers reached 'start' in 0.2 s"):
         baselines.time_bare(lonely)
     assert [p.name for p in (tmp_path / "start").iterdir()] == ["1"]
+    # As many cores as processes: nothing to time one a core apart from all at once.
+    assert list(baselines.time_bare_loops([cheap], "ring8", processes=2, min_seconds=0.05, cores=2)) == \
+        ["alone", "together"]

@@ -168,8 +168,10 @@ def run_job(job: Job) -> dict:
 @dataclass(frozen=True)
 class BareJob:
     """Genomes to time in a bare torch loop (`bare_step_seconds`) by process `rank` of `together`: rank 0 first
-    times them alone while the others wait; then all time them at once, and keep the machine as busy until the last
-    is done. Each writes a file into `folder`/<stage> when it reaches a stage and waits for all (at most `patience` s)."""
+    times them alone while the others wait; then, with 1 < `cores` < `together`, ranks below `cores` time them at
+    once, one process a core, while the rest wait; then all time them at once, and keep the machine as busy until
+    the last is done. Each writes a file into `folder`/<stage> when it reaches a stage and waits for all (at most
+    `patience` s)."""
 
     genomes: list
     dataset: str
@@ -179,11 +181,13 @@ class BareJob:
     folder: str
     rank: int = 0
     patience: float = 300.0
+    cores: int = 0
 
 
 def time_bare(job: BareJob) -> dict[str, list[tuple[float, float]]]:
     """Wall and CPU seconds per step of each of `job.genomes`, in order: `together`, timed while all the job's
-    processes are, and for rank 0 `alone` too, timed before the others start."""
+    processes are; for rank 0 `alone` too, timed before the others start; and for ranks below `job.cores`
+    `per_core`, timed while only those are (see `BareJob`)."""
     data = load_dataset(job.dataset)
     genomes = [Genome.from_dict(g) for g in job.genomes]
 
@@ -202,14 +206,20 @@ def time_bare(job: BareJob) -> dict[str, list[tuple[float, float]]]:
                                  f"in {job.patience:g} s")
             meanwhile()
 
+    def busy() -> None:  # an untimed step: a straggler's last genomes are timed on a machine as busy as the rest
+        bare_step_seconds(genomes[-1], data, min_seconds=0, min_steps=1, warmup=0)
+
     out = {}
     all_there("start")
     if job.rank == 0:
         out["alone"] = timed()
     all_there("alone")
+    if 1 < job.cores < job.together:
+        if job.rank < job.cores:
+            out["per_core"] = timed()
+        all_there("per_core", busy if job.rank < job.cores else lambda: time.sleep(0.01))
     out["together"] = timed()
-    # Untimed steps until the last is done: a straggler's last genomes are timed on a machine as busy as the rest.
-    all_there("done", lambda: bare_step_seconds(genomes[-1], data, min_seconds=0, min_steps=1, warmup=0))
+    all_there("done", busy)
     return out
 
 
@@ -231,20 +241,22 @@ def _in_process(job: Job | BareJob):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def time_bare_alone_and_together(genomes: list[Genome], dataset: str, processes: int, replay_share: float = 0.0,
-                                 min_seconds: float = 0.5) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """`bare_step_seconds` of each genome in fresh single-thread processes: alone, one process on an idle machine,
-    then `processes` at once (as many as a run has players, so that they share the machine's cores as its players
-    did), per genome the mean over the processes; wall and CPU seconds per step, each."""
+def time_bare_loops(genomes: list[Genome], dataset: str, processes: int, replay_share: float = 0.0,
+                    min_seconds: float = 0.5, cores: int = 0) -> dict[str, list[tuple[float, float]]]:
+    """`bare_step_seconds` of each genome in fresh single-thread processes, wall and CPU seconds per step, by
+    stage: `alone`, one process on an idle machine; with 1 < `cores` < `processes`, `per_core`, as many at once
+    as the machine has cores (the same arithmetic on every core, none shared: a bare loop's best use of the
+    machine); and `together`, `processes` at once (as many as a run has players, sharing the cores as its
+    players did). Per genome, the mean over the processes of a stage."""
     with tempfile.TemporaryDirectory(prefix="bare-") as folder:
-        jobs = [BareJob([g.to_dict() for g in genomes], dataset, replay_share, min_seconds, processes, folder, rank)
-                for rank in range(processes)]
+        jobs = [BareJob([g.to_dict() for g in genomes], dataset, replay_share, min_seconds, processes, folder, rank,
+                        cores=cores) for rank in range(processes)]
         with ThreadPoolExecutor(max_workers=processes) as pool:
             timed = list(pool.map(_in_process, jobs))
-    together = [t["together"] for t in timed]
-    return ([tuple(x) for x in timed[0]["alone"]],
-            [(float(np.mean([t[i][0] for t in together])), float(np.mean([t[i][1] for t in together])))
-             for i in range(len(genomes))])
+    stages = {stage: [t[stage] for t in timed if stage in t] for stage in ("alone", "per_core", "together")}
+    return {stage: [(float(np.mean([t[i][0] for t in found])), float(np.mean([t[i][1] for t in found])))
+                    for i in range(len(genomes))]
+            for stage, found in stages.items() if found}
 
 
 def run_jobs(jobs: list[Job], workers: int) -> list[dict]:

@@ -37,14 +37,15 @@ def _span(timeline: dict, phase: str) -> float:
 
 
 def bare_costs(runs: list[dict], dataset: str, limit: int, processes: int, say=print, replay_share: float = 0.0,
-               seconds: float = 10.0) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]:
+               seconds: float = 10.0, cores: int = 0) -> dict[str, dict[str, tuple[float, float]]]:
     """Bare wall and CPU seconds per step of the distinct genomes of `runs` (one seed's, which start from the same
     genomes: every first-generation one, then the most trained, `limit` in all at least), the discriminator judging
-    `replay_share` of a batch more when the runs replayed fakes (the same arithmetic): timed alone, one
-    single-thread process on an otherwise idle machine, and together, `processes` of them at once (as many as the
-    runs' players, sharing the cores as they did, without their turns): `baselines.time_bare_alone_and_together`,
-    at least `seconds` each. Timed right after the runs, not once after every seed's: this machine's speed drifts
-    by a fifth from hour to hour (BENCHMARKS.md, row 2026-12-04T17:19:31)."""
+    `replay_share` of a batch more when the runs replayed fakes (the same arithmetic), by stage: `alone`, one
+    single-thread process on an otherwise idle machine; `per_core`, with 1 < `cores` < `processes`, one process on
+    each core at once; `together`, `processes` of them at once (as many as the runs' players, sharing the cores as
+    they did, without their turns): `baselines.time_bare_loops`, at least `seconds` each. Timed right after the
+    runs, not once after every seed's: this machine's speed drifts by a fifth from hour to hour (BENCHMARKS.md, row
+    2026-12-04T17:19:31)."""
     steps, first = defaultdict(int), set()
     genomes = {}
     for doc in (doc for run in runs for doc in run["individuals"]):
@@ -56,12 +57,13 @@ def bare_costs(runs: list[dict], dataset: str, limit: int, processes: int, say=p
     chosen = list(first) + [k for k in sorted(steps, key=steps.get, reverse=True) if k not in first]
     chosen = chosen[:max(limit, len(first))]
     if not chosen:  # nothing recorded: `analyse` says so
-        return {}, {}
-    say(f"timing {len(chosen)} of {len(genomes)} distinct genomes in a bare torch loop, alone and "
+        return {"alone": {}, "together": {}}
+    per_core = f", {cores} at once (one a core)" if 1 < cores < processes else ""
+    say(f"timing {len(chosen)} of {len(genomes)} distinct genomes in a bare torch loop, alone{per_core} and "
         f"{processes} at once, one thread each")
-    alone, together = baselines.time_bare_alone_and_together([Genome.from_dict(genomes[k]) for k in chosen], dataset,
-                                                             processes, replay_share, seconds / len(chosen))
-    return dict(zip(chosen, alone)), dict(zip(chosen, together))
+    timed = baselines.time_bare_loops([Genome.from_dict(genomes[k]) for k in chosen], dataset, processes,
+                                      replay_share, seconds / len(chosen), cores)
+    return {stage: dict(zip(chosen, costs)) for stage, costs in timed.items()}
 
 
 def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus: int, shared: bool = False) -> dict:
@@ -147,10 +149,15 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
             judged = rate == "loop_rate"
             reference, result = (f"bare torch loop {mean_std([r[bare] for r in a], '.0f')}",
                                  f"overhead {mean_std([r[overhead] for r in a], '.1f', 100, ' %')}")
-            if all("together" in r for r in a):  # the bare loops as plain processes share the cores
-                together = [r["together"] for r in a]
-                reference += f" alone, {mean_std([r[bare] for r in together], '.0f')} {players} at once"
-                result += f" ({mean_std([r[overhead] for r in together], '.1f', 100, ' %')} against {players} at once)"
+            others = [(f"{common.get('cpus')} at once (one a core)", "per_core"), (f"{players} at once", "together")]
+            others = [(label, [r[stage] for r in a]) for label, stage in others if all(stage in r for r in a)]
+            # Alone is judged; the others tell how much of the overhead is the machine's: its cores slow each
+            # other down (one a core), and more processes than cores add the OS's time slicing (P at once).
+            if others:
+                reference += " alone, " + ", ".join(f"{mean_std([r[bare] for r in runs], '.0f')} {label}"
+                                                   for label, runs in others)
+                result += " (" + "; ".join(f"{mean_std([r[overhead] for r in runs], '.1f', 100, ' %')} against "
+                                           f"{label}" for label, runs in others) + ")"
             rows.append({"measure": f"(i) {kind}", "schedule": "async",
                          "value": mean_std([r[rate] for r in a], ".0f"), "reference": reference, "result": result,
                          "target": f"overhead ≤ {OVERHEAD:.0%}" if judged else "-",
@@ -211,11 +218,13 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
             say(f"{schedule}, seed {seed}: {len(run['individuals'])} individuals, "
                 f"{sum(d.get('trained_steps') or 0 for d in run['individuals'])} steps, "
                 f"players used {run['cpu_players'] or 0:.0f} CPU-s, the rest {run['cpu_other'] or 0:.0f}")
-        alone, together = bare_costs(list(runs.values()), dataset, genomes, players, say,
-                                     replay_share, bare_seconds)
+        bare = bare_costs(list(runs.values()), dataset, genomes, players, say, replay_share, bare_seconds, cpus)
         for schedule, run in runs.items():
-            found[schedule].append({**analyse(run, alone, players, cpus),
-                                    "together": analyse(run, together, players, cpus, shared=True)})
+            # One process a core had a whole core, so its wall is per core already; `players` at once got
+            # cpus / players of one each, as the players did.
+            found[schedule].append({**analyse(run, bare["alone"], players, cpus),
+                                    **{stage: analyse(run, bare[stage], players, cpus, shared=stage == "together")
+                                       for stage in ("per_core", "together") if stage in bare}})
     common = {"dataset": dataset, "players": players, "cpus": cpus, "seconds": seconds, "seeds": seeds}
     notes = []
     for schedule, analysed in found.items():
@@ -239,7 +248,7 @@ def command(
     genomes: int = typer.Option(30, help="Distinct genomes of each seed's runs timed in the bare loop "
                                          "(first-generation ones always)."),
     bare_seconds: float = typer.Option(10.0, help="Seconds each bare timing of a seed's genomes lasts at least "
-                                                  "(alone, then as many at once as players)."),
+                                                  "(alone, as many at once as cores, as many at once as players)."),
     config: Optional[Path] = typer.Option(None, help="TOML of arena settings ([arena], [mutation]) for every run."),
     set_: Sets = None,
     work: Optional[Path] = typer.Option(None, help="Folder for the runs [default: a temporary one, removed]."),
