@@ -116,6 +116,21 @@ def test_a_flat_run_meets_every_target_and_a_slowing_leaking_one_says_by_how_muc
     assert float(rows[7]["change"].split()[0]) > float(rows[5]["change"].split()[0])  # the same MB, of less
 
 
+def test_loops_at_the_first_cost_shrink_only_the_train_phases_by_the_cpu_ratio():
+    # Two loops of 10 s, train 6 and 2 s of them: at half the CPU a step, 4 s shorter in 20, so 1.25 times the loops.
+    docs = [{"timeline": {"train": [T0, T0 + 6], "fight": [T0 + 6, T0 + 10]}},
+            {"timeline": {"train": [T0 + 10, T0 + 12], "fight": [T0 + 12, T0 + 20]}},
+            {"timeline": {}}]  # a record without a timeline counts for nothing
+    assert soak.at_first_cost(8.0, docs, 2.0, 4.0) == pytest.approx(8.0 * 20 / 16)
+    assert soak.at_first_cost(8.0, docs, 4.0, 4.0) == pytest.approx(8.0)  # the same cost: the count as it was
+    assert soak.at_first_cost(8.0, docs, 6.0, 4.0) == pytest.approx(8.0 * 20 / 24)  # cheaper later: fewer
+    fights_only = [{"timeline": {"fight": [T0, T0 + 10]}}]
+    assert soak.at_first_cost(8.0, fights_only, 2.0, 4.0) == pytest.approx(8.0)  # nothing trained to rescale
+    for loops, found, first, last in ((None, docs, 2.0, 4.0), (8.0, docs, None, 4.0), (8.0, docs, 2.0, 0.0),
+                                      (8.0, [], 2.0, 4.0)):
+        assert soak.at_first_cost(loops, found, first, last) is None
+
+
 def test_a_machine_that_slows_as_much_as_the_loops_leaves_the_pace_flat_at_its_first_speed():
     # From minute 4 on, loops take 1.25 times as long, and so does the probe's fixed GAN: the machine slowed.
     probes = [(T0 + at, 30.0, 8.0 * (1.25 if at >= 240 else 1.0)) for at in range(0, 8 * 60, 30)]

@@ -84,15 +84,18 @@ def probed(probes: list[tuple[float, float, float]], start: float, end: float) -
 
 
 def at_first_cost(loops: float | None, docs: list[dict], first_ms: float | None, last_ms: float | None) -> float | None:
-    """`loops` a minute of the loops `docs` had their train phases cost per step `first_ms` of CPU, not `last_ms`:
-    each loop's train phase scaled by their ratio, its other phases as they were. What the pace would be had the
-    genomes kept their first cost: a fall left there is the loop's own (its phases, the machine's sharing), not the
-    game's choice of dearer networks (`arena.copy_cost` says why cost is not selected against)."""
+    """The `loops` a minute that counted `docs` had they cost `first_ms` of CPU a training step, not `last_ms`:
+    each loop's train phase scaled by that ratio (at the share of a core it had), its other phases as they were;
+    a window of fixed length holds as many more loops as they are shorter on the mean (all players' loops pooled).
+    What the pace would be had the genomes kept their first cost: a fall left there is the loop's own, not the
+    game's choice of dearer networks (`arena.copy_cost` says why cost is not selected against). A machine that ran
+    slower raises the CPU per step too: read it beside the machine probe's rows."""
     if loops is None or not first_ms or not last_ms:
         return None
     spans = [d["timeline"] for d in docs if d.get("timeline")]
     wall = sum(max(e for _, e in t.values()) - min(s for s, _ in t.values()) for t in spans)
     train = sum(t["train"][1] - t["train"][0] for t in spans if "train" in t)
+    # Each train span lies inside its loop's, so the shortened wall stays above zero; no loops, no pace.
     return loops * wall / (wall - train * (1 - first_ms / last_ms)) if wall > 0 else None
 
 
