@@ -131,6 +131,17 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
     }
 
 
+def against_every_reference(run: dict, bare: dict[str, dict[str, tuple[float, float]]], players: int,
+                            cpus: int) -> dict:
+    """`analyse` of one run against the bare loop alone, and under `per_core` and `together` against those
+    references where `bare` (`bare_costs`) has them."""
+    # One process a core had a whole core, so its wall is per core already; `players` at once got cpus / players
+    # of one each, as the players did.
+    return {**analyse(run, bare["alone"], players, cpus),
+            **{stage: analyse(run, bare[stage], players, cpus, shared=stage == "together")
+               for stage in ("per_core", "together") if stage in bare}}
+
+
 def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
     """The table: one row per measure, means over seeds; overheads judged against the bare loop alone."""
     players = common.get("players")
@@ -220,11 +231,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
                 f"players used {run['cpu_players'] or 0:.0f} CPU-s, the rest {run['cpu_other'] or 0:.0f}")
         bare = bare_costs(list(runs.values()), dataset, genomes, players, say, replay_share, bare_seconds, cpus)
         for schedule, run in runs.items():
-            # One process a core had a whole core, so its wall is per core already; `players` at once got
-            # cpus / players of one each, as the players did.
-            found[schedule].append({**analyse(run, bare["alone"], players, cpus),
-                                    **{stage: analyse(run, bare[stage], players, cpus, shared=stage == "together")
-                                       for stage in ("per_core", "together") if stage in bare}})
+            found[schedule].append(against_every_reference(run, bare, players, cpus))
     common = {"dataset": dataset, "players": players, "cpus": cpus, "seconds": seconds, "seeds": seeds}
     notes = []
     for schedule, analysed in found.items():
