@@ -217,7 +217,9 @@ def time_bare(job: BareJob) -> dict[str, list[tuple[float, float]]]:
     if 1 < job.cores < job.together:
         if job.rank < job.cores:
             out["per_core"] = timed()
-        all_there("per_core", busy if job.rank < job.cores else lambda: time.sleep(0.01))
+            all_there("per_core", busy)
+        else:
+            all_there("per_core")
     out["together"] = timed()
     all_there("done", busy)
     return out

@@ -117,13 +117,13 @@ def rows_of(docs: list[dict], memory: list[tuple], common: dict,
     speed = [probed(probes, *span) for span in compared] if compared else [None, None]
     # A loop of the last minutes counted at the first minutes' machine speed: as many more as the probe got slower.
     steady_loops = loops[1] * speed[1] / speed[0] if loops[1] is not None and all(speed) else None
-    cpu_ms = [train_ms([d for minute in m for d in minute], "step_cpu_ms") for m in both]
+    ended = [[d for minute in m for d in minute] for m in both]  # the loops of the first minutes, of the last
+    cpu_ms = [train_ms(docs_, "step_cpu_ms") for docs_ in ended]
     rows = [_row("loops per minute, population", *loops, WITHIN, ".1f"),
-            _row("train phase ms per step", *[train_ms([d for minute in m for d in minute]) for m in both],
-                 None, ".2f"),
+            _row("train phase ms per step", *map(train_ms, ended), None, ".2f"),
             _row("train phase CPU ms per step", *cpu_ms, None, ".2f"),
             _row("loops per minute at the first minutes' train phase CPU ms per step", loops[0],
-                 at_first_cost(loops[1], [d for minute in both[1] for d in minute], *cpu_ms), None, ".1f")]
+                 at_first_cost(loops[1], ended[1], *cpu_ms), None, ".1f")]
     for label, actor, field in MEMORY_ROWS:
         spans = compared or [(0.0, 0.0)] * 2  # empty: nothing to compare
         rows.append(_row(label, *[resident(memory, actor, *span, field) for span in spans], GROWTH, ".0f"))
