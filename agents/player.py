@@ -169,7 +169,7 @@ class Player:
                               step_ms=1000 * clock.seconds("train") / trained if trained else None,
                               step_cpu_ms=self.step_cpu_ms)
                 measured = []
-                if self.judge and self.arena.metrics_due(self.generation):
+                if self.judge and self.arena.metrics_due(self.generation, self.data.shape):
                     with clock("measure"):
                         measured.append(self._measure(child, individual))
                 self.individuals += 1

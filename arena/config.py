@@ -18,7 +18,8 @@ EXPLOIT_AUTO, EXPLOIT_BY_DATA = "auto", "by_data"
 EXPLOIT_CHOICES = (*EXPLOITS, EXPLOIT_AUTO, EXPLOIT_BY_DATA)
 # Integer settings whose -1 leaves them to the data, with what else each takes (validated alike, one message form).
 BY_DATA_INTEGERS = {"round_every": ", 0 (never) or a positive integer", "ready": " or a number of loops (0 or more)",
-                    "replay": ", 0 (off) or a capacity", "shared_fakes": ", 0 (off) or a capacity"}
+                    "replay": ", 0 (off) or a capacity", "shared_fakes": ", 0 (off) or a capacity",
+                    "metrics_every": ", 0 (the final population only) or a positive integer"}
 
 
 def lr_scale(progress: float, final: float) -> float:
@@ -183,9 +184,12 @@ class ArenaConfig:
     2026-12-05T08:13:55): against 0.187 without it, its gain on that measure is within the runs' spread."""
     replay_share: float = 0.25
     """Replayed fakes per training batch, as a share of the batch size."""
-    metrics_every: int = 5
+    metrics_every: int = -1
     """Each player records its generator's quality (modes, high quality, KL; or FID, TVD) every this many
-    generations; 0 records it only for the final population."""
+    generations; 0 records it only for the final population; -1: by the data, every 5th on vector data and every
+    10th on images. A measure on mnist (2,000 images through the generator and the judge's classifier, and the
+    distance to real data measured with it) took 2.7 % of the players' wall at every 5th (BENCHMARKS.md throughput
+    row 2026-12-07T16:59:05): time the players' training loses to a diagnostic curve the game never reads."""
     ensemble: int = 3
     """Generators mixed into the ensemble evaluated at the end of a run, and the candidates for the champion under
     champion = real (0: none). With 4 players, all 4 gained nothing on ring8's 600 s runs judged again (BENCHMARKS.md
@@ -323,7 +327,7 @@ class ArenaConfig:
         if self.shared_fakes > 0 and not self.replay:
             raise ValueError(f"arena.shared_fakes ({self.shared_fakes}) needs a replay buffer to put them in; "
                              "arena.replay is 0 (set arena.shared_fakes = 0 too)")
-        for name in ("metrics_every", "ensemble", "cross_steps", "generator_first", "round_steps", "screen_regions",
+        for name in ("ensemble", "cross_steps", "generator_first", "round_steps", "screen_regions",
                      "refine"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -342,9 +346,14 @@ class ArenaConfig:
         """The learning rates' factor at `progress` (0 at the start of the budget, 1 at its end)."""
         return lr_scale(progress, self.lr_final)
 
-    def metrics_due(self, generation: int) -> bool:
+    def metrics_every_on(self, data_shape: tuple[int, ...]) -> int:
+        """Generations between a player's quality records on data of this shape (see `metrics_every`)."""
+        return self.metrics_every if self.metrics_every >= 0 else (10 if is_image(data_shape) else 5)
+
+    def metrics_due(self, generation: int, data_shape: tuple[int, ...]) -> bool:
         """Whether a player records its generator's quality after this generation (`metrics_every`)."""
-        return bool(self.metrics_every) and generation % self.metrics_every == 0
+        every = self.metrics_every_on(data_shape)
+        return bool(every) and generation % every == 0
 
     def rounds_every(self, data_shape: tuple[int, ...]) -> int:
         """Generations between a player's rounds on data of this shape (see `round_every`; 0: never)."""
@@ -388,6 +397,7 @@ class ArenaConfig:
         names the game it played and a resume plays that game whatever a later default says."""
         return replace(self, exploit=self.exploit_on(data_shape), ready=self.ready_on(data_shape),
                        round_every=self.rounds_every(data_shape), replay=self.replay_on(data_shape),
+                       metrics_every=self.metrics_every_on(data_shape),
                        shared_fakes=self.shared_fakes_on(data_shape), batch_size=self.first_batch(data_shape),
                        founder_d_lr=self.first_d_lr(data_shape), architecture=self.first_architecture(data_shape))
 
@@ -402,7 +412,7 @@ class ArenaConfig:
         (every `metrics_every` generations); a player's last individual is measured too (`Player.run`). A measure
         compares 512 samples with 512 real ones at five bandwidths."""
         return (self.exploit_on(data_shape) == "truncation" and self.cull == "real") or tuning \
-            or self.metrics_due(generation)
+            or self.metrics_due(generation, data_shape)
 
     def first_batch(self, data_shape: tuple[int, ...]) -> int:
         """The founders' batch size on data of this shape (see `batch_size`)."""

@@ -56,13 +56,15 @@ def duels(pair, individual: str, ids: Sequence[str], opponents: Sequence, data, 
           run_id: str) -> Duels:
     """The own generator against each opponent's discriminator and theirs against the own one, n samples
     each; `hacking` is how often the generator fools its own discriminator (`own`) against opposing ones
-    (`opposing`), and their `gap`: the seed's "GANs overfit by hacking their discriminator", measured."""
+    (`opposing`), and their `gap`: the seed's "GANs overfit by hacking their discriminator", measured. The own
+    discriminator and the opposing ones judge the same fakes: the gap is theirs, not two draws', and the own
+    generator samples once (one of five generator passes of a fight with three opponents)."""
     real = data.sample(n, rng)
     theirs = [o.discriminator for o in opponents]
-    attack = judge([pair.generator], theirs, n, rng)
-    own = float(judge([pair.generator], [pair.discriminator], n, rng).fooled[0, 0])
-    opposing = float(attack.fooled[0].mean())
-    matches = match_records(attack.fooled, [individual], ids, [judged_real(d, real) for d in theirs], run_id,
+    fooled = judge([pair.generator], [*theirs, pair.discriminator], n, rng).fooled
+    attack, own = fooled[:, :-1], float(fooled[0, -1])
+    opposing = float(attack[0].mean())
+    matches = match_records(attack, [individual], ids, [judged_real(d, real) for d in theirs], run_id,
                             individual, "duel", n)
     defence = judge([o.generator for o in opponents], [pair.discriminator], n, rng)
     matches += match_records(defence.fooled, ids, [individual], [judged_real(pair.discriminator, real)], run_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from copy import deepcopy
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import torch
 from arena.bout import bout, judge, judged_real
 from arena.datasets import DATASETS, IMAGE_DATASETS, GaussianMixture, ImageDataset, grid25, load_dataset, ring8
 from arena.fitness import Standing
+from arena.rounds import duels
 from arena.selection import choose_opponents, choose_parents, tournament
 from genome.build import build_pair, make_optimizer
 from genome.genes import Genome, Layer, OptimizerGene
@@ -240,6 +242,28 @@ def test_d_fitness_of_constant_discriminators_from_duels():
         standing = Standing()
         standing.as_discriminator(duel(gen, disc, 64, torch.Generator().manual_seed(0)), judged_real(disc, real))
         assert standing.d_fitness == 0.5
+
+
+def test_a_duel_judges_one_draw_of_the_own_fakes_by_the_own_and_the_opposing_discriminators():
+    """The hacking gap compares discriminators, not two draws: with opponents whose discriminators are copies of
+    the own one, the own and the opposing verdicts are the same to the sample, and the own generator samples once."""
+    torch.manual_seed(0)
+    pair = build_pair(small_genome())
+    with torch.no_grad():  # a threshold at the median score: about half its fakes fool it, a draw's share varies
+        scores = pair.discriminator(pair.generator.sample(4096, torch.Generator()))
+        pair.discriminator.threshold = float(scores.median())
+    opponents = [deepcopy(pair) for _ in range(3)]
+    sampled = []
+    draw = pair.generator.sample
+    pair.generator.sample = lambda n, rng: sampled.append(n) or draw(n, rng)
+    fought = duels(pair, "me", ["a", "b", "c"], opponents, ring8(), 256, torch.Generator().manual_seed(1), "run")
+    assert sampled == [256]
+    assert 0.3 < fought.hacking["own"] < 0.7
+    assert fought.hacking["own"] == fought.hacking["opposing"] and fought.hacking["gap"] == 0
+    attacks = [m for m in fought.matches if m["generator"] == "me"]
+    assert [m["discriminator"] for m in attacks] == ["a", "b", "c"]
+    assert {m["fooled"] for m in attacks} == {fought.hacking["own"]}
+    assert sorted(m["generator"] for m in fought.matches if m["discriminator"] == "me") == ["a", "b", "c"]
 
 
 def test_generator_fitness_is_mean():

@@ -286,7 +286,7 @@ def test_the_couplings_between_players_are_by_the_data_and_a_given_capacity_is_k
 
 
 ON_DATA = ("exploit_on", "ready_on", "rounds_every", "replay_on", "shared_fakes_on", "first_batch", "first_d_lr",
-           "first_architecture")
+           "first_architecture", "metrics_every_on")
 
 
 @pytest.mark.parametrize("given", [{}, {"exploit": "by_data", "round_every": -1}, {"shared_fakes": 64},
@@ -300,7 +300,8 @@ def test_a_run_records_the_game_its_data_gives_it_and_plays_the_same_one(given):
         played = arena.for_data(shape)
         assert played.exploit in ("never", "truncation", "always") and played.founder_d_lr > 0
         assert played.architecture == ("conv" if is_image(shape) and "architecture" not in given else "dense")
-        assert min(played.ready, played.round_every, played.replay, played.shared_fakes, played.batch_size) >= 0
+        assert min(played.ready, played.round_every, played.replay, played.shared_fakes, played.batch_size,
+                   played.metrics_every) >= 0
         assert [getattr(played, on)(shape) for on in ON_DATA] == [getattr(arena, on)(shape) for on in ON_DATA]
         assert played.for_data(shape) == played  # nothing left to resolve
         for name, value in given.items():
@@ -311,6 +312,18 @@ def test_a_run_records_the_game_its_data_gives_it_and_plays_the_same_one(given):
     assert (images.for_data(IMAGE).turn_ms, vectors.for_data(VECTOR).turn_ms) == (500, 50)
     assert RunConfig(dataset="mnist", turn_ms=0).for_data(IMAGE).turn_ms == 0
     assert images.for_data(IMAGE).arena == images.arena.for_data(IMAGE)
+
+
+def test_quality_is_recorded_every_fifth_loop_on_vector_data_every_tenth_on_images_unless_given():
+    assert [g for g in range(21) if ArenaConfig().metrics_due(g, VECTOR)] == [0, 5, 10, 15, 20]
+    assert [g for g in range(21) if ArenaConfig().metrics_due(g, IMAGE)] == [0, 10, 20]
+    assert [g for g in range(21) if ArenaConfig(metrics_every=4).metrics_due(g, IMAGE)] == [0, 4, 8, 12, 16, 20]
+    assert not any(ArenaConfig(metrics_every=0).metrics_due(g, shape) for g in range(21) for shape in (IMAGE, VECTOR))
+    # the distance to real data is measured with the quality where nothing else reads it
+    assert [g for g in range(21) if ArenaConfig(tune=0).distance_due(g, IMAGE)] == [0, 10, 20]
+    with pytest.raises(ValueError, match="arena.metrics_every must be -1 \\(by the data\\), 0 \\(the final "
+                                         "population only\\) or a positive integer; got -2"):
+        ArenaConfig(metrics_every=-2)
 
 
 @pytest.mark.parametrize("ready", [-2, True, 2.5, "10"])
