@@ -58,7 +58,7 @@ def duels(pair, individual: str, ids: Sequence[str], opponents: Sequence, data, 
     each; `hacking` is how often the generator fools its own discriminator (`own`) against opposing ones
     (`opposing`), and their `gap`: the seed's "GANs overfit by hacking their discriminator", measured. The own
     discriminator and the opposing ones judge the same fakes: the gap is theirs, not two draws', and the own
-    generator samples once (one of five generator passes of a fight with three opponents)."""
+    generator samples once (four generator passes with three opponents, five before)."""
     real = data.sample(n, rng)
     theirs = [o.discriminator for o in opponents]
     fooled = judge([pair.generator], [*theirs, pair.discriminator], n, rng).fooled

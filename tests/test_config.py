@@ -289,7 +289,8 @@ ON_DATA = ("exploit_on", "ready_on", "rounds_every", "replay_on", "shared_fakes_
            "first_architecture", "metrics_every_on")
 
 
-@pytest.mark.parametrize("given", [{}, {"exploit": "by_data", "round_every": -1}, {"shared_fakes": 64},
+@pytest.mark.parametrize("given", [{}, {"exploit": "by_data", "round_every": -1},
+                                   {"shared_fakes": 64, "metrics_every": 5},
                                    {"exploit": "always", "replay": 0, "ready": 3, "batch_size": 32,
                                     "architecture": "dense"}])
 def test_a_run_records_the_game_its_data_gives_it_and_plays_the_same_one(given):
