@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from arena.datasets import ImageDataset, digits, grid25, ring8
-from arena.ensemble import (EXPONENT_FLOOR, SCALES, Mixture, RealReference, _generated, _kernel_means,
+from arena.ensemble import (EXPONENT_FLOOR, SCALES, Mixture, RealReference, _generated, _kernel_mean, _kernel_means,
                             distances_to_real, fit_weights, local_scale)
 from arena.metrics import Judge, frechet_distance, load_classifier, mixture_quality, train_classifier
 from genome import build_pair
@@ -230,6 +230,19 @@ def test_the_kernels_floored_exponent_leaves_the_distance_as_the_plain_exponenti
         squared = torch.cdist(fake, real).pow(2) / (2 * reference.bandwidths[0] ** 2)
         assert float((squared > 87).float().mean()) > 0.5  # the pairs the floor speeds up: most of them
         assert reference.distances([fake])[0] == pytest.approx(plain, rel=1e-6, abs=1e-12)
+
+
+def test_a_kernel_mean_computed_in_place_gives_the_out_of_place_value_to_the_bit_and_leaves_its_input():
+    """Every bandwidth reads the same squared distances: the in-place steps work on a copy of them, and give
+    what the plain expression (three new tensors) gives, floored pairs included."""
+    data = grid25()
+    fake, real = (data.sample(512, torch.Generator().manual_seed(seed)) for seed in (7, 8))
+    squared = torch.cdist(fake, real).pow(2)
+    kept = squared.clone()
+    for bandwidth in RealReference(real).bandwidths:
+        plain = float(torch.exp((squared / (-2 * bandwidth ** 2)).clamp_min(EXPONENT_FLOOR)).mean())
+        assert _kernel_mean(squared, bandwidth) == plain
+        assert torch.equal(squared, kept)
 
 
 def test_fitted_weights_see_modes_the_median_kernel_misses():
