@@ -187,9 +187,10 @@ class ArenaConfig:
     metrics_every: int = -1
     """Each player records its generator's quality (modes, high quality, KL; or FID, TVD) every this many
     generations; 0 records it only for the final population; -1: by the data, every 5th on vector data and every
-    10th on images. A measure on mnist (2,000 images through the generator and the judge's classifier, and the
-    distance to real data measured with it) took 2.7 % of the players' wall at every 5th (BENCHMARKS.md throughput
-    row 2026-12-07T16:59:05): time the players' training loses to a diagnostic curve the game never reads."""
+    10th on images. A measure on mnist (2,000 images through the generator and the judge's classifier) took 2.7 %
+    of the players' wall at every 5th (BENCHMARKS.md throughput row 2026-12-07T16:59:05) and 1.7 % at every 10th
+    (row 19:56:29), the distance to real data measured with it 0.8 and 0.6 %: time the players' training loses to
+    a diagnostic curve the game never reads on images."""
     ensemble: int = 3
     """Generators mixed into the ensemble evaluated at the end of a run, and the candidates for the champion under
     champion = real (0: none). With 4 players, all 4 gained nothing on ring8's 600 s runs judged again (BENCHMARKS.md
@@ -327,8 +328,7 @@ class ArenaConfig:
         if self.shared_fakes > 0 and not self.replay:
             raise ValueError(f"arena.shared_fakes ({self.shared_fakes}) needs a replay buffer to put them in; "
                              "arena.replay is 0 (set arena.shared_fakes = 0 too)")
-        for name in ("ensemble", "cross_steps", "generator_first", "round_steps", "screen_regions",
-                     "refine"):
+        for name in ("ensemble", "cross_steps", "generator_first", "round_steps", "screen_regions", "refine"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"arena.{name} must be a non-negative integer; got {value!r}")

@@ -49,8 +49,7 @@ EXPONENT_FLOOR = -80.0
 def _kernel_mean(squared: torch.Tensor, bandwidth: float) -> float:
     """Mean Gaussian kernel of bandwidth `bandwidth` over squared distances `squared`. One new tensor, the rest
     in place: for 512 x 512 pairs each new one is a megabyte the allocator maps and faults in afresh, which on
-    2-D data cost more than the arithmetic; the values are the same to the bit (the throughput rows' distance
-    phase shows the time)."""
+    2-D data cost more than the arithmetic; the values are the same to the bit."""
     return float(torch.div(squared, -2 * bandwidth ** 2).clamp_min_(EXPONENT_FLOOR).exp_().mean())
 
 

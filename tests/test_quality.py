@@ -243,6 +243,8 @@ def test_a_kernel_mean_computed_in_place_gives_the_out_of_place_value_to_the_bit
         plain = float(torch.exp((squared / (-2 * bandwidth ** 2)).clamp_min(EXPONENT_FLOOR)).mean())
         assert _kernel_mean(squared, bandwidth) == plain
         assert torch.equal(squared, kept)
+    # the floor itself, which a mean over many pairs would hide: a pair far beyond it gives e^-80, not 0
+    assert _kernel_mean(torch.tensor([[1e4]]), 1.0) == float(torch.exp(torch.tensor(EXPONENT_FLOOR))) > 0
 
 
 def test_fitted_weights_see_modes_the_median_kernel_misses():
