@@ -12,8 +12,8 @@ SCHEDULES = ("async", "barrier")
 FOUNDERS = ("random", "conventional")
 
 
-# `exploit`s left to the data (`ArenaConfig.exploit_on`): auto (the default), or by_data (a default of 7 December,
-# kept for the runs recorded with it).
+# `exploit`s left to the data (`ArenaConfig.exploit_on`): auto (the default from 7 December, 11:00, until never), or
+# by_data (a default of 7 December's morning), each kept for the runs recorded with it.
 EXPLOIT_AUTO, EXPLOIT_BY_DATA = "auto", "by_data"
 EXPLOIT_CHOICES = (*EXPLOITS, EXPLOIT_AUTO, EXPLOIT_BY_DATA)
 # Integer settings whose -1 leaves them to the data, with what else each takes (validated alike, one message form).
@@ -66,31 +66,35 @@ class ArenaConfig:
     """The standing parents are chosen by, and the run's champion: fitness (share of opposing
     discriminators fooled) or rating (the generator's skill rating, which weighs a fooled strong
     discriminator above a fooled weak one)."""
-    exploit: str = "auto"
+    exploit: str = "never"
     """When a player replaces its pair by another: always (every loop), truncation (only a pair in the bottom
-    `truncation` share after `ready` loops; the others go on training with their optimizer state, as Ray Tune's
-    PBT), never (players only train and fight: coevolution through the fights, and where they are on the replay of
-    fakes that fooled and the rounds' cross-training, not through selection), auto (the default: truncation on
-    vector data, never on images, the best game measured on each), or by_data (truncation on images, never on
-    vector data: a default of 7 December, kept for the runs recorded with it; the default before was never, later
-    that day truncation). A default by the mean of 3 seeds, not by every seed. On vector data truncation, with `cull`
-    = real, `explore` = perturb and `ready` 60: on grid25 at 600 s the champion had 97.3 % high quality and KL 0.003,
-    the mixture 97.4 % and 0.002, against 97.5 % and 0.007, 97.7 % and 0.010 under never (BENCHMARKS.md rows
-    2026-12-07T07:57:32 and 2026-12-06T09:24:19). On ring8 at 600 s the mixture stood level, 98.3 % and KL 0.001
-    against 98.2 % and 0.001, the champion half a point lower, 97.6 % against 98.1 %, both KL 0.001 (rows
-    2026-12-07T09:01:45 and 2026-12-06T08:53:08). On grid25 with the first cull after 10 loops it lost (94.8 % and
-    KL 0.022, row 2026-12-07T05:22:15): at one seed the population copied its widest founder early and trained half
-    the steps. The first game's PBT run (random founders, one seed) lost the same way, copies of its costliest
-    lineage: 20 modes, KL 0.968 against 25, 0.301 without (rows 2026-12-03T11:09:50 and 08:10:14). On images never,
-    with the couplings between players off (`round_every`, `replay`, `shared_fakes` by default): on mnist at 1,800 s,
-    5 streams of samples, the champion averaged FID 9.71 (TVD 0.095) and the mixture 10.70 over seeds 0 to 2 (rows
-    2026-12-07T08:30:42, 09:35:10, 10:48:28), against 10.99 (TVD 0.090) and 11.07 under truncation with the
-    couplings on (rows 2026-12-07T03:01:37, 04:12:28, 05:58:27) and 12.25 and 12.20 under never with them (row
-    05:58:27's notes); the champion ahead of truncation's at seeds 1 and 2 (12.46 and 9.91 against 14.70 and 11.71),
-    behind at seed 0 (6.76 against 6.55), the mixture ahead at seed 2 only. Truncation without the couplings did worst:
-    champion FID 11.69 and 16.27, mixture 10.93 and 15.78 at seeds 0 and 1 (rows 2026-12-07T13:13:48, 13:47:46), so
-    the copies cost on images, not the couplings. The games measured before kept the couplings on: to play
-    one again on images, set `round_every` = 4, `replay` = 512 and `shared_fakes` = 256 besides `exploit`."""
+    `truncation` share after `ready` loops; the others go on training with their optimizer state, as Ray Tune's PBT),
+    never (the default: players only train and fight: coevolution through the fights, and where they are on the replay
+    of fakes that fooled and the rounds' cross-training, not through selection), auto (truncation on vector data, never
+    on images: the default from 7 December, 11:00, kept for the runs recorded with it), or by_data (truncation on
+    images, never on vector data: that morning's default until 09:08, when truncation on all data was for two hours;
+    kept likewise). Never on all data, by the mean of the seeds measured, since truncation's single lineage can fail
+    whole: on grid25 at 600 s PBT's population became copies of one founder's pair within about 130 loops in each seed
+    of row 2026-12-07T21:39:15, and at two seeds of six that lineage held the grid worse (seed 1: 22 modes, its
+    discriminators catching 85 % of the fakes, champion KL 0.335; seed 3: uneven modes, KL 0.085). Over seeds 0 to 5
+    (rows 2026-12-07T21:39:15, 22:43:05) its champion averaged 95.3 % high quality and KL 0.071, against 97.3 % and
+    0.006 under never (rows 2026-12-06T09:24:19, seeds 0 to 2 on the stream of draws before the duel's single draw, and
+    2026-12-07T23:14:11, seeds 3 to 5: 97.1 ± 0.5 % and 0.004 against PBT's 95.1 ± 3.6 % and 0.029 on the same
+    founders), where the players' lineages train apart and the champion is chosen among them. On ring8 at 600 s never's
+    champion had 98.1 % and KL 0.001 against truncation's 97.6 and 97.8 % (rows 2026-12-06T08:53:08,
+    2026-12-07T09:01:45, 22:10:42), the mixtures level (98.2 against 98.3 and 98.4 %). On grid25 with the first cull
+    after 10 loops truncation lost further (94.8 % and KL 0.022, row 2026-12-07T05:22:15), and the first game's PBT run
+    (random founders, one seed) lost the same way, copies of its costliest lineage: 20 modes, KL 0.968 against 25, 0.301
+    without (rows 2026-12-03T11:09:50 and 08:10:14). On images never, with the couplings between players off
+    (`round_every`, `replay`, `shared_fakes` by default): on mnist at 1,800 s, 5 streams of samples, the champion
+    averaged FID 9.71 (TVD 0.095) and the mixture 10.70 over seeds 0 to 2 (rows 2026-12-07T08:30:42, 09:35:10,
+    10:48:28), against 10.99 (TVD 0.090) and 11.07 under truncation with the couplings on (rows 2026-12-07T03:01:37,
+    04:12:28, 05:58:27) and 12.25 and 12.20 under never with them (row 05:58:27's notes); the champion ahead of
+    truncation's at seeds 1 and 2 (12.46 and 9.91 against 14.70 and 11.71), behind at seed 0 (6.76 against 6.55), the
+    mixture ahead at seed 2 only. Truncation without the couplings did worst: champion FID 11.69 and 16.27, mixture
+    10.93 and 15.78 at seeds 0 and 1 (rows 2026-12-07T13:13:48, 13:47:46), so the copies cost on images, not the
+    couplings. The games measured before kept the couplings on: to play one again on images, set `round_every` = 4,
+    `replay` = 512 and `shared_fakes` = 256 besides `exploit`."""
     cull: str = "real"
     """Under truncation, how the pairs to replace are found: real (the bottom by their generators' distance to
     real training samples, MMD measured by each player every loop, which no player can hack) or fitness (the
@@ -190,7 +194,7 @@ class ArenaConfig:
     10th on images. A measure on mnist (2,000 images through the generator and the judge's classifier) took 2.7 %
     of the players' wall at every 5th (BENCHMARKS.md throughput row 2026-12-07T16:59:05) and 1.7 % at every 10th
     (row 19:56:29), the distance to real data measured with it 0.8 and 0.6 %: time the players' training loses to
-    a diagnostic curve the game never reads on images."""
+    a diagnostic curve the default game (exploit never, tune 0) never reads."""
     ensemble: int = 3
     """Generators mixed into the ensemble evaluated at the end of a run, and the candidates for the champion under
     champion = real (0: none). With 4 players, all 4 gained nothing on ring8's 600 s runs judged again (BENCHMARKS.md
@@ -235,8 +239,8 @@ class ArenaConfig:
     2026-12-04T22:52:19)."""
     average: float = 0.0
     """Each player keeps an exponential moving average of its generator's weights with this decay per step
-    (`arena/average.py`; 0: none). The live weights train, fight and are culled by their distance to real data;
-    the average is what the run gives out (its champion and mixture) and what the players' quality records
+    (`arena/average.py`; 0: none). The live weights train, fight and, under truncation, are culled by their distance
+    to real data; the average is what the run gives out (its champion and mixture) and what the players' quality records
     measure. Off by default because it adds nothing measurable: at 0.999 on grid25 at 600 s (BENCHMARKS.md rows
     2026-12-05T06:56:43 and 07:31:13, four runs) the champion's KL averaged 0.150 and the mixture's 0.060,
     against 0.157 and 0.065 over seven runs without it (the pool in the notes of row 08:13:55); on mnist at

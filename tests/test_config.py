@@ -233,10 +233,11 @@ IMAGE, VECTOR = (1, 28, 28), (2,)
 def test_the_distance_to_real_data_is_measured_only_where_the_game_reads_it():
     every = ArenaConfig(exploit="truncation", cull="real", metrics_every=5, tune=0)
     assert all(every.distance_due(g, shape) for g in range(12) for shape in (IMAGE, VECTOR))
-    # the default: truncation culling by it on vector data, nobody culled on images; by_data the other way round
+    # the default: nobody culled on any data; auto culls by it on vector data, by_data on images
     default = ArenaConfig(metrics_every=5, tune=0)
-    assert all(default.distance_due(g, VECTOR) for g in range(12))
+    assert [g for g in range(12) if default.distance_due(g, VECTOR)] == [0, 5, 10]
     assert [g for g in range(12) if default.distance_due(g, IMAGE)] == [0, 5, 10]
+    assert all(ArenaConfig(exploit="auto", metrics_every=5, tune=0).distance_due(g, VECTOR) for g in range(12))
     assert all(ArenaConfig(exploit="by_data", metrics_every=5, tune=0).distance_due(g, IMAGE) for g in range(12))
     for cfg in (ArenaConfig(exploit="by_data", metrics_every=5, tune=0),
                 ArenaConfig(exploit="truncation", cull="fitness", metrics_every=5, tune=0)):
@@ -246,11 +247,14 @@ def test_the_distance_to_real_data_is_measured_only_where_the_game_reads_it():
     assert all(ArenaConfig(metrics_every=0).distance_due(g, VECTOR, tuning=True) for g in range(12))
 
 
-def test_the_default_exploit_is_pbt_on_vector_data_never_on_images_and_a_given_one_is_kept():
+def test_the_default_exploit_is_never_auto_is_pbt_on_vector_data_only_and_a_given_one_is_kept():
     default = ArenaConfig()
-    assert default.exploit == "auto"
-    assert (default.exploit_on(IMAGE), default.exploit_on(VECTOR)) == ("never", "truncation")
-    assert (default.cull, default.explore) == ("real", "perturb")  # Ray Tune's PBT
+    assert default.exploit == "never"
+    assert (default.exploit_on(IMAGE), default.exploit_on(VECTOR)) == ("never", "never")
+    # auto, the default from 7 December, 11:00: PBT on vector data, nobody replaced on images
+    auto = ArenaConfig(exploit="auto")
+    assert (auto.exploit_on(IMAGE), auto.exploit_on(VECTOR)) == ("never", "truncation")
+    assert (default.cull, default.explore) == ("real", "perturb")  # truncation's, when asked for: Ray Tune's PBT
     assert (default.ready_on(IMAGE), default.ready_on(VECTOR)) == (10, 60)
     assert {ArenaConfig(ready=0).ready_on(shape) for shape in (IMAGE, VECTOR)} == {0}
     assert {ArenaConfig(ready=25).ready_on(shape) for shape in (IMAGE, VECTOR)} == {25}
@@ -308,7 +312,9 @@ def test_a_run_records_the_game_its_data_gives_it_and_plays_the_same_one(given):
         for name, value in given.items():
             if value != -1 and value != "by_data":
                 assert getattr(played, name) == value, name
-    assert (ArenaConfig().for_data(IMAGE).exploit, ArenaConfig().for_data(VECTOR).exploit) == ("never", "truncation")
+    assert (ArenaConfig().for_data(IMAGE).exploit, ArenaConfig().for_data(VECTOR).exploit) == ("never", "never")
+    auto = ArenaConfig(exploit="auto")
+    assert (auto.for_data(IMAGE).exploit, auto.for_data(VECTOR).exploit) == ("never", "truncation")
     images, vectors = RunConfig(dataset="mnist"), RunConfig(dataset="ring8")
     assert (images.for_data(IMAGE).turn_ms, vectors.for_data(VECTOR).turn_ms) == (500, 50)
     assert RunConfig(dataset="mnist", turn_ms=0).for_data(IMAGE).turn_ms == 0

@@ -58,7 +58,7 @@ def player_game(arena: ArenaConfig, shape: tuple[int, ...]) -> dict:
 
 @pytest.mark.parametrize("exploit, shape, ready", [("auto", (2,), 60), ("truncation", (1, 28, 28), 10)])
 def test_the_game_culls_the_last_pair_once_it_has_trained_the_datas_ready_loops(exploit, shape, ready):
-    """The game a player passes (`Player._game`; by default on vector data, with truncation asked for on images):
+    """The game a player passes (`Player._game`; auto on vector data, truncation asked for on images):
     the pair nearest real data last goes on training until its age reaches `ready`, then it is replaced by a
     copy."""
     game = player_game(ArenaConfig(exploit=exploit), shape)
@@ -69,10 +69,11 @@ def test_the_game_culls_the_last_pair_once_it_has_trained_the_datas_ready_loops(
         assert move.breeds == breeds and (not breeds or move.parents[0]["id"] != "e0"), (age, move)
 
 
-def test_by_default_no_pair_on_images_is_ever_replaced():
-    game = player_game(ArenaConfig(), (1, 28, 28))
+@pytest.mark.parametrize("shape", [(1, 28, 28), (2,)])
+def test_by_default_no_pair_on_any_data_is_ever_replaced(shape):
+    game = player_game(ArenaConfig(), shape)
     pool = [{**c, "real_distance": 0.1 * (4 - i)} for i, c in enumerate(population(4))]
-    for age in (0, 10, 1000):
+    for age in (0, 10, 60, 1000):
         me = {**pool[0], "age": age}
         assert next_move(me, pool[1:] + [me], np.random.default_rng(0), **game) == Move()
 
@@ -459,7 +460,7 @@ def test_the_player_publishes_its_step_cost_and_passes_copy_cost_to_the_game():
     game = player_game(ArenaConfig(copy_cost=1.25), (1, 28, 28))
     assert game["copy_cost"] == 1.25 and game["explore"] == "perturb" and game["exploit"] == "never"
     assert game["ready"] == 10  # by the data: images
-    vector = player_game(ArenaConfig(copy_cost=1.25), (2,))
+    vector = player_game(ArenaConfig(exploit="auto", copy_cost=1.25), (2,))
     assert (vector["exploit"], vector["ready"]) == ("truncation", 60)
     assert set(game) <= set(inspect.signature(next_move).parameters)  # each setting is one next_move reads
     player = SimpleNamespace(name="p0", generation=3, spec=SimpleNamespace(dataset="ring8"), real_distance=0.2,
