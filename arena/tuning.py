@@ -4,9 +4,8 @@ Why: on grid25 a player's generator holds a steady state all run, and what sets 
 rates (a discriminator's rate above 8e-4 kept its player at 14 to 18 modes; near 1e-4 on both sides, blurred
 between the modes). Copying the best pair over the others (PBT's exploit) made the population one lineage and
 lost there, in the first game, with random founders (with the first cull after 60 loops it was the default on
-vector data from 7 December until, at two grid25 seeds of six, the population's single lineage held the grid worse:
-`arena.exploit`); this moves each
-player's rates while it goes on training its own pair.
+vector data on 7 December, until at two grid25 seeds of six the population's single lineage gave a champion whose KL
+was above 0.05: `arena.exploit`); this moves each player's rates while it goes on training its own pair.
 
 How: the player measures its generator's distance to real training samples after a loop (MMD²,
 `arena.ensemble.RealReference`: blind to the true modes, and on grid25 its correlation with KL over a run is 0.8).
