@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
+import pyarrow.compute as pc
 import pymongo
 from pymongo.database import Database
 import typer
@@ -78,7 +79,11 @@ def build(db, run_id: str, out: str, folder: Path) -> Path:
     traces = read_traces(join(out, run_id, "traces"), ["individual", "player", "phase", "time", "g_loss", "d_loss"])
     population = set((run.get("summary") or {}).get("population") or [])
     since = seconds_since(run.get("started_at") or (individuals[0]["created_at"] if individuals else records.now()))
-    colours = figures.player_colours([i["player"] for i in individuals] or ["player-0"])
+    # Every player anything names: of a running run, the traces (read last) can hold a player whose first
+    # individual was not recorded when the individuals were read.
+    named = [i["player"] for i in individuals] + [m["player"] for m in metrics if m.get("player")]
+    colours = figures.player_colours(named + (pc.unique(traces["player"]).to_pylist() if traces.num_rows else [])
+                                     or ["player-0"])
     folder.mkdir(parents=True, exist_ok=True)
     for name in FIGURES:  # figures of an earlier report that now have no data must not linger
         (folder / f"{name}.png").unlink(missing_ok=True)

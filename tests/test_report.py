@@ -263,6 +263,25 @@ def test_old_records_without_timelines_fall_back_and_empty_figures_are_explained
     assert page.count("<tr>", page.index("Leaderboard")) == 1 + 4  # header and the four with a fitness
 
 
+def test_a_player_in_the_traces_before_its_first_record_is_drawn(tmp_path, mongo_uri, db_name, raw_db):
+    """A running run read between a player's first traces and its first individual's record (the report reads the
+    traces last): that player's losses are drawn in a colour of its own, not a KeyError."""
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    raw_db.runs.insert_one({"_id": "early", "config": {"dataset": "ring8", "players": 2}, "status": "running",
+                            "started_at": start})
+    raw_db.individuals.insert_one({"_id": "early/player-0/0", "run_id": "early", "player": "player-0",
+                                   "generation": 0, "parents": [], "ops": [], "created_at": start,
+                                   "checkpoint": str(tmp_path / "gone.pt"), "parameters": 10})
+    for player in ("player-0", "player-1"):
+        writer = TraceWriter(str(tmp_path / "early" / "traces"), "early", player)
+        writer.add(f"early/{player}/0", 0, [{"step": s, "g_loss": 1.0, "d_loss": 0.7, "time": start.timestamp() + s}
+                                             for s in range(20)])
+        writer.close()
+    db = pymongo.MongoClient(mongo_uri, tz_aware=True)[db_name]
+    shown, _ = check_report(report.build(db, "early", str(tmp_path), tmp_path / "report").parent)
+    assert "losses" in shown
+
+
 def test_bad_input_is_one_line_naming_it(tmp_path, mongo_uri, db_name, raw_db, capsys, monkeypatch):
     monkeypatch.delenv("ARENA_MONGO_URI", raising=False)
     raw_db.runs.insert_one({"_id": "here", "config": {}, "status": "running"})
