@@ -167,7 +167,7 @@ class Player:
                 record.update(fitness, at_fight={**fitness, "at": now()}, matches=len(matches),
                               trace_rows=self.loop_rows, hacking=self.hacking,
                               step_ms=1000 * clock.seconds("train") / trained if trained else None,
-                              step_cpu_ms=self.step_cpu_ms)
+                              step_cpu_ms=self.step_cpu_ms, train_preempted=clock.preemptions["train"])
                 measured = []
                 if self.judge and self.arena.metrics_due(self.generation, self.data.shape):
                     with clock("measure"):

@@ -8,26 +8,32 @@ from contextlib import contextmanager
 
 from ray.util import metrics
 
+from agents.turns import preempted
+
 
 class PhaseClock:
-    """Wall-clock spans of one loop's phases, `{phase: [start, end]}` in epoch seconds, and the CPU time
-    this thread spent in each: a player's torch runs on its own thread, so wall time over CPU time is the
-    share of a core the machine gave it, and CPU time per step is what its arithmetic costs."""
+    """Wall-clock spans of one loop's phases, `{phase: [start, end]}` in epoch seconds, the CPU time this
+    thread spent in each, and the times the OS preempted it in each (`agents.turns.preempted`; None where not
+    counted): a player's torch runs on its own thread, so wall time over CPU time is the share of a core the
+    machine gave it, CPU time per step is what its arithmetic costs, and preemptions a CPU-second tell how
+    often other threads broke into its turns."""
 
     def __init__(self):
         self.spans: dict[str, list[float]] = {}
         self.cpu: dict[str, float] = {}
+        self.preemptions: dict[str, int | None] = {}
 
     @contextmanager
     def __call__(self, phase: str):
         if phase in self.spans:
             raise ValueError(f"phase {phase!r} timed twice in one loop")
-        start, cpu = time.time(), time.thread_time()
+        start, cpu, switched = time.time(), time.thread_time(), preempted()
         try:
             yield
         finally:
             self.spans[phase] = [start, time.time()]
             self.cpu[phase] = time.thread_time() - cpu
+            self.preemptions[phase] = None if switched is None else preempted() - switched
 
     def seconds(self, phase: str) -> float:
         start, end = self.spans[phase]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import os
 import random
+import resource
 import select
 import shutil
 import tempfile
@@ -40,6 +41,14 @@ def turn_seconds(turn_ms: float, data_shape: tuple[int, ...]) -> float:
     if turn_ms == BY_THE_DATA:
         turn_ms = IMAGE_TURN_MS if is_image(data_shape) else VECTOR_TURN_MS
     return turn_ms / 1000
+
+
+def preempted() -> int | None:
+    """Times the OS has taken the calling thread off its core while it could run (its involuntary context
+    switches), or None where the OS does not count them per thread (`RUSAGE_THREAD`: Linux). Turns are meant
+    to keep this low: each such switch costs the thread's next slice its caches."""
+    who = getattr(resource, "RUSAGE_THREAD", None)
+    return None if who is None else resource.getrusage(who).ru_nivcsw
 
 
 def folder(run_id: str, directory: str | None = None) -> str:

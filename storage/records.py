@@ -188,9 +188,11 @@ class Recorder:
         player deleted the file, `Recorder.prune`), its training (`steps`, the
         player's total; `trained_steps`; `step_ms`, the train phase's wall milliseconds per step, and
         `step_cpu_ms`, its CPU milliseconds per step (the player thread's): what the genome costs, apart from
-        the share of a core the machine gave; `real_distance`, its generator's MMD² to the run's real reference samples after training, what
-        `arena.cull = "real"` ranks by; null where not measured, see `ArenaConfig.distance_due`), and its fight (`matches` and `trace_rows`, the counts it claims; `hacking`; `timeline`, the
-        loop's phases). Its standing, in two places with one meaning each:
+        the share of a core the machine gave; `train_preempted`, the times the OS preempted that thread in the
+        train phase (null where not counted); `real_distance`, its generator's MMD² to the run's real reference
+        samples after training, what `arena.cull = "real"` ranks by; null where not measured, see
+        `ArenaConfig.distance_due`), and its fight (`matches` and `trace_rows`, the counts it claims; `hacking`;
+        `timeline`, the loop's phases). Its standing, in two places with one meaning each:
         - `at_fight`: its standing right after its own fight, with its time `at`; never rewritten, so the
           record keeps the history of the run (the report's standings over time).
         - `fitness`, `d_fitness`, `fitness_change`, `mu`, `sigma`, `rating`, `d_rating`: its latest standing,

@@ -286,11 +286,11 @@ def test_throughput_figures_from_known_timelines():
     loop = dict(train=4.0, save=0.5, publish=0.2, fight=1.0, settle=0.3)
     docs = [  # player-0: two cheap loops of 100 steps; player-1: one dear loop of 100 steps
         {"player": "player-0", "generation": 0, "trained_steps": 100, "genome": cheap, "step_cpu_ms": 25.0,
-         "timeline": _timeline(t0, **loop, breed=0.0)},
+         "train_preempted": 10, "timeline": _timeline(t0, **loop, breed=0.0)},
         {"player": "player-0", "generation": 1, "trained_steps": 100, "genome": cheap,  # its CPU unrecorded
          "timeline": _timeline(t0 + 6.0, **loop)},
         {"player": "player-1", "generation": 0, "trained_steps": 100, "genome": dear, "step_cpu_ms": 100.0,
-         "timeline": _timeline(t0, train=10.0, save=0.5, publish=0.2, fight=1.0, settle=0.3)},
+         "train_preempted": 30, "timeline": _timeline(t0, train=10.0, save=0.5, publish=0.2, fight=1.0, settle=0.3)},
     ]
     run = {"run_id": "r", "log": "-", "individuals": docs, "cpu_players": 20.0, "cpu_other": 1.0,
            "cpu_by_process": {"ray::Player": 20.0, "raylet": 1.0}}
@@ -313,6 +313,8 @@ def test_throughput_figures_from_known_timelines():
     # The training thread's CPU against the bare loop's, over the individuals that recorded it only.
     assert found["train_cpu_overhead"] == pytest.approx((100 * 0.025 + 100 * 0.1) / (100 * 0.02 + 100 * 0.08) - 1)
     assert found["train_cpu_rate"] == pytest.approx(200 / 12.5) and found["train_cpu_coverage"] == pytest.approx(2 / 3)
+    # Its preemptions a CPU-second of it: 10 in 2.5 s and 30 in 10 s.
+    assert found["train_preempted_rate"] == pytest.approx(40 / 12.5)
     # Two torch threads a player (4 CPUs, 2 players): one thread's clock would miss the other's.
     assert throughput.analyse(run, bare, players=2, cpus=4)["train_cpu_overhead"] is None
 
@@ -344,21 +346,34 @@ def test_throughput_figures_from_known_timelines():
     assert "one a core" not in whole["reference"]
     # Timed one a core too (each process a whole core: its wall is per core, not shared), a quarter dearer a step
     # than alone: that reference comes between alone and all at once, in the reference and in the result.
+    # In turns, all at once again, three quarters of the OS-sliced wall (shared as the players' was).
+    preempted = {"alone": 1.0, "per_core": 2.0, "together": 50.0, "in_turns": 5.0}
     stages = {"alone": bare, "per_core": {k: (1.25 * w, c) for k, (w, c) in bare.items()},
-              "together": {k: (2 * w, c) for k, (w, c) in bare.items()}}
+              "together": {k: (2 * w, c) for k, (w, c) in bare.items()},
+              "in_turns": {k: (1.5 * w, c) for k, (w, c) in bare.items()}, "preempted": preempted}
     every = throughput.against_every_reference(run, stages, players=4, cpus=2)
-    per_core = every["per_core"]
+    per_core, turns = every["per_core"], every["in_turns"]
+    assert turns["loop_overhead"] == pytest.approx((1 + halved["loop_overhead"]) / 0.75 - 1)
+    assert every["bare_preempted"] == preempted
     assert every["together"]["loop_overhead"] == pytest.approx(shared["loop_overhead"])  # shared, as the players
     assert every["loop_overhead"] == pytest.approx(halved["loop_overhead"])  # alone
     assert "per_core" not in throughput.against_every_reference(run, {"alone": bare, "together": bare}, 4, 2)
     assert per_core["bare_rate"] == pytest.approx(halved["bare_rate"] / 1.25)
     assert per_core["loop_overhead"] == pytest.approx((1 + halved["loop_overhead"]) / 1.25 - 1)
-    rows = throughput.rows_of({"async": [{**halved, "per_core": per_core, "together": shared}]},
+    rows = throughput.rows_of({"async": [{**halved, "per_core": per_core, "together": shared, "in_turns": turns,
+                                          "bare_preempted": preempted}]},
                               {"dataset": "ring8", "players": 4, "cpus": 2})
     assert rows[0]["reference"].endswith(f"{per_core['bare_rate']:.0f} ± 0 2 at once (one a core), "
-                                         f"{shared['bare_rate']:.0f} ± 0 4 at once")
+                                         f"{shared['bare_rate']:.0f} ± 0 4 at once, "
+                                         f"{turns['bare_rate']:.0f} ± 0 4 at once in turns")
     assert rows[0]["result"].endswith(f"{per_core['loop_overhead'] * 100:.1f} ± 0.0 % against 2 at once (one a core); "
-                                      f"{shared['loop_overhead'] * 100:.1f} ± 0.0 % against 4 at once)")
+                                      f"{shared['loop_overhead'] * 100:.1f} ± 0.0 % against 4 at once; "
+                                      f"{turns['loop_overhead'] * 100:.1f} ± 0.0 % against 4 at once in turns)")
+    # The training thread's preemptions against the bare threads' in each stage, before where the time goes.
+    switched = next(i for i, r in enumerate(rows) if r["measure"].startswith("(i) preemptions"))
+    assert rows[switched]["value"] == "3.2 ± 0.0" and rows[switched + 1]["measure"].startswith("(i) share of")
+    assert rows[switched]["reference"] == ("bare torch loop 1.0 ± 0.0 alone, 2.0 ± 0.0 2 at once (one a core), "
+                                           "50.0 ± 0.0 4 at once, 5.0 ± 0.0 4 at once in turns")
     assert rows[0]["result"].startswith(f"overhead {halved['loop_overhead'] * 100:.1f} ± 0.0 %")  # alone is judged
 
 
@@ -425,6 +440,9 @@ def test_throughput_runs_both_schedules_end_to_end(bench):
     phases = "(i) share of the players' wall time in training, by phase"
     assert all(r["measure"].startswith("(i) ") and r["schedule"] == "async" for r in rows[:-3])
     assert rows[-4]["measure"] == phases
+    # The training thread's preemptions, counted on Linux (CI's OS), come before the phases.
+    assert (rows[-5]["measure"] == "(i) preemptions of the train phase's thread per CPU-second") == \
+        (sys.platform == "linux")
     assert {"fight", "round", "between"} <= {part.split(" ")[0] for part in rows[-4]["reference"].split(", ")}
     # Both bare references: alone and as many at once as players (as many as cores here: no stage one a core
     # apart from it; `test_throughput_figures_from_known_timelines` and the bare loops' test cover that stage).
@@ -498,16 +516,22 @@ def test_the_prose_names_the_codes_numbers():
 def test_bare_loops_are_timed_alone_then_one_a_core_then_together_and_wait_for_each_other(tmp_path):
     cheap = Genome.from_dict({**baselines.single_genome((2,)).to_dict(), "steps": 2})
     dear = Genome.from_dict({**cheap.to_dict(), "batch_size": 2048})
-    stages = baselines.time_bare_loops([cheap, dear], "ring8", processes=3, min_seconds=0.05, cores=2)
-    assert list(stages) == ["alone", "per_core", "together"]
+    stages, preempted = baselines.time_bare_loops([cheap, dear], "ring8", processes=3, min_seconds=0.05, cores=2,
+                                                  turn_ms=20)
+    # Last, all three at once taking turns of 20 ms on the two cores, as players would.
+    assert list(stages) == ["alone", "per_core", "together", "in_turns"]
     for timed in stages.values():
         assert len(timed) == 2 and all(0 < wall and 0 < cpu for wall, cpu in timed)
         assert timed[1][1] > timed[0][1]  # eight times the batch: more CPU a step, on any machine
+    # The threads' preemptions a CPU-second, in each stage, where the OS counts them (Linux: CI's).
+    assert list(preempted) == (list(stages) if sys.platform == "linux" else [])
+    assert all(rate >= 0 for rate in preempted.values())
     # One of two timers alone never starts: it waits for the other, then gives up in one line.
     lonely = baselines.BareJob([cheap.to_dict()], "ring8", 0.0, 0.05, 2, str(tmp_path), rank=1, patience=0.2)
     with pytest.raises(SystemExit, match="1 of 2 bare timers reached 'start' in 0.2 s"):
         baselines.time_bare(lonely)
     assert [p.name for p in (tmp_path / "start").iterdir()] == ["1"]
     # As many cores as processes: nothing to time one a core apart from all at once.
-    assert list(baselines.time_bare_loops([cheap], "ring8", processes=2, min_seconds=0.05, cores=2)) == \
-        ["alone", "together"]
+    # Turns asked for where every process has a core of its own: none taken, as players take none.
+    assert list(baselines.time_bare_loops([cheap], "ring8", processes=2, min_seconds=0.05, cores=2, turn_ms=20)[0]) \
+        == ["alone", "together"]

@@ -125,6 +125,9 @@ def check_records(db, run_id: str, trace_dir: Path | str, damaged: tuple[str, ..
         assert individual["step_ms"] == pytest.approx(1000 * (train[1] - train[0]) / individual["trained_steps"])
         # The thread's CPU time in training: some, and never more than the wall time it took (one thread).
         assert 0 < individual["step_cpu_ms"] <= individual["step_ms"] * 1.01 + 0.01, individual["_id"]
+        # The OS's preemptions of that thread in training, counted on Linux (CI's OS), none elsewhere.
+        assert (individual["train_preempted"] is None) == (sys.platform != "linux"), individual["_id"]
+        assert individual["train_preempted"] is None or individual["train_preempted"] >= 0
     assert sum(rows_per_individual.values()) == traces.num_rows
     last = {}
     for individual in individuals:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from agents.turns import CoreTurns, OwnCore, preempted
 from arena.average import Average
 from arena.bout import bout, discriminator_loss, generator_loss
 from arena.datasets import GaussianMixture, ImageDataset, load_dataset
@@ -170,8 +171,9 @@ class BareJob:
     """Genomes to time in a bare torch loop (`bare_step_seconds`) by process `rank` of `together`: rank 0 first
     times them alone while the others wait; then, with 1 < `cores` < `together`, ranks below `cores` time them at
     once, one process a core, while the rest wait; then all time them at once, and keep the machine as busy until
-    the last is done. Each writes a file into `folder`/<stage> when it reaches a stage and waits for all (at most
-    `patience` s)."""
+    the last is done; then, where they take turns (`takes_turns`), all at once again, taking turns of `turn_ms`
+    on `cores` cores as players do (`agents.turns.CoreTurns`). Each writes a file into
+    `folder`/<stage> when it reaches a stage and waits for all (at most `patience` s)."""
 
     genomes: list
     dataset: str
@@ -182,18 +184,27 @@ class BareJob:
     rank: int = 0
     patience: float = 300.0
     cores: int = 0
+    turn_ms: float = 0.0
 
 
-def time_bare(job: BareJob) -> dict[str, list[tuple[float, float]]]:
+def time_bare(job: BareJob) -> dict:
     """Wall and CPU seconds per step of each of `job.genomes`, in order: `together`, timed while all the job's
-    processes are; for rank 0 `alone` too, timed before the others start; and for ranks below `job.cores`
-    `per_core`, timed while only those are (see `BareJob`)."""
+    processes are; for rank 0 `alone` too, timed before the others start; for ranks below `job.cores`
+    `per_core`, timed while only those are; and `in_turns`, all at once in turns (see `BareJob`). Under
+    `preempted`, the times the OS preempted this process's thread a CPU-second in each stage (None where not
+    counted)."""
     data = load_dataset(job.dataset)
     genomes = [Genome.from_dict(g) for g in job.genomes]
+    rates: dict[str, float | None] = {}
 
-    def timed() -> list[tuple[float, float]]:
-        return [bare_step_seconds(g, data, min_seconds=job.min_seconds, replay_share=job.replay_share)
-                for g in genomes]
+    def timed(stage: str, turns=OwnCore()) -> list[tuple[float, float]]:
+        switched, cpu = preempted(), time.thread_time()
+        with turns:  # a turn held across the genomes' timings, given up at step boundaries as a player does
+            costs = [bare_step_seconds(g, data, min_seconds=job.min_seconds, replay_share=job.replay_share,
+                                       between=turns.between) for g in genomes]
+        spent = time.thread_time() - cpu
+        rates[stage] = None if switched is None or not spent else (preempted() - switched) / spent
+        return costs
 
     def all_there(stage: str, meanwhile=lambda: time.sleep(0.01)) -> None:
         folder = Path(job.folder) / stage
@@ -206,23 +217,32 @@ def time_bare(job: BareJob) -> dict[str, list[tuple[float, float]]]:
                                  f"in {job.patience:g} s")
             meanwhile()
 
-    def busy() -> None:  # an untimed step: a straggler's last genomes are timed on a machine as busy as the rest
-        bare_step_seconds(genomes[-1], data, min_seconds=0, min_steps=1, warmup=0)
+    def busy(turns=OwnCore()) -> None:  # an untimed round: a straggler's last genomes are timed on a machine as
+        with turns:  # busy as the rest, sharing it as they were
+            bare_step_seconds(genomes[-1], data, min_seconds=0, min_steps=1, warmup=0, between=turns.between)
 
     out = {}
     all_there("start")
     if job.rank == 0:
-        out["alone"] = timed()
+        out["alone"] = timed("alone")
     all_there("alone")
     if 1 < job.cores < job.together:
         if job.rank < job.cores:
-            out["per_core"] = timed()
+            out["per_core"] = timed("per_core")
             all_there("per_core", busy)
         else:
             all_there("per_core")
-    out["together"] = timed()
+    out["together"] = timed("together")
     all_there("done", busy)
-    return out
+    if takes_turns(job.turn_ms, job.cores, job.together):
+        all_there("turns")  # every process out of its busy rounds (time-sliced, not in turns) before any is timed
+        turns = CoreTurns("bare", job.cores, job.turn_ms / 1000, directory=job.folder)
+        try:
+            out["in_turns"] = timed("in_turns", turns)
+            all_there("in_turns", lambda: busy(turns))
+        finally:
+            turns.close()
+    return {**out, "preempted": rates}
 
 
 def single_thread_env() -> dict[str, str]:
@@ -243,22 +263,36 @@ def _in_process(job: Job | BareJob):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+STAGES = ("alone", "per_core", "together", "in_turns")
+
+
+def takes_turns(turn_ms: float, cores: int, processes: int) -> bool:
+    """Whether bare loops, `processes` single-thread ones on `cores` cores, are also timed in turns of `turn_ms`:
+    where players would take them (more players than cores; `experiments.run.new_player`)."""
+    return turn_ms > 0 and 1 <= cores < processes
+
+
 def time_bare_loops(genomes: list[Genome], dataset: str, processes: int, replay_share: float = 0.0,
-                    min_seconds: float = 0.5, cores: int = 0) -> dict[str, list[tuple[float, float]]]:
+                    min_seconds: float = 0.5, cores: int = 0,
+                    turn_ms: float = 0.0) -> tuple[dict[str, list[tuple[float, float]]], dict[str, float]]:
     """`bare_step_seconds` of each genome in fresh single-thread processes, wall and CPU seconds per step, by
     stage: `alone`, one process on an idle machine; with 1 < `cores` < `processes`, `per_core`, as many at once
     as the machine has cores (the same arithmetic on every core, none shared: a bare loop's best use of the
-    machine); and `together`, `processes` at once (as many as a run has players, sharing the cores as its
-    players did). Per genome, the mean over the processes of a stage."""
+    machine); `together`, `processes` at once (as many as a run has players, sharing the cores as the OS slices
+    them); and where they take turns (`takes_turns`), `in_turns`, `processes` at once taking turns of `turn_ms`
+    on `cores` cores, as the players did. Per genome, the mean over the processes of a stage; and
+    by stage, the mean of the processes' preemptions a CPU-second (stages where the OS counts them)."""
     with tempfile.TemporaryDirectory(prefix="bare-") as folder:
         jobs = [BareJob([g.to_dict() for g in genomes], dataset, replay_share, min_seconds, processes, folder, rank,
-                        cores=cores) for rank in range(processes)]
+                        cores=cores, turn_ms=turn_ms) for rank in range(processes)]
         with ThreadPoolExecutor(max_workers=processes) as pool:
             timed = list(pool.map(_in_process, jobs))
-    stages = {stage: [t[stage] for t in timed if stage in t] for stage in ("alone", "per_core", "together")}
-    return {stage: [(float(np.mean([t[i][0] for t in found])), float(np.mean([t[i][1] for t in found])))
-                    for i in range(len(genomes))]
-            for stage, found in stages.items() if found}
+    stages = {stage: [t[stage] for t in timed if stage in t] for stage in STAGES}
+    rates = {stage: [r for t in timed if (r := t["preempted"].get(stage)) is not None] for stage in STAGES}
+    return ({stage: [(float(np.mean([t[i][0] for t in found])), float(np.mean([t[i][1] for t in found])))
+                     for i in range(len(genomes))]
+             for stage, found in stages.items() if found},
+            {stage: float(np.mean(found)) for stage, found in rates.items() if found})
 
 
 def run_jobs(jobs: list[Job], workers: int) -> list[dict]:
@@ -310,13 +344,14 @@ def best_and_mean(results: list[dict], fresh: list[dict]) -> tuple[dict, dict]:
 
 def bare_step_seconds(genome: Genome, data: GaussianMixture | ImageDataset, seed: int = 0,
                       min_seconds: float = 1.0, min_steps: int = 10, warmup: int = 5,
-                      replay_share: float = 0.0) -> tuple[float, float]:
+                      replay_share: float = 0.0, between=lambda: None) -> tuple[float, float]:
     """Wall and CPU seconds per training step of `genome`'s pair in a bare torch loop on this process's
     threads: the step `bout()` takes (fakes, discriminator on real and detached fakes, generator on the
     same fakes, the genome's loss, batch and optimizers), without its trace rows, `.item()` calls or clock
     reads. With `replay_share`, the discriminator also judges that share of a batch of older fakes (the
     previous step's), the arithmetic of the arena's replay without its buffer. Runs `genome.steps` steps,
-    or more until `min_seconds` have passed, after `warmup` steps."""
+    or more until `min_seconds` have passed, after `warmup` steps; `between` is called after each step, as
+    `bout()` calls a player's turns (`agents.turns.CoreTurns.between`)."""
     torch.manual_seed(seed)
     pair = build_pair(genome)
     generator, discriminator = pair.generator.train(), pair.discriminator.train()
@@ -338,6 +373,7 @@ def bare_step_seconds(genome: Genome, data: GaussianMixture | ImageDataset, seed
         g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         g_optimizer.step()
+        between()
 
     for _ in range(warmup):
         step()

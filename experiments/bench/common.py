@@ -290,7 +290,7 @@ def run_arena(ws: Workspace, cfg: RunConfig, name: str) -> dict:
     run = db.runs.find_one({"_id": run_id})
     individuals = list(db.individuals.find(
         {"run_id": run_id}, projection={"player": 1, "generation": 1, "trained_steps": 1, "timeline": 1,
-                                        "genome": 1, "steps": 1, "step_cpu_ms": 1}))
+                                        "genome": 1, "steps": 1, "step_cpu_ms": 1, "train_preempted": 1}))
     spans = [span for doc in individuals for span in (doc.get("timeline") or {}).values()]
     # The evolution itself, from the first loop's start to the last one's end: not the players'
     # start-up (imports, data) nor the final evaluation.

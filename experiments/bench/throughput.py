@@ -37,13 +37,15 @@ def _span(timeline: dict, phase: str) -> float:
 
 
 def bare_costs(runs: list[dict], dataset: str, limit: int, processes: int, say=print, replay_share: float = 0.0,
-               seconds: float = 10.0, cores: int = 0) -> dict[str, dict[str, tuple[float, float]]]:
+               seconds: float = 10.0, cores: int = 0, turn_ms: float = 0.0) -> dict[str, dict]:
     """Bare wall and CPU seconds per step of the distinct genomes of `runs` (one seed's, which start from the same
     genomes: every first-generation one, then the most trained, `limit` in all at least), the discriminator judging
     `replay_share` of a batch more when the runs replayed fakes (the same arithmetic), by stage: `alone`, one
     single-thread process on an otherwise idle machine; `per_core`, with 1 < `cores` < `processes`, one process on
     each core at once; `together`, `processes` of them at once (as many as the runs' players, sharing the cores as
-    they did, without their turns): `baselines.time_bare_loops`, at least `seconds` each. Timed right after the
+    they did, time-sliced by the OS); `in_turns`, where they take turns (`baselines.takes_turns`), `processes` at
+    once taking turns of `turn_ms` on `cores` cores, as the players did: `baselines.time_bare_loops`, at least
+    `seconds` each; and `preempted`, by stage, the bare threads' preemptions a CPU-second. Timed right after the
     runs, not once after every seed's: this machine's speed drifts by a fifth from hour to hour (BENCHMARKS.md, row
     2026-12-04T17:19:31)."""
     steps, first = defaultdict(int), set()
@@ -57,13 +59,14 @@ def bare_costs(runs: list[dict], dataset: str, limit: int, processes: int, say=p
     chosen = list(first) + [k for k in sorted(steps, key=steps.get, reverse=True) if k not in first]
     chosen = chosen[:max(limit, len(first))]
     if not chosen:  # nothing recorded: `analyse` says so
-        return {"alone": {}, "together": {}}
+        return {"alone": {}, "together": {}, "preempted": {}}
     per_core = f", {cores} at once (one a core)" if 1 < cores < processes else ""
+    in_turns = f", then in turns of {turn_ms:g} ms" if baselines.takes_turns(turn_ms, cores, processes) else ""
     say(f"timing {len(chosen)} of {len(genomes)} distinct genomes in a bare torch loop, alone{per_core} and "
-        f"{processes} at once, one thread each")
-    timed = baselines.time_bare_loops([Genome.from_dict(genomes[k]) for k in chosen], dataset, processes,
-                                      replay_share, seconds / len(chosen), cores)
-    return {stage: dict(zip(chosen, costs)) for stage, costs in timed.items()}
+        f"{processes} at once{in_turns}, one thread each")
+    timed, rates = baselines.time_bare_loops([Genome.from_dict(genomes[k]) for k in chosen], dataset, processes,
+                                             replay_share, seconds / len(chosen), cores, turn_ms)
+    return {**{stage: dict(zip(chosen, costs)) for stage, costs in timed.items()}, "preempted": rates}
 
 
 def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus: int, shared: bool = False) -> dict:
@@ -88,6 +91,11 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
                 if d.get("trained_steps") and d.get("step_cpu_ms") is not None] if cpus < 2 * players else []
     threaded_steps = sum(n for n, _, _ in threaded)
     train_cpu, threaded_bare = sum(n * s for n, s, _ in threaded), sum(n * c for n, _, c in threaded)
+    # The OS's preemptions of that thread in training, a CPU-second of it, where counted.
+    switches = [(d["train_preempted"], d["trained_steps"] * d["step_cpu_ms"] / 1000) for d in docs
+                if d.get("train_preempted") is not None and d.get("step_cpu_ms") and d.get("trained_steps")] \
+        if threaded else []
+    preempted_cpu = sum(c for _, c in switches)
     by_player = defaultdict(list)
     for d in docs:
         by_player[d["player"]].append(d["timeline"])
@@ -120,6 +128,7 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
         "threaded_bare_cpu_rate": threaded_steps / threaded_bare if threaded_bare else None,
         "train_cpu_overhead": train_cpu / threaded_bare - 1 if train_cpu and threaded_bare else None,
         "train_cpu_coverage": threaded_steps / max(1, steps),
+        "train_preempted_rate": sum(n for n, _ in switches) / preempted_cpu if preempted_cpu else None,
         "compute_share": float(np.mean(list(shares.values()))), "compute_share_min": min(shares.values()),
         "waiting": {p: phases.get(p, 0.0) / wall_total for p in WAITING},
         "phases": {p: v / wall_total for p, v in phases.items()},
@@ -135,11 +144,12 @@ def against_every_reference(run: dict, bare: dict[str, dict[str, tuple[float, fl
                             cpus: int) -> dict:
     """`analyse` of one run against the bare loop alone, and under `per_core` and `together` against those
     references where `bare` (`bare_costs`) has them."""
-    # One process a core had a whole core, so its wall is per core already; `players` at once got cpus / players
-    # of one each, as the players did.
+    # One process a core had a whole core, so its wall is per core already; `players` at once (time-sliced or in
+    # turns) got cpus / players of one each, as the players did.
     return {**analyse(run, bare["alone"], players, cpus),
-            **{stage: analyse(run, bare[stage], players, cpus, shared=stage == "together")
-               for stage in ("per_core", "together") if stage in bare}}
+            **{stage: analyse(run, bare[stage], players, cpus, shared=stage != "per_core")
+               for stage in ("per_core", "together", "in_turns") if stage in bare},
+            "bare_preempted": bare.get("preempted", {})}
 
 
 def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
@@ -160,10 +170,12 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
             judged = rate == "loop_rate"
             reference, result = (f"bare torch loop {mean_std([r[bare] for r in a], '.0f')}",
                                  f"overhead {mean_std([r[overhead] for r in a], '.1f', 100, ' %')}")
-            others = [(f"{common.get('cpus')} at once (one a core)", "per_core"), (f"{players} at once", "together")]
+            others = [(f"{common.get('cpus')} at once (one a core)", "per_core"), (f"{players} at once", "together"),
+                      (f"{players} at once in turns", "in_turns")]
             others = [(label, [r[stage] for r in a]) for label, stage in others if all(stage in r for r in a)]
             # Alone is judged; the others tell how much of the overhead is the machine's: its cores slow each
-            # other down (one a core), and more processes than cores add the OS's time slicing (P at once).
+            # other down (one a core), more processes than cores add the OS's time slicing (P at once) or the
+            # players' turns (in turns), and what is left over the last is the players' own and their company's.
             if others:
                 reference += " alone, " + ", ".join(f"{mean_std([r[bare] for r in runs], '.0f')} {label}"
                                                    for label, runs in others)
@@ -174,6 +186,8 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
                          "target": f"overhead ≤ {OVERHEAD:.0%}" if judged else "-",
                          "target met": ("yes" if mean <= OVERHEAD else f"no (+{(mean - OVERHEAD) * 100:.1f} pts)")
                          if judged else "-", **common})
+    if a and all(r.get("train_preempted_rate") is not None for r in a):
+        rows.append(_preemptions(a, common))
     if a:
         rows.append(_where_time_goes(a, common))
     for schedule, runs in (("async", a), ("barrier", b)):
@@ -203,6 +217,20 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
     return rows
 
 
+def _preemptions(runs: list[dict], common: dict) -> dict:
+    """How often the OS took the players' training thread off its core while it could run, a CPU-second of it,
+    against the bare loops' threads in each stage timed: what turns cannot keep out (other processes' threads
+    waking on the players' cores) shows as the excess over the bare loops in turns."""
+    labels = {"alone": "alone", "per_core": f"{common.get('cpus')} at once (one a core)",
+              "together": f"{common.get('players')} at once", "in_turns": f"{common.get('players')} at once in turns"}
+    bare = [f"{mean_std([r['bare_preempted'][stage] for r in runs], '.1f')} {label}" for stage, label in labels.items()
+            if all(stage in r.get("bare_preempted", {}) for r in runs)]
+    return {"measure": "(i) preemptions of the train phase's thread per CPU-second", "schedule": "async",
+            "value": mean_std([r["train_preempted_rate"] for r in runs], ".1f"),
+            "reference": f"bare torch loop {', '.join(bare)}" if bare else "-",
+            "result": "-", "target": "-", "target met": "-", **common}
+
+
 def _where_time_goes(runs: list[dict], common: dict) -> dict:
     """The async players' wall time in training (the value) and in each other phase of their loops (the
     reference, largest first); what no phase clocks is `between`."""
@@ -218,8 +246,10 @@ def _where_time_goes(runs: list[dict], common: dict) -> dict:
 def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int, schedules: list[str], base: dict,
               genomes: int, ws: Workspace, say=print, bare_seconds: float = 10.0) -> tuple[list[dict], str]:
     found: dict[str, list[dict]] = defaultdict(list)
-    arena = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus).arena
-    replay_share = arena.replay_share if arena.replay_on(load_dataset(dataset).shape) else 0.0  # as the players'
+    first = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus)
+    shape = load_dataset(dataset).shape
+    replay_share = first.arena.replay_share if first.arena.replay_on(shape) else 0.0  # as the players'
+    turn_ms = first.for_data(shape).turn_ms if players > cpus else 0.0  # the players' turns (experiments.run)
     for seed in range(seeds):
         runs = {}
         for schedule in schedules:
@@ -229,7 +259,8 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
             say(f"{schedule}, seed {seed}: {len(run['individuals'])} individuals, "
                 f"{sum(d.get('trained_steps') or 0 for d in run['individuals'])} steps, "
                 f"players used {run['cpu_players'] or 0:.0f} CPU-s, the rest {run['cpu_other'] or 0:.0f}")
-        bare = bare_costs(list(runs.values()), dataset, genomes, players, say, replay_share, bare_seconds, cpus)
+        bare = bare_costs(list(runs.values()), dataset, genomes, players, say, replay_share, bare_seconds, cpus,
+                          turn_ms)
         for schedule, run in runs.items():
             found[schedule].append(against_every_reference(run, bare, players, cpus))
     common = {"dataset": dataset, "players": players, "cpus": cpus, "seconds": seconds, "seeds": seeds}
@@ -255,7 +286,8 @@ def command(
     genomes: int = typer.Option(30, help="Distinct genomes of each seed's runs timed in the bare loop "
                                          "(first-generation ones always)."),
     bare_seconds: float = typer.Option(10.0, help="Seconds each bare timing of a seed's genomes lasts at least "
-                                                  "(alone, as many at once as cores, as many at once as players)."),
+                                                  "(alone, as many at once as cores, as many at once as players, "
+                                                  "those in the players' turns)."),
     config: Optional[Path] = typer.Option(None, help="TOML of arena settings ([arena], [mutation]) for every run."),
     set_: Sets = None,
     work: Optional[Path] = typer.Option(None, help="Folder for the runs [default: a temporary one, removed]."),
