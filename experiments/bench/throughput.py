@@ -154,7 +154,6 @@ def against_every_reference(run: dict, bare: dict[str, dict[str, tuple[float, fl
 
 def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
     """The table: one row per measure, means over seeds; overheads judged against the bare loop alone."""
-    players = common.get("players")
     rows = []
     a, b = found.get("async", []), found.get("barrier", [])
     if a:
@@ -170,9 +169,8 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
             judged = rate == "loop_rate"
             reference, result = (f"bare torch loop {mean_std([r[bare] for r in a], '.0f')}",
                                  f"overhead {mean_std([r[overhead] for r in a], '.1f', 100, ' %')}")
-            others = [(f"{common.get('cpus')} at once (one a core)", "per_core"), (f"{players} at once", "together"),
-                      (f"{players} at once in turns", "in_turns")]
-            others = [(label, [r[stage] for r in a]) for label, stage in others if all(stage in r for r in a)]
+            others = [(label, [r[stage] for r in a]) for stage, label in _stage_labels(common).items()
+                      if stage != "alone" and all(stage in r for r in a)]
             # Alone is judged; the others tell how much of the overhead is the machine's: its cores slow each
             # other down (one a core), more processes than cores add the OS's time slicing (P at once) or the
             # players' turns (in turns), and what is left over the last is the players' own and their company's.
@@ -217,14 +215,18 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
     return rows
 
 
+def _stage_labels(common: dict) -> dict[str, str]:
+    """How the rows name each stage of the bare loop's timing (`bare_costs`)."""
+    return {"alone": "alone", "per_core": f"{common.get('cpus')} at once (one a core)",
+            "together": f"{common.get('players')} at once", "in_turns": f"{common.get('players')} at once in turns"}
+
+
 def _preemptions(runs: list[dict], common: dict) -> dict:
     """How often the OS took the players' training thread off its core while it could run, a CPU-second of it,
     against the bare loops' threads in each stage timed: what turns cannot keep out (other processes' threads
     waking on the players' cores) shows as the excess over the bare loops in turns."""
-    labels = {"alone": "alone", "per_core": f"{common.get('cpus')} at once (one a core)",
-              "together": f"{common.get('players')} at once", "in_turns": f"{common.get('players')} at once in turns"}
-    bare = [f"{mean_std([r['bare_preempted'][stage] for r in runs], '.1f')} {label}" for stage, label in labels.items()
-            if all(stage in r.get("bare_preempted", {}) for r in runs)]
+    bare = [f"{mean_std([r['bare_preempted'][stage] for r in runs], '.1f')} {label}"
+            for stage, label in _stage_labels(common).items() if all(stage in r.get("bare_preempted", {}) for r in runs)]
     return {"measure": "(i) preemptions of the train phase's thread per CPU-second", "schedule": "async",
             "value": mean_std([r["train_preempted_rate"] for r in runs], ".1f"),
             "reference": f"bare torch loop {', '.join(bare)}" if bare else "-",
