@@ -226,7 +226,8 @@ def _preemptions(runs: list[dict], common: dict) -> dict:
     against the bare loops' threads in each stage timed: what turns cannot keep out (other processes' threads
     waking on the players' cores) shows as the excess over the bare loops in turns."""
     bare = [f"{mean_std([r['bare_preempted'][stage] for r in runs], '.1f')} {label}"
-            for stage, label in _stage_labels(common).items() if all(stage in r.get("bare_preempted", {}) for r in runs)]
+            for stage, label in _stage_labels(common).items()
+            if all(stage in r.get("bare_preempted", {}) for r in runs)]
     return {"measure": "(i) preemptions of the train phase's thread per CPU-second", "schedule": "async",
             "value": mean_std([r["train_preempted_rate"] for r in runs], ".1f"),
             "reference": f"bare torch loop {', '.join(bare)}" if bare else "-",
