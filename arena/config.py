@@ -191,11 +191,12 @@ class ArenaConfig:
     """Replayed fakes per training batch, as a share of the batch size."""
     metrics_every: int = -1
     """Each player records its generator's quality (modes, high quality, KL; or FID, TVD) every this many
-    generations; 0 records it only for the final population; -1: by the data, every 5th on vector data and every
-    10th on images. A measure on mnist (2,000 images through the generator and the judge's classifier) took 2.7 %
-    of the players' wall at every 5th (BENCHMARKS.md throughput row 2026-12-07T16:59:05) and 1.7 % at every 10th
-    (row 19:56:29), the distance to real data measured with it 0.8 and 0.6 %: time the players' training loses to
-    a diagnostic curve the default game (exploit never, tune 0) never reads."""
+    generations; 0 records it only for the final population; -1 (the default): every 10th, whatever the data. A
+    measure on mnist (2,000 images through the generator and the judge's classifier) took 2.7 % of the players' wall
+    at every 5th (BENCHMARKS.md throughput row 2026-12-07T16:59:05) and 1.7 % at every 10th (row 19:56:29), the
+    distance to real data measured with it 0.8 and 0.6 %; on grid25 at every 5th the measure took 0.8 % and the
+    distance 0.7 % (row 2026-12-08T02:38:54): time the players' training loses to a diagnostic curve the default
+    game (exploit never, tune 0) never reads. Vector data took every 5th until the grid25 row that measured it."""
     ensemble: int = 3
     """Generators mixed into the ensemble evaluated at the end of a run, and the candidates for the champion under
     champion = real (0: none). With 4 players, all 4 gained nothing on ring8's 600 s runs judged again (BENCHMARKS.md
@@ -353,7 +354,7 @@ class ArenaConfig:
 
     def metrics_every_on(self, data_shape: tuple[int, ...]) -> int:
         """Generations between a player's quality records on data of this shape (see `metrics_every`)."""
-        return self.metrics_every if self.metrics_every >= 0 else (10 if is_image(data_shape) else 5)
+        return self.metrics_every if self.metrics_every >= 0 else 10
 
     def metrics_due(self, generation: int, data_shape: tuple[int, ...]) -> bool:
         """Whether a player records its generator's quality after this generation (`metrics_every`)."""

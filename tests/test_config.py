@@ -321,9 +321,10 @@ def test_a_run_records_the_game_its_data_gives_it_and_plays_the_same_one(given):
     assert images.for_data(IMAGE).arena == images.arena.for_data(IMAGE)
 
 
-def test_quality_is_recorded_every_fifth_loop_on_vector_data_every_tenth_on_images_unless_given():
-    assert [g for g in range(21) if ArenaConfig().metrics_due(g, VECTOR)] == [0, 5, 10, 15, 20]
+def test_quality_is_recorded_every_tenth_loop_on_any_data_unless_given():
+    assert [g for g in range(21) if ArenaConfig().metrics_due(g, VECTOR)] == [0, 10, 20]
     assert [g for g in range(21) if ArenaConfig().metrics_due(g, IMAGE)] == [0, 10, 20]
+    assert [g for g in range(21) if ArenaConfig(metrics_every=5).metrics_due(g, VECTOR)] == [0, 5, 10, 15, 20]
     assert [g for g in range(21) if ArenaConfig(metrics_every=4).metrics_due(g, IMAGE)] == [0, 4, 8, 12, 16, 20]
     assert not any(ArenaConfig(metrics_every=0).metrics_due(g, shape) for g in range(21) for shape in (IMAGE, VECTOR))
     # the distance to real data is measured with the quality where nothing else reads it

@@ -196,9 +196,9 @@ def check_three_players(raw_db, out: Path, output: str) -> None:
         else:
             assert individual["fitness_change"] is None
     # Each player tunes its rates by its distance to real data (`arena.tune`), measured in the second half of each
-    # window (a pair's odd ages here, windows of two loops) and with the metrics, every 5th generation: a window
+    # window (a pair's odd ages here, windows of two loops) and with the metrics, every 10th generation: a window
     # closes every second loop of a pair that trains on, and the next individual trains at the rates it gave.
-    assert all(i["real_distance"] is not None for i in individuals if i["age"] % 2 or i["generation"] % 5 == 0)
+    assert all(i["real_distance"] is not None for i in individuals if i["age"] % 2 or i["generation"] % 10 == 0)
     assert any(i["real_distance"] is None for i in individuals), "the first half of every window was measured"
     tuned = [(i, op) for i in individuals for op in i["ops"] if op["op"] == "tune"]
     assert tuned and {op["verdict"] for _, op in tuned} <= {"tried", "kept", "undone"}
