@@ -24,17 +24,19 @@ def read_published(refs):
 
 
 class Opponents:
-    """A player's view of others' published individuals. Each is two objects, its pair's weights then its
-    optimizers' moments: a fight reads the first alone (Adam's moments are twice the weights), breeding both."""
+    """A player's view of others' published individuals. Each is its pair's weights, then its optimizers' moments
+    where the game breeds: a fight reads the first alone (Adam's moments are twice the weights), breeding both."""
 
     def __init__(self, device: torch.device, read: Callable = read_published, capacity: int = BUILT_PAIRS):
         self.device, self.read, self.capacity = device, read, capacity
         self.kept: dict[tuple[str, str], Pair] = {}  # (player, genome) -> a pair, least recently used first
 
     def fetch(self, entry: dict) -> dict | None:
-        """A published individual's weights and optimizers' moments, for a child to carry, or None when lost."""
-        both = self.read(entry["weights"])
-        return None if both is None else {**both[0], **both[1]}
+        """A published individual's weights and optimizers' moments (where published: a game that never breeds
+        leaves them out, and a child of such weights starts its optimizers afresh), for a child to carry, or None
+        when lost."""
+        published = self.read(entry["weights"])
+        return None if published is None else {key: value for state in published for key, value in state.items()}
 
     def pairs(self, entries: list[dict]) -> list[tuple[dict, Pair]]:
         """The pairs of `entries` whose weights can still be read, each with its entry (their weights only, not

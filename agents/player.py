@@ -287,13 +287,20 @@ class Player:
                 "age": child.age, "real_distance": self.real_distance, "step_cpu_ms": self.step_cpu_ms}
 
     def _enter(self, child: Offspring, individual: str, weights: dict, moments: dict) -> list[dict]:
-        """Publish the individual and get the opponents the registry draws for it. The pair's weights and its
-        optimizers' moments go through the object store as two objects: an opponent needs only the weights
-        (Adam's moments are twice their size), a child bred from the individual carries both."""
+        """Publish the individual and get the opponents the registry draws for it. The pair's weights and, where
+        the game breeds, its optimizers' moments go through the object store as two objects: an opponent needs only
+        the weights (Adam's moments are twice their size), a child bred from the individual carries both. Under
+        exploit never nobody is bred, and nobody reads the moments (a resumed player reads its checkpoint's)."""
         cfg = self.arena
         self.entry = self._entry(child, individual)  # the genome is serialised once a loop, not per call
-        return ray.get(self.registry.enter.remote(self.entry, [ray.put(weights), ray.put(moments)], cfg.opponents,
-                                                  cfg.matchmaking, self._seed()))
+        published = [ray.put(state) for state in self._published(weights, moments)]
+        return ray.get(self.registry.enter.remote(self.entry, published, cfg.opponents, cfg.matchmaking,
+                                                  self._seed()))
+
+    def _published(self, weights: dict, moments: dict) -> list[dict]:
+        """What goes to the object store of the individual in hand (`_enter`): its weights, and its moments where
+        the game breeds."""
+        return [weights, moments] if self.arena.exploit_on(self.data.shape) != "never" else [weights]
 
     def _game(self) -> dict:
         """The settings of `arena.selection.next_move`, from the configuration."""

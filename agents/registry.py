@@ -113,8 +113,8 @@ class Registry:
         self._fitness_of.pop(_id, None)
 
     def publish(self, entry: dict, weights: list) -> None:
-        """`weights` holds ObjectRefs (a player's: its pair's weights, then its optimizers' moments), in a list
-        so Ray passes the references, not the data."""
+        """`weights` holds ObjectRefs (a player's: its pair's weights, then its optimizers' moments where the game
+        breeds), in a list so Ray passes the references, not the data."""
         _id, player = entry["id"], entry["player"]
         self._born(_id, entry.get("ops", []), entry.get("parent_fitness"))
         previous = self.live.get(player)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
+import pytest
 import torch
 
 from agents.opponents import BUILT_PAIRS, Opponents
+from arena.config import ArenaConfig
 from genome import build_pair
 from genome.operators import MutationConfig
 from genome.population import conventional_genome
@@ -51,3 +55,20 @@ def test_an_opponent_is_read_without_its_moments_and_a_parent_with_them():
     fought = me.pairs(entries)
     assert [entry["player"] for entry, _ in fought] == ["p1"]  # the lost one left out, the other kept
     assert asked == [["w1", "w2"], "w1", "w2"]  # weights only: together, then each alone once one was lost
+
+
+@pytest.mark.parametrize("exploit, shape, both", [("never", (2,), False), ("auto", (1, 28, 28), False),
+                                                  ("truncation", (2,), True), ("auto", (2,), True),
+                                                  ("always", (2,), True)])
+def test_the_moments_are_published_only_where_the_game_breeds(exploit, shape, both):
+    """A player publishes its optimizers' moments only where a child can be bred from them (`Player._published`);
+    a parent published without them gives its weights alone."""
+    from agents.player import Player
+
+    weights, moments = {"generator": {"w": 1}}, {"g_optimizer": {"m": 1}}
+    player = SimpleNamespace(arena=ArenaConfig(exploit=exploit), data=SimpleNamespace(shape=shape))
+    published = Player._published(player, weights, moments)
+    assert published == ([weights, moments] if both else [weights])
+    store = dict(zip(["w", "m"], published))
+    me = Opponents(torch.device("cpu"), read=lambda refs: [store[r] for r in refs])
+    assert me.fetch({"weights": list(store)}) == ({**weights, **moments} if both else weights)
