@@ -16,10 +16,13 @@ FOUNDERS = ("random", "conventional")
 # by_data (a default of 7 December's morning), each kept for the runs recorded with it.
 EXPLOIT_AUTO, EXPLOIT_BY_DATA = "auto", "by_data"
 EXPLOIT_CHOICES = (*EXPLOITS, EXPLOIT_AUTO, EXPLOIT_BY_DATA)
-# Integer settings whose -1 leaves them to the data, with what else each takes (validated alike, one message form).
-BY_DATA_INTEGERS = {"round_every": ", 0 (never) or a positive integer", "ready": " or a number of loops (0 or more)",
-                    "replay": ", 0 (off) or a capacity", "shared_fakes": ", 0 (off) or a capacity",
-                    "metrics_every": ", 0 (the final population only) or a positive integer"}
+# Integer settings whose -1 a run resolves when it starts (`ArenaConfig.for_data`), with what each takes (validated
+# alike, one message form): each -1 is left to the data but metrics_every's, every 10th on any data.
+BY_DATA_INTEGERS = {"round_every": "-1 (by the data), 0 (never) or a positive integer",
+                    "ready": "-1 (by the data) or a number of loops (0 or more)",
+                    "replay": "-1 (by the data), 0 (off) or a capacity",
+                    "shared_fakes": "-1 (by the data), 0 (off) or a capacity",
+                    "metrics_every": "-1 (every 10th), 0 (the final population only) or a positive integer"}
 
 
 def lr_scale(progress: float, final: float) -> float:
@@ -330,7 +333,7 @@ class ArenaConfig:
         for name, rest in BY_DATA_INTEGERS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < -1:
-                raise ValueError(f"arena.{name} must be -1 (by the data){rest}; got {value!r}")
+                raise ValueError(f"arena.{name} must be {rest}; got {value!r}")
         if self.shared_fakes > 0 and not self.replay:
             raise ValueError(f"arena.shared_fakes ({self.shared_fakes}) needs a replay buffer to put them in; "
                              "arena.replay is 0 (set arena.shared_fakes = 0 too)")
@@ -353,7 +356,7 @@ class ArenaConfig:
         return lr_scale(progress, self.lr_final)
 
     def metrics_every_on(self, data_shape: tuple[int, ...]) -> int:
-        """Generations between a player's quality records on data of this shape (see `metrics_every`)."""
+        """Generations between a player's quality records, whatever the data (see `metrics_every`)."""
         return self.metrics_every if self.metrics_every >= 0 else 10
 
     def metrics_due(self, generation: int, data_shape: tuple[int, ...]) -> bool:

@@ -329,7 +329,7 @@ def test_quality_is_recorded_every_tenth_loop_on_any_data_unless_given():
     assert not any(ArenaConfig(metrics_every=0).metrics_due(g, shape) for g in range(21) for shape in (IMAGE, VECTOR))
     # the distance to real data is measured with the quality where nothing else reads it
     assert [g for g in range(21) if ArenaConfig(tune=0).distance_due(g, IMAGE)] == [0, 10, 20]
-    with pytest.raises(ValueError, match="arena.metrics_every must be -1 \\(by the data\\), 0 \\(the final "
+    with pytest.raises(ValueError, match="arena.metrics_every must be -1 \\(every 10th\\), 0 \\(the final "
                                          "population only\\) or a positive integer; got -2"):
         ArenaConfig(metrics_every=-2)
 
