@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import time
+from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
@@ -268,6 +269,30 @@ def test_the_cpu_meter_knows_a_process_again_after_the_system_clock_is_set(monke
 
 def test_the_cpu_meter_reads_nothing_before_it_is_entered():
     assert common.CpuMeter().used(players=False) is None
+    assert common.CpuMeter().stolen() is None
+
+
+def test_the_share_of_the_machines_cpu_its_host_took_is_read_between_any_two_moments(monkeypatch):
+    """Steal: time this machine's cores had work while its host ran something else, as a share of the machine's
+    CPU time between two moments, interpolated between the meter's readings; None where the OS does not count it."""
+    counted = common.host_times()
+    assert (counted is None) == (sys.platform != "linux")  # Linux, CI's OS, counts it
+    assert counted is None or counted[0] > counted[1] >= 0
+    machine, clock = iter([(100.0, 1.0), (200.0, 11.0), (300.0, 11.0)]), iter([10.0, 11.0, 12.0])
+    monkeypatch.setattr(common, "host_times", lambda: next(machine))  # a tenth stolen, then none
+    monkeypatch.setattr(common.CpuMeter, "_read", staticmethod(lambda: {}))
+    meter = common.CpuMeter()
+    monkeypatch.setattr(common.time, "time", lambda: next(clock))
+    for _ in range(3):
+        meter._take()
+    monkeypatch.undo()
+    assert meter.stolen() == pytest.approx(0.05)
+    assert meter.stolen(10.0, 11.0) == pytest.approx(0.1) and meter.stolen(11.0, 12.0) == 0
+    assert meter.stolen(10.5, 11.5) == pytest.approx(0.05)  # half a second of each
+    assert common.stolen_share(None, (1.0, 0.0)) is None and common.stolen_share((1.0, 0.0), (1.0, 0.0)) is None
+    Times = namedtuple("Times", "user system idle")  # what psutil gives where steal is not counted
+    monkeypatch.setattr(common.psutil, "cpu_times", lambda: Times(1.0, 1.0, 1.0))
+    assert common.host_times() is None
 
 
 def _timeline(start: float, **durations: float) -> dict:
@@ -350,18 +375,21 @@ def test_throughput_figures_from_known_timelines():
     preempted = {"alone": 1.0, "per_core": 2.0, "together": 50.0, "in_turns": 5.0}
     stages = {"alone": bare, "per_core": {k: (1.25 * w, c) for k, (w, c) in bare.items()},
               "together": {k: (2 * w, c) for k, (w, c) in bare.items()},
-              "in_turns": {k: (1.5 * w, c) for k, (w, c) in bare.items()}, "preempted": preempted}
-    every = throughput.against_every_reference(run, stages, players=4, cpus=2)
+              "in_turns": {k: (1.5 * w, c) for k, (w, c) in bare.items()}, "preempted": preempted,
+              "stolen": {"alone": 0.0, "per_core": 0.01, "together": 0.02, "in_turns": 0.125}}
+    every = throughput.against_every_reference({**run, "stolen": 0.05}, stages, players=4, cpus=2)
     per_core, turns = every["per_core"], every["in_turns"]
     assert turns["loop_overhead"] == pytest.approx((1 + halved["loop_overhead"]) / 0.75 - 1)
-    assert every["bare_preempted"] == preempted
+    assert every["bare_preempted"] == preempted and every["bare_stolen"] == stages["stolen"]
+    assert every["stolen"] == 0.05
     assert every["together"]["loop_overhead"] == pytest.approx(shared["loop_overhead"])  # shared, as the players
     assert every["loop_overhead"] == pytest.approx(halved["loop_overhead"])  # alone
     assert "per_core" not in throughput.against_every_reference(run, {"alone": bare, "together": bare}, 4, 2)
     assert per_core["bare_rate"] == pytest.approx(halved["bare_rate"] / 1.25)
     assert per_core["loop_overhead"] == pytest.approx((1 + halved["loop_overhead"]) / 1.25 - 1)
     rows = throughput.rows_of({"async": [{**halved, "per_core": per_core, "together": shared, "in_turns": turns,
-                                          "bare_preempted": preempted}]},
+                                          "bare_preempted": preempted, "stolen": every["stolen"],
+                                          "bare_stolen": every["bare_stolen"]}]},
                               {"dataset": "ring8", "players": 4, "cpus": 2})
     assert rows[0]["reference"].endswith(f"{per_core['bare_rate']:.0f} ± 0 2 at once (one a core), "
                                          f"{shared['bare_rate']:.0f} ± 0 4 at once, "
@@ -369,11 +397,18 @@ def test_throughput_figures_from_known_timelines():
     assert rows[0]["result"].endswith(f"{per_core['loop_overhead'] * 100:.1f} ± 0.0 % against 2 at once (one a core); "
                                       f"{shared['loop_overhead'] * 100:.1f} ± 0.0 % against 4 at once; "
                                       f"{turns['loop_overhead'] * 100:.1f} ± 0.0 % against 4 at once in turns)")
-    # The training thread's preemptions against the bare threads' in each stage, before where the time goes.
+    # The training thread's preemptions against the bare threads' in each stage, then the share of the machine's
+    # CPU its host took in the runs against in each bare stage, before where the time goes.
     switched = next(i for i, r in enumerate(rows) if r["measure"].startswith("(i) preemptions"))
-    assert rows[switched]["value"] == "3.2 ± 0.0" and rows[switched + 1]["measure"].startswith("(i) share of")
+    assert [r["measure"] for r in rows[switched + 1:switched + 3]] == [
+        "(i) share of the machine's CPU its host took (steal)",
+        "(i) share of the players' wall time in training, by phase"]
+    assert rows[switched]["value"] == "3.2 ± 0.0"
     assert rows[switched]["reference"] == ("bare torch loop 1.0 ± 0.0 alone, 2.0 ± 0.0 2 at once (one a core), "
                                            "50.0 ± 0.0 4 at once, 5.0 ± 0.0 4 at once in turns")
+    assert rows[switched + 1]["value"] == "5.0 ± 0.0 %"
+    assert rows[switched + 1]["reference"] == ("bare torch loop 0.0 ± 0.0 % alone, 1.0 ± 0.0 % 2 at once (one a "
+                                               "core), 2.0 ± 0.0 % 4 at once, 12.5 ± 0.0 % 4 at once in turns")
     assert rows[0]["result"].startswith(f"overhead {halved['loop_overhead'] * 100:.1f} ± 0.0 %")  # alone is judged
 
 
@@ -440,9 +475,11 @@ def test_throughput_runs_both_schedules_end_to_end(bench):
     phases = "(i) share of the players' wall time in training, by phase"
     assert all(r["measure"].startswith("(i) ") and r["schedule"] == "async" for r in rows[:-3])
     assert rows[-4]["measure"] == phases
-    # The training thread's preemptions, counted on Linux (CI's OS), come before the phases.
-    assert (rows[-5]["measure"] == "(i) preemptions of the train phase's thread per CPU-second") == \
-        (sys.platform == "linux")
+    # The training thread's preemptions, then the share of the machine's CPU its host took, counted on Linux (CI's
+    # OS), come before the phases.
+    counted = ["(i) preemptions of the train phase's thread per CPU-second",
+               "(i) share of the machine's CPU its host took (steal)"]
+    assert ([r["measure"] for r in rows[-6:-4]] == counted) == (sys.platform == "linux")
     assert {"fight", "round", "between"} <= {part.split(" ")[0] for part in rows[-4]["reference"].split(", ")}
     # Both bare references: alone and as many at once as players (as many as cores here: no stage one a core
     # apart from it; `test_throughput_figures_from_known_timelines` and the bare loops' test cover that stage).
@@ -450,7 +487,7 @@ def test_throughput_runs_both_schedules_end_to_end(bench):
     for row in rows:
         assert (row["dataset"], row["players"], row["cpus"], row["seeds"]) == ("ring8", 2, 2, 1), row
         mean = float(row["value"].split(" ± ")[0])
-        assert 0 <= mean <= (100 if row["measure"] in (share, phases) else math.inf), row
+        assert 0 <= mean <= (100 if row["measure"] in (share, phases, counted[1]) else math.inf), row
     assert rows[-2]["reference"].startswith("waiting: ")
 
 
@@ -516,16 +553,19 @@ def test_the_prose_names_the_codes_numbers():
 def test_bare_loops_are_timed_alone_then_one_a_core_then_together_and_wait_for_each_other(tmp_path):
     cheap = Genome.from_dict({**baselines.single_genome((2,)).to_dict(), "steps": 2})
     dear = Genome.from_dict({**cheap.to_dict(), "batch_size": 2048})
-    stages, preempted = baselines.time_bare_loops([cheap, dear], "ring8", processes=3, min_seconds=0.05, cores=2,
-                                                  turn_ms=20)
+    stages, measured = baselines.time_bare_loops([cheap, dear], "ring8", processes=3, min_seconds=0.05, cores=2,
+                                                 turn_ms=20)
     # Last, all three at once taking turns of 20 ms on the two cores, as players would.
     assert list(stages) == ["alone", "per_core", "together", "in_turns"]
     for timed in stages.values():
         assert len(timed) == 2 and all(0 < wall and 0 < cpu for wall, cpu in timed)
         assert timed[1][1] > timed[0][1]  # eight times the batch: more CPU a step, on any machine
-    # The threads' preemptions a CPU-second, in each stage, where the OS counts them (Linux: CI's).
-    assert list(preempted) == (list(stages) if sys.platform == "linux" else [])
-    assert all(rate >= 0 for rate in preempted.values())
+    # The threads' preemptions a CPU-second and the share of the machine's CPU its host took, in each stage, where
+    # the OS counts them (Linux: CI's).
+    for kind in ("preempted", "stolen"):
+        assert list(measured[kind]) == (list(stages) if sys.platform == "linux" else []), kind
+    assert all(rate >= 0 for rate in measured["preempted"].values())
+    assert all(0 <= share <= 1 for share in measured["stolen"].values())
     # One of two timers alone never starts: it waits for the other, then gives up in one line.
     lonely = baselines.BareJob([cheap.to_dict()], "ring8", 0.0, 0.05, 2, str(tmp_path), rank=1, patience=0.2)
     with pytest.raises(SystemExit, match="1 of 2 bare timers reached 'start' in 0.2 s"):

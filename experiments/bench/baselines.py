@@ -33,6 +33,7 @@ from arena.config import ArenaConfig, lr_scale
 from arena.founders import found
 from arena.refine import refinable
 from arena.screen import REGIONS, treated
+from experiments.bench.common import host_times, stolen_share
 from experiments.bench.results import ROOT
 from experiments.evaluate import screened_quality
 from storage.checkpoints import save_checkpoint
@@ -192,18 +193,20 @@ def time_bare(job: BareJob) -> dict:
     processes are; for rank 0 `alone` too, timed before the others start; for ranks below `job.cores`
     `per_core`, timed while only those are; and `in_turns`, all at once in turns (see `BareJob`). Under
     `preempted`, the times the OS preempted this process's thread a CPU-second in each stage (None where not
-    counted)."""
+    counted); under `stolen`, the share of the machine's CPU its host took in each stage (`common.stolen_share`)."""
     data = load_dataset(job.dataset)
     genomes = [Genome.from_dict(g) for g in job.genomes]
     rates: dict[str, float | None] = {}
+    stolen: dict[str, float | None] = {}
 
     def timed(stage: str, turns=OwnCore()) -> list[tuple[float, float]]:
-        switched, cpu = preempted(), time.thread_time()
+        switched, cpu, machine = preempted(), time.thread_time(), host_times()
         with turns:  # a turn held across the genomes' timings, given up at step boundaries as a player does
             costs = [bare_step_seconds(g, data, min_seconds=job.min_seconds, replay_share=job.replay_share,
                                        between=turns.between) for g in genomes]
         spent = time.thread_time() - cpu
         rates[stage] = None if switched is None or not spent else (preempted() - switched) / spent
+        stolen[stage] = stolen_share(machine, host_times())
         return costs
 
     def all_there(stage: str, meanwhile=lambda: time.sleep(0.01)) -> None:
@@ -242,7 +245,7 @@ def time_bare(job: BareJob) -> dict:
             all_there("in_turns", lambda: busy(turns))
         finally:
             turns.close()
-    return {**out, "preempted": rates}
+    return {**out, "preempted": rates, "stolen": stolen}
 
 
 def single_thread_env() -> dict[str, str]:
@@ -274,25 +277,28 @@ def takes_turns(turn_ms: float, cores: int, processes: int) -> bool:
 
 def time_bare_loops(genomes: list[Genome], dataset: str, processes: int, replay_share: float = 0.0,
                     min_seconds: float = 0.5, cores: int = 0,
-                    turn_ms: float = 0.0) -> tuple[dict[str, list[tuple[float, float]]], dict[str, float]]:
+                    turn_ms: float = 0.0) -> tuple[dict[str, list[tuple[float, float]]], dict[str, dict[str, float]]]:
     """`bare_step_seconds` of each genome in fresh single-thread processes, wall and CPU seconds per step, by
     stage: `alone`, one process on an idle machine; with 1 < `cores` < `processes`, `per_core`, as many at once
     as the machine has cores (the same arithmetic on every core, none shared: a bare loop's best use of the
     machine); `together`, `processes` at once (as many as a run has players, sharing the cores as the OS slices
     them); and where they take turns (`takes_turns`), `in_turns`, `processes` at once taking turns of `turn_ms`
-    on `cores` cores, as the players did. Per genome, the mean over the processes of a stage; and
-    by stage, the mean of the processes' preemptions a CPU-second (stages where the OS counts them)."""
+    on `cores` cores, as the players did. Per genome, the mean over the processes of a stage; and, under
+    `preempted` and `stolen`, by stage, the mean of the processes' preemptions a CPU-second and of the shares of
+    the machine's CPU its host took while they ran (stages where the OS counts them)."""
     with tempfile.TemporaryDirectory(prefix="bare-") as folder:
         jobs = [BareJob([g.to_dict() for g in genomes], dataset, replay_share, min_seconds, processes, folder, rank,
                         cores=cores, turn_ms=turn_ms) for rank in range(processes)]
         with ThreadPoolExecutor(max_workers=processes) as pool:
             timed = list(pool.map(_in_process, jobs))
     stages = {stage: [t[stage] for t in timed if stage in t] for stage in STAGES}
-    rates = {stage: [r for t in timed if (r := t["preempted"].get(stage)) is not None] for stage in STAGES}
+    measured = {kind: {stage: [r for t in timed if (r := t[kind].get(stage)) is not None] for stage in STAGES}
+                for kind in ("preempted", "stolen")}
     return ({stage: [(float(np.mean([t[i][0] for t in found])), float(np.mean([t[i][1] for t in found])))
                      for i in range(len(genomes))]
              for stage, found in stages.items() if found},
-            {stage: float(np.mean(found)) for stage, found in rates.items() if found})
+            {kind: {stage: float(np.mean(found)) for stage, found in by_stage.items() if found}
+             for kind, by_stage in measured.items()})
 
 
 def run_jobs(jobs: list[Job], workers: int) -> list[dict]:

@@ -87,6 +87,26 @@ def mean_std(values: list, spec: str, scale: float = 1.0, unit: str = "") -> str
 
 
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # the kernel's clock ticks per second
+# The fields of `psutil.cpu_times()` that add up to the machine's CPU time (guest time is counted in user time).
+MACHINE_TIME = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def host_times() -> tuple[float, float] | None:
+    """This machine's CPU seconds since boot, all of them and those its host took (steal: time a virtual machine's
+    cores had work and the host ran something else), or None where the OS does not count steal (Linux does)."""
+    times = psutil.cpu_times()
+    if not hasattr(times, "steal"):
+        return None
+    return sum(getattr(times, field) for field in MACHINE_TIME), times.steal
+
+
+def stolen_share(before: tuple[float, float] | None, after: tuple[float, float] | None) -> float | None:
+    """The share of the machine's CPU time its host took between two `host_times` readings (None where not
+    counted). A virtual machine's speed drifts with it: a share stolen from the runs but not from their bare
+    timings, or the reverse, tells that an overhead measured between them is partly the host's."""
+    if before is None or after is None or not after[0] > before[0]:
+        return None
+    return (after[1] - before[1]) / (after[0] - before[0])
 
 
 class CpuMeter:
@@ -109,6 +129,7 @@ class CpuMeter:
         # (epoch seconds, the name Ray gives the process: its actor's class or IDLE, pid, resident bytes, private
         # bytes: resident less shared pages, its libraries' and the object-store objects it maps)
         self.memory: list[tuple[float, str, int, int, int]] = []
+        self.host: list[tuple[float, tuple[float, float]]] = []  # (epoch seconds, `host_times`) where counted
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -143,6 +164,8 @@ class CpuMeter:
 
     def _take(self) -> None:
         at, reading = time.time(), {}
+        if (machine := host_times()) is not None:
+            self.host.append((at, machine))
         for key, (cpu, command, rss, private) in self._read().items():
             reading[key] = cpu
             name = "driver" if key == self.driver else process_name(command)
@@ -175,6 +198,17 @@ class CpuMeter:
         per = self._per_process(start, end)
         return None if per is None else sum(s for key, s in per.items()
                                             if key != self.driver and (key in self.player_keys) == players)
+
+    def stolen(self, start: float | None = None, end: float | None = None) -> float | None:
+        """The share of the machine's CPU time its host took between `start` and `end` (`stolen_share`),
+        interpolated between readings; None where the OS does not count it, or before two readings."""
+        if len(self.host) < 2:
+            return None
+        times = [at for at, _ in self.host]
+
+        def at(moment: float) -> tuple[float, float]:
+            return tuple(float(np.interp(moment, times, [machine[i] for _, machine in self.host])) for i in (0, 1))
+        return stolen_share(at(times[0] if start is None else start), at(times[-1] if end is None else end))
 
     def used_by(self, start: float | None = None, end: float | None = None) -> dict[str, float]:
         """CPU seconds each kind of process (`process_name`: the players', the registry's actor, Ray's own
@@ -269,8 +303,8 @@ def run_config(base: dict, *, dataset: str, players: int, seconds: float, seed: 
 
 def run_arena(ws: Workspace, cfg: RunConfig, name: str) -> dict:
     """One arena run by `experiments.run.launch`, recorded in the workspace's database; its record,
-    individuals, the CPU time its processes used (and `cpu`, `CpuMeter.used`, for any span) and its Ray workers'
-    `memory` samples (`CpuMeter.memory`).
+    individuals, the CPU time its processes used (and `cpu`, `CpuMeter.used`, for any span), the share of the
+    machine's CPU its host took (`stolen`, where counted) and its Ray workers' `memory` samples (`CpuMeter.memory`).
     Its output goes to `<workspace>/<run_id>.log`."""
     from experiments.run import launch  # Ray is imported only where an arena runs
 
@@ -299,6 +333,7 @@ def run_arena(ws: Workspace, cfg: RunConfig, name: str) -> dict:
     return {"run_id": run_id, "summary": run["summary"], "individuals": individuals, "log": str(log),
             "window": (start, end), "cpu_players": meter.used(True, start, end),
             "cpu_other": meter.used(False, start, end), "cpu_by_process": meter.used_by(start, end),
+            "stolen": meter.stolen(start, end),
             "over_time": over_time(during, start, end),
             "memory": meter.memory, "cpu": meter.used}
 

@@ -45,7 +45,8 @@ def bare_costs(runs: list[dict], dataset: str, limit: int, processes: int, say=p
     each core at once; `together`, `processes` of them at once (as many as the runs' players, sharing the cores as
     they did, time-sliced by the OS); `in_turns`, where they take turns (`baselines.takes_turns`), `processes` at
     once taking turns of `turn_ms` on `cores` cores, as the players did: `baselines.time_bare_loops`, at least
-    `seconds` each; and `preempted`, by stage, the bare threads' preemptions a CPU-second. Timed right after the
+    `seconds` each; and by stage, `preempted`, the bare threads' preemptions a CPU-second, and `stolen`, the share
+    of the machine's CPU its host took. Timed right after the
     runs, not once after every seed's: this machine's speed drifts by a fifth from hour to hour (BENCHMARKS.md, row
     2026-12-04T17:19:31)."""
     steps, first = defaultdict(int), set()
@@ -59,14 +60,14 @@ def bare_costs(runs: list[dict], dataset: str, limit: int, processes: int, say=p
     chosen = list(first) + [k for k in sorted(steps, key=steps.get, reverse=True) if k not in first]
     chosen = chosen[:max(limit, len(first))]
     if not chosen:  # nothing recorded: `analyse` says so
-        return {"alone": {}, "together": {}, "preempted": {}}
+        return {"alone": {}, "together": {}, "preempted": {}, "stolen": {}}
     per_core = f", {cores} at once (one a core)" if 1 < cores < processes else ""
     in_turns = f", then in turns of {turn_ms:g} ms" if baselines.takes_turns(turn_ms, cores, processes) else ""
     say(f"timing {len(chosen)} of {len(genomes)} distinct genomes in a bare torch loop, alone{per_core} and "
         f"{processes} at once{in_turns}, one thread each")
-    timed, rates = baselines.time_bare_loops([Genome.from_dict(genomes[k]) for k in chosen], dataset, processes,
-                                             replay_share, seconds / len(chosen), cores, turn_ms)
-    return {**{stage: dict(zip(chosen, costs)) for stage, costs in timed.items()}, "preempted": rates}
+    timed, measured = baselines.time_bare_loops([Genome.from_dict(genomes[k]) for k in chosen], dataset, processes,
+                                                replay_share, seconds / len(chosen), cores, turn_ms)
+    return {**{stage: dict(zip(chosen, costs)) for stage, costs in timed.items()}, **measured}
 
 
 def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus: int, shared: bool = False) -> dict:
@@ -136,7 +137,7 @@ def analyse(run: dict, bare: dict[str, tuple[float, float]], players: int, cpus:
         "cost_spread": max(costs) / min(costs) if costs else None,
         "ideal_ratio": float(np.mean([1 / c for c in costs]) * max(costs)) if costs else None,
         "cpu_players": run["cpu_players"], "cpu_other": run["cpu_other"], "window": window,
-        "cpu_by_process": run["cpu_by_process"],
+        "cpu_by_process": run["cpu_by_process"], "stolen": run.get("stolen"),
     }
 
 
@@ -149,7 +150,7 @@ def against_every_reference(run: dict, bare: dict[str, dict[str, tuple[float, fl
     return {**analyse(run, bare["alone"], players, cpus),
             **{stage: analyse(run, bare[stage], players, cpus, shared=stage != "per_core")
                for stage in ("per_core", "together", "in_turns") if stage in bare},
-            "bare_preempted": bare.get("preempted", {})}
+            "bare_preempted": bare.get("preempted", {}), "bare_stolen": bare.get("stolen", {})}
 
 
 def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
@@ -185,7 +186,15 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
                          "target met": ("yes" if mean <= OVERHEAD else f"no (+{(mean - OVERHEAD) * 100:.1f} pts)")
                          if judged else "-", **common})
     if a and all(r.get("train_preempted_rate") is not None for r in a):
-        rows.append(_preemptions(a, common))
+        # What turns cannot keep out (other processes' threads waking on the players' cores) shows as the excess
+        # over the bare loops in turns.
+        rows.append(_against_stages(a, common, "(i) preemptions of the train phase's thread per CPU-second",
+                                    "train_preempted_rate", "bare_preempted", ".1f"))
+    if a and all(r.get("stolen") is not None for r in a):
+        # A virtual machine's host takes its cores at times: an overhead between runs and bare timings that the host
+        # robbed unequally is partly the host's.
+        rows.append(_against_stages(a, common, "(i) share of the machine's CPU its host took (steal)", "stolen",
+                                    "bare_stolen", ".1f", 100, " %"))
     if a:
         rows.append(_where_time_goes(a, common))
     for schedule, runs in (("async", a), ("barrier", b)):
@@ -221,15 +230,14 @@ def _stage_labels(common: dict) -> dict[str, str]:
             "together": f"{common.get('players')} at once", "in_turns": f"{common.get('players')} at once in turns"}
 
 
-def _preemptions(runs: list[dict], common: dict) -> dict:
-    """How often the OS took the players' training thread off its core while it could run, a CPU-second of it,
-    against the bare loops' threads in each stage timed: what turns cannot keep out (other processes' threads
-    waking on the players' cores) shows as the excess over the bare loops in turns."""
-    bare = [f"{mean_std([r['bare_preempted'][stage] for r in runs], '.1f')} {label}"
-            for stage, label in _stage_labels(common).items()
-            if all(stage in r.get("bare_preempted", {}) for r in runs)]
-    return {"measure": "(i) preemptions of the train phase's thread per CPU-second", "schedule": "async",
-            "value": mean_std([r["train_preempted_rate"] for r in runs], ".1f"),
+def _against_stages(runs: list[dict], common: dict, measure: str, key: str, bare_key: str, spec: str,
+                    scale: float = 1.0, unit: str = "") -> dict:
+    """A row of the runs' `key` against the same measure of the bare loops in each stage timed (`bare_key`, by
+    stage): the preemptions of the players' training thread a CPU-second against the bare threads', or the share
+    of the machine's CPU its host took while the runs went against while the bare loops were timed."""
+    bare = [f"{mean_std([r[bare_key][stage] for r in runs], spec, scale, unit)} {label}"
+            for stage, label in _stage_labels(common).items() if all(stage in r.get(bare_key, {}) for r in runs)]
+    return {"measure": measure, "schedule": "async", "value": mean_std([r[key] for r in runs], spec, scale, unit),
             "reference": f"bare torch loop {', '.join(bare)}" if bare else "-",
             "result": "-", "target": "-", "target met": "-", **common}
 
