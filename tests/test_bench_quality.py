@@ -15,6 +15,7 @@ import sys
 import time
 from collections import namedtuple
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -272,27 +273,33 @@ def test_the_cpu_meter_reads_nothing_before_it_is_entered():
     assert common.CpuMeter().stolen() is None
 
 
-def test_the_share_of_the_machines_cpu_its_host_took_is_read_between_any_two_moments(monkeypatch):
-    """Steal: time this machine's cores had work while its host ran something else, as a share of the machine's
-    CPU time between two moments, interpolated between the meter's readings; None where the OS does not count it."""
-    counted = common.host_times()
+def test_the_share_of_the_machines_busy_time_its_host_took_is_read_between_any_two_moments(monkeypatch):
+    """Steal: time this machine's cores had work while its host ran something else, as a share of the time they had
+    work, between two moments, interpolated between the meter's readings; None where the OS does not count it."""
+    host_times = common.host_times
+    counted = host_times()
     assert (counted is None) == (sys.platform != "linux")  # Linux, CI's OS, counts it
-    assert counted is None or counted[0] > counted[1] >= 0
+    assert counted is None or counted[0] >= counted[1] >= 0
     machine, clock = iter([(100.0, 1.0), (200.0, 11.0), (300.0, 11.0)]), iter([10.0, 11.0, 12.0])
     monkeypatch.setattr(common, "host_times", lambda: next(machine))  # a tenth stolen, then none
     monkeypatch.setattr(common.CpuMeter, "_read", staticmethod(lambda: {}))
+    monkeypatch.setattr(common, "time", SimpleNamespace(time=lambda: next(clock)))  # this module's clock only
     meter = common.CpuMeter()
-    monkeypatch.setattr(common.time, "time", lambda: next(clock))
     for _ in range(3):
         meter._take()
-    monkeypatch.undo()
-    assert meter.stolen() == pytest.approx(0.05)
+    assert meter.stolen() == pytest.approx(0.05) and meter.stolen(0.0, 100.0) == pytest.approx(0.05)
     assert meter.stolen(10.0, 11.0) == pytest.approx(0.1) and meter.stolen(11.0, 12.0) == 0
     assert meter.stolen(10.5, 11.5) == pytest.approx(0.05)  # half a second of each
+    assert meter.stolen(0.0, 5.0) is None  # before the first reading: no busy time to take a share of
     assert common.stolen_share(None, (1.0, 0.0)) is None and common.stolen_share((1.0, 0.0), (1.0, 0.0)) is None
-    Times = namedtuple("Times", "user system idle")  # what psutil gives where steal is not counted
-    monkeypatch.setattr(common.psutil, "cpu_times", lambda: Times(1.0, 1.0, 1.0))
-    assert common.host_times() is None
+    assert common.stolen_share((1.0, 2.0), (3.0, 1.0)) is None  # a counter that went back
+    # Busy time: every field but idle and iowait; guest time is inside user time already.
+    fields = "user nice system idle iowait irq softirq steal guest guest_nice"
+    times = namedtuple("Times", fields)(*(2.0 ** i for i in range(10)))
+    monkeypatch.setattr(common.psutil, "cpu_times", lambda: times)
+    assert host_times() == (1 + 2 + 4 + 32 + 64 + 128, 128)
+    monkeypatch.setattr(common.psutil, "cpu_times", lambda: namedtuple("Times", "user system idle")(1.0, 1.0, 1.0))
+    assert host_times() is None
 
 
 def _timeline(start: float, **durations: float) -> dict:
@@ -401,7 +408,7 @@ def test_throughput_figures_from_known_timelines():
     # CPU its host took in the runs against in each bare stage, before where the time goes.
     switched = next(i for i, r in enumerate(rows) if r["measure"].startswith("(i) preemptions"))
     assert [r["measure"] for r in rows[switched + 1:switched + 3]] == [
-        "(i) share of the machine's CPU its host took (steal)",
+        "(i) share of the machine's busy CPU its host took (steal)",
         "(i) share of the players' wall time in training, by phase"]
     assert rows[switched]["value"] == "3.2 ± 0.0"
     assert rows[switched]["reference"] == ("bare torch loop 1.0 ± 0.0 alone, 2.0 ± 0.0 2 at once (one a core), "
@@ -478,7 +485,7 @@ def test_throughput_runs_both_schedules_end_to_end(bench):
     # The training thread's preemptions, then the share of the machine's CPU its host took, counted on Linux (CI's
     # OS), come before the phases.
     counted = ["(i) preemptions of the train phase's thread per CPU-second",
-               "(i) share of the machine's CPU its host took (steal)"]
+               "(i) share of the machine's busy CPU its host took (steal)"]
     assert ([r["measure"] for r in rows[-6:-4]] == counted) == (sys.platform == "linux")
     assert {"fight", "round", "between"} <= {part.split(" ")[0] for part in rows[-4]["reference"].split(", ")}
     # Both bare references: alone and as many at once as players (as many as cores here: no stage one a core

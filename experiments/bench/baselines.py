@@ -193,7 +193,8 @@ def time_bare(job: BareJob) -> dict:
     processes are; for rank 0 `alone` too, timed before the others start; for ranks below `job.cores`
     `per_core`, timed while only those are; and `in_turns`, all at once in turns (see `BareJob`). Under
     `preempted`, the times the OS preempted this process's thread a CPU-second in each stage (None where not
-    counted); under `stolen`, the share of the machine's CPU its host took in each stage (`common.stolen_share`)."""
+    counted); under `stolen`, the share of the machine's busy time its host took in each stage
+    (`common.stolen_share`)."""
     data = load_dataset(job.dataset)
     genomes = [Genome.from_dict(g) for g in job.genomes]
     rates: dict[str, float | None] = {}

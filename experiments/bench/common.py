@@ -87,26 +87,38 @@ def mean_std(values: list, spec: str, scale: float = 1.0, unit: str = "") -> str
 
 
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # the kernel's clock ticks per second
-# The fields of `psutil.cpu_times()` that add up to the machine's CPU time (guest time is counted in user time).
-MACHINE_TIME = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+# The fields of `psutil.cpu_times()` in which the machine's cores had work (guest time is counted in user time).
+BUSY = ("user", "nice", "system", "irq", "softirq", "steal")
 
 
 def host_times() -> tuple[float, float] | None:
-    """This machine's CPU seconds since boot, all of them and those its host took (steal: time a virtual machine's
-    cores had work and the host ran something else), or None where the OS does not count steal (Linux does)."""
+    """This machine's CPU seconds since boot in which its cores had work, and of those the ones its host took
+    (steal: a virtual machine's core had work and the host ran something else), or None where the OS does not count
+    steal (Linux does)."""
     times = psutil.cpu_times()
     if not hasattr(times, "steal"):
         return None
-    return sum(getattr(times, field) for field in MACHINE_TIME), times.steal
+    return sum(getattr(times, field) for field in BUSY), times.steal
 
 
 def stolen_share(before: tuple[float, float] | None, after: tuple[float, float] | None) -> float | None:
-    """The share of the machine's CPU time its host took between two `host_times` readings (None where not
-    counted). A virtual machine's speed drifts with it: a share stolen from the runs but not from their bare
-    timings, or the reverse, tells that an overhead measured between them is partly the host's."""
-    if before is None or after is None or not after[0] > before[0]:
+    """The share of the time this machine's cores had work that its host took, between two `host_times` readings
+    (None where not counted, or where a counter went back). Of the busy time, not of all: an idle core has nothing
+    to be robbed of, so one bare loop alone on two cores and four players on both compare alike. A virtual
+    machine's speed drifts with it: a share stolen from the runs but not from their bare timings, or the reverse,
+    tells that an overhead measured between them is partly the host's."""
+    if before is None or after is None:
         return None
-    return (after[1] - before[1]) / (after[0] - before[0])
+    busy, stolen = after[0] - before[0], after[1] - before[1]
+    return stolen / busy if busy > 0 and stolen >= 0 else None
+
+
+def _changes(times: list[float], series: np.ndarray, start: float | None, end: float | None) -> np.ndarray:
+    """Each column of `series`, read at `times`, its change between `start` and `end` (by default the first and
+    the last reading), interpolated between readings."""
+    start = times[0] if start is None else start
+    end = times[-1] if end is None else end
+    return np.array([np.interp(end, times, column) - np.interp(start, times, column) for column in series.T])
 
 
 class CpuMeter:
@@ -200,15 +212,13 @@ class CpuMeter:
                                             if key != self.driver and (key in self.player_keys) == players)
 
     def stolen(self, start: float | None = None, end: float | None = None) -> float | None:
-        """The share of the machine's CPU time its host took between `start` and `end` (`stolen_share`),
-        interpolated between readings; None where the OS does not count it, or before two readings."""
+        """The share of the time the machine's cores had work that its host took between `start` and `end`
+        (`stolen_share`), interpolated between readings; None where the OS does not count it, or before two
+        readings."""
         if len(self.host) < 2:
             return None
-        times = [at for at, _ in self.host]
-
-        def at(moment: float) -> tuple[float, float]:
-            return tuple(float(np.interp(moment, times, [machine[i] for _, machine in self.host])) for i in (0, 1))
-        return stolen_share(at(times[0] if start is None else start), at(times[-1] if end is None else end))
+        busy, stolen = _changes([at for at, _ in self.host], np.array([m for _, m in self.host]), start, end)
+        return stolen_share((0.0, 0.0), (float(busy), float(stolen)))
 
     def used_by(self, start: float | None = None, end: float | None = None) -> dict[str, float]:
         """CPU seconds each kind of process (`process_name`: the players', the registry's actor, Ray's own
@@ -230,11 +240,8 @@ class CpuMeter:
         for _, reading in self.readings:
             latest.update(reading)
             rows.append([latest[key] - first.get(key, 0.0) if key in latest else 0.0 for key in keys])
-        times, series = [at for at, _ in self.readings], np.array(rows)
-        start = times[0] if start is None else start
-        end = times[-1] if end is None else end
-        return {key: float(np.interp(end, times, series[:, j]) - np.interp(start, times, series[:, j]))
-                for j, key in enumerate(keys)}
+        changes = _changes([at for at, _ in self.readings], np.array(rows).reshape(len(rows), len(keys)), start, end)
+        return {key: float(change) for key, change in zip(keys, changes)}
 
 
 @dataclass

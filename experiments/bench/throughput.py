@@ -46,9 +46,8 @@ def bare_costs(runs: list[dict], dataset: str, limit: int, processes: int, say=p
     they did, time-sliced by the OS); `in_turns`, where they take turns (`baselines.takes_turns`), `processes` at
     once taking turns of `turn_ms` on `cores` cores, as the players did: `baselines.time_bare_loops`, at least
     `seconds` each; and by stage, `preempted`, the bare threads' preemptions a CPU-second, and `stolen`, the share
-    of the machine's CPU its host took. Timed right after the
-    runs, not once after every seed's: this machine's speed drifts by a fifth from hour to hour (BENCHMARKS.md, row
-    2026-12-04T17:19:31)."""
+    of the machine's busy time its host took. Timed right after the runs, not once after every seed's: this
+    machine's speed drifts by a fifth from hour to hour (BENCHMARKS.md, row 2026-12-04T17:19:31)."""
     steps, first = defaultdict(int), set()
     genomes = {}
     for doc in (doc for run in runs for doc in run["individuals"]):
@@ -193,8 +192,8 @@ def rows_of(found: dict[str, list[dict]], common: dict) -> list[dict]:
     if a and all(r.get("stolen") is not None for r in a):
         # A virtual machine's host takes its cores at times: an overhead between runs and bare timings that the host
         # robbed unequally is partly the host's.
-        rows.append(_against_stages(a, common, "(i) share of the machine's CPU its host took (steal)", "stolen",
-                                    "bare_stolen", ".1f", 100, " %"))
+        rows.append(_against_stages(a, common, "(i) share of the machine's busy CPU its host took (steal)",
+                                    "stolen", "bare_stolen", ".1f", 100, " %"))
     if a:
         rows.append(_where_time_goes(a, common))
     for schedule, runs in (("async", a), ("barrier", b)):
