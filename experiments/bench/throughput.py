@@ -259,7 +259,7 @@ def benchmark(dataset: str, seeds: int, seconds: float, players: int, cpus: int,
     first = run_config(base, dataset=dataset, players=players, seconds=seconds, seed=0, cpus=cpus)
     shape = load_dataset(dataset).shape
     replay_share = first.arena.replay_share if first.arena.replay_on(shape) else 0.0  # as the players'
-    turn_ms = first.for_data(shape).turn_ms if players > cpus else 0.0  # the players' turns (experiments.run)
+    turn_ms = first.for_data(shape).turn_ms  # the players' turns, timed where they take them (baselines.takes_turns)
     for seed in range(seeds):
         runs = {}
         for schedule in schedules:
